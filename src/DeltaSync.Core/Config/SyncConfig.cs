@@ -1,0 +1,145 @@
+using NodaTime;
+
+namespace DeltaSync.Core.Config;
+
+/// <summary>A loaded, validated configuration file. Code below the CLI sees only these records, never YAML.</summary>
+/// <param name="Name">The sync's name (<c>sync.name</c>, else the config file's name): prefixes state and reports.</param>
+/// <param name="ConfigPath">Absolute path of the configuration file; relative paths in it resolve from its folder.</param>
+public sealed record SyncConfig(
+    string Name,
+    string ConfigPath,
+    SyncOptions Sync,
+    CdcOptions Cdc,
+    ConflictResolutionOptions ConflictResolution,
+    StateOptions State)
+{
+    public string BaseDirectory => Path.GetDirectoryName(ConfigPath) ?? Directory.GetCurrentDirectory();
+}
+
+/// <summary>The <c>sync</c> block.</summary>
+public sealed record SyncOptions(
+    EndpointOptions Source,
+    EndpointOptions Destination,
+    CdcMethod CdcMethod,
+    SyncFrequency Frequency,
+    int BatchSize,
+    int MaxParallelTables);
+
+/// <summary>A source or destination: <c>sync.source</c> / <c>sync.destination</c>.</summary>
+/// <param name="Name">Its name in reports and the ledger (<c>name</c>, else "source"/"destination").</param>
+/// <param name="Type"><c>database</c>, <c>api</c>, <c>file</c> or <c>data_warehouse</c>.</param>
+/// <param name="Connection">A URI (<c>sqlite:path.db</c>, <c>postgresql://…</c>) or a driver connection string, after <c>${ENV}</c> interpolation.</param>
+/// <param name="Tables">The tables to sync (source only; empty for a destination).</param>
+public sealed record EndpointOptions(string Name, string Type, string Connection, IReadOnlyList<TableOptions> Tables);
+
+/// <summary>One entry of <c>sync.source.tables</c>; unset fields fall back to the <c>sync</c>/<c>cdc</c> defaults.</summary>
+public sealed record TableOptions(
+    string Name,
+    IReadOnlyList<string>? PrimaryKey = null,
+    CdcMethod? CdcMethod = null,
+    string? UpdatedAtField = null,
+    string? CreatedAtField = null,
+    string? VersionField = null,
+    string? SequenceField = null,
+    TablePriority Priority = TablePriority.Normal);
+
+/// <summary>How changes are found at the source.</summary>
+public enum CdcMethod
+{
+    Timestamp,
+    Version,
+    Changelog,
+    Trigger,
+    Polling,
+    Hybrid,
+}
+
+/// <summary>Which waiting table gets a free slot first.</summary>
+public enum TablePriority
+{
+    Critical = 0,
+    High = 1,
+    Normal = 2,
+    Low = 3,
+}
+
+/// <summary><c>sync.frequency</c>: <c>realtime</c> (continuous, polling at <c>cdc.polling.interval</c>) or a fixed interval.</summary>
+public sealed record SyncFrequency(bool IsRealtime, Duration Interval)
+{
+    public static SyncFrequency Realtime(Duration pollInterval) => new(true, pollInterval);
+
+    public static SyncFrequency Every(Duration interval) => new(false, interval);
+}
+
+/// <summary>The <c>cdc</c> block.</summary>
+public sealed record CdcOptions(
+    TimestampCdcOptions Timestamp,
+    VersionCdcOptions Version,
+    ChangelogCdcOptions Changelog,
+    PollingCdcOptions Polling,
+    TriggerCdcOptions Trigger);
+
+/// <summary><c>cdc.timestamp</c>.</summary>
+/// <param name="ToleranceWindow">Every run re-reads this far behind the cursor; the ledger drops what is already applied.</param>
+/// <param name="SafetyMargin">The cursor never advances past the source's clock minus this.</param>
+/// <param name="MaxFutureSkew">Timestamps further ahead of the source's clock than this are flagged.</param>
+public sealed record TimestampCdcOptions(
+    string UpdatedAtField,
+    string? CreatedAtField,
+    string Timezone,
+    Duration ToleranceWindow,
+    Duration SafetyMargin,
+    Duration MaxFutureSkew);
+
+/// <summary><c>cdc.version</c>: <c>sequence_field</c> is a table-wide increasing number (a cursor); <c>version_field</c> a per-row counter.</summary>
+public sealed record VersionCdcOptions(string? VersionField, string? SequenceField);
+
+/// <summary><c>cdc.changelog</c>.</summary>
+public sealed record ChangelogCdcOptions(string? Type, string? Position);
+
+/// <summary><c>cdc.polling</c>.</summary>
+public sealed record PollingCdcOptions(Duration Interval, string? Query);
+
+/// <summary><c>cdc.trigger</c>: the change table the engine installs in the source.</summary>
+public sealed record TriggerCdcOptions(string ChangeTable, bool Prune);
+
+/// <summary>The <c>conflict_resolution</c> block (applied when several sources meet; see the conflicts feature).</summary>
+public sealed record ConflictResolutionOptions(
+    string DefaultStrategy,
+    IReadOnlyList<FieldStrategyOptions> Strategies,
+    Duration? ToleranceTimeWindow,
+    double? ManualReviewThreshold);
+
+/// <summary>One entry of <c>conflict_resolution.strategies</c>.</summary>
+public sealed record FieldStrategyOptions(string Field, string Strategy, IReadOnlyList<string> SourcePriority);
+
+/// <summary>The <c>state</c> block.</summary>
+public sealed record StateOptions(StateStorageOptions Storage, CheckpointingOptions Checkpointing, RecoveryOptions Recovery);
+
+/// <summary>Where state lives.</summary>
+public enum StateStorageType
+{
+    /// <summary>A database given by <c>connection</c> (a SQLite file by default).</summary>
+    Database,
+    /// <summary>JSON files in the folder given by <c>path</c> (or <c>connection</c>).</summary>
+    File,
+    /// <summary>A Redis server.</summary>
+    Redis,
+}
+
+/// <summary><c>state.storage</c>. <paramref name="Location"/> is a connection URI for databases, a folder for files.</summary>
+public sealed record StateStorageOptions(StateStorageType Type, string Location);
+
+/// <summary>When checkpoints are written.</summary>
+public enum CheckpointFrequency
+{
+    EveryBatch,
+    EveryNRecords,
+    TimeBased,
+}
+
+/// <summary><c>state.checkpointing</c>; <paramref name="Interval"/> is records or seconds depending on the frequency.</summary>
+public sealed record CheckpointingOptions(CheckpointFrequency Frequency, long Interval);
+
+/// <summary><c>state.recovery</c>.</summary>
+public sealed record RecoveryOptions(bool ValidateOnStart, bool AutoRepair, bool ResetOnCorruption);

@@ -1,0 +1,35 @@
+using DeltaSync.Core.Ledger;
+using DeltaSync.Core.Model;
+using NodaTime;
+
+namespace DeltaSync.Core.Connectors;
+
+/// <summary>Everything a capture needs to resume one table.</summary>
+/// <param name="Plan">The table and its resolved capture settings.</param>
+/// <param name="Schema">The table's schema as described by the source.</param>
+/// <param name="Resume">The checkpointed position; <see cref="Position.None"/> starts with a snapshot.</param>
+/// <param name="BatchSize">Changes per batch.</param>
+/// <param name="Ledger">The destination's ledger (polling and per-row versions compare against it).</param>
+/// <param name="Scope">This stream's part of the ledger.</param>
+/// <param name="HighWaterMark">The newest commit time applied so far, when known.</param>
+public sealed record CaptureRequest(
+    TablePlan Plan,
+    TableSchema Schema,
+    Position Resume,
+    int BatchSize,
+    ILedger Ledger,
+    LedgerScope Scope,
+    Instant? HighWaterMark);
+
+/// <summary>
+/// Reads one table's changes as batches in source order. Each batch carries the position that is safe to checkpoint
+/// once it (and everything before it) is applied.
+/// </summary>
+public interface IChangeCapture : IAsyncDisposable
+{
+    /// <summary>Batches until the source has nothing more now (one pass); the pipeline calls again to poll.</summary>
+    IAsyncEnumerable<ChangeBatch> ReadAsync(CancellationToken cancellationToken);
+
+    /// <summary>Called after a checkpoint at <paramref name="position"/> is durable (trigger capture prunes its change table here).</summary>
+    ValueTask OnCheckpointedAsync(Position position, CancellationToken cancellationToken);
+}

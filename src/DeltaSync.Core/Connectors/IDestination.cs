@@ -1,0 +1,26 @@
+using DeltaSync.Core.Ledger;
+using DeltaSync.Core.Model;
+using DeltaSync.Core.Pipeline;
+
+namespace DeltaSync.Core.Connectors;
+
+/// <summary>What one applied batch changed at the destination (real writes only).</summary>
+public readonly record struct ApplyResult(long Inserted, long Updated, long Deleted);
+
+/// <summary>A system changes are written to. It hosts the ledger so data, ledger and checkpoint commit together.</summary>
+public interface IDestination : IAsyncDisposable
+{
+    ILedger Ledger { get; }
+
+    /// <summary>Creates the table from the source schema when missing and adds columns the source gained.</summary>
+    Task PrepareTableAsync(string destinationTable, TableSchema sourceSchema, CancellationToken cancellationToken);
+
+    /// <summary>Applies one unit atomically: rows, ledger entries and the committed checkpoint.</summary>
+    Task<ApplyResult> ApplyAsync(ApplyUnit unit, CancellationToken cancellationToken);
+
+    /// <summary>The checkpoint payload committed with the data for a stream, if any (exactly-once recovery).</summary>
+    Task<string?> ReadCommittedCheckpointAsync(string stream, CancellationToken cancellationToken);
+
+    /// <summary>Forgets a stream: its ledger scope and committed checkpoint (the data stays).</summary>
+    Task ResetStreamAsync(string stream, LedgerScope scope, CancellationToken cancellationToken);
+}

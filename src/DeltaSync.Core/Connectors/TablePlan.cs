@@ -1,0 +1,55 @@
+using DeltaSync.Core.Config;
+using NodaTime;
+
+namespace DeltaSync.Core.Connectors;
+
+/// <summary>
+/// One table's resolved settings: the table options merged with the <c>sync</c> and <c>cdc</c> defaults.
+/// </summary>
+public sealed record TablePlan(
+    string Stream,
+    string SourceName,
+    string Table,
+    string DestinationTable,
+    IReadOnlyList<string>? PrimaryKey,
+    CdcMethod Method,
+    TablePriority Priority,
+    string UpdatedAtField,
+    string? CreatedAtField,
+    string? VersionField,
+    string? SequenceField,
+    Duration ToleranceWindow,
+    Duration SafetyMargin,
+    string Timezone,
+    string TriggerChangeTable,
+    bool PruneChanges)
+{
+    /// <summary>Resolves every table of a config.</summary>
+    public static IReadOnlyList<TablePlan> FromConfig(SyncConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        var cdc = config.Cdc;
+        return config.Sync.Source.Tables.Select(t => new TablePlan(
+            StreamName(config.Name, t.Name),
+            config.Sync.Source.Name,
+            t.Name,
+            t.Name,
+            t.PrimaryKey,
+            t.CdcMethod ?? config.Sync.CdcMethod,
+            t.Priority,
+            t.UpdatedAtField ?? cdc.Timestamp.UpdatedAtField,
+            t.CreatedAtField ?? cdc.Timestamp.CreatedAtField,
+            t.VersionField ?? cdc.Version.VersionField,
+            t.SequenceField ?? cdc.Version.SequenceField,
+            cdc.Timestamp.ToleranceWindow,
+            cdc.Timestamp.SafetyMargin,
+            cdc.Timestamp.Timezone,
+            cdc.Trigger.ChangeTable,
+            cdc.Trigger.Prune)).ToList();
+    }
+
+    /// <summary>The state key of a table within a sync.</summary>
+    public static string StreamName(string syncName, string table) => $"{syncName}/{table}";
+
+    public TableOptions ToTableOptions() => new(Table, PrimaryKey, Method, UpdatedAtField, CreatedAtField, VersionField, SequenceField, Priority);
+}

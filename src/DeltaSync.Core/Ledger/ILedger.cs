@@ -1,0 +1,20 @@
+using DeltaSync.Core.Model;
+
+namespace DeltaSync.Core.Ledger;
+
+/// <summary>
+/// Read side of the ledger for one destination. The ledger lives with the destination so that data, ledger and
+/// checkpoint commit in one transaction; writes go through <see cref="Pipeline.ApplyUnit"/>.
+/// Look-ups are batched: one call per batch, never one per record.
+/// </summary>
+public interface ILedger
+{
+    /// <summary>The entries for <paramref name="keys"/> (absent keys are missing from the result).</summary>
+    ValueTask<IReadOnlyDictionary<RecordKey, LedgerEntry>> LookupAsync(LedgerScope scope, IReadOnlyCollection<RecordKey> keys, CancellationToken cancellationToken);
+
+    /// <summary>Every entry of a scope in key order (byte order of <see cref="RecordKey.Encoded"/>), streamed.</summary>
+    IAsyncEnumerable<LedgerEntry> ScanAsync(LedgerScope scope, CancellationToken cancellationToken);
+}
+
+/// <summary>The part of the ledger one stream owns: a destination table and the source writing to it.</summary>
+public readonly record struct LedgerScope(string DestinationTable, string Source);

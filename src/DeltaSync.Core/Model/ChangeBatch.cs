@@ -1,0 +1,34 @@
+namespace DeltaSync.Core.Model;
+
+/// <summary>
+/// A batch of changes from one table, in source order, with the position that is safe to checkpoint
+/// once every change in it (and every earlier batch) is applied.
+/// </summary>
+public sealed class ChangeBatch
+{
+    public ChangeBatch(TableSchema schema, IReadOnlyList<ChangeEvent> events, Position checkpointPosition)
+    {
+        Schema = schema;
+        Events = events;
+        CheckpointPosition = checkpointPosition;
+    }
+
+    public TableSchema Schema { get; }
+
+    public IReadOnlyList<ChangeEvent> Events { get; }
+
+    /// <summary>The position to store in the checkpoint after this batch commits.</summary>
+    public Position CheckpointPosition { get; }
+
+    /// <summary>Records of this batch's source range that could not be turned into changes.</summary>
+    public IReadOnlyList<DeadLetter> DeadLetters { get; init; } = [];
+
+    /// <summary>Newest source commit time seen so far in this stream (the high-water mark after this batch).</summary>
+    public NodaTime.Instant? HighWaterMark { get; init; }
+
+    /// <summary>Rows re-read by the capture (lookback, re-snapshot) that the ledger should drop when already applied.</summary>
+    public int RowsRead { get; init; }
+
+    /// <summary>Notes the capture wants in the run report (for example, rows compared by hash because updated_at was NULL).</summary>
+    public IReadOnlyList<string> Warnings { get; init; } = [];
+}

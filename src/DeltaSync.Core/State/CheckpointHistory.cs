@@ -1,0 +1,154 @@
+using DeltaSync.Core.Config;
+using NodaTime;
+
+namespace DeltaSync.Core.State;
+
+/// <summary>The outcome of loading a stream's checkpoint before a run.</summary>
+/// <param name="Checkpoint">The checkpoint to resume from; null to start from the beginning.</param>
+/// <param name="Warnings">What was found and done (corrupt versions skipped, reset), for the report.</param>
+public sealed record LoadedCheckpoint(Checkpoint? Checkpoint, IReadOnlyList<string> Warnings);
+
+/// <summary>A stream's newest checkpoint is corrupt and recovery options forbid repairing it.</summary>
+public sealed class CheckpointCorruptException : Exception
+{
+    public CheckpointCorruptException()
+    {
+    }
+
+    public CheckpointCorruptException(string message)
+        : base(message)
+    {
+    }
+
+    public CheckpointCorruptException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+}
+
+/// <summary>
+/// Versioned checkpoint history over any <see cref="IStateStore"/>: validation on load, repair by falling back to the
+/// newest valid version, rollback (appending a copy of an old version, so history stays append-only) and reset.
+/// </summary>
+public sealed class CheckpointHistory
+{
+    private const int ScanDepth = 1000;
+    private readonly IStateStore _store;
+    private readonly IClock _clock;
+
+    public CheckpointHistory(IStateStore store, IClock clock)
+    {
+        _store = store;
+        _clock = clock;
+    }
+
+    public IStateStore Store => _store;
+
+    /// <summary>Loads the checkpoint to resume from, applying <c>state.recovery</c>.</summary>
+    public async Task<LoadedCheckpoint> LoadAsync(string stream, RecoveryOptions recovery, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(recovery);
+        var history = await _store.ReadHistoryAsync(stream, recovery.ValidateOnStart ? ScanDepth : 1, cancellationToken).ConfigureAwait(false);
+        if (history.Count == 0)
+        {
+            return new LoadedCheckpoint(null, []);
+        }
+
+        var newest = history[0];
+        var checkpoint = CheckpointCodec.TryDeserialize(newest.Payload, out var problem);
+        if (checkpoint is not null && checkpoint.Version == newest.Version && checkpoint.Stream == stream)
+        {
+            return new LoadedCheckpoint(checkpoint, []);
+        }
+
+        problem ??= $"its content says stream '{checkpoint?.Stream}' version {checkpoint?.Version}, stored as '{stream}' version {newest.Version}";
+        if (!recovery.ValidateOnStart)
+        {
+            throw new CheckpointCorruptException($"checkpoint of '{stream}' version {newest.Version} is corrupt: {problem}. validate_on_start is off, so it was not repaired.");
+        }
+
+        if (recovery.AutoRepair)
+        {
+            foreach (var older in history.Skip(1))
+            {
+                var candidate = CheckpointCodec.TryDeserialize(older.Payload, out _);
+                if (candidate is not null && candidate.Version == older.Version)
+                {
+                    var repaired = candidate with
+                    {
+                        Version = newest.Version + 1,
+                        CreatedAt = _clock.GetCurrentInstant(),
+                        Note = $"auto-repaired: version {newest.Version} was corrupt ({problem}); restored version {older.Version}",
+                    };
+                    await AppendAsync(repaired, cancellationToken).ConfigureAwait(false);
+                    return new LoadedCheckpoint(repaired, [$"Checkpoint of '{stream}' version {newest.Version} was corrupt ({problem}); repaired from version {older.Version}"]);
+                }
+            }
+        }
+
+        if (recovery.ResetOnCorruption || recovery.AutoRepair)
+        {
+            await _store.DeleteStreamAsync(stream, cancellationToken).ConfigureAwait(false);
+            return new LoadedCheckpoint(null, [$"Checkpoint of '{stream}' version {newest.Version} was corrupt ({problem}) and no valid version remained; state was reset and the table is re-synced from the start (the ledger keeps this idempotent)"]);
+        }
+
+        throw new CheckpointCorruptException(
+            $"checkpoint of '{stream}' version {newest.Version} is corrupt: {problem}. " +
+            $"Run 'deltasync state rollback --table {TableOf(stream)} --to <version>' or set state.recovery.auto_repair: true.");
+    }
+
+    /// <summary>Appends <paramref name="checkpoint"/> as its version.</summary>
+    public Task AppendAsync(Checkpoint checkpoint, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(checkpoint);
+        var payload = CheckpointCodec.Serialize(checkpoint);
+        return _store.AppendAsync(new StoredCheckpoint(checkpoint.Stream, checkpoint.Version, payload, checkpoint.CreatedAt), cancellationToken);
+    }
+
+    /// <summary>Every stored version, newest first, with its parsed form or the reason it is invalid.</summary>
+    public async Task<IReadOnlyList<(StoredCheckpoint Stored, Checkpoint? Parsed, string? Problem)>> ListAsync(string stream, int limit, CancellationToken cancellationToken)
+    {
+        var history = await _store.ReadHistoryAsync(stream, limit, cancellationToken).ConfigureAwait(false);
+        return history.Select(h =>
+        {
+            var parsed = CheckpointCodec.TryDeserialize(h.Payload, out var problem);
+            return (h, parsed, problem);
+        }).ToList();
+    }
+
+    /// <summary>Makes version <paramref name="version"/> current again by appending a copy of it.</summary>
+    public async Task<Checkpoint> RollbackAsync(string stream, long version, CancellationToken cancellationToken)
+    {
+        var history = await ListAsync(stream, int.MaxValue, cancellationToken).ConfigureAwait(false);
+        if (history.Count == 0)
+        {
+            throw new InvalidOperationException($"'{stream}' has no checkpoints");
+        }
+
+        var target = history.FirstOrDefault(h => h.Stored.Version == version);
+        if (target.Stored is null)
+        {
+            throw new InvalidOperationException($"'{stream}' has no version {version} (versions {history[^1].Stored.Version}..{history[0].Stored.Version})");
+        }
+
+        if (target.Parsed is null)
+        {
+            throw new InvalidOperationException($"version {version} of '{stream}' is itself invalid: {target.Problem}");
+        }
+
+        var restored = target.Parsed with
+        {
+            Version = history[0].Stored.Version + 1,
+            CreatedAt = _clock.GetCurrentInstant(),
+            Note = $"rollback to version {version}",
+        };
+        await AppendAsync(restored, cancellationToken).ConfigureAwait(false);
+        return restored;
+    }
+
+    private static string TableOf(string stream)
+    {
+        var slash = stream.IndexOf('/', StringComparison.Ordinal);
+        return slash < 0 ? stream : stream[(slash + 1)..];
+    }
+}

@@ -1,0 +1,61 @@
+using DeltaSync.Core.Model;
+
+namespace DeltaSync.Core.State;
+
+/// <summary>
+/// Where sync state lives: checkpoint histories, the dead-letter queue and run summaries. Stores are dumb and durable;
+/// checksums, validation, repair and rollback are decided once in <see cref="CheckpointHistory"/> for every store.
+/// </summary>
+public interface IStateStore : IAsyncDisposable
+{
+    /// <summary>Where the state is, for messages (never with secrets).</summary>
+    string Description { get; }
+
+    /// <summary>Creates the store's tables or folders when missing.</summary>
+    Task InitializeAsync(CancellationToken cancellationToken);
+
+    /// <summary>The newest <paramref name="limit"/> checkpoints of a stream, newest first, valid or not.</summary>
+    Task<IReadOnlyList<StoredCheckpoint>> ReadHistoryAsync(string stream, int limit, CancellationToken cancellationToken);
+
+    /// <summary>Appends a version. Throws <see cref="StateConflictException"/> when that version already exists.</summary>
+    Task AppendAsync(StoredCheckpoint checkpoint, CancellationToken cancellationToken);
+
+    /// <summary>Every stream that has at least one checkpoint.</summary>
+    Task<IReadOnlyList<string>> ListStreamsAsync(CancellationToken cancellationToken);
+
+    /// <summary>Removes a stream's whole history (state reset).</summary>
+    Task DeleteStreamAsync(string stream, CancellationToken cancellationToken);
+
+    /// <summary>Adds dead letters; an entry equal to one already queued (same stream, record and raw record) only increases its attempt count.</summary>
+    Task AddDeadLettersAsync(IReadOnlyList<DeadLetter> deadLetters, CancellationToken cancellationToken);
+
+    /// <summary>Dead letters, oldest first; all streams when <paramref name="stream"/> is null.</summary>
+    Task<IReadOnlyList<DeadLetter>> ReadDeadLettersAsync(string? stream, int limit, CancellationToken cancellationToken);
+
+    /// <summary>Stores a run summary (JSON) for <c>status</c>.</summary>
+    Task AppendRunAsync(RunRecord run, CancellationToken cancellationToken);
+
+    /// <summary>The newest runs, newest first.</summary>
+    Task<IReadOnlyList<RunRecord>> ReadRunsAsync(int limit, CancellationToken cancellationToken);
+}
+
+/// <summary>A stored summary of one run: its id, when it ended and its report as JSON.</summary>
+public sealed record RunRecord(string RunId, NodaTime.Instant CompletedAt, string Status, string ReportJson);
+
+/// <summary>A checkpoint version was written concurrently by another writer.</summary>
+public sealed class StateConflictException : Exception
+{
+    public StateConflictException()
+    {
+    }
+
+    public StateConflictException(string message)
+        : base(message)
+    {
+    }
+
+    public StateConflictException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+}
