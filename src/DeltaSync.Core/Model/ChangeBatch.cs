@@ -29,6 +29,6 @@ public sealed class ChangeBatch
     /// <summary>Rows re-read by the capture (lookback, re-snapshot) that the ledger should drop when already applied.</summary>
     public int RowsRead { get; init; }
 
-    /// <summary>Notes the capture wants in the run report (for example, rows compared by hash because updated_at was NULL).</summary>
-    public IReadOnlyList<string> Warnings { get; init; } = [];
+    /// <summary>Rows whose cursor column (updated_at, sequence) was NULL: compared with the ledger by row hash instead.</summary>
+    public int NullCursorRows { get; init; }
 }

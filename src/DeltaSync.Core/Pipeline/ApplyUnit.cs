@@ -4,12 +4,17 @@ using DeltaSync.Core.State;
 
 namespace DeltaSync.Core.Pipeline;
 
-/// <summary>A write the destination must make.</summary>
+/// <summary>
+/// A write the destination must make. Inserts and updates are both written as upserts (idempotent); the kind is the
+/// ledger's knowledge of whether the record already exists, used for counting real writes.
+/// </summary>
 public enum WriteKind
 {
-    /// <summary>Insert the row, or replace it when the key exists.</summary>
-    Upsert,
-    /// <summary>Remove the row when it exists.</summary>
+    /// <summary>A record the destination does not have yet.</summary>
+    Insert,
+    /// <summary>A record the destination has, with different values.</summary>
+    Update,
+    /// <summary>Remove the record.</summary>
     Delete,
 }
 

@@ -1,0 +1,92 @@
+using DeltaSync.Core.Ledger;
+using DeltaSync.Core.Model;
+
+namespace DeltaSync.Core.Capture;
+
+/// <summary>How a source row is compared with what the ledger says was applied.</summary>
+public enum DiffMode
+{
+    /// <summary>By row hash (polling CDC: nothing else tells a change).</summary>
+    RowHash,
+    /// <summary>By the per-row version value recorded as the ledger position (version CDC with a version field).</summary>
+    Version,
+}
+
+/// <summary>
+/// Finds inserts, updates and hard deletes by merging the source's rows, read in key order, with the ledger's entries
+/// in the same order. Streams both sides: memory stays constant whatever the table size.
+/// </summary>
+public static class LedgerDiff
+{
+    /// <summary>The position kind under which per-row versions are kept in the ledger.</summary>
+    public const string VersionKind = "version";
+
+    /// <summary>
+    /// Merges <paramref name="sourceRows"/> (ascending by encoded key, strictly) with <paramref name="ledgerEntries"/>.
+    /// Yields an upsert for every new or changed row and a delete for every live ledger key missing at the source.
+    /// </summary>
+    public static async IAsyncEnumerable<ChangeEvent> DiffAsync(
+        IAsyncEnumerable<ChangeEvent> sourceRows,
+        IAsyncEnumerable<LedgerEntry> ledgerEntries,
+        DiffMode mode,
+        string table,
+        string source,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(sourceRows);
+        ArgumentNullException.ThrowIfNull(ledgerEntries);
+        await using var ledger = ledgerEntries.GetAsyncEnumerator(cancellationToken);
+        var ledgerHas = await ledger.MoveNextAsync().ConfigureAwait(false);
+        RecordKey? previous = null;
+        await foreach (var row in sourceRows.WithCancellation(cancellationToken).ConfigureAwait(false))
+        {
+            if (previous is not null && previous.CompareTo(row.Key) >= 0)
+            {
+                throw new InvalidOperationException(
+                    $"table '{table}': the source returned key {row.Key} after {previous}; key order must match the ledger's byte order (check the key column's collation)");
+            }
+
+            previous = row.Key;
+            while (ledgerHas && ledger.Current.Key.CompareTo(row.Key) < 0)
+            {
+                if (!ledger.Current.Deleted)
+                {
+                    yield return Deleted(ledger.Current, table, source);
+                }
+
+                ledgerHas = await ledger.MoveNextAsync().ConfigureAwait(false);
+            }
+
+            if (ledgerHas && ledger.Current.Key.Equals(row.Key))
+            {
+                var entry = ledger.Current;
+                ledgerHas = await ledger.MoveNextAsync().ConfigureAwait(false);
+                if (!entry.Deleted && !Changed(entry, row, mode))
+                {
+                    continue;
+                }
+            }
+
+            yield return row;
+        }
+
+        while (ledgerHas)
+        {
+            if (!ledger.Current.Deleted)
+            {
+                yield return Deleted(ledger.Current, table, source);
+            }
+
+            ledgerHas = await ledger.MoveNextAsync().ConfigureAwait(false);
+        }
+    }
+
+    private static bool Changed(LedgerEntry entry, ChangeEvent row, DiffMode mode) => mode switch
+    {
+        DiffMode.Version => entry.Position.Kind != VersionKind || entry.Position.Value != row.Position.Value,
+        _ => entry.RowHash != row.RowHash,
+    };
+
+    private static ChangeEvent Deleted(LedgerEntry entry, string table, string source) =>
+        new(table, entry.Key, ChangeOperation.Delete, null, Position.None, null, source);
+}

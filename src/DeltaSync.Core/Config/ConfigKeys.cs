@@ -1,0 +1,42 @@
+namespace DeltaSync.Core.Config;
+
+/// <summary>The keys each block of the configuration file accepts; anything else is reported as unknown.</summary>
+/// <remarks>Kept in step with <c>schema/deltasync.schema.json</c> by a test.</remarks>
+internal static class ConfigKeys
+{
+    public static readonly string[] Root = ["sync", "cdc", "conflict_resolution", "state"];
+
+    public static readonly string[] Sync = ["name", "source", "destination", "cdc_method", "frequency", "batch_size", "max_parallel_tables"];
+
+    public static readonly string[] Source = ["name", "type", "connection", "tables"];
+
+    public static readonly string[] Destination = ["name", "type", "connection"];
+
+    public static readonly string[] Table = ["name", "primary_key", "cdc_method", "updated_at_field", "created_at_field", "version_field", "sequence_field", "priority"];
+
+    public static readonly string[] Cdc = ["timestamp", "version", "changelog", "polling", "trigger"];
+
+    public static readonly string[] Timestamp = ["updated_at_field", "created_at_field", "timezone", "tolerance_window", "safety_margin", "max_future_skew"];
+
+    public static readonly string[] Version = ["version_field", "sequence_field"];
+
+    public static readonly string[] Changelog = ["type", "position"];
+
+    public static readonly string[] Polling = ["interval", "query"];
+
+    public static readonly string[] Trigger = ["change_table", "prune"];
+
+    public static readonly string[] ConflictResolution = ["default_strategy", "strategies", "tolerance"];
+
+    public static readonly string[] FieldStrategy = ["field", "strategy", "source_priority"];
+
+    public static readonly string[] Tolerance = ["time_window", "manual_review_threshold"];
+
+    public static readonly string[] State = ["storage", "checkpointing", "recovery"];
+
+    public static readonly string[] Storage = ["type", "connection", "path"];
+
+    public static readonly string[] Checkpointing = ["frequency", "interval"];
+
+    public static readonly string[] Recovery = ["validate_on_start", "auto_repair", "reset_on_corruption"];
+}

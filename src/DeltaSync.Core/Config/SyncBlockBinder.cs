@@ -1,0 +1,63 @@
+using DeltaSync.Core.Time;
+using NodaTime;
+
+namespace DeltaSync.Core.Config;
+
+/// <summary>Binds the <c>sync</c> block: the endpoints, their tables and how often and how much to sync.</summary>
+internal static class SyncBlockBinder
+{
+    public const int DefaultBatchSize = 1000;
+    public const int MaxBatchSize = 1_000_000;
+    public const int DefaultMaxParallelTables = 4;
+
+    /// <summary>The options, and <c>sync.name</c> when it is set.</summary>
+    public static (SyncOptions Options, string? Name) Bind(YamlSection sync, CdcOptions cdc)
+    {
+        var name = sync.Text("name");
+        var cdcMethod = sync.Choice("cdc_method", CdcMethod.Timestamp, ConfigChoices.CdcMethods);
+
+        var sourceSection = sync.Section("source", ConfigKeys.Source, required: true);
+        var tables = TableListBinder.Bind(sourceSection, cdcMethod, cdc.Version, sync);
+        var source = BindEndpoint(sourceSection, "source", ConfigChoices.SourceTypes, tables);
+        var destination = BindEndpoint(sync.Section("destination", ConfigKeys.Destination, required: true), "destination", ConfigChoices.DestinationTypes, []);
+
+        var options = new SyncOptions(
+            source,
+            destination,
+            cdcMethod,
+            BindFrequency(sync, cdc.Polling.Interval),
+            sync.Integer("batch_size", DefaultBatchSize, max: MaxBatchSize),
+            sync.Integer("max_parallel_tables", DefaultMaxParallelTables));
+        return (options, name);
+    }
+
+    private static EndpointOptions BindEndpoint(YamlSection endpoint, string role, ConfigChoice<string> types, IReadOnlyList<TableOptions> tables) =>
+        new(
+            endpoint.Text("name", role),
+            endpoint.Choice("type", "database", types),
+            // Only ever "is required"/"not set" messages for this key: the value may carry an interpolated password.
+            endpoint.RequiredText("connection", $"the {role}'s connection URI (e.g. sqlite:{role}.db) or driver connection string") ?? string.Empty,
+            tables);
+
+    private static SyncFrequency BindFrequency(YamlSection sync, Duration pollInterval)
+    {
+        var text = sync.Text("frequency");
+        switch (text?.Trim().ToLowerInvariant())
+        {
+            case null or "hourly":
+                return SyncFrequency.Every(Duration.FromHours(1));
+            case "daily":
+                return SyncFrequency.Every(Duration.FromDays(1));
+            case "realtime":
+                return SyncFrequency.Realtime(pollInterval);
+        }
+
+        if (DurationParser.TryParse(text, out var interval) && interval > Duration.Zero)
+        {
+            return SyncFrequency.Every(interval);
+        }
+
+        sync.Report("frequency", $"expected realtime, hourly, daily or a duration such as '10 minutes', got {ConfigReader.Quote(text)}");
+        return SyncFrequency.Every(Duration.FromHours(1));
+    }
+}

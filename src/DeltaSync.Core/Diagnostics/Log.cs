@@ -1,0 +1,31 @@
+using Microsoft.Extensions.Logging;
+
+namespace DeltaSync.Core.Diagnostics;
+
+/// <summary>Source-generated, structured log messages of the engine.</summary>
+public static partial class Log
+{
+    [LoggerMessage(EventId = 100, Level = LogLevel.Information, Message = "Run {RunId} started: {TableCount} table(s), source {Source}, destination {Destination}")]
+    public static partial void RunStarted(ILogger logger, string runId, int tableCount, string source, string destination);
+
+    [LoggerMessage(EventId = 101, Level = LogLevel.Information, Message = "Run {RunId} finished {Status} in {Seconds:F2}s")]
+    public static partial void RunFinished(ILogger logger, string runId, string status, double seconds);
+
+    [LoggerMessage(EventId = 110, Level = LogLevel.Information, Message = "Table {Table}: starting {Method} capture from {Position} (checkpoint version {Version})")]
+    public static partial void TableStarted(ILogger logger, string table, string method, string position, long version);
+
+    [LoggerMessage(EventId = 111, Level = LogLevel.Debug, Message = "Table {Table}: batch committed, {Inserted} inserted, {Updated} updated, {Deleted} deleted, {Skipped} unchanged, checkpoint version {Version}")]
+    public static partial void BatchCommitted(ILogger logger, string table, long inserted, long updated, long deleted, int skipped, long version);
+
+    [LoggerMessage(EventId = 112, Level = LogLevel.Information, Message = "Table {Table}: {Status}, {Processed} processed, {Inserted} inserted, {Updated} updated, {Deleted} deleted")]
+    public static partial void TableFinished(ILogger logger, string table, string status, long processed, long inserted, long updated, long deleted);
+
+    [LoggerMessage(EventId = 113, Level = LogLevel.Error, Message = "Table {Table} failed ({ErrorClass}): {Reason}")]
+    public static partial void TableFailed(ILogger logger, string table, string errorClass, string reason);
+
+    [LoggerMessage(EventId = 114, Level = LogLevel.Warning, Message = "Table {Table}: {Warning}")]
+    public static partial void TableWarning(ILogger logger, string table, string warning);
+
+    [LoggerMessage(EventId = 120, Level = LogLevel.Warning, Message = "Table {Table}: record {RecordId} sent to the dead-letter queue: {Reason}")]
+    public static partial void DeadLettered(ILogger logger, string table, string recordId, string reason);
+}

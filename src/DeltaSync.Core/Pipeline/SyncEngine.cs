@@ -1,0 +1,199 @@
+using System.Security.Cryptography;
+using DeltaSync.Core.Config;
+using DeltaSync.Core.Connectors;
+using DeltaSync.Core.Diagnostics;
+using DeltaSync.Core.Model;
+using DeltaSync.Core.Reporting;
+using DeltaSync.Core.State;
+using Microsoft.Extensions.Logging;
+using NodaTime;
+using NodaTime.Text;
+
+namespace DeltaSync.Core.Pipeline;
+
+/// <summary>What to run.</summary>
+/// <param name="Tables">Only these tables (all when empty).</param>
+/// <param name="FullRefresh">Re-read every table from the start (the ledger keeps unchanged rows unchanged).</param>
+/// <param name="ReportPath">Where to write the report; null for the <c>reports/</c> folder beside the state.</param>
+public sealed record RunOptions(IReadOnlyList<string> Tables, bool FullRefresh, string? ReportPath);
+
+/// <summary>A finished run: its report and where the report was written.</summary>
+public sealed record RunOutcome(SyncReport Report, string ReportPath);
+
+/// <summary>
+/// Runs a configuration: opens the source, destination and state store, runs the table pipelines through the
+/// priority scheduler, and writes the sync report. <see cref="FollowAsync"/> keeps doing so on <c>sync.frequency</c>.
+/// </summary>
+public sealed class SyncEngine
+{
+    private const int ProcessedIdsInReport = 100;
+
+    private readonly SyncConfig _config;
+    private readonly ConnectorRegistry _connectors;
+    private readonly IClock _clock;
+    private readonly ILogger _logger;
+
+    public SyncEngine(SyncConfig config, ConnectorRegistry connectors, IClock clock, ILogger logger)
+    {
+        _config = config;
+        _connectors = connectors;
+        _clock = clock;
+        _logger = logger;
+    }
+
+    /// <summary>One pass over the selected tables.</summary>
+    public async Task<RunOutcome> RunOnceAsync(RunOptions options, IProgress<TableProgress>? progress, CancellationToken stop)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var plans = SelectTables(options.Tables);
+        var runId = NewRunId(_clock.GetCurrentInstant());
+        var started = _clock.GetCurrentInstant();
+        await using var state = await StateStores.OpenAsync(_config, _connectors, stop).ConfigureAwait(false);
+        var history = new CheckpointHistory(state, _clock);
+        var completedRuns = (await state.ReadRunsAsync(1000, stop).ConfigureAwait(false)).Select(r => r.RunId).ToHashSet(StringComparer.Ordinal);
+        var source = await OpenAsync(_config.Sync.Source, "source", (c, e) => c.OpenSourceAsync(e, _config, stop)).ConfigureAwait(false);
+        await using (source.ConfigureAwait(false))
+        {
+            var destination = await OpenAsync(_config.Sync.Destination, "destination", (c, e) => c.OpenDestinationAsync(e, _config, stop)).ConfigureAwait(false);
+            await using (destination.ConfigureAwait(false))
+            {
+                Log.RunStarted(_logger, runId, plans.Count, ConnectionText.Redact(_config.Sync.Source.Connection), ConnectionText.Redact(_config.Sync.Destination.Connection));
+                var services = new PipelineServices(_config, source, destination, history, _clock, _logger, runId, completedRuns);
+                var results = await PriorityScheduler.RunAsync(
+                    plans,
+                    p => p.Priority,
+                    _config.Sync.MaxParallelTables,
+                    p => Task.Run(() => new TablePipeline(p, services).RunAsync(options.FullRefresh, progress, stop))).ConfigureAwait(false);
+                var report = BuildReport(runId, started, _clock.GetCurrentInstant(), results, options.FullRefresh);
+                await state.AppendRunAsync(new RunRecord(runId, _clock.GetCurrentInstant(), report.Metadata.Status, report.ToJson()), CancellationToken.None).ConfigureAwait(false);
+                var path = options.ReportPath is null ? DefaultReportPath(runId) : Path.GetFullPath(options.ReportPath);
+                Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+                await File.WriteAllTextAsync(path, report.ToJson(), CancellationToken.None).ConfigureAwait(false);
+                Log.RunFinished(_logger, runId, report.Metadata.Status, report.Metadata.DurationSeconds);
+                return new RunOutcome(report, path);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Runs passes until <paramref name="stop"/> is cancelled: continuously (pausing <c>cdc.polling.interval</c> between
+    /// passes) for <c>realtime</c>, else once per <c>sync.frequency</c>. The pass in flight ends after its current batch.
+    /// </summary>
+    public async Task FollowAsync(RunOptions options, IProgress<TableProgress>? progress, Func<RunOutcome, Task> onRun, CancellationToken stop)
+    {
+        ArgumentNullException.ThrowIfNull(onRun);
+        var frequency = _config.Sync.Frequency;
+        while (!stop.IsCancellationRequested)
+        {
+            var started = _clock.GetCurrentInstant();
+            var outcome = await RunOnceAsync(options, progress, stop).ConfigureAwait(false);
+            await onRun(outcome).ConfigureAwait(false);
+            var wait = frequency.IsRealtime ? frequency.Interval : frequency.Interval - (_clock.GetCurrentInstant() - started);
+            if (wait > Duration.Zero)
+            {
+                try
+                {
+                    await Task.Delay(wait.ToTimeSpan(), stop).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// <summary>The resolved plans of the tables to run; unknown names are a usage error.</summary>
+    public IReadOnlyList<TablePlan> SelectTables(IReadOnlyList<string> tables)
+    {
+        ArgumentNullException.ThrowIfNull(tables);
+        var plans = TablePlan.FromConfig(_config);
+        if (tables.Count == 0)
+        {
+            return plans;
+        }
+
+        var unknown = tables.Where(t => !plans.Any(p => string.Equals(p.Table, t, StringComparison.OrdinalIgnoreCase))).ToList();
+        if (unknown.Count > 0)
+        {
+            throw new ConfigException([new ConfigError(_config.ConfigPath, "--table", $"unknown table(s) {string.Join(", ", unknown)}; configured: {string.Join(", ", plans.Select(p => p.Table))}")]);
+        }
+
+        return plans.Where(p => tables.Contains(p.Table, StringComparer.OrdinalIgnoreCase)).ToList();
+    }
+
+    private string DefaultReportPath(string runId) => Path.Combine(StateStores.Folder(_config), "reports", runId + ".json");
+
+    private async Task<T> OpenAsync<T>(EndpointOptions endpoint, string role, Func<IConnector, EndpointOptions, Task<T>> open)
+    {
+        var connector = _connectors.Find(endpoint.Connection)
+            ?? throw new SyncException(ErrorClass.Fatal, $"no connector handles the {role} connection '{ConnectionText.Redact(endpoint.Connection)}' (available: {string.Join(", ", _connectors.Connectors.Select(c => c.Name))})");
+        return await open(connector, endpoint).ConfigureAwait(false);
+    }
+
+    private SyncReport BuildReport(string runId, Instant started, Instant completed, IReadOnlyList<TableRunResult> results, bool fullRefresh)
+    {
+        var failed = results.Count(r => r.Status == TableStatus.Failed);
+        var status = failed == results.Count && results.Count > 0 ? "failed"
+            : failed > 0 || results.Any(r => r.Status == TableStatus.Partial) ? "partial"
+            : "completed";
+        var ids = results.SelectMany(r => r.ProcessedRecordIds.Select(id => r.Plan.Table + ":" + id)).Take(ProcessedIdsInReport).ToList();
+        var written = results.Sum(r => r.Inserted + r.Updated + r.Deleted);
+        var highWaterMark = results.Where(r => r.HighWaterMark is not null).Select(r => r.HighWaterMark!.Value).DefaultIfEmpty().Max();
+        var tables = results.Select(r => new TableReport(
+            r.Plan.Table,
+            r.RecordsProcessed,
+            r.Inserted,
+            r.Updated,
+            r.Deleted,
+            r.Status == TableStatus.Failed ? null : Iso(r.CompletedAt),
+            r.Status.ToString().ToLowerInvariant(),
+            r.Plan.Method.ToString().ToLowerInvariant(),
+            r.Unchanged,
+            r.DeadLettered,
+            r.HighWaterMark is { } h ? Iso(h) : null,
+            r.Position,
+            r.CheckpointVersion,
+            r.ResumedFromVersion,
+            Math.Round((r.CompletedAt - r.StartedAt).TotalSeconds, 3),
+            r.Error)).ToList();
+        return new SyncReport(
+            new ReportMetadata(
+                runId,
+                _config.Sync.Source.Name,
+                _config.Sync.Destination.Name,
+                Iso(started),
+                Iso(completed),
+                Math.Round((completed - started).TotalSeconds, 3),
+                status,
+                _config.Name,
+                fullRefresh ? "full_refresh" : "incremental"),
+            new ReportStatistics(
+                results.Sum(r => r.RecordsProcessed),
+                results.Sum(r => r.Inserted),
+                results.Sum(r => r.Updated),
+                results.Sum(r => r.Deleted),
+                0,
+                0,
+                results.Sum(r => r.Errors.Count),
+                results.Sum(r => r.Unchanged),
+                results.Sum(r => r.DeadLettered)),
+            tables,
+            [],
+            [],
+            new ReportCheckpoint(
+                Iso(completed),
+                ids,
+                written,
+                written > ids.Count,
+                results.Any(r => r.HighWaterMark is not null) ? Iso(highWaterMark) : null,
+                Checkpoint.CurrentStateVersion),
+            results.SelectMany(r => r.Errors).ToList(),
+            results.SelectMany(r => r.Warnings).Append($"Checkpoints saved to {StateStores.Describe(_config)}").ToList());
+    }
+
+    private static string Iso(Instant instant) => InstantPattern.ExtendedIso.Format(instant);
+
+    private static string NewRunId(Instant now) =>
+        "sync_" + now.ToDateTimeUtc().ToString("yyyyMMdd'T'HHmmss", System.Globalization.CultureInfo.InvariantCulture) + "_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3));
+}

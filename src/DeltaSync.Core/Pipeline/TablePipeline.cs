@@ -1,0 +1,317 @@
+using System.Diagnostics;
+using System.Threading.Channels;
+using DeltaSync.Core.Capture;
+using DeltaSync.Core.Config;
+using DeltaSync.Core.Connectors;
+using DeltaSync.Core.Diagnostics;
+using DeltaSync.Core.Ledger;
+using DeltaSync.Core.Model;
+using DeltaSync.Core.Reporting;
+using DeltaSync.Core.State;
+using Microsoft.Extensions.Logging;
+using NodaTime;
+
+namespace DeltaSync.Core.Pipeline;
+
+/// <summary>Everything a table pipeline shares with the rest of a run.</summary>
+public sealed record PipelineServices(
+    SyncConfig Config,
+    ISource Source,
+    IDestination Destination,
+    CheckpointHistory History,
+    IClock Clock,
+    ILogger Logger,
+    string RunId,
+    IReadOnlySet<string> CompletedRunIds);
+
+/// <summary>
+/// One table's sync: capture → (bounded channel) → resolve against the ledger → apply rows, ledger and checkpoint in
+/// one destination transaction → save the checkpoint version to the state store. The channel holds at most two
+/// batches, so a slow destination slows capture and memory stays at batch size × pipelines.
+/// </summary>
+public sealed class TablePipeline
+{
+    private const int ChannelCapacity = 2;
+    private const int ProcessedIdsKept = 100;
+
+    private readonly TablePlan _plan;
+    private readonly PipelineServices _services;
+
+    public TablePipeline(TablePlan plan, PipelineServices services)
+    {
+        _plan = plan;
+        _services = services;
+    }
+
+    /// <summary>Runs one pass. <paramref name="stop"/> ends the pass cleanly after the batch in flight.</summary>
+    public async Task<TableRunResult> RunAsync(bool fullRefresh, IProgress<TableProgress>? progress, CancellationToken stop)
+    {
+        var state = new RunState(_services.Clock.GetCurrentInstant());
+        try
+        {
+            await RunCoreAsync(state, fullRefresh, progress, stop).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            var (errorClass, message) = Describe(e);
+            state.Error = message;
+            state.Errors.Add(new ReportError(_plan.Table, errorClass.ToString().ToLowerInvariant(), message));
+            Log.TableFailed(_services.Logger, _plan.Table, errorClass.ToString(), message);
+            _services.Logger.LogDebug(e, "Table {Table} failed", _plan.Table);
+        }
+
+        var status = state.Error is not null ? TableStatus.Failed : state.DeadLettered > 0 ? TableStatus.Partial : TableStatus.Completed;
+        progress?.Report(state.Progress(_plan.Table, "done", done: true));
+        Log.TableFinished(_services.Logger, _plan.Table, status.ToString().ToLowerInvariant(), state.Processed, state.Inserted, state.Updated, state.Deleted);
+        return new TableRunResult(
+            _plan,
+            status,
+            state.Processed,
+            state.Inserted,
+            state.Updated,
+            state.Deleted,
+            state.Unchanged,
+            state.DeadLettered,
+            state.HighWaterMark,
+            state.Position.ToString(),
+            state.Version,
+            state.ResumedFrom,
+            state.StartedAt,
+            _services.Clock.GetCurrentInstant(),
+            state.ProcessedIds,
+            state.Warnings,
+            state.Errors,
+            state.Error);
+    }
+
+    private async Task RunCoreAsync(RunState state, bool fullRefresh, IProgress<TableProgress>? progress, CancellationToken stop)
+    {
+        var services = _services;
+        var config = services.Config;
+        var scope = new LedgerScope(_plan.DestinationTable, _plan.SourceName);
+        var schema = await services.Source.DescribeTableAsync(_plan.ToTableOptions(), stop).ConfigureAwait(false);
+        await services.Destination.PrepareTableAsync(_plan.DestinationTable, schema, stop).ConfigureAwait(false);
+
+        var checkpoint = await LoadCheckpointAsync(state, stop).ConfigureAwait(false);
+        var method = _plan.Method.ToString().ToLowerInvariant();
+        var position = checkpoint?.Position ?? Position.None;
+        if (fullRefresh)
+        {
+            position = Position.None;
+            state.Warnings.Add($"Full refresh of '{_plan.Table}': re-read from the start; unchanged rows are recognised by the ledger and not rewritten");
+        }
+        else if (checkpoint is not null && checkpoint.Method != method)
+        {
+            position = Position.None;
+            state.Warnings.Add($"'{_plan.Table}' changed cdc_method from {checkpoint.Method} to {method}; its position is not comparable, so it was re-snapshotted (the ledger keeps this idempotent)");
+        }
+
+        if (checkpoint is not null && checkpoint.SchemaFingerprint != schema.Fingerprint())
+        {
+            state.Warnings.Add($"The schema of '{_plan.Table}' changed since checkpoint version {checkpoint.Version}; new columns were added at the destination");
+        }
+
+        var fingerprint = schema.Fingerprint();
+        state.Version = checkpoint?.Version ?? 0;
+        state.Position = position;
+        state.HighWaterMark = checkpoint?.HighWaterMark;
+        var totals = checkpoint?.Totals ?? CheckpointCounters.Zero;
+        Log.TableStarted(services.Logger, _plan.Table, method, position.ToString(), state.Version);
+
+        await using var capture = services.Source.CreateCapture(
+            new CaptureRequest(_plan, schema, position, config.Sync.BatchSize, services.Destination.Ledger, scope, checkpoint?.HighWaterMark));
+        var channel = Channel.CreateBounded<ChangeBatch>(new BoundedChannelOptions(ChannelCapacity) { SingleReader = true, SingleWriter = true, FullMode = BoundedChannelFullMode.Wait });
+        using var producerStop = CancellationTokenSource.CreateLinkedTokenSource(stop);
+        var producer = Task.Run(
+            async () =>
+            {
+                try
+                {
+                    await foreach (var batch in capture.ReadAsync(producerStop.Token).ConfigureAwait(false))
+                    {
+                        await channel.Writer.WriteAsync(batch, producerStop.Token).ConfigureAwait(false);
+                    }
+
+                    channel.Writer.Complete();
+                }
+                catch (Exception e)
+                {
+                    channel.Writer.Complete(e);
+                }
+            },
+            CancellationToken.None);
+
+        var policy = new CheckpointPolicy(config.State.Checkpointing, services.Clock);
+        Checkpoint? unsaved = null;
+        var nullCursorRows = 0L;
+        try
+        {
+            await foreach (var batch in channel.Reader.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
+            {
+                var phase = batch.CheckpointPosition.Kind == SnapshotPosition.Kind || position.IsNone ? "snapshot" : "incremental";
+                if (batch.DeadLetters.Count > 0)
+                {
+                    // Dead letters are saved before the batch commits: a crash in between re-queues them (deduplicated), never loses them.
+                    await services.History.Store.AddDeadLettersAsync(batch.DeadLetters, CancellationToken.None).ConfigureAwait(false);
+                    foreach (var dead in batch.DeadLetters)
+                    {
+                        Log.DeadLettered(services.Logger, _plan.Table, dead.RecordId, dead.Reason);
+                        state.Errors.Add(new ReportError(_plan.Table, dead.ErrorClass.ToString().ToLowerInvariant(), dead.Reason, dead.RecordId));
+                    }
+
+                    SyncMetrics.DeadLettered.Add(batch.DeadLetters.Count, new KeyValuePair<string, object?>("table", _plan.Table));
+                }
+
+                var resolved = await ChangeResolver.ResolveAsync(batch, services.Destination.Ledger, scope, CancellationToken.None).ConfigureAwait(false);
+                if (batch.HighWaterMark is { } hwm && (state.HighWaterMark is null || hwm > state.HighWaterMark))
+                {
+                    state.HighWaterMark = hwm;
+                }
+
+                var processed = batch.Events.Count + batch.DeadLetters.Count;
+                totals = totals.Add(processed, CountOf(resolved, WriteKind.Insert), CountOf(resolved, WriteKind.Update), CountOf(resolved, WriteKind.Delete), batch.DeadLetters.Count);
+                var committed = new Checkpoint(
+                    _plan.Stream,
+                    _plan.Table,
+                    state.Version + 1,
+                    batch.CheckpointPosition,
+                    method,
+                    state.HighWaterMark,
+                    state.HighWaterMark - _plan.ToleranceWindow,
+                    fingerprint,
+                    totals,
+                    0,
+                    services.RunId,
+                    services.Clock.GetCurrentInstant());
+                var watch = Stopwatch.StartNew();
+                var applied = await services.Destination.ApplyAsync(
+                    new ApplyUnit(schema, _plan.DestinationTable, scope, resolved.Writes, resolved.LedgerUpdates, committed),
+                    CancellationToken.None).ConfigureAwait(false);
+                SyncMetrics.BatchApplyLatency.Record(watch.Elapsed.TotalMilliseconds, new KeyValuePair<string, object?>("table", _plan.Table));
+                state.Version = committed.Version;
+                state.Position = committed.Position;
+                state.Processed += processed;
+                state.Inserted += applied.Inserted;
+                state.Updated += applied.Updated;
+                state.Deleted += applied.Deleted;
+                state.Unchanged += resolved.Skipped;
+                state.DeadLettered += batch.DeadLetters.Count;
+                nullCursorRows += batch.NullCursorRows;
+                state.KeepIds(resolved.Writes);
+                SyncMetrics.RecordsRead.Add(processed, new KeyValuePair<string, object?>("table", _plan.Table));
+                SyncMetrics.RecordsApplied.Add(applied.Inserted + applied.Updated + applied.Deleted, new KeyValuePair<string, object?>("table", _plan.Table));
+                if (state.HighWaterMark is { } newest)
+                {
+                    SyncMetrics.RecordLag(_plan.Table, services.Clock.GetCurrentInstant(), newest);
+                }
+
+                Log.BatchCommitted(services.Logger, _plan.Table, applied.Inserted, applied.Updated, applied.Deleted, resolved.Skipped, committed.Version);
+                unsaved = committed;
+                if (policy.ShouldSave(processed))
+                {
+                    await services.History.AppendAsync(committed, CancellationToken.None).ConfigureAwait(false);
+                    unsaved = null;
+                }
+
+                progress?.Report(state.Progress(_plan.Table, phase, done: false));
+                if (stop.IsCancellationRequested)
+                {
+                    state.Warnings.Add($"'{_plan.Table}' stopped on request after checkpoint version {committed.Version}; the next run resumes there");
+                    break;
+                }
+            }
+        }
+        finally
+        {
+            await producerStop.CancelAsync().ConfigureAwait(false);
+            await producer.ConfigureAwait(false);
+            if (unsaved is not null)
+            {
+                await services.History.AppendAsync(unsaved, CancellationToken.None).ConfigureAwait(false);
+            }
+        }
+
+        if (nullCursorRows > 0)
+        {
+            var field = _plan.Method == CdcMethod.Timestamp ? _plan.UpdatedAtField : _plan.SequenceField;
+            state.Warnings.Add($"{nullCursorRows} row(s) of '{_plan.Table}' have NULL {field}; they were compared with the ledger by row hash");
+        }
+
+        if (!stop.IsCancellationRequested)
+        {
+            await capture.OnCheckpointedAsync(state.Position, CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// The checkpoint to resume from: the state store's, unless the destination committed a newer one with the data
+    /// (the previous run stopped between the destination commit and the state save), which is then adopted.
+    /// </summary>
+    private async Task<Checkpoint?> LoadCheckpointAsync(RunState state, CancellationToken cancellationToken)
+    {
+        var services = _services;
+        var loaded = await services.History.LoadAsync(_plan.Stream, services.Config.State.Recovery, cancellationToken).ConfigureAwait(false);
+        state.Warnings.AddRange(loaded.Warnings);
+        var checkpoint = loaded.Checkpoint;
+        var committedPayload = await services.Destination.ReadCommittedCheckpointAsync(_plan.Stream, cancellationToken).ConfigureAwait(false);
+        var committed = committedPayload is null ? null : CheckpointCodec.TryDeserialize(committedPayload, out _);
+        if (committed is not null && (checkpoint is null || committed.Version > checkpoint.Version))
+        {
+            state.Warnings.Add($"Checkpoint version {committed.Version} of '{_plan.Table}' was committed with the data but not saved to the state store (the previous run stopped in between); recovered it from the destination");
+            await services.History.AppendAsync(committed with { Note = "recovered from the destination's committed checkpoint" }, cancellationToken).ConfigureAwait(false);
+            checkpoint = committed;
+        }
+
+        if (checkpoint is not null)
+        {
+            state.ResumedFrom = checkpoint.Version;
+            if (!services.CompletedRunIds.Contains(checkpoint.RunId))
+            {
+                state.Warnings.Add($"The previous run ({checkpoint.RunId}) of '{_plan.Table}' did not finish; resumed from checkpoint version {checkpoint.Version} at {checkpoint.Position}");
+            }
+        }
+
+        return checkpoint;
+    }
+
+    private static long CountOf(ResolvedBatch resolved, WriteKind kind) => resolved.Writes.Count(w => w.Kind == kind);
+
+    private static (ErrorClass Class, string Message) Describe(Exception e) => e switch
+    {
+        SyncException s => (s.ErrorClass, s.Message),
+        CheckpointCorruptException c => (ErrorClass.Fatal, c.Message),
+        OperationCanceledException => (ErrorClass.Transient, "cancelled"),
+        _ => (ErrorClass.Fatal, e.Message),
+    };
+
+    /// <summary>Mutable per-run counters of one table.</summary>
+    private sealed class RunState(Instant startedAt)
+    {
+        public Instant StartedAt { get; } = startedAt;
+        public long Processed { get; set; }
+        public long Inserted { get; set; }
+        public long Updated { get; set; }
+        public long Deleted { get; set; }
+        public long Unchanged { get; set; }
+        public long DeadLettered { get; set; }
+        public long Version { get; set; }
+        public long? ResumedFrom { get; set; }
+        public Position Position { get; set; } = Position.None;
+        public Instant? HighWaterMark { get; set; }
+        public string? Error { get; set; }
+        public List<string> Warnings { get; } = [];
+        public List<ReportError> Errors { get; } = [];
+        public List<string> ProcessedIds { get; } = [];
+
+        public void KeepIds(IReadOnlyList<RowWrite> writes)
+        {
+            for (var i = 0; i < writes.Count && ProcessedIds.Count < ProcessedIdsKept; i++)
+            {
+                ProcessedIds.Add(writes[i].Key.ToString());
+            }
+        }
+
+        public TableProgress Progress(string table, string phase, bool done) =>
+            new(table, phase, Processed, Inserted, Updated, Deleted, Unchanged, done);
+    }
+}

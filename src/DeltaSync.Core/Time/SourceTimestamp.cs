@@ -1,0 +1,122 @@
+using System.Globalization;
+using NodaTime;
+using NodaTime.Text;
+
+namespace DeltaSync.Core.Time;
+
+/// <summary>
+/// Parses the timestamps sources store: ISO-8601 text with or without offset, <c>YYYY-MM-DD HH:MM:SS[.fff…]</c>,
+/// and epoch numbers (seconds, or milliseconds when the magnitude says so). Zone-less values are read in the
+/// configured source time zone.
+/// </summary>
+public static class SourceTimestamp
+{
+    /// <summary>Epoch values at or above this are milliseconds (1e11 s would be the year 5138).</summary>
+    public const long EpochMillisecondsThreshold = 100_000_000_000;
+
+    private static readonly OffsetDateTimePattern[] OffsetPatterns =
+    [
+        OffsetDateTimePattern.CreateWithInvariantCulture("uuuu'-'MM'-'dd'T'HH':'mm':'ss;FFFFFFFFFo<G>"),
+        OffsetDateTimePattern.CreateWithInvariantCulture("uuuu'-'MM'-'dd' 'HH':'mm':'ss;FFFFFFFFFo<G>"),
+        OffsetDateTimePattern.CreateWithInvariantCulture("uuuu'-'MM'-'dd'T'HH':'mmo<G>"),
+        OffsetDateTimePattern.CreateWithInvariantCulture("uuuu'-'MM'-'dd' 'HH':'mmo<G>"),
+    ];
+
+    private static readonly LocalDateTimePattern[] LocalPatterns =
+    [
+        LocalDateTimePattern.CreateWithInvariantCulture("uuuu'-'MM'-'dd'T'HH':'mm':'ss;FFFFFFFFF"),
+        LocalDateTimePattern.CreateWithInvariantCulture("uuuu'-'MM'-'dd' 'HH':'mm':'ss;FFFFFFFFF"),
+        LocalDateTimePattern.CreateWithInvariantCulture("uuuu'-'MM'-'dd'T'HH':'mm"),
+        LocalDateTimePattern.CreateWithInvariantCulture("uuuu'-'MM'-'dd' 'HH':'mm"),
+        LocalDateTimePattern.CreateWithInvariantCulture("uuuu'-'MM'-'dd"),
+    ];
+
+    /// <summary>Parses <paramref name="value"/>; false with a reason when it is not a valid timestamp.</summary>
+    public static bool TryParse(object? value, DateTimeZone zone, out Instant instant, out string? problem)
+    {
+        ArgumentNullException.ThrowIfNull(zone);
+        instant = default;
+        problem = null;
+        switch (value)
+        {
+            case null:
+                problem = "timestamp is NULL";
+                return false;
+            case long l:
+                return FromEpoch(l, out instant, out problem);
+            case int i:
+                return FromEpoch(i, out instant, out problem);
+            case double d when double.IsFinite(d):
+                return FromEpoch(d, out instant, out problem);
+            case DateTimeOffset dto:
+                instant = Instant.FromDateTimeOffset(dto);
+                return true;
+            case DateTime dt:
+                instant = dt.Kind == DateTimeKind.Utc
+                    ? Instant.FromDateTimeUtc(dt)
+                    : LocalDateTime.FromDateTime(dt).InZoneLeniently(zone).ToInstant();
+                return true;
+            case string s:
+                return FromText(s.Trim(), zone, out instant, out problem);
+            default:
+                problem = $"unsupported timestamp value of type {value.GetType().Name}";
+                return false;
+        }
+    }
+
+    private static bool FromEpoch(double epoch, out Instant instant, out string? problem)
+    {
+        problem = null;
+        var milliseconds = Math.Abs(epoch) >= EpochMillisecondsThreshold ? epoch : epoch * 1000;
+        if (milliseconds < -62_135_596_800_000 || milliseconds > 253_402_300_799_000)
+        {
+            instant = default;
+            problem = $"epoch value {epoch.ToString(CultureInfo.InvariantCulture)} is outside years 1-9999";
+            return false;
+        }
+
+        instant = Instant.FromUnixTimeTicks((long)Math.Round(milliseconds * NodaConstants.TicksPerMillisecond));
+        return true;
+    }
+
+    private static bool FromText(string text, DateTimeZone zone, out Instant instant, out string? problem)
+    {
+        instant = default;
+        problem = null;
+        if (text.Length == 0)
+        {
+            problem = "timestamp is empty text";
+            return false;
+        }
+
+        if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var number))
+        {
+            return FromEpoch(number, out instant, out problem);
+        }
+
+        foreach (var pattern in OffsetPatterns)
+        {
+            var result = pattern.Parse(text);
+            if (result.Success)
+            {
+                instant = result.Value.ToInstant();
+                return true;
+            }
+        }
+
+        foreach (var pattern in LocalPatterns)
+        {
+            var result = pattern.Parse(text);
+            if (result.Success)
+            {
+                instant = result.Value.InZoneLeniently(zone).ToInstant();
+                return true;
+            }
+        }
+
+        problem = $"'{Truncate(text)}' is not a valid timestamp (expected ISO-8601, 'YYYY-MM-DD HH:MM:SS[.fff]' or epoch seconds/milliseconds)";
+        return false;
+    }
+
+    private static string Truncate(string text) => text.Length <= 64 ? text : text[..64] + "…";
+}

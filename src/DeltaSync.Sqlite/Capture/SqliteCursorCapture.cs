@@ -1,0 +1,276 @@
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using DeltaSync.Core.Capture;
+using DeltaSync.Core.Connectors;
+using DeltaSync.Core.Model;
+using DeltaSync.Core.Time;
+using DeltaSync.Sqlite.Raw;
+using DeltaSync.Sqlite.Source;
+using Microsoft.Data.Sqlite;
+using NodaTime;
+
+namespace DeltaSync.Sqlite.Capture;
+
+/// <summary>
+/// Timestamp and sequence CDC: an initial snapshot in key order, then a keyset cursor <c>(value, key)</c>.
+/// Every pass re-reads a lookback of the tolerance window (the ledger drops what is already applied), and the
+/// checkpointed cursor never passes the source's clock minus the safety margin (DESIGN.md, invariant 4).
+/// Rows whose cursor column is NULL are compared by row hash on every pass; unreadable timestamps are dead-lettered.
+/// </summary>
+internal sealed class SqliteCursorCapture : IChangeCapture
+{
+    private readonly SqliteConnection _connection;
+    private readonly CaptureRequest _request;
+    private readonly SqliteRowMapper _mapper;
+    private readonly bool _isTimestamp;
+    private readonly int _cursorIndex;
+    private readonly string _cursorExpression;
+    private readonly DateTimeZone _zone;
+    private readonly IClock _clock;
+
+    public SqliteCursorCapture(SqliteConnection connection, CaptureRequest request, bool isTimestamp, string cursorColumn, DateTimeZone zone, IClock clock)
+    {
+        _connection = connection;
+        _request = request;
+        _mapper = new SqliteRowMapper(request.Schema, request.Plan.SourceName);
+        _isTimestamp = isTimestamp;
+        _cursorIndex = request.Schema.IndexOf(cursorColumn);
+        if (_cursorIndex < 0)
+        {
+            throw new Core.Pipeline.SyncException(
+                ErrorClass.Fatal,
+                $"table '{request.Plan.Table}': {(isTimestamp ? "updated_at_field" : "sequence_field")} '{cursorColumn}' is not a column (columns: {string.Join(", ", request.Schema.Columns.Select(c => c.Name))})");
+        }
+
+        var quoted = SqliteSql.Quote(request.Schema.Columns[_cursorIndex].Name);
+        _cursorExpression = isTimestamp ? SqliteTimestampSql.EpochMilliseconds(quoted) : SqliteTimestampSql.Sequence(quoted);
+        _zone = zone;
+        _clock = clock;
+    }
+
+    private string Kind => _isTimestamp ? CursorPosition.TimestampKind : CursorPosition.SequenceKind;
+
+    public async IAsyncEnumerable<ChangeBatch> ReadAsync([EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        await Task.Yield();
+        var resume = _request.Resume;
+        CursorPosition cursor;
+        if (resume.IsNone || resume.Kind == SnapshotPosition.Kind)
+        {
+            RecordKey? after = null;
+            var then = new CursorPosition(Kind, _isTimestamp ? Ceiling() : long.MinValue, null);
+            if (SnapshotPosition.TryParse(resume, out var lastKey, out var thenPosition) && CursorPosition.TryParse(thenPosition, out var parsed))
+            {
+                after = lastKey;
+                then = parsed;
+            }
+
+            foreach (var batch in Snapshot(after, then, cancellationToken))
+            {
+                yield return batch;
+            }
+
+            cursor = then;
+        }
+        else if (!CursorPosition.TryParse(resume, out cursor))
+        {
+            throw new Core.Pipeline.SyncException(ErrorClass.Fatal, $"table '{_request.Plan.Table}': checkpoint position '{resume}' is not a {Kind} cursor");
+        }
+
+        var lookback = _isTimestamp ? (long)_request.Plan.ToleranceWindow.TotalMilliseconds : 0;
+        var ceiling = _isTimestamp ? Ceiling() : long.MaxValue;
+        foreach (var batch in Incremental(cursor.StartWithLookback(lookback), ceiling, cursor, cancellationToken))
+        {
+            yield return batch;
+        }
+    }
+
+    public ValueTask OnCheckpointedAsync(Position position, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+
+    public ValueTask DisposeAsync()
+    {
+        _connection.Dispose();
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>
+    /// The newest cursor value a checkpoint may hold: the source's clock minus the safety margin. Zone-less text is
+    /// compared as if UTC, so for other zones the smaller of the two readings is used: never ahead of either.
+    /// </summary>
+    private long Ceiling()
+    {
+        var bound = _clock.GetCurrentInstant() - _request.Plan.SafetyMargin;
+        var utc = bound.ToUnixTimeMilliseconds();
+        var local = bound.InZone(_zone).LocalDateTime.InUtc().ToInstant().ToUnixTimeMilliseconds();
+        return Math.Min(utc, local);
+    }
+
+    private IEnumerable<ChangeBatch> Snapshot(RecordKey? after, CursorPosition then, CancellationToken cancellationToken)
+    {
+        var key = _request.Schema.PrimaryKey;
+        var sql = _mapper.SelectFrom(_cursorExpression) + (after is null ? "" : " WHERE " + SqliteSql.KeyAfter(key, 1)) + " ORDER BY " + SqliteSql.KeyOrder(key);
+        using var statement = new RawStatement(_connection.Handle!, sql);
+        if (after is not null)
+        {
+            for (var i = 0; i < after.Values.Count; i++)
+            {
+                statement.Bind(i + 1, after.Values[i]);
+            }
+        }
+
+        var builder = new BatchBuilder(this);
+        RecordKey? last = after;
+        while (statement.Step())
+        {
+            var values = _mapper.ReadValues(statement);
+            var position = statement.IsNull(_mapper.ColumnCount) ? Position.None : new CursorPosition(Kind, statement.GetInt64(_mapper.ColumnCount), null).ToPosition();
+            last = builder.Add(values, position);
+            if (builder.IsFull)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                yield return builder.Take(SnapshotPosition.Create(last, then.ToPosition()));
+            }
+        }
+
+        // The last batch (possibly empty) marks the snapshot done: the checkpoint moves on to the cursor.
+        yield return builder.Take(then.ToPosition());
+    }
+
+    private IEnumerable<ChangeBatch> Incremental(CursorPosition start, long ceiling, CursorPosition resumed, CancellationToken cancellationToken)
+    {
+        var key = _request.Schema.PrimaryKey;
+        var condition = start.Key is null
+            ? "__c >= ?1"
+            : $"(__c > ?1 OR {SqliteSql.KeyAfter(key, 2, "__c = ?1")})";
+        var inner = _mapper.SelectFrom(_cursorExpression + " AS __c");
+        var sql = $"SELECT * FROM ({inner}) WHERE __c IS NULL OR {condition} ORDER BY (__c IS NULL), __c, {SqliteSql.KeyOrder(key)}";
+        using var statement = new RawStatement(_connection.Handle!, sql);
+        statement.Bind(1, start.Value);
+        if (start.Key is not null)
+        {
+            for (var i = 0; i < start.Key.Values.Count; i++)
+            {
+                statement.Bind(i + 2, start.Key.Values[i]);
+            }
+        }
+
+        var builder = new BatchBuilder(this);
+        var checkpoint = resumed.CapAt(ceiling);
+        var sawAny = false;
+        while (statement.Step())
+        {
+            sawAny = true;
+            var values = _mapper.ReadValues(statement);
+            Position position;
+            if (statement.IsNull(_mapper.ColumnCount))
+            {
+                position = Position.None;
+            }
+            else
+            {
+                var cursor = new CursorPosition(Kind, statement.GetInt64(_mapper.ColumnCount), null);
+                position = cursor.ToPosition();
+                var candidate = new CursorPosition(Kind, cursor.Value, _request.Schema.KeyOf(values)).CapAt(ceiling);
+                if (candidate.Value > checkpoint.Value || (candidate.Value == checkpoint.Value && candidate.Key is not null && (checkpoint.Key is null || candidate.Key.CompareTo(checkpoint.Key) > 0)))
+                {
+                    checkpoint = candidate;
+                }
+            }
+
+            builder.Add(values, position);
+            if (builder.IsFull)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                yield return builder.Take(checkpoint.ToPosition());
+            }
+        }
+
+        if (builder.Count > 0 || !sawAny)
+        {
+            yield return builder.Take(checkpoint.ToPosition());
+        }
+    }
+
+    /// <summary>Accumulates one batch: events, dead letters, the high-water mark and NULL-cursor counts.</summary>
+    private sealed class BatchBuilder
+    {
+        private readonly SqliteCursorCapture _owner;
+        private List<ChangeEvent> _events;
+        private List<DeadLetter> _deadLetters = [];
+        private int _nullCursor;
+        private int _rows;
+        private Instant? _highWaterMark;
+
+        public BatchBuilder(SqliteCursorCapture owner)
+        {
+            _owner = owner;
+            _events = new List<ChangeEvent>(owner._request.BatchSize);
+            _highWaterMark = owner._request.HighWaterMark;
+        }
+
+        public int Count => _rows;
+
+        public bool IsFull => _rows >= _owner._request.BatchSize;
+
+        public RecordKey Add(object?[] values, Position position)
+        {
+            _rows++;
+            var raw = values[_owner._cursorIndex];
+            Instant? commitTime = null;
+            if (raw is null)
+            {
+                _nullCursor++;
+            }
+            else if (_owner._isTimestamp)
+            {
+                var parsed = SourceTimestamp.TryParse(raw, _owner._zone, out var instant, out var problem);
+                if (!parsed || position.IsNone)
+                {
+                    var reason = parsed
+                        ? $"{_owner._request.Plan.UpdatedAtField}: '{raw}' is in a format SQLite's date functions cannot order; store ISO-8601 or epoch numbers"
+                        : $"{_owner._request.Plan.UpdatedAtField}: {problem}";
+                    var dead = _owner._mapper.DeadLetter(_owner._request.Plan.Stream, values, reason, position, _owner._clock.GetCurrentInstant());
+                    _deadLetters.Add(dead);
+                    return _owner._request.Schema.KeyOf(values);
+                }
+
+                commitTime = instant;
+                if (_highWaterMark is null || instant > _highWaterMark)
+                {
+                    _highWaterMark = instant;
+                }
+            }
+            else if (position.IsNone)
+            {
+                var dead = _owner._mapper.DeadLetter(
+                    _owner._request.Plan.Stream,
+                    values,
+                    $"{_owner._request.Plan.SequenceField}: '{Convert.ToString(raw, CultureInfo.InvariantCulture)}' is not a whole number",
+                    position,
+                    _owner._clock.GetCurrentInstant());
+                _deadLetters.Add(dead);
+                return _owner._request.Schema.KeyOf(values);
+            }
+
+            var change = _owner._mapper.Upsert(values, position, commitTime);
+            _events.Add(change);
+            return change.Key;
+        }
+
+        public ChangeBatch Take(Position checkpoint)
+        {
+            var batch = new ChangeBatch(_owner._request.Schema, _events, checkpoint)
+            {
+                DeadLetters = _deadLetters,
+                HighWaterMark = _highWaterMark,
+                RowsRead = _rows,
+                NullCursorRows = _nullCursor,
+            };
+            _events = new List<ChangeEvent>(_owner._request.BatchSize);
+            _deadLetters = [];
+            _nullCursor = 0;
+            _rows = 0;
+            return batch;
+        }
+    }
+}

@@ -1,0 +1,309 @@
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using DeltaSync.Core.Capture;
+using DeltaSync.Core.Connectors;
+using DeltaSync.Core.Model;
+using DeltaSync.Core.Time;
+using DeltaSync.Sqlite.Raw;
+using DeltaSync.Sqlite.Source;
+using Microsoft.Data.Sqlite;
+using NodaTime;
+
+namespace DeltaSync.Sqlite.Capture;
+
+/// <summary>
+/// Trigger CDC: the engine installs AFTER INSERT/UPDATE/DELETE triggers that append the changed key to a change table.
+/// The initial snapshot and the change table's high mark are read in one read transaction, so every change is either
+/// in the snapshot or after the mark: no gap, no double. Hard deletes are captured; changes are pruned once checkpointed.
+/// </summary>
+internal sealed class SqliteTriggerCapture : IChangeCapture
+{
+    public const string Kind = "trigger";
+    private const int MaxKeyColumns = 4;
+    private const int KeysPerLookup = 200;
+
+    private readonly SqliteConnection _connection;
+    private readonly CaptureRequest _request;
+    private readonly SqliteRowMapper _mapper;
+    private readonly IClock _clock;
+    private long _lastCheckpointed = -1;
+
+    public SqliteTriggerCapture(SqliteConnection connection, CaptureRequest request, IClock clock)
+    {
+        _connection = connection;
+        _request = request;
+        _mapper = new SqliteRowMapper(request.Schema, request.Plan.SourceName);
+        _clock = clock;
+        if (request.Schema.PrimaryKey.Count > MaxKeyColumns)
+        {
+            throw new Core.Pipeline.SyncException(ErrorClass.Fatal, $"table '{request.Plan.Table}': trigger CDC supports keys of up to {MaxKeyColumns} columns");
+        }
+    }
+
+    private string ChangeTable => SqliteSql.Quote(_request.Plan.TriggerChangeTable);
+
+    public async IAsyncEnumerable<ChangeBatch> ReadAsync([EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        await Task.Yield();
+        var resume = _request.Resume;
+        long after;
+        if (resume.IsNone || resume.Kind == SnapshotPosition.Kind)
+        {
+            Install(_connection, _request.Plan, _request.Schema);
+            RecordKey? lastKey = null;
+            long mark;
+            Exec("BEGIN");
+            try
+            {
+                if (SnapshotPosition.TryParse(resume, out lastKey, out var then) && then.Kind == Kind)
+                {
+                    mark = long.Parse(then.Value, CultureInfo.InvariantCulture);
+                }
+                else
+                {
+                    lastKey = null;
+                    mark = HighMark();
+                }
+
+                foreach (var batch in Snapshot(lastKey, mark, cancellationToken))
+                {
+                    yield return batch;
+                }
+            }
+            finally
+            {
+                Exec("COMMIT");
+            }
+
+            after = mark;
+        }
+        else if (resume.Kind != Kind || !long.TryParse(resume.Value, CultureInfo.InvariantCulture, out after))
+        {
+            throw new Core.Pipeline.SyncException(ErrorClass.Fatal, $"table '{_request.Plan.Table}': checkpoint position '{resume}' is not a trigger position");
+        }
+
+        foreach (var batch in Changes(after, cancellationToken))
+        {
+            yield return batch;
+        }
+    }
+
+    public ValueTask OnCheckpointedAsync(Position position, CancellationToken cancellationToken)
+    {
+        if (_request.Plan.PruneChanges && position.Kind == Kind && long.TryParse(position.Value, CultureInfo.InvariantCulture, out var seq) && seq > _lastCheckpointed)
+        {
+            using var command = _connection.CreateCommand();
+            command.CommandText = $"DELETE FROM {ChangeTable} WHERE table_name = $table AND seq <= $seq";
+            command.Parameters.AddWithValue("$table", _request.Schema.Name);
+            command.Parameters.AddWithValue("$seq", seq);
+            command.ExecuteNonQuery();
+            _lastCheckpointed = seq;
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        _connection.Dispose();
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>Creates the change table and the table's triggers when missing (idempotent).</summary>
+    internal static void Install(SqliteConnection connection, TablePlan plan, TableSchema schema)
+    {
+        var changes = SqliteSql.Quote(plan.TriggerChangeTable);
+        var table = SqliteSql.Quote(schema.Name);
+        var name = SqliteSql.Literal(schema.Name);
+        var keyColumns = string.Join(", ", schema.PrimaryKey.Select((_, i) => $"k{i + 1}"));
+        string Values(string row) => string.Join(", ", schema.PrimaryKey.Select(k => $"{row}.{SqliteSql.Quote(k)}"));
+        var keyChanged = string.Join(" OR ", schema.PrimaryKey.Select(k => $"OLD.{SqliteSql.Quote(k)} IS NOT NEW.{SqliteSql.Quote(k)}"));
+        string Trigger(string suffix) => SqliteSql.Quote($"_deltasync_{schema.Name}_{suffix}");
+        var sql = $"""
+            BEGIN IMMEDIATE;
+            CREATE TABLE IF NOT EXISTS {changes} (
+              seq INTEGER PRIMARY KEY AUTOINCREMENT,
+              table_name TEXT NOT NULL,
+              op TEXT NOT NULL,
+              k1, k2, k3, k4,
+              changed_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')));
+            CREATE INDEX IF NOT EXISTS {SqliteSql.Quote(plan.TriggerChangeTable + "_by_table")} ON {changes} (table_name, seq);
+            CREATE TRIGGER IF NOT EXISTS {Trigger("ai")} AFTER INSERT ON {table} BEGIN
+              INSERT INTO {changes} (table_name, op, {keyColumns}) VALUES ({name}, 'I', {Values("NEW")});
+            END;
+            CREATE TRIGGER IF NOT EXISTS {Trigger("au")} AFTER UPDATE ON {table} BEGIN
+              INSERT INTO {changes} (table_name, op, {keyColumns}) SELECT {name}, 'D', {Values("OLD")} WHERE {keyChanged};
+              INSERT INTO {changes} (table_name, op, {keyColumns}) VALUES ({name}, 'U', {Values("NEW")});
+            END;
+            CREATE TRIGGER IF NOT EXISTS {Trigger("ad")} AFTER DELETE ON {table} BEGIN
+              INSERT INTO {changes} (table_name, op, {keyColumns}) VALUES ({name}, 'D', {Values("OLD")});
+            END;
+            COMMIT;
+            """;
+        SqliteConnectionFactory.Execute(connection, sql);
+    }
+
+    /// <summary>Drops the table's triggers and its pending change rows.</summary>
+    internal static void Uninstall(SqliteConnection connection, TablePlan plan)
+    {
+        if (!SqliteCatalog.TableExists(connection, plan.TriggerChangeTable))
+        {
+            return;
+        }
+
+        foreach (var suffix in new[] { "ai", "au", "ad" })
+        {
+            SqliteConnectionFactory.Execute(connection, $"DROP TRIGGER IF EXISTS {SqliteSql.Quote($"_deltasync_{plan.Table}_{suffix}")}");
+        }
+
+        using var command = connection.CreateCommand();
+        command.CommandText = $"DELETE FROM {SqliteSql.Quote(plan.TriggerChangeTable)} WHERE table_name = $table COLLATE NOCASE";
+        command.Parameters.AddWithValue("$table", plan.Table);
+        command.ExecuteNonQuery();
+    }
+
+    private long HighMark()
+    {
+        using var statement = new RawStatement(_connection.Handle!, $"SELECT coalesce(max(seq), 0) FROM {ChangeTable}");
+        statement.Step();
+        return statement.GetInt64(0);
+    }
+
+    private void Exec(string sql)
+    {
+        using var statement = new RawStatement(_connection.Handle!, sql);
+        statement.Execute();
+    }
+
+    private IEnumerable<ChangeBatch> Snapshot(RecordKey? after, long mark, CancellationToken cancellationToken)
+    {
+        var key = _request.Schema.PrimaryKey;
+        var then = new Position(Kind, mark.ToString(CultureInfo.InvariantCulture));
+        var sql = _mapper.SelectFrom() + (after is null ? "" : " WHERE " + SqliteSql.KeyAfter(key, 1)) + " ORDER BY " + SqliteSql.KeyOrder(key);
+        using var statement = new RawStatement(_connection.Handle!, sql);
+        if (after is not null)
+        {
+            for (var i = 0; i < after.Values.Count; i++)
+            {
+                statement.Bind(i + 1, after.Values[i]);
+            }
+        }
+
+        var events = new List<ChangeEvent>(_request.BatchSize);
+        while (statement.Step())
+        {
+            events.Add(_mapper.Upsert(_mapper.ReadValues(statement), then, null));
+            if (events.Count >= _request.BatchSize)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                yield return new ChangeBatch(_request.Schema, events, SnapshotPosition.Create(events[^1].Key, then)) { RowsRead = events.Count };
+                events = new List<ChangeEvent>(_request.BatchSize);
+            }
+        }
+
+        yield return new ChangeBatch(_request.Schema, events, then) { RowsRead = events.Count };
+    }
+
+    private IEnumerable<ChangeBatch> Changes(long after, CancellationToken cancellationToken)
+    {
+        var keyCount = _request.Schema.PrimaryKey.Count;
+        var keyColumns = string.Join(", ", Enumerable.Range(1, keyCount).Select(i => $"k{i}"));
+        using var statement = new RawStatement(
+            _connection.Handle!,
+            $"SELECT seq, op, changed_at, {keyColumns} FROM {ChangeTable} WHERE table_name = ?1 AND seq > ?2 ORDER BY seq");
+        statement.Bind(1, _request.Schema.Name);
+        statement.Bind(2, after);
+        var pending = new List<(long Seq, char Op, Instant? At, RecordKey Key)>(_request.BatchSize);
+        var yielded = false;
+        Instant? highWaterMark = _request.HighWaterMark;
+        while (statement.Step())
+        {
+            var key = new object?[keyCount];
+            for (var i = 0; i < keyCount; i++)
+            {
+                key[i] = statement.GetValue(3 + i);
+            }
+
+            Instant? at = SourceTimestamp.TryParse(statement.GetText(2), DateTimeZone.Utc, out var instant, out _) ? instant : null;
+            pending.Add((statement.GetInt64(0), statement.GetText(1)[0], at, new RecordKey(key)));
+            if (pending.Count >= _request.BatchSize)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                var batch = Resolve(pending, ref highWaterMark, after);
+                after = pending[^1].Seq;
+                yield return batch;
+                yielded = true;
+                pending.Clear();
+            }
+        }
+
+        if (pending.Count > 0 || !yielded)
+        {
+            yield return Resolve(pending, ref highWaterMark, after);
+        }
+    }
+
+    /// <summary>
+    /// Turns a run of change rows into events: only the last change of each key matters (its current row is read now),
+    /// a delete is a delete, and an insert or update whose row is gone is left to the delete that follows it.
+    /// </summary>
+    private ChangeBatch Resolve(List<(long Seq, char Op, Instant? At, RecordKey Key)> pending, ref Instant? highWaterMark, long currentSeq)
+    {
+        var last = new Dictionary<RecordKey, (long Seq, char Op, Instant? At)>();
+        foreach (var change in pending)
+        {
+            last[change.Key] = (change.Seq, change.Op, change.At);
+            if (change.At is { } at && (highWaterMark is null || at > highWaterMark))
+            {
+                highWaterMark = at;
+            }
+        }
+
+        var current = ReadCurrent(last.Where(kv => kv.Value.Op != 'D').Select(kv => kv.Key).ToList());
+        var events = new List<ChangeEvent>(last.Count);
+        foreach (var (key, change) in last.OrderBy(kv => kv.Value.Seq))
+        {
+            var position = new Position(Kind, change.Seq.ToString(CultureInfo.InvariantCulture));
+            if (change.Op == 'D')
+            {
+                events.Add(_mapper.Delete(key, position, change.At));
+            }
+            else if (current.TryGetValue(key, out var values))
+            {
+                events.Add(_mapper.Upsert(values, position, change.At));
+            }
+        }
+
+        var end = new Position(Kind, (pending.Count == 0 ? currentSeq : pending[^1].Seq).ToString(CultureInfo.InvariantCulture));
+        return new ChangeBatch(_request.Schema, events, end) { RowsRead = pending.Count, HighWaterMark = highWaterMark };
+    }
+
+    private Dictionary<RecordKey, object?[]> ReadCurrent(List<RecordKey> keys)
+    {
+        var rows = new Dictionary<RecordKey, object?[]>(keys.Count);
+        var keyColumns = _request.Schema.PrimaryKey;
+        for (var start = 0; start < keys.Count; start += KeysPerLookup)
+        {
+            var chunk = keys.GetRange(start, Math.Min(KeysPerLookup, keys.Count - start));
+            var tuple = "(" + string.Join(", ", keyColumns.Select(SqliteSql.Quote)) + ")";
+            var placeholders = string.Join(", ", chunk.Select((_, r) => "(" + string.Join(", ", keyColumns.Select((_, c) => $"?{(r * keyColumns.Count) + c + 1}")) + ")"));
+            using var statement = new RawStatement(_connection.Handle!, _mapper.SelectFrom() + $" WHERE {tuple} IN (VALUES {placeholders})");
+            var p = 1;
+            foreach (var key in chunk)
+            {
+                foreach (var value in key.Values)
+                {
+                    statement.Bind(p++, value);
+                }
+            }
+
+            while (statement.Step())
+            {
+                var values = _mapper.ReadValues(statement);
+                rows[_request.Schema.KeyOf(values)] = values;
+            }
+        }
+
+        return rows;
+    }
+}

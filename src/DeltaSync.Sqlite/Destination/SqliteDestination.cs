@@ -1,0 +1,236 @@
+using DeltaSync.Core.Connectors;
+using DeltaSync.Core.Ledger;
+using DeltaSync.Core.Model;
+using DeltaSync.Core.Pipeline;
+using DeltaSync.Core.State;
+using DeltaSync.Sqlite.Raw;
+using Microsoft.Data.Sqlite;
+using SQLitePCL;
+
+namespace DeltaSync.Sqlite.Destination;
+
+/// <summary>
+/// A SQLite database as a destination. One writer connection (SQLite has one writer anyway) shared by the table
+/// pipelines under a lock; each batch is one transaction holding the rows, the ledger entries and the checkpoint.
+/// </summary>
+internal sealed class SqliteDestination : IDestination
+{
+    internal const string CheckpointTable = "_deltasync_checkpoints";
+
+    private readonly string _path;
+    private readonly SqliteConnection _writer;
+    private readonly SemaphoreSlim _lock = new(1, 1);
+    private readonly SqliteLedger _ledger;
+    private readonly Dictionary<LedgerScope, long> _scopes = [];
+    private readonly Dictionary<string, RawStatement> _statements = [];
+
+    public SqliteDestination(string path)
+    {
+        _path = path;
+        _writer = SqliteConnectionFactory.Open(path, mustExist: false, "destination");
+        SqliteConnectionFactory.Execute(_writer, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -32768; PRAGMA temp_store = MEMORY");
+        _ledger = new SqliteLedger(this);
+        SqliteConnectionFactory.Execute(_writer, SqliteLedger.CreateSql + $"CREATE TABLE IF NOT EXISTS {CheckpointTable} (stream TEXT PRIMARY KEY, version INTEGER NOT NULL, payload TEXT NOT NULL);");
+    }
+
+    public ILedger Ledger => _ledger;
+
+    public Task PrepareTableAsync(string destinationTable, TableSchema sourceSchema, CancellationToken cancellationToken) =>
+        WithWriterAsync(
+            _ =>
+            {
+                SqliteTableWriter.Prepare(_writer, destinationTable, sourceSchema);
+                DropStatements(destinationTable);
+                return 0;
+            },
+            cancellationToken);
+
+    public Task<ApplyResult> ApplyAsync(ApplyUnit unit, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(unit);
+        return WithWriterAsync(db => Apply(db, unit), cancellationToken);
+    }
+
+    public Task<string?> ReadCommittedCheckpointAsync(string stream, CancellationToken cancellationToken) =>
+        WithWriterAsync(
+            db =>
+            {
+                using var statement = new RawStatement(db, $"SELECT payload FROM {CheckpointTable} WHERE stream = ?1");
+                statement.Bind(1, stream);
+                return statement.Step() ? statement.GetText(0) : null;
+            },
+            cancellationToken);
+
+    public Task ResetStreamAsync(string stream, LedgerScope scope, CancellationToken cancellationToken) =>
+        WithWriterAsync(
+            db =>
+            {
+                var scopeId = ScopeId(scope);
+                Exec(db, "BEGIN IMMEDIATE");
+                using (var ledger = new RawStatement(db, $"DELETE FROM {SqliteLedger.Table} WHERE scope_id = ?1"))
+                {
+                    ledger.Bind(1, scopeId);
+                    ledger.Execute();
+                }
+
+                using (var checkpoint = new RawStatement(db, $"DELETE FROM {CheckpointTable} WHERE stream = ?1"))
+                {
+                    checkpoint.Bind(1, stream);
+                    checkpoint.Execute();
+                }
+
+                Exec(db, "COMMIT");
+                _ledger.Invalidate(scopeId);
+                return 0;
+            },
+            cancellationToken);
+
+    public async ValueTask DisposeAsync()
+    {
+        await _lock.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            foreach (var statement in _statements.Values)
+            {
+                statement.Dispose();
+            }
+
+            _statements.Clear();
+            _writer.Dispose();
+        }
+        finally
+        {
+            _lock.Release();
+            _lock.Dispose();
+        }
+    }
+
+    /// <summary>Runs <paramref name="work"/> with exclusive use of the writer connection.</summary>
+    internal async Task<T> WithWriterAsync<T>(Func<sqlite3, T> work, CancellationToken cancellationToken)
+    {
+        await _lock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return work(_writer.Handle!);
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    }
+
+    /// <summary>A separate read connection (WAL: it reads a consistent snapshot while the writer commits).</summary>
+    internal SqliteConnection OpenReader() => SqliteConnectionFactory.Open(_path, mustExist: true, "destination");
+
+    /// <summary>The ledger scope's id, created on first use. Call with the writer held.</summary>
+    internal long ScopeId(LedgerScope scope)
+    {
+        if (_scopes.TryGetValue(scope, out var id))
+        {
+            return id;
+        }
+
+        var db = _writer.Handle!;
+        using (var insert = new RawStatement(db, $"INSERT INTO {SqliteLedger.Scopes} (destination_table, source) VALUES (?1, ?2) ON CONFLICT DO NOTHING"))
+        {
+            insert.Bind(1, scope.DestinationTable);
+            insert.Bind(2, scope.Source);
+            insert.Execute();
+        }
+
+        using var select = new RawStatement(db, $"SELECT scope_id FROM {SqliteLedger.Scopes} WHERE destination_table = ?1 AND source = ?2");
+        select.Bind(1, scope.DestinationTable);
+        select.Bind(2, scope.Source);
+        select.Step();
+        id = select.GetInt64(0);
+        _scopes[scope] = id;
+        return id;
+    }
+
+    private ApplyResult Apply(sqlite3 db, ApplyUnit unit)
+    {
+        var scopeId = ScopeId(unit.Scope);
+        var upsert = Statement($"{unit.DestinationTable}\u0001upsert", () => SqliteTableWriter.UpsertSql(unit.DestinationTable, unit.Schema));
+        var delete = Statement($"{unit.DestinationTable}\u0001delete", () => SqliteTableWriter.DeleteSql(unit.DestinationTable, unit.Schema));
+        var ledger = Statement("\u0001ledger", () => SqliteLedger.UpsertSql);
+        var checkpoint = Statement("\u0001checkpoint", () => $"INSERT INTO {CheckpointTable} (stream, version, payload) VALUES (?1, ?2, ?3) ON CONFLICT (stream) DO UPDATE SET version = excluded.version, payload = excluded.payload");
+        long inserted = 0, updated = 0, deleted = 0;
+        Exec(db, "BEGIN IMMEDIATE");
+        try
+        {
+            foreach (var write in unit.Writes)
+            {
+                if (write.Kind == WriteKind.Delete)
+                {
+                    var values = write.Key.Values;
+                    for (var i = 0; i < values.Count; i++)
+                    {
+                        delete.Bind(i + 1, values[i]);
+                    }
+
+                    delete.Execute();
+                    deleted++;
+                }
+                else
+                {
+                    var values = write.Values!;
+                    for (var i = 0; i < values.Length; i++)
+                    {
+                        upsert.Bind(i + 1, values[i]);
+                    }
+
+                    upsert.Execute();
+                    if (write.Kind == WriteKind.Insert)
+                    {
+                        inserted++;
+                    }
+                    else
+                    {
+                        updated++;
+                    }
+                }
+            }
+
+            _ledger.Write(db, scopeId, unit.LedgerUpdates, ledger);
+            checkpoint.Bind(1, unit.Checkpoint.Stream);
+            checkpoint.Bind(2, unit.Checkpoint.Version);
+            checkpoint.Bind(3, CheckpointCodec.Serialize(unit.Checkpoint));
+            checkpoint.Execute();
+            Exec(db, "COMMIT");
+        }
+        catch
+        {
+            Exec(db, "ROLLBACK");
+            _ledger.Invalidate(scopeId);
+            throw;
+        }
+
+        return new ApplyResult(inserted, updated, deleted);
+    }
+
+    private RawStatement Statement(string name, Func<string> sql)
+    {
+        if (!_statements.TryGetValue(name, out var statement))
+        {
+            statement = new RawStatement(_writer.Handle!, sql());
+            _statements[name] = statement;
+        }
+
+        return statement;
+    }
+
+    private void DropStatements(string table)
+    {
+        foreach (var name in _statements.Keys.Where(k => k.StartsWith(table + "\u0001", StringComparison.Ordinal)).ToList())
+        {
+            _statements[name].Dispose();
+            _statements.Remove(name);
+        }
+    }
+
+    private static void Exec(sqlite3 db, string sql)
+    {
+        using var statement = new RawStatement(db, sql);
+        statement.Execute();
+    }
+}

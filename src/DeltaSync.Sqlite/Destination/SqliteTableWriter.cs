@@ -1,0 +1,96 @@
+using DeltaSync.Core.Model;
+using DeltaSync.Core.Pipeline;
+using Microsoft.Data.Sqlite;
+
+namespace DeltaSync.Sqlite.Destination;
+
+/// <summary>Creates and evolves destination tables and builds their write statements.</summary>
+internal static class SqliteTableWriter
+{
+    /// <summary>
+    /// Creates the table from the source schema (declared types kept, so SQLite applies the same affinities and the
+    /// stored values equal the source's) or adds the columns the source gained. The key must be unique at the destination.
+    /// </summary>
+    public static void Prepare(SqliteConnection connection, string table, TableSchema source)
+    {
+        var existing = SqliteCatalog.Columns(connection, table);
+        if (existing is null)
+        {
+            var columns = source.Columns.Select(c => $"{SqliteSql.Quote(c.Name)} {DeclaredType(c)}{(c.IsNullable || c.IsPrimaryKey ? "" : " NOT NULL")}");
+            var sql = $"CREATE TABLE {SqliteSql.Quote(table)} ({string.Join(", ", columns)}, PRIMARY KEY ({SqliteSql.ColumnList(source.PrimaryKey)}))";
+            SqliteConnectionFactory.Execute(connection, sql);
+            return;
+        }
+
+        foreach (var column in source.Columns.Where(c => !existing.Any(e => string.Equals(e.Name, c.Name, StringComparison.OrdinalIgnoreCase))))
+        {
+            SqliteConnectionFactory.Execute(connection, $"ALTER TABLE {SqliteSql.Quote(table)} ADD COLUMN {SqliteSql.Quote(column.Name)} {DeclaredType(column)}");
+        }
+
+        if (!HasUniqueKey(connection, table, source.PrimaryKey))
+        {
+            throw new SyncException(
+                ErrorClass.Fatal,
+                $"destination table '{table}' has no primary key or unique index on ({string.Join(", ", source.PrimaryKey)}); upserts need one. Add it, or let DeltaSync create the table.");
+        }
+    }
+
+    public static string UpsertSql(string table, TableSchema schema)
+    {
+        var columns = schema.Columns.Select(c => c.Name).ToList();
+        var parameters = string.Join(", ", columns.Select((_, i) => $"?{i + 1}"));
+        var nonKey = columns.Where(c => !schema.PrimaryKey.Contains(c, StringComparer.OrdinalIgnoreCase)).ToList();
+        var action = nonKey.Count == 0
+            ? "DO NOTHING"
+            : "DO UPDATE SET " + string.Join(", ", nonKey.Select(c => $"{SqliteSql.Quote(c)} = excluded.{SqliteSql.Quote(c)}"));
+        return $"INSERT INTO {SqliteSql.Quote(table)} ({SqliteSql.ColumnList(columns)}) VALUES ({parameters}) ON CONFLICT ({SqliteSql.ColumnList(schema.PrimaryKey)}) {action}";
+    }
+
+    public static string DeleteSql(string table, TableSchema schema) =>
+        $"DELETE FROM {SqliteSql.Quote(table)} WHERE " + string.Join(" AND ", schema.PrimaryKey.Select((k, i) => $"{SqliteSql.Quote(k)} = ?{i + 1}"));
+
+    private static string DeclaredType(ColumnSchema column) => column.DeclaredType.Length > 0 ? column.DeclaredType : "";
+
+    private static bool HasUniqueKey(SqliteConnection connection, string table, IReadOnlyList<string> key)
+    {
+        var wanted = key.Select(k => k.ToUpperInvariant()).OrderBy(k => k, StringComparer.Ordinal).ToList();
+        var columns = SqliteCatalog.Columns(connection, table)!;
+        var pk = columns.Where(c => c.IsPrimaryKey).Select(c => c.Name.ToUpperInvariant()).OrderBy(k => k, StringComparer.Ordinal).ToList();
+        if (pk.SequenceEqual(wanted))
+        {
+            return true;
+        }
+
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT il.name FROM pragma_index_list($table) AS il WHERE il.\"unique\" = 1";
+        command.Parameters.AddWithValue("$table", table);
+        var indexes = new List<string>();
+        using (var reader = command.ExecuteReader())
+        {
+            while (reader.Read())
+            {
+                indexes.Add(reader.GetString(0));
+            }
+        }
+
+        foreach (var index in indexes)
+        {
+            using var info = connection.CreateCommand();
+            info.CommandText = "SELECT name FROM pragma_index_info($index)";
+            info.Parameters.AddWithValue("$index", index);
+            var names = new List<string>();
+            using var reader = info.ExecuteReader();
+            while (reader.Read())
+            {
+                names.Add(reader.IsDBNull(0) ? "" : reader.GetString(0).ToUpperInvariant());
+            }
+
+            if (names.OrderBy(n => n, StringComparer.Ordinal).SequenceEqual(wanted))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+}

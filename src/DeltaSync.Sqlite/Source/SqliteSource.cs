@@ -1,0 +1,74 @@
+using DeltaSync.Core.Capture;
+using DeltaSync.Core.Config;
+using DeltaSync.Core.Connectors;
+using DeltaSync.Core.Model;
+using DeltaSync.Core.Pipeline;
+using DeltaSync.Sqlite.Capture;
+using NodaTime;
+
+namespace DeltaSync.Sqlite.Source;
+
+/// <summary>
+/// A SQLite database as a source. SQLite has no server: its clock is this machine's, and each capture gets its own
+/// connection so tables are read in parallel.
+/// </summary>
+internal sealed class SqliteSource : ISource
+{
+    private readonly string _path;
+    private readonly IClock _clock;
+
+    public SqliteSource(string path, IClock clock)
+    {
+        _path = path;
+        _clock = clock;
+        using var probe = SqliteConnectionFactory.Open(path, mustExist: true, "source");
+    }
+
+    public IReadOnlyCollection<CdcMethod> SupportedMethods { get; } =
+        [CdcMethod.Timestamp, CdcMethod.Version, CdcMethod.Trigger, CdcMethod.Polling];
+
+    public Task<TableSchema> DescribeTableAsync(TableOptions table, CancellationToken cancellationToken)
+    {
+        using var connection = SqliteConnectionFactory.Open(_path, mustExist: true, "source");
+        return Task.FromResult(SqliteCatalog.Describe(connection, table, "source"));
+    }
+
+    public Task<Instant> GetClockAsync(CancellationToken cancellationToken) => Task.FromResult(_clock.GetCurrentInstant());
+
+    public IChangeCapture CreateCapture(CaptureRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var plan = request.Plan;
+        var connection = SqliteConnectionFactory.Open(_path, mustExist: true, "source");
+        try
+        {
+            return plan.Method switch
+            {
+                CdcMethod.Timestamp => new SqliteCursorCapture(connection, request, isTimestamp: true, plan.UpdatedAtField, Zone(plan.Timezone), _clock),
+                CdcMethod.Version when plan.SequenceField is not null => new SqliteCursorCapture(connection, request, isTimestamp: false, plan.SequenceField, DateTimeZone.Utc, _clock),
+                CdcMethod.Version => new SqliteDiffCapture(connection, request, DiffMode.Version, _clock),
+                CdcMethod.Polling => new SqliteDiffCapture(connection, request, DiffMode.RowHash, _clock),
+                CdcMethod.Trigger => new SqliteTriggerCapture(connection, request, _clock),
+                _ => throw new SyncException(
+                    ErrorClass.Fatal,
+                    $"table '{plan.Table}': cdc_method '{plan.Method.ToString().ToLowerInvariant()}' is not available for SQLite sources (SQLite has no change log); use trigger, timestamp, version or polling"),
+            };
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
+        }
+    }
+
+    public Task UninstallAsync(TablePlan plan, CancellationToken cancellationToken)
+    {
+        using var connection = SqliteConnectionFactory.Open(_path, mustExist: true, "source");
+        SqliteTriggerCapture.Uninstall(connection, plan);
+        return Task.CompletedTask;
+    }
+
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+    private static DateTimeZone Zone(string id) => DateTimeZoneProviders.Tzdb.GetZoneOrNull(id) ?? DateTimeZone.Utc;
+}

@@ -1,0 +1,289 @@
+using DeltaSync.Core.Model;
+using DeltaSync.Core.State;
+using NodaTime;
+
+namespace DeltaSync.Core.Tests.State;
+
+/// <summary>
+/// What every <see cref="IStateStore"/> must do. A store's test class derives from this, says how to create a store
+/// over a fresh location and how to open another instance over the same one, and inherits every test.
+/// </summary>
+public abstract class StateStoreContract
+{
+    protected static readonly Instant T0 = Instant.FromUtc(2025, 3, 14, 9, 26, 53);
+
+    /// <summary>An initialized store over a location no other test uses.</summary>
+    protected abstract Task<IStateStore> CreateStoreAsync();
+
+    /// <summary>Another initialized instance over the location of the last <see cref="CreateStoreAsync"/>.</summary>
+    protected abstract Task<IStateStore> ReopenAsync();
+
+    protected static CancellationToken Ct => CancellationToken.None;
+
+    [Fact]
+    public async Task Appended_versions_are_read_back_newest_first_with_their_exact_payload()
+    {
+        await using var store = await CreateStoreAsync();
+        await store.AppendAsync(Stored("sync/orders", 1, T0), Ct);
+        await store.AppendAsync(Stored("sync/orders", 2, T0 + Duration.FromMilliseconds(1500)), Ct);
+        await store.AppendAsync(Stored("sync/orders", 3, T0 + Duration.FromMinutes(1)), Ct);
+
+        var history = await store.ReadHistoryAsync("sync/orders", 10, Ct);
+
+        Assert.Equal([3L, 2L, 1L], history.Select(h => h.Version));
+        Assert.Equal(Stored("sync/orders", 3, T0 + Duration.FromMinutes(1)), history[0]);
+        Assert.Equal(Stored("sync/orders", 2, T0 + Duration.FromMilliseconds(1500)), history[1]);
+        Assert.Equal(Stored("sync/orders", 1, T0), history[2]);
+    }
+
+    [Fact]
+    public async Task Reading_history_returns_at_most_limit_newest_versions()
+    {
+        await using var store = await CreateStoreAsync();
+        for (var version = 1; version <= 12; version++)
+        {
+            await store.AppendAsync(Stored("sync/orders", version, T0), Ct);
+        }
+
+        Assert.Equal([12L, 11L, 10L], (await store.ReadHistoryAsync("sync/orders", 3, Ct)).Select(h => h.Version));
+        Assert.Equal([12L], (await store.ReadHistoryAsync("sync/orders", 1, Ct)).Select(h => h.Version));
+        Assert.Equal(12, (await store.ReadHistoryAsync("sync/orders", int.MaxValue, Ct)).Count);
+    }
+
+    [Fact]
+    public async Task A_stream_without_checkpoints_has_an_empty_history()
+    {
+        await using var store = await CreateStoreAsync();
+
+        Assert.Empty(await store.ReadHistoryAsync("sync/never", 10, Ct));
+        Assert.Empty(await store.ListStreamsAsync(Ct));
+    }
+
+    [Fact]
+    public async Task Appending_an_existing_version_throws_StateConflictException_and_keeps_the_original()
+    {
+        await using var store = await CreateStoreAsync();
+        await store.AppendAsync(Stored("sync/orders", 1, T0, "original"), Ct);
+
+        await Assert.ThrowsAsync<StateConflictException>(() => store.AppendAsync(Stored("sync/orders", 1, T0, "intruder"), Ct));
+
+        var history = await store.ReadHistoryAsync("sync/orders", 10, Ct);
+        Assert.Equal("original", Assert.Single(history).Payload);
+    }
+
+    [Fact]
+    public async Task Versions_are_per_stream()
+    {
+        await using var store = await CreateStoreAsync();
+        await store.AppendAsync(Stored("sync/orders", 1, T0), Ct);
+        await store.AppendAsync(Stored("sync/customers", 1, T0), Ct);
+
+        Assert.Single(await store.ReadHistoryAsync("sync/orders", 10, Ct));
+        Assert.Single(await store.ReadHistoryAsync("sync/customers", 10, Ct));
+    }
+
+    [Fact]
+    public async Task Every_stream_with_a_checkpoint_is_listed_by_its_exact_name()
+    {
+        // Names a file store must escape and a database must keep apart.
+        string[] streams = ["sync/orders", "sync/Orders", "sync/order items", "sync/100%", "sync/ünïcödé", "other/a/b", "sync/..", ".", "a_b", "a%2Fb"];
+        await using var store = await CreateStoreAsync();
+        foreach (var stream in streams)
+        {
+            await store.AppendAsync(Stored(stream, 1, T0), Ct);
+        }
+
+        var listed = await store.ListStreamsAsync(Ct);
+
+        Assert.Equal(streams.Order(StringComparer.Ordinal), listed.Order(StringComparer.Ordinal));
+        foreach (var stream in streams)
+        {
+            Assert.Equal(Stored(stream, 1, T0), Assert.Single(await store.ReadHistoryAsync(stream, 10, Ct)));
+        }
+    }
+
+    [Fact]
+    public async Task Deleting_a_stream_removes_its_whole_history_and_nothing_else()
+    {
+        await using var store = await CreateStoreAsync();
+        await store.AppendAsync(Stored("sync/orders", 1, T0), Ct);
+        await store.AppendAsync(Stored("sync/orders", 2, T0), Ct);
+        await store.AppendAsync(Stored("sync/customers", 1, T0), Ct);
+
+        await store.DeleteStreamAsync("sync/orders", Ct);
+
+        Assert.Empty(await store.ReadHistoryAsync("sync/orders", 10, Ct));
+        Assert.Equal(["sync/customers"], await store.ListStreamsAsync(Ct));
+        Assert.Single(await store.ReadHistoryAsync("sync/customers", 10, Ct));
+    }
+
+    [Fact]
+    public async Task A_deleted_stream_starts_again_at_version_one()
+    {
+        await using var store = await CreateStoreAsync();
+        await store.AppendAsync(Stored("sync/orders", 1, T0, "before"), Ct);
+        await store.DeleteStreamAsync("sync/orders", Ct);
+        await store.DeleteStreamAsync("sync/never", Ct);
+
+        await store.AppendAsync(Stored("sync/orders", 1, T0, "after"), Ct);
+
+        Assert.Equal("after", Assert.Single(await store.ReadHistoryAsync("sync/orders", 10, Ct)).Payload);
+    }
+
+    [Fact]
+    public async Task An_equal_dead_letter_only_increments_the_attempt_count()
+    {
+        await using var store = await CreateStoreAsync();
+        var letter = Letter("sync/orders", "42", """{"id":42,"total":"x"}""", T0);
+        await store.AddDeadLettersAsync([letter], Ct);
+        await store.AddDeadLettersAsync([letter with { Reason = "again", FailedAt = T0 + Duration.FromHours(1) }], Ct);
+        await store.AddDeadLettersAsync([letter, letter], Ct);
+
+        var stored = Assert.Single(await store.ReadDeadLettersAsync(null, 100, Ct));
+
+        Assert.Equal(letter with { Attempts = 4 }, stored);
+    }
+
+    [Fact]
+    public async Task Dead_letters_differing_in_stream_record_or_raw_content_are_kept_apart()
+    {
+        await using var store = await CreateStoreAsync();
+        var letter = Letter("sync/orders", "42", """{"id":42}""", T0);
+        await store.AddDeadLettersAsync(
+            [
+                letter,
+                letter with { RawRecord = """{"id":42,"fixed":false}""" },
+                letter with { RecordId = "43" },
+                letter with { Stream = "sync/customers" },
+            ],
+            Ct);
+
+        var stored = await store.ReadDeadLettersAsync(null, 100, Ct);
+
+        Assert.Equal(4, stored.Count);
+        Assert.All(stored, s => Assert.Equal(1, s.Attempts));
+    }
+
+    [Fact]
+    public async Task Dead_letters_are_filtered_by_stream_and_returned_oldest_first()
+    {
+        await using var store = await CreateStoreAsync();
+        var newer = Letter("sync/orders", "2", "{}", T0 + Duration.FromMilliseconds(500));
+        var older = Letter("sync/orders", "1", "{}", T0);
+        var newest = Letter("sync/orders", "3", "{}", T0 + Duration.FromSeconds(1));
+        var elsewhere = Letter("sync/customers", "1", "{}", T0 + Duration.FromMilliseconds(750));
+        await store.AddDeadLettersAsync([newer, elsewhere], Ct);
+        await store.AddDeadLettersAsync([newest, older], Ct);
+
+        Assert.Equal([older, newer, newest], await store.ReadDeadLettersAsync("sync/orders", 100, Ct));
+        Assert.Equal([older, newer], await store.ReadDeadLettersAsync("sync/orders", 2, Ct));
+        Assert.Equal([elsewhere], await store.ReadDeadLettersAsync("sync/customers", 100, Ct));
+        Assert.Equal([older, newer, elsewhere, newest], await store.ReadDeadLettersAsync(null, 100, Ct));
+        Assert.Empty(await store.ReadDeadLettersAsync("sync/never", 100, Ct));
+    }
+
+    [Fact]
+    public async Task Runs_are_returned_newest_first_up_to_the_limit()
+    {
+        await using var store = await CreateStoreAsync();
+        var first = new RunRecord("run-1", T0, "succeeded", """{"tables":2}""");
+        var third = new RunRecord("run-3", T0 + Duration.FromSeconds(1), "failed", """{ "error": "boom\n" }""");
+        var second = new RunRecord("run-2", T0 + Duration.FromMilliseconds(100), "succeeded", "{}");
+        await store.AppendRunAsync(first, Ct);
+        await store.AppendRunAsync(third, Ct);
+        await store.AppendRunAsync(second, Ct);
+
+        Assert.Equal([third, second, first], await store.ReadRunsAsync(10, Ct));
+        Assert.Equal([third, second], await store.ReadRunsAsync(2, Ct));
+    }
+
+    [Fact]
+    public async Task Storing_a_run_again_replaces_its_summary()
+    {
+        await using var store = await CreateStoreAsync();
+        await store.AppendRunAsync(new RunRecord("run/1", T0, "running", "{}"), Ct);
+        var final = new RunRecord("run/1", T0 + Duration.FromMinutes(5), "succeeded", """{"done":true}""");
+
+        await store.AppendRunAsync(final, Ct);
+
+        Assert.Equal([final], await store.ReadRunsAsync(10, Ct));
+    }
+
+    [Fact]
+    public async Task Initializing_again_keeps_the_state()
+    {
+        await using var store = await CreateStoreAsync();
+        await store.AppendAsync(Stored("sync/orders", 1, T0), Ct);
+
+        await store.InitializeAsync(Ct);
+
+        Assert.Single(await store.ReadHistoryAsync("sync/orders", 10, Ct));
+    }
+
+    [Fact]
+    public async Task State_survives_reopening_the_store()
+    {
+        var letter = Letter("sync/orders", "7", "{\"id\":7}", T0);
+        var run = new RunRecord("run-1", T0, "succeeded", "{}");
+        await using (var store = await CreateStoreAsync())
+        {
+            await store.AppendAsync(Stored("sync/orders", 1, T0), Ct);
+            await store.AppendAsync(Stored("sync/orders", 2, T0 + Duration.FromSeconds(1)), Ct);
+            await store.AddDeadLettersAsync([letter], Ct);
+            await store.AppendRunAsync(run, Ct);
+        }
+
+        await using var reopened = await ReopenAsync();
+
+        Assert.Equal(["sync/orders"], await reopened.ListStreamsAsync(Ct));
+        Assert.Equal(
+            [Stored("sync/orders", 2, T0 + Duration.FromSeconds(1)), Stored("sync/orders", 1, T0)],
+            await reopened.ReadHistoryAsync("sync/orders", 10, Ct));
+        Assert.Equal([letter], await reopened.ReadDeadLettersAsync(null, 10, Ct));
+        Assert.Equal([run], await reopened.ReadRunsAsync(10, Ct));
+        await Assert.ThrowsAsync<StateConflictException>(() => reopened.AppendAsync(Stored("sync/orders", 2, T0), Ct));
+    }
+
+    [Fact]
+    public async Task Two_instances_racing_for_the_same_version_have_exactly_one_winner()
+    {
+        await using var left = await CreateStoreAsync();
+        await using var right = await ReopenAsync();
+
+        for (var version = 1; version <= 25; version++)
+        {
+            using var start = new ManualResetEventSlim();
+            var attempts = new[] { (Store: left, Payload: $"left-{version}"), (Store: right, Payload: $"right-{version}") }
+                .Select(a => Task.Run(
+                    async () =>
+                    {
+                        start.Wait(Ct);
+                        try
+                        {
+                            await a.Store.AppendAsync(Stored("sync/orders", version, T0, a.Payload), Ct);
+                            return a.Payload;
+                        }
+                        catch (StateConflictException)
+                        {
+                            return null;
+                        }
+                    },
+                    Ct))
+                .ToList();
+            start.Set();
+
+            var winners = (await Task.WhenAll(attempts)).OfType<string>().ToList();
+
+            var winner = Assert.Single(winners);
+            Assert.Equal(winner, (await left.ReadHistoryAsync("sync/orders", 1, Ct))[0].Payload);
+        }
+
+        Assert.Equal(25, (await right.ReadHistoryAsync("sync/orders", 100, Ct)).Count);
+    }
+
+    protected static StoredCheckpoint Stored(string stream, long version, Instant savedAt, string? payload = null) =>
+        new(stream, version, payload ?? $$"""{"stream":"{{stream}}","version":{{version}},"note":"ünï\ncödé"}""", savedAt);
+
+    protected static DeadLetter Letter(string stream, string recordId, string raw, Instant failedAt) =>
+        new(stream, "orders", recordId, raw, "value too long for column total", ErrorClass.Permanent, new Position("cursor", "2025-03-14T09:00:00Z|" + recordId), failedAt);
+}
