@@ -11,8 +11,9 @@ namespace DeltaSync.Core.Config;
 /// stopping at the first, so a user fixes the whole file in one pass.
 /// </summary>
 /// <remarks>
-/// Each scalar is interpolated (<c>${ENV}</c>) as it is read. Messages quote the offending value so the user
-/// can find it, but never for text values such as connection strings, which may hold interpolated secrets.
+/// Each scalar is interpolated (<c>${ENV}</c>) as it is read. Messages quote offending typed values (numbers,
+/// choices, durations) so the user can find them, masked by <see cref="ConnectionText.Redact"/>; free text such as
+/// a connection string is never quoted, because it may hold an interpolated secret.
 /// </remarks>
 internal sealed class ConfigReader
 {

@@ -149,17 +149,19 @@ public sealed class TablePipeline
             await foreach (var batch in channel.Reader.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
             {
                 var phase = batch.CheckpointPosition.Kind == SnapshotPosition.Kind || position.IsNone ? "snapshot" : "incremental";
-                if (batch.DeadLetters.Count > 0)
+                // A pass may read a record twice (snapshot, then the lookback); it is dead-lettered once per run.
+                var deadLetters = batch.DeadLetters.Where(d => state.DeadLetterIds.Add(d.RecordId)).ToList();
+                if (deadLetters.Count > 0)
                 {
                     // Dead letters are saved before the batch commits: a crash in between re-queues them (deduplicated), never loses them.
-                    await services.History.Store.AddDeadLettersAsync(batch.DeadLetters, CancellationToken.None).ConfigureAwait(false);
-                    foreach (var dead in batch.DeadLetters)
+                    await services.History.Store.AddDeadLettersAsync(deadLetters, CancellationToken.None).ConfigureAwait(false);
+                    foreach (var dead in deadLetters)
                     {
                         Log.DeadLettered(services.Logger, _plan.Table, dead.RecordId, dead.Reason);
                         state.Errors.Add(new ReportError(_plan.Table, dead.ErrorClass.ToString().ToLowerInvariant(), dead.Reason, dead.RecordId));
                     }
 
-                    SyncMetrics.DeadLettered.Add(batch.DeadLetters.Count, new KeyValuePair<string, object?>("table", _plan.Table));
+                    SyncMetrics.DeadLettered.Add(deadLetters.Count, new KeyValuePair<string, object?>("table", _plan.Table));
                 }
 
                 var resolved = await ChangeResolver.ResolveAsync(batch, services.Destination.Ledger, scope, CancellationToken.None).ConfigureAwait(false);
@@ -168,8 +170,8 @@ public sealed class TablePipeline
                     state.HighWaterMark = hwm;
                 }
 
-                var processed = batch.Events.Count + batch.DeadLetters.Count;
-                totals = totals.Add(processed, CountOf(resolved, WriteKind.Insert), CountOf(resolved, WriteKind.Update), CountOf(resolved, WriteKind.Delete), batch.DeadLetters.Count);
+                var processed = batch.Events.Count + deadLetters.Count;
+                totals = totals.Add(processed, CountOf(resolved, WriteKind.Insert), CountOf(resolved, WriteKind.Update), CountOf(resolved, WriteKind.Delete), deadLetters.Count);
                 var committed = new Checkpoint(
                     _plan.Stream,
                     _plan.Table,
@@ -195,7 +197,7 @@ public sealed class TablePipeline
                 state.Updated += applied.Updated;
                 state.Deleted += applied.Deleted;
                 state.Unchanged += resolved.Skipped;
-                state.DeadLettered += batch.DeadLetters.Count;
+                state.DeadLettered += deadLetters.Count;
                 nullCursorRows += batch.NullCursorRows;
                 state.KeepIds(resolved.Writes);
                 SyncMetrics.RecordsRead.Add(processed, new KeyValuePair<string, object?>("table", _plan.Table));
@@ -302,6 +304,7 @@ public sealed class TablePipeline
         public List<string> Warnings { get; } = [];
         public List<ReportError> Errors { get; } = [];
         public List<string> ProcessedIds { get; } = [];
+        public HashSet<string> DeadLetterIds { get; } = new(StringComparer.Ordinal);
 
         public void KeepIds(IReadOnlyList<RowWrite> writes)
         {

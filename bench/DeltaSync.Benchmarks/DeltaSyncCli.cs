@@ -1,0 +1,96 @@
+using System.Diagnostics;
+using System.Text.Json;
+
+namespace DeltaSync.Benchmarks;
+
+/// <summary>The counts a run's report gives under <c>statistics</c>.</summary>
+/// <param name="EngineSeconds">The report's own duration: the run inside the process, without start-up and shut-down.</param>
+public sealed record ReportStatistics(string Status, double EngineSeconds, long Processed, long Inserted, long Updated, long Deleted, long Unchanged)
+{
+    public long Written => Inserted + Updated + Deleted;
+
+    public static ReportStatistics Read(string reportPath)
+    {
+        using var document = JsonDocument.Parse(File.ReadAllBytes(reportPath));
+        var root = document.RootElement;
+        var metadata = root.GetProperty("metadata");
+        var statistics = root.GetProperty("statistics");
+        long Count(string name) => statistics.TryGetProperty(name, out var value) ? value.GetInt64() : 0;
+        return new ReportStatistics(
+            metadata.GetProperty("status").GetString() ?? "?",
+            metadata.GetProperty("duration_seconds").GetDouble(),
+            Count("records_processed"),
+            Count("records_inserted"),
+            Count("records_updated"),
+            Count("records_deleted"),
+            Count("records_unchanged"));
+    }
+
+    public override string ToString() =>
+        $"{Status} in {EngineSeconds:0.000} s: processed {Processed:N0}, inserted {Inserted:N0}, updated {Updated:N0}, deleted {Deleted:N0}, unchanged {Unchanged:N0}";
+}
+
+/// <summary>The <c>deltasync</c> command, run as its own process exactly as a user would run it.</summary>
+public sealed class DeltaSyncCli(string assemblyPath)
+{
+    public const int BatchSize = 10_000;
+
+    public string AssemblyPath { get; } = assemblyPath;
+
+    /// <summary>A CLI that is already built.</summary>
+    public static DeltaSyncCli At(string assemblyPath) =>
+        File.Exists(assemblyPath) ? new DeltaSyncCli(assemblyPath) : throw new InvalidOperationException($"--cli: {assemblyPath} does not exist");
+
+    /// <summary>Builds <c>src/DeltaSync.Cli</c> in Release (not timed) and returns the CLI at its output.</summary>
+    public static DeltaSyncCli Build(string repositoryRoot)
+    {
+        var project = Path.Combine(repositoryRoot, "src", "DeltaSync.Cli");
+        var start = new ProcessStartInfo("dotnet") { WorkingDirectory = repositoryRoot, UseShellExecute = false };
+        foreach (var argument in new[] { "build", "-c", "Release", project, "-nologo", "-v", "quiet" })
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        using var build = Process.Start(start) ?? throw new InvalidOperationException("could not start dotnet build");
+        build.WaitForExit();
+        var assembly = Path.Combine(project, "bin", "Release", "net10.0", "deltasync.dll");
+        if (build.ExitCode != 0 || !File.Exists(assembly))
+        {
+            throw new InvalidOperationException($"building {project} failed (exit {build.ExitCode}); pass --cli PATH/deltasync.dll to use another build");
+        }
+
+        return new DeltaSyncCli(assembly);
+    }
+
+    /// <summary>Writes the configuration of a run in <paramref name="folder"/>: source.db → destination.db, state beside it.</summary>
+    public static string WriteConfig(string folder)
+    {
+        var path = Path.Combine(folder, "deltasync.yaml");
+        File.WriteAllText(path, $$"""
+            sync:
+              source: {connection: "sqlite:source.db", tables: [{{ItemsDatabase.Table}}]}
+              destination: {connection: "sqlite:destination.db"}
+              cdc_method: timestamp
+              batch_size: {{BatchSize}}
+            cdc:
+              timestamp: {updated_at_field: updated_at, tolerance_window: "5 minutes"}
+
+            """);
+        return path;
+    }
+
+    /// <summary>Starts the runtime once so the timed runs find the CLI's files in the page cache.</summary>
+    public Task WarmUpAsync(string folder) => ProcessMeasurement.RunAsync("dotnet", [AssemblyPath, "--help"], folder);
+
+    /// <summary><c>deltasync run --config … --report …</c>, timed as a whole process.</summary>
+    public async Task<(ProcessMeasurement Process, ReportStatistics? Statistics)> RunAsync(string configPath, string reportPath)
+    {
+        File.Delete(reportPath);
+        var measurement = await ProcessMeasurement.RunAsync(
+            "dotnet",
+            [AssemblyPath, "run", "--config", configPath, "--report", reportPath],
+            Path.GetDirectoryName(configPath)!).ConfigureAwait(false);
+        var statistics = File.Exists(reportPath) ? ReportStatistics.Read(reportPath) : null;
+        return (measurement, statistics);
+    }
+}

@@ -1,0 +1,77 @@
+using System.Globalization;
+using DeltaSync.Benchmarks;
+
+CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
+var root = RepositoryRoot();
+BenchmarkOptions options;
+try
+{
+    options = BenchmarkOptions.Parse(args, root);
+}
+catch (Exception e) when (e is ArgumentException or FormatException or OverflowException)
+{
+    Console.Error.WriteLine(e.Message);
+    return 2;
+}
+
+Console.WriteLine($"# {MachineDescription.Describe()}; {MachineDescription.LoadAverage()} at start");
+DeltaSyncCli cli;
+try
+{
+    cli = options.CliPath is null ? DeltaSyncCli.Build(root) : DeltaSyncCli.At(options.CliPath);
+}
+catch (InvalidOperationException e)
+{
+    Console.Error.WriteLine(e.Message);
+    return 2;
+}
+
+Console.WriteLine($"# CLI: dotnet {cli.AssemblyPath}; batch_size {DeltaSyncCli.BatchSize:N0}; work folder {options.WorkDirectory}");
+Directory.CreateDirectory(options.WorkDirectory);
+await cli.WarmUpAsync(options.WorkDirectory);
+
+var results = new List<BenchmarkResult>();
+var scenario = SyncScenario.Create(cli, options.WorkDirectory, options.Rows);
+
+var attachCopy = Path.Combine(options.WorkDirectory, "baseline-attach.db");
+var attachTime = CopyBaselines.AttachInsertSelect(scenario.SourcePath, attachCopy);
+results.Add(new BenchmarkResult("Baseline: SQLite ATTACH + INSERT…SELECT", options.Rows, options.Rows, attachTime, null, null, scenario.Verify(attachCopy)));
+var loopCopy = Path.Combine(options.WorkDirectory, "baseline-adonet.db");
+var loopTime = CopyBaselines.AdoNetLoop(scenario.SourcePath, loopCopy);
+results.Add(new BenchmarkResult("Baseline: ADO.NET read → prepared INSERT", options.Rows, options.Rows, loopTime, null, null, scenario.Verify(loopCopy)));
+ItemsDatabase.DeleteDatabase(attachCopy);
+ItemsDatabase.DeleteDatabase(loopCopy);
+
+results.Add(await scenario.FullSyncAsync("(a) DeltaSync full sync, empty destination"));
+results.Add(await scenario.IncrementalSyncAsync($"(b) DeltaSync incremental, {options.ChangedPercent:0.##}% changed", options.ChangedRows));
+results.Add(await scenario.NoChangeSyncAsync("(c) DeltaSync incremental, no change"));
+
+if (options.ScaleCheck)
+{
+    var large = SyncScenario.Create(cli, options.WorkDirectory, options.Rows * BenchmarkOptions.ScaleFactor);
+    var full = await large.FullSyncAsync($"(a×{BenchmarkOptions.ScaleFactor}) DeltaSync full sync, empty destination");
+    results.Add(full);
+    var small = results.First(r => r.Case.StartsWith("(a)", StringComparison.Ordinal));
+    Console.WriteLine(
+        $"# scale check: peak RSS {small.PeakRssBytes / 1024 / 1024} MB at {small.TableRows:N0} rows, {full.PeakRssBytes / 1024 / 1024} MB at {full.TableRows:N0} rows " +
+        $"(×{(double)full.PeakRssBytes!.Value / small.PeakRssBytes!.Value:0.00} for ×{BenchmarkOptions.ScaleFactor} rows)");
+}
+
+Console.WriteLine();
+Console.WriteLine($"Machine: {MachineDescription.Describe()}; {DateTime.UtcNow:yyyy-MM-dd}; {MachineDescription.LoadAverage()} at the end");
+Console.WriteLine();
+Console.Write(ResultTable.ToMarkdown(results));
+return results.All(r => r.Passed) ? 0 : 1;
+
+static string RepositoryRoot()
+{
+    for (var folder = new DirectoryInfo(AppContext.BaseDirectory); folder is not null; folder = folder.Parent)
+    {
+        if (File.Exists(Path.Combine(folder.FullName, "DeltaSync.sln")))
+        {
+            return folder.FullName;
+        }
+    }
+
+    return Directory.GetCurrentDirectory();
+}

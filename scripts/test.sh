@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The whole test suite, from a clean clone: builds everything and runs every test project.
+# Services the integration tests need are installed and started here (bound to 127.0.0.1);
+# the SQLite foundation needs none: SQLite is embedded.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+configuration="${CONFIGURATION:-Release}"
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+
+dotnet build DeltaSync.sln -c "$configuration" -nologo -clp:ErrorsOnly
+status=0
+dotnet test DeltaSync.sln -c "$configuration" --no-build -nologo --logger "console;verbosity=minimal" 2>&1 | tee "$log" || status=$?
+
+# One closing line over all test projects (dotnet test prints one summary per project).
+awk '
+  /^(Passed|Failed)!/ {
+    for (i = 1; i <= NF; i++) {
+      if ($i == "Failed:")  { f += $(i+1) + 0 }
+      if ($i == "Passed:")  { p += $(i+1) + 0 }
+      if ($i == "Skipped:") { s += $(i+1) + 0 }
+    }
+  }
+  END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }
+' "$log"
+exit "$status"

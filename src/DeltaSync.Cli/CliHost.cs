@@ -1,0 +1,36 @@
+using DeltaSync.Core.Config;
+using DeltaSync.Core.Connectors;
+using DeltaSync.Sqlite;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Console;
+
+namespace DeltaSync.Cli;
+
+/// <summary>Wires the engine for a command: connectors, logging, configuration.</summary>
+internal static class CliHost
+{
+    public static ConnectorRegistry Connectors() => new ConnectorRegistry().Add(new SqliteConnector());
+
+    public static SyncConfig LoadConfig(string? path)
+    {
+        if (string.IsNullOrWhiteSpace(path))
+        {
+            throw new UsageException("--config FILE is required");
+        }
+
+        return ConfigLoader.Load(Path.GetFullPath(path));
+    }
+
+    /// <summary>Logs go to standard error, so standard output stays clean for --json and reports.</summary>
+    public static ILoggerFactory Logging(bool verbose) => LoggerFactory.Create(builder =>
+    {
+        builder.SetMinimumLevel(verbose ? LogLevel.Information : LogLevel.Warning);
+        builder.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "HH:mm:ss ";
+            o.ColorBehavior = Console.IsErrorRedirected ? LoggerColorBehavior.Disabled : LoggerColorBehavior.Default;
+        });
+        builder.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+    });
+}

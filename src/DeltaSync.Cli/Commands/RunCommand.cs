@@ -1,0 +1,98 @@
+using System.ComponentModel;
+using DeltaSync.Cli.Output;
+using DeltaSync.Core.Pipeline;
+using NodaTime;
+using Spectre.Console.Cli;
+
+namespace DeltaSync.Cli.Commands;
+
+/// <summary><c>deltasync run</c>.</summary>
+public sealed class RunSettings : TableSettings
+{
+    [CommandOption("--once")]
+    [Description("Make one pass and exit (the default).")]
+    public bool Once { get; init; }
+
+    [CommandOption("--follow")]
+    [Description("Keep running, syncing on sync.frequency; Ctrl+C stops after the batch in flight.")]
+    public bool Follow { get; init; }
+
+    [CommandOption("--report <FILE>")]
+    [Description("Write the sync report here (default: reports/ beside the state).")]
+    public string? Report { get; init; }
+
+    [CommandOption("--full-refresh")]
+    [Description("Re-read every table from the start; unchanged rows are not rewritten.")]
+    public bool FullRefresh { get; init; }
+}
+
+/// <summary>Syncs the configured tables once, or continuously with <c>--follow</c>.</summary>
+public sealed class RunCommand : AsyncCommand<RunSettings>
+{
+    public override async Task<int> ExecuteAsync(CommandContext context, RunSettings settings, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        if (settings.Once && settings.Follow)
+        {
+            throw new UsageException("--once and --follow cannot be used together");
+        }
+
+        var config = CliHost.LoadConfig(settings.Config);
+        using var logging = CliHost.Logging(settings.Verbose);
+        var engine = new SyncEngine(config, CliHost.Connectors(), SystemClock.Instance, logging.CreateLogger("DeltaSync"));
+        var options = new RunOptions(settings.Tables, settings.FullRefresh, settings.Report);
+        var tables = engine.SelectTables(settings.Tables).Select(p => p.Table).ToList();
+        using var stop = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCancel = (_, e) =>
+        {
+            // The first Ctrl+C stops after the batch in flight; a second one is left to the runtime.
+            if (!stop.IsCancellationRequested)
+            {
+                e.Cancel = true;
+                Console.Error.WriteLine("stopping after the batch in flight… (Ctrl+C again to abort)");
+                stop.Cancel();
+            }
+        };
+        Console.CancelKeyPress += onCancel;
+        using var registration = cancellationToken.Register(stop.Cancel);
+        try
+        {
+            var progress = new RunProgress(settings.Json);
+            if (!settings.Follow)
+            {
+                var outcome = await progress.ShowAsync(tables, () => engine.RunOnceAsync(options, progress, stop.Token)).ConfigureAwait(false);
+                Print(outcome, settings.Json);
+                return outcome.Report.ExitCode;
+            }
+
+            var worst = ExitCodes.Completed;
+            await engine.FollowAsync(
+                options with { ReportPath = null },
+                progress,
+                outcome =>
+                {
+                    Print(outcome, settings.Json);
+                    worst = Math.Max(worst, outcome.Report.ExitCode == ExitCodes.Failed ? ExitCodes.Partial : outcome.Report.ExitCode);
+                    return Task.CompletedTask;
+                },
+                stop.Token).ConfigureAwait(false);
+            return worst;
+        }
+        finally
+        {
+            Console.CancelKeyPress -= onCancel;
+        }
+    }
+
+    private static void Print(RunOutcome outcome, bool json)
+    {
+        if (json)
+        {
+            Console.Out.WriteLine(outcome.Report.ToJson());
+        }
+        else
+        {
+            ReportSummary.Print(outcome.Report, outcome.ReportPath);
+        }
+    }
+}

@@ -1,0 +1,93 @@
+using DeltaSync.Cli.Output;
+using DeltaSync.Core.State;
+using NodaTime;
+using NodaTime.Text;
+using Spectre.Console.Cli;
+
+namespace DeltaSync.Cli.Commands;
+
+/// <summary>Per table: last run, cursor, high-water mark, lag and counts.</summary>
+public sealed class StatusCommand : AsyncCommand<TableSettings>
+{
+    public override async Task<int> ExecuteAsync(CommandContext context, TableSettings settings, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        var config = CliHost.LoadConfig(settings.Config);
+        await using var store = await StateStores.OpenAsync(config, CliHost.Connectors(), cancellationToken).ConfigureAwait(false);
+        var admin = new StateAdmin(config, store, SystemClock.Instance);
+        var tables = await admin.ShowAsync(settings.Tables, cancellationToken).ConfigureAwait(false);
+        if (settings.Json)
+        {
+            Terminal.WriteJson(new
+            {
+                sync = config.Name,
+                state = store.Description,
+                tables = tables.Select(StateJson.Table),
+            });
+            return ExitCodes.Completed;
+        }
+
+        Terminal.Line($"sync '{config.Name}', state in {store.Description}");
+        Terminal.Table(
+            ["table", "last run", "status", "cursor", "high-water mark", "lag", "processed", "inserted", "updated", "deleted", "version"],
+            tables.Select(t => new[]
+            {
+                t.Table,
+                t.LastRunAt is { } at ? InstantPattern.General.Format(at) : "never",
+                t.LastRunStatus ?? "-",
+                t.Latest?.Position.ToString() ?? (t.Problem is null ? "-" : "CORRUPT: " + t.Problem),
+                t.Latest?.HighWaterMark is { } h ? InstantPattern.General.Format(h) : "-",
+                t.LagSeconds is { } lag ? FormatLag(lag) : "-",
+                N(t.Latest?.Totals.RecordsProcessed), N(t.Latest?.Totals.Inserted), N(t.Latest?.Totals.Updated), N(t.Latest?.Totals.Deleted),
+                t.Latest is null ? "-" : "v" + t.Latest.Version,
+            }));
+        return ExitCodes.Completed;
+    }
+
+    private static string N(long? value) => value?.ToString("N0", System.Globalization.CultureInfo.InvariantCulture) ?? "-";
+
+    private static string FormatLag(double seconds) => Duration.FromSeconds(seconds) switch
+    {
+        var d when d < Duration.FromMinutes(1) => $"{seconds:0.#}s",
+        var d when d < Duration.FromHours(1) => $"{d.TotalMinutes:0.#}m",
+        var d when d < Duration.FromDays(1) => $"{d.TotalHours:0.#}h",
+        var d => $"{d.TotalDays:0.#}d",
+    };
+}
+
+/// <summary>JSON shapes of state for <c>--json</c>.</summary>
+internal static class StateJson
+{
+    public static object Table(TableState t) => new
+    {
+        table = t.Table,
+        stream = t.Stream,
+        last_run_id = t.LastRunId,
+        last_run_status = t.LastRunStatus,
+        last_run_at = t.LastRunAt is { } at ? InstantPattern.ExtendedIso.Format(at) : null,
+        lag_seconds = t.LagSeconds,
+        versions = t.StoredVersions,
+        problem = t.Problem,
+        checkpoint = t.Latest is null ? null : Checkpoint(t.Latest),
+    };
+
+    public static object Checkpoint(Checkpoint c) => new
+    {
+        version = c.Version,
+        position = c.Position.ToString(),
+        method = c.Method,
+        high_water_mark = c.HighWaterMark is { } h ? InstantPattern.ExtendedIso.Format(h) : null,
+        watermark = c.Watermark is { } w ? InstantPattern.ExtendedIso.Format(w) : null,
+        schema_fingerprint = c.SchemaFingerprint,
+        records_processed = c.Totals.RecordsProcessed,
+        records_inserted = c.Totals.Inserted,
+        records_updated = c.Totals.Updated,
+        records_deleted = c.Totals.Deleted,
+        records_dead_lettered = c.Totals.DeadLettered,
+        epoch = c.Epoch,
+        run_id = c.RunId,
+        created_at = InstantPattern.ExtendedIso.Format(c.CreatedAt),
+        note = c.Note,
+        state_version = c.StateVersion,
+    };
+}

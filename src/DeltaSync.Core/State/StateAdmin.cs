@@ -1,0 +1,273 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using DeltaSync.Core.Config;
+using DeltaSync.Core.Connectors;
+using DeltaSync.Core.Ledger;
+using DeltaSync.Core.Model;
+using NodaTime;
+using NodaTime.Text;
+
+namespace DeltaSync.Core.State;
+
+/// <summary>One table's state as <c>status</c> and <c>state show</c> present it.</summary>
+public sealed record TableState(
+    string Table,
+    string Stream,
+    Checkpoint? Latest,
+    string? Problem,
+    long StoredVersions,
+    string? LastRunId,
+    string? LastRunStatus,
+    Instant? LastRunAt,
+    double? LagSeconds);
+
+/// <summary>The result of validating one stream's history.</summary>
+public sealed record StreamValidation(string Stream, long Versions, long Invalid, IReadOnlyList<string> Problems)
+{
+    public bool IsValid => Problems.Count == 0;
+}
+
+/// <summary>
+/// The operator's view of state: show, history, rollback, reset, validate, export and import, for any state store.
+/// </summary>
+public sealed class StateAdmin
+{
+    private readonly SyncConfig _config;
+    private readonly IStateStore _store;
+    private readonly CheckpointHistory _history;
+    private readonly IClock _clock;
+
+    public StateAdmin(SyncConfig config, IStateStore store, IClock clock)
+    {
+        _config = config;
+        _store = store;
+        _clock = clock;
+        _history = new CheckpointHistory(store, clock);
+    }
+
+    public IReadOnlyList<TablePlan> Plans(IReadOnlyList<string>? tables = null)
+    {
+        var plans = TablePlan.FromConfig(_config);
+        if (tables is null || tables.Count == 0)
+        {
+            return plans;
+        }
+
+        var unknown = tables.Where(t => !plans.Any(p => string.Equals(p.Table, t, StringComparison.OrdinalIgnoreCase))).ToList();
+        if (unknown.Count > 0)
+        {
+            throw new ConfigException([new ConfigError(_config.ConfigPath, "--table", $"unknown table(s) {string.Join(", ", unknown)}; configured: {string.Join(", ", plans.Select(p => p.Table))}")]);
+        }
+
+        return plans.Where(p => tables.Contains(p.Table, StringComparer.OrdinalIgnoreCase)).ToList();
+    }
+
+    /// <summary>Per table: the newest checkpoint (or why it is unreadable), the last run and the lag.</summary>
+    public async Task<IReadOnlyList<TableState>> ShowAsync(IReadOnlyList<string>? tables, CancellationToken cancellationToken)
+    {
+        var runs = await _store.ReadRunsAsync(200, cancellationToken).ConfigureAwait(false);
+        var now = _clock.GetCurrentInstant();
+        var result = new List<TableState>();
+        foreach (var plan in Plans(tables))
+        {
+            var history = await _history.ListAsync(plan.Stream, int.MaxValue, cancellationToken).ConfigureAwait(false);
+            var newest = history.Count == 0 ? default : history[0];
+            var latest = newest.Parsed;
+            var lastRun = runs.FirstOrDefault(r => RunMentions(r, plan.Table));
+            result.Add(new TableState(
+                plan.Table,
+                plan.Stream,
+                latest,
+                newest.Problem,
+                history.Count,
+                lastRun?.RunId,
+                lastRun is null ? null : TableStatusIn(lastRun, plan.Table),
+                lastRun?.CompletedAt,
+                latest?.HighWaterMark is { } hwm ? Math.Round((now - hwm).TotalSeconds, 1) : null));
+        }
+
+        return result;
+    }
+
+    public Task<IReadOnlyList<(StoredCheckpoint Stored, Checkpoint? Parsed, string? Problem)>> HistoryAsync(string table, CancellationToken cancellationToken) =>
+        _history.ListAsync(Plans([table])[0].Stream, int.MaxValue, cancellationToken);
+
+    public Task<Checkpoint> RollbackAsync(string table, long version, CancellationToken cancellationToken) =>
+        _history.RollbackAsync(Plans([table])[0].Stream, version, cancellationToken);
+
+    /// <summary>
+    /// Forgets tables: their checkpoint history, their ledger scope and committed checkpoint at the destination, and what
+    /// the engine installed at the source (triggers, change rows). The next run starts with a snapshot.
+    /// </summary>
+    public async Task<IReadOnlyList<string>> ResetAsync(IReadOnlyList<string>? tables, ISource? source, IDestination? destination, CancellationToken cancellationToken)
+    {
+        var done = new List<string>();
+        foreach (var plan in Plans(tables))
+        {
+            await _store.DeleteStreamAsync(plan.Stream, cancellationToken).ConfigureAwait(false);
+            if (destination is not null)
+            {
+                await destination.ResetStreamAsync(plan.Stream, new LedgerScope(plan.DestinationTable, plan.SourceName), cancellationToken).ConfigureAwait(false);
+            }
+
+            if (source is not null)
+            {
+                await source.UninstallAsync(plan, cancellationToken).ConfigureAwait(false);
+            }
+
+            done.Add(plan.Table);
+        }
+
+        return done;
+    }
+
+    /// <summary>Checks every stored version of each table: checksum, format, version numbering.</summary>
+    public async Task<IReadOnlyList<StreamValidation>> ValidateAsync(IReadOnlyList<string>? tables, CancellationToken cancellationToken)
+    {
+        var result = new List<StreamValidation>();
+        var now = _clock.GetCurrentInstant();
+        foreach (var plan in Plans(tables))
+        {
+            var history = await _history.ListAsync(plan.Stream, int.MaxValue, cancellationToken).ConfigureAwait(false);
+            var problems = new List<string>();
+            foreach (var (stored, parsed, problem) in history)
+            {
+                if (parsed is null)
+                {
+                    problems.Add($"version {stored.Version}: {problem}");
+                }
+                else if (parsed.Version != stored.Version || parsed.Stream != plan.Stream)
+                {
+                    problems.Add($"version {stored.Version}: content says {parsed.Stream} version {parsed.Version}");
+                }
+                else if (parsed.HighWaterMark is { } hwm && hwm > now + Duration.FromDays(1) && stored.Version == history[0].Stored.Version)
+                {
+                    problems.Add($"version {stored.Version}: high-water mark {InstantPattern.ExtendedIso.Format(hwm)} is more than a day in the future");
+                }
+            }
+
+            result.Add(new StreamValidation(plan.Stream, history.Count, history.Count(h => h.Parsed is null), problems));
+        }
+
+        return result;
+    }
+
+    /// <summary>Every stream's history, the dead letters and the runs, as one JSON document.</summary>
+    public async Task<string> ExportAsync(CancellationToken cancellationToken)
+    {
+        var streams = new JsonArray();
+        foreach (var stream in await _store.ListStreamsAsync(cancellationToken).ConfigureAwait(false))
+        {
+            var versions = new JsonArray();
+            foreach (var stored in (await _store.ReadHistoryAsync(stream, int.MaxValue, cancellationToken).ConfigureAwait(false)).Reverse())
+            {
+                versions.Add(new JsonObject
+                {
+                    ["version"] = stored.Version,
+                    ["saved_at"] = InstantPattern.ExtendedIso.Format(stored.SavedAt),
+                    ["payload"] = stored.Payload,
+                });
+            }
+
+            streams.Add(new JsonObject { ["stream"] = stream, ["versions"] = versions });
+        }
+
+        var deadLetters = new JsonArray();
+        foreach (var d in await _store.ReadDeadLettersAsync(null, int.MaxValue, cancellationToken).ConfigureAwait(false))
+        {
+            deadLetters.Add(new JsonObject
+            {
+                ["stream"] = d.Stream,
+                ["table"] = d.Table,
+                ["record_id"] = d.RecordId,
+                ["raw_record"] = d.RawRecord,
+                ["reason"] = d.Reason,
+                ["error_class"] = d.ErrorClass.ToString().ToLowerInvariant(),
+                ["position"] = d.Position.ToString(),
+                ["failed_at"] = InstantPattern.ExtendedIso.Format(d.FailedAt),
+                ["attempts"] = d.Attempts,
+            });
+        }
+
+        var document = new JsonObject
+        {
+            ["format"] = "deltasync-state-export",
+            ["state_version"] = Checkpoint.CurrentStateVersion,
+            ["sync"] = _config.Name,
+            ["exported_at"] = InstantPattern.ExtendedIso.Format(_clock.GetCurrentInstant()),
+            ["streams"] = streams,
+            ["dead_letters"] = deadLetters,
+        };
+        return document.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+    }
+
+    /// <summary>
+    /// Restores an export: versions the store lacks are appended (existing versions are kept, never overwritten).
+    /// Returns how many versions and dead letters were imported.
+    /// </summary>
+    public async Task<(int Versions, int DeadLetters)> ImportAsync(string json, CancellationToken cancellationToken)
+    {
+        var document = JsonNode.Parse(json) as JsonObject;
+        if (document?["format"]?.GetValue<string>() != "deltasync-state-export")
+        {
+            throw new FormatException("not a DeltaSync state export (missing \"format\": \"deltasync-state-export\")");
+        }
+
+        var imported = 0;
+        foreach (var stream in document["streams"]?.AsArray() ?? [])
+        {
+            var name = stream!["stream"]!.GetValue<string>();
+            var existing = (await _store.ReadHistoryAsync(name, int.MaxValue, cancellationToken).ConfigureAwait(false)).Select(s => s.Version).ToHashSet();
+            foreach (var version in stream["versions"]?.AsArray() ?? [])
+            {
+                var number = version!["version"]!.GetValue<long>();
+                if (existing.Contains(number))
+                {
+                    continue;
+                }
+
+                var savedAt = InstantPattern.ExtendedIso.Parse(version["saved_at"]!.GetValue<string>()).GetValueOrThrow();
+                await _store.AppendAsync(new StoredCheckpoint(name, number, version["payload"]!.GetValue<string>(), savedAt), cancellationToken).ConfigureAwait(false);
+                imported++;
+            }
+        }
+
+        var letters = new List<DeadLetter>();
+        foreach (var d in document["dead_letters"]?.AsArray() ?? [])
+        {
+            letters.Add(new DeadLetter(
+                d!["stream"]!.GetValue<string>(),
+                d["table"]!.GetValue<string>(),
+                d["record_id"]!.GetValue<string>(),
+                d["raw_record"]!.GetValue<string>(),
+                d["reason"]!.GetValue<string>(),
+                Enum.Parse<ErrorClass>(d["error_class"]!.GetValue<string>(), ignoreCase: true),
+                Position.Parse(d["position"]!.GetValue<string>()),
+                InstantPattern.ExtendedIso.Parse(d["failed_at"]!.GetValue<string>()).GetValueOrThrow(),
+                d["attempts"]?.GetValue<int>() ?? 1));
+        }
+
+        if (letters.Count > 0)
+        {
+            await _store.AddDeadLettersAsync(letters, cancellationToken).ConfigureAwait(false);
+        }
+
+        return (imported, letters.Count);
+    }
+
+    private static bool RunMentions(RunRecord run, string table) => TableStatusIn(run, table) is not null;
+
+    private static string? TableStatusIn(RunRecord run, string table)
+    {
+        try
+        {
+            var tables = JsonNode.Parse(run.ReportJson)?["tables"]?.AsArray();
+            var entry = tables?.FirstOrDefault(t => string.Equals(t?["table"]?.GetValue<string>(), table, StringComparison.OrdinalIgnoreCase));
+            return entry?["status"]?.GetValue<string>();
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+}
