@@ -8,10 +8,11 @@ namespace DeltaSync.Benchmarks;
 /// <param name="WorkDirectory">Where databases, configs and reports go (wiped per size).</param>
 /// <param name="ScaleCheck">Also run the full sync at 5× rows to show that memory does not grow with the table.</param>
 /// <param name="CliPath">A built <c>deltasync.dll</c>; when null the CLI is built in Release from the repository.</param>
-public sealed record BenchmarkOptions(int Rows, double ChangedPercent, string WorkDirectory, bool ScaleCheck, string? CliPath)
+/// <param name="Rounds">How often to repeat the baselines and runs (a)–(c); the table shows the median.</param>
+public sealed record BenchmarkOptions(int Rows, double ChangedPercent, string WorkDirectory, bool ScaleCheck, string? CliPath, int Rounds)
 {
     public const string Usage =
-        "usage: dotnet run -c Release --project bench/DeltaSync.Benchmarks -- [--rows 1000000] [--changed-percent 1] [--work DIR] [--scale-check] [--cli PATH/deltasync.dll]";
+        "usage: dotnet run -c Release --project bench/DeltaSync.Benchmarks -- [--rows 1000000] [--changed-percent 1] [--work DIR] [--scale-check] [--rounds 1] [--cli PATH/deltasync.dll]";
 
     public const int ScaleFactor = 5;
 
@@ -21,7 +22,7 @@ public sealed record BenchmarkOptions(int Rows, double ChangedPercent, string Wo
     public static BenchmarkOptions Parse(IReadOnlyList<string> args, string repositoryRoot)
     {
         ArgumentNullException.ThrowIfNull(args);
-        var options = new BenchmarkOptions(1_000_000, 1, Path.Combine(repositoryRoot, "bench", "data"), false, null);
+        var options = new BenchmarkOptions(1_000_000, 1, Path.Combine(repositoryRoot, "bench", "data"), false, null, 1);
         for (var i = 0; i < args.Count; i++)
         {
             options = args[i] switch
@@ -30,14 +31,15 @@ public sealed record BenchmarkOptions(int Rows, double ChangedPercent, string Wo
                 "--changed-percent" => options with { ChangedPercent = double.Parse(Value(args, ++i), CultureInfo.InvariantCulture) },
                 "--work" => options with { WorkDirectory = Path.GetFullPath(Value(args, ++i)) },
                 "--scale-check" => options with { ScaleCheck = true },
+                "--rounds" => options with { Rounds = int.Parse(Value(args, ++i), CultureInfo.InvariantCulture) },
                 "--cli" => options with { CliPath = Path.GetFullPath(Value(args, ++i)) },
                 _ => throw new ArgumentException($"unknown argument '{args[i]}'\n{Usage}"),
             };
         }
 
-        if (options.Rows < 1 || options.ChangedPercent is <= 0 or > 100)
+        if (options.Rows < 1 || options.Rounds < 1 || options.ChangedPercent is <= 0 or > 100)
         {
-            throw new ArgumentException($"--rows must be ≥ 1 and --changed-percent in (0, 100]\n{Usage}");
+            throw new ArgumentException($"--rows and --rounds must be ≥ 1 and --changed-percent in (0, 100]\n{Usage}");
         }
 
         return options;

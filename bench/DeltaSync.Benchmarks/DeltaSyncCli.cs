@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 
 namespace DeltaSync.Benchmarks;
@@ -42,21 +41,14 @@ public sealed class DeltaSyncCli(string assemblyPath)
         File.Exists(assemblyPath) ? new DeltaSyncCli(assemblyPath) : throw new InvalidOperationException($"--cli: {assemblyPath} does not exist");
 
     /// <summary>Builds <c>src/DeltaSync.Cli</c> in Release (not timed) and returns the CLI at its output.</summary>
-    public static DeltaSyncCli Build(string repositoryRoot)
+    public static async Task<DeltaSyncCli> BuildAsync(string repositoryRoot)
     {
         var project = Path.Combine(repositoryRoot, "src", "DeltaSync.Cli");
-        var start = new ProcessStartInfo("dotnet") { WorkingDirectory = repositoryRoot, UseShellExecute = false };
-        foreach (var argument in new[] { "build", "-c", "Release", project, "-nologo", "-v", "quiet" })
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        using var build = Process.Start(start) ?? throw new InvalidOperationException("could not start dotnet build");
-        build.WaitForExit();
+        var build = await ProcessMeasurement.RunAsync("dotnet", ["build", "-c", "Release", project, "-nologo", "-v", "quiet"], repositoryRoot).ConfigureAwait(false);
         var assembly = Path.Combine(project, "bin", "Release", "net10.0", "deltasync.dll");
         if (build.ExitCode != 0 || !File.Exists(assembly))
         {
-            throw new InvalidOperationException($"building {project} failed (exit {build.ExitCode}); pass --cli PATH/deltasync.dll to use another build");
+            throw new InvalidOperationException($"{build.Output}\nbuilding {project} failed (exit {build.ExitCode}); pass --cli PATH/deltasync.dll to use another build");
         }
 
         return new DeltaSyncCli(assembly);

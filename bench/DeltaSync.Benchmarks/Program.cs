@@ -18,7 +18,7 @@ Console.WriteLine($"# {MachineDescription.Describe()}; {MachineDescription.LoadA
 DeltaSyncCli cli;
 try
 {
-    cli = options.CliPath is null ? DeltaSyncCli.Build(root) : DeltaSyncCli.At(options.CliPath);
+    cli = options.CliPath is null ? await DeltaSyncCli.BuildAsync(root) : DeltaSyncCli.At(options.CliPath);
 }
 catch (InvalidOperationException e)
 {
@@ -30,22 +30,22 @@ Console.WriteLine($"# CLI: dotnet {cli.AssemblyPath}; batch_size {DeltaSyncCli.B
 Directory.CreateDirectory(options.WorkDirectory);
 await cli.WarmUpAsync(options.WorkDirectory);
 
-var results = new List<BenchmarkResult>();
 var scenario = SyncScenario.Create(cli, options.WorkDirectory, options.Rows);
+var rounds = new List<BenchmarkResult[]>();
+for (var round = 0; round < options.Rounds; round++)
+{
+    Console.WriteLine($"# round {round + 1} of {options.Rounds}");
+    rounds.Add(
+    [
+        scenario.AttachBaseline("Baseline: SQLite ATTACH + INSERT…SELECT"),
+        scenario.AdoNetBaseline("Baseline: ADO.NET read → prepared INSERT"),
+        await scenario.FullSyncAsync("(a) DeltaSync full sync, empty destination"),
+        await scenario.IncrementalSyncAsync($"(b) DeltaSync incremental, {options.ChangedPercent:0.##}% changed", options.ChangedRows, round),
+        await scenario.NoChangeSyncAsync("(c) DeltaSync incremental, no change"),
+    ]);
+}
 
-var attachCopy = Path.Combine(options.WorkDirectory, "baseline-attach.db");
-var attachTime = CopyBaselines.AttachInsertSelect(scenario.SourcePath, attachCopy);
-results.Add(new BenchmarkResult("Baseline: SQLite ATTACH + INSERT…SELECT", options.Rows, options.Rows, attachTime, null, null, scenario.Verify(attachCopy)));
-var loopCopy = Path.Combine(options.WorkDirectory, "baseline-adonet.db");
-var loopTime = CopyBaselines.AdoNetLoop(scenario.SourcePath, loopCopy);
-results.Add(new BenchmarkResult("Baseline: ADO.NET read → prepared INSERT", options.Rows, options.Rows, loopTime, null, null, scenario.Verify(loopCopy)));
-ItemsDatabase.DeleteDatabase(attachCopy);
-ItemsDatabase.DeleteDatabase(loopCopy);
-
-results.Add(await scenario.FullSyncAsync("(a) DeltaSync full sync, empty destination"));
-results.Add(await scenario.IncrementalSyncAsync($"(b) DeltaSync incremental, {options.ChangedPercent:0.##}% changed", options.ChangedRows));
-results.Add(await scenario.NoChangeSyncAsync("(c) DeltaSync incremental, no change"));
-
+var results = Enumerable.Range(0, rounds[0].Length).Select(c => BenchmarkResult.Summarize(rounds.Select(r => r[c]).ToList())).ToList();
 if (options.ScaleCheck)
 {
     var large = SyncScenario.Create(cli, options.WorkDirectory, options.Rows * BenchmarkOptions.ScaleFactor);
@@ -53,11 +53,12 @@ if (options.ScaleCheck)
     results.Add(full);
     var small = results.First(r => r.Case.StartsWith("(a)", StringComparison.Ordinal));
     Console.WriteLine(
-        $"# scale check: peak RSS {small.PeakRssBytes / 1024 / 1024} MB at {small.TableRows:N0} rows, {full.PeakRssBytes / 1024 / 1024} MB at {full.TableRows:N0} rows " +
+        $"# scale check: peak RSS {small.PeakRssBytes / 1048576.0:0} MB at {small.TableRows:N0} rows, {full.PeakRssBytes / 1048576.0:0} MB at {full.TableRows:N0} rows " +
         $"(×{(double)full.PeakRssBytes!.Value / small.PeakRssBytes!.Value:0.00} for ×{BenchmarkOptions.ScaleFactor} rows)");
 }
 
 Console.WriteLine();
+Console.WriteLine($"Median of {options.Rounds} round(s); peak RSS is the largest seen; batch_size {DeltaSyncCli.BatchSize:N0}.");
 Console.WriteLine($"Machine: {MachineDescription.Describe()}; {DateTime.UtcNow:yyyy-MM-dd}; {MachineDescription.LoadAverage()} at the end");
 Console.WriteLine();
 Console.Write(ResultTable.ToMarkdown(results));

@@ -14,6 +14,21 @@ namespace DeltaSync.Benchmarks;
 public sealed record BenchmarkResult(string Case, long TableRows, long RowsWritten, TimeSpan Elapsed, long? PeakRssBytes, double? EngineSeconds, string Check)
 {
     public bool Passed => Check.StartsWith("ok", StringComparison.Ordinal);
+
+    /// <summary>
+    /// Several rounds of one case as one line: the median time (robust to a neighbour's burst of work on a shared
+    /// machine), the largest peak RSS, and the first failed check if any round failed.
+    /// </summary>
+    public static BenchmarkResult Summarize(IReadOnlyList<BenchmarkResult> rounds)
+    {
+        ArgumentNullException.ThrowIfNull(rounds);
+        var median = rounds.OrderBy(r => r.Elapsed).ElementAt(rounds.Count / 2);
+        return median with
+        {
+            PeakRssBytes = rounds.Max(r => r.PeakRssBytes),
+            Check = rounds.FirstOrDefault(r => !r.Passed)?.Check ?? median.Check,
+        };
+    }
 }
 
 /// <summary>Renders results as a Markdown table (readable in a terminal and pasteable into docs/benchmarks.md).</summary>

@@ -47,14 +47,26 @@ public sealed class SyncScenario
         return scenario;
     }
 
-    /// <summary>(a) The first run: every row is new to the destination.</summary>
-    public Task<BenchmarkResult> FullSyncAsync(string label) =>
-        RunAsync(label, s => s.Inserted == Rows && s.Updated == 0 && s.Deleted == 0, $"inserted {Rows:N0}");
+    /// <summary>Baseline: SQLite's own copy into a fresh file.</summary>
+    public BenchmarkResult AttachBaseline(string label) =>
+        Baseline(label, "baseline-attach.db", CopyBaselines.AttachInsertSelect);
 
-    /// <summary>(b) Changes <paramref name="count"/> rows at the source, then syncs them.</summary>
-    public Task<BenchmarkResult> IncrementalSyncAsync(string label, int count)
+    /// <summary>Baseline: the hand-written ADO.NET copy loop into a fresh file.</summary>
+    public BenchmarkResult AdoNetBaseline(string label) =>
+        Baseline(label, "baseline-adonet.db", CopyBaselines.AdoNetLoop);
+
+    /// <summary>(a) A run against an empty destination and no state: every row is new.</summary>
+    public Task<BenchmarkResult> FullSyncAsync(string label)
     {
-        var changed = ItemsDatabase.ChangeRows(SourcePath, Rows, count, Seed + 1).Count;
+        ItemsDatabase.DeleteDatabase(DestinationPath);
+        ItemsDatabase.DeleteDatabase(Path.Combine(_folder, "deltasync.state.db"));
+        return RunAsync(label, s => s.Inserted == Rows && s.Updated == 0 && s.Deleted == 0, $"inserted {Rows:N0}");
+    }
+
+    /// <summary>(b) Changes <paramref name="count"/> rows at the source (a different set each round), then syncs them.</summary>
+    public Task<BenchmarkResult> IncrementalSyncAsync(string label, int count, int round)
+    {
+        var changed = ItemsDatabase.ChangeRows(SourcePath, Rows, count, Seed + 1 + round).Count;
         return RunAsync(label, s => s.Updated == changed && s.Inserted == 0 && s.Deleted == 0, $"updated {changed:N0}");
     }
 
@@ -62,14 +74,21 @@ public sealed class SyncScenario
     public Task<BenchmarkResult> NoChangeSyncAsync(string label) =>
         RunAsync(label, s => s.Written == 0, "wrote 0");
 
-    /// <summary>Checks a copy made without DeltaSync against the source.</summary>
-    public string Verify(string copyPath) => Compare(TableChecksum.Compute(SourcePath), TableChecksum.Compute(copyPath));
+    private BenchmarkResult Baseline(string label, string fileName, Func<string, string, TimeSpan> copy)
+    {
+        var path = Path.Combine(_folder, fileName);
+        var elapsed = copy(SourcePath, path);
+        var check = Compare(TableChecksum.Compute(SourcePath), TableChecksum.Compute(path));
+        ItemsDatabase.DeleteDatabase(path);
+        Console.WriteLine($"# {label}: {elapsed.TotalSeconds:0.000} s; check: {check}");
+        return new BenchmarkResult(label, Rows, Rows, elapsed, null, null, check);
+    }
 
     private async Task<BenchmarkResult> RunAsync(string label, Func<ReportStatistics, bool> expected, string expectation)
     {
-        var report = Path.Combine(_folder, "reports", $"run-{++_runs}.json");
+        var report = Path.Combine(_folder, $"report-{++_runs}.json");
         var (process, statistics) = await _cli.RunAsync(_configPath, report).ConfigureAwait(false);
-        Console.WriteLine($"# {label}: exit {process.ExitCode} after {process.Elapsed.TotalSeconds:0.000} s, peak RSS {process.PeakRssBytes / 1024 / 1024} MB; report: {statistics?.ToString() ?? "none"}");
+        Console.WriteLine($"# {label}: exit {process.ExitCode} after {process.Elapsed.TotalSeconds:0.000} s, peak RSS {process.PeakRssBytes / 1048576.0:0} MB; report: {statistics?.ToString() ?? "none"}");
         string check;
         if (process.ExitCode != 0 || statistics is null)
         {

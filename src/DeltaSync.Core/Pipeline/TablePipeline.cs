@@ -146,8 +146,11 @@ public sealed class TablePipeline
         var nullCursorRows = 0L;
         try
         {
+            var waited = Stopwatch.StartNew();
             await foreach (var batch in channel.Reader.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
             {
+                state.Timings.Capture += waited.Elapsed;
+                var stage = Stopwatch.StartNew();
                 var phase = batch.CheckpointPosition.Kind == SnapshotPosition.Kind || position.IsNone ? "snapshot" : "incremental";
                 // A pass may read a record twice (snapshot, then the lookback); it is dead-lettered once per run.
                 var deadLetters = batch.DeadLetters.Where(d => state.DeadLetterIds.Add(d.RecordId)).ToList();
@@ -165,6 +168,7 @@ public sealed class TablePipeline
                 }
 
                 var resolved = await ChangeResolver.ResolveAsync(batch, services.Destination.Ledger, scope, CancellationToken.None).ConfigureAwait(false);
+                state.Timings.Resolve += stage.Elapsed;
                 if (batch.HighWaterMark is { } hwm && (state.HighWaterMark is null || hwm > state.HighWaterMark))
                 {
                     state.HighWaterMark = hwm;
@@ -190,6 +194,8 @@ public sealed class TablePipeline
                     new ApplyUnit(schema, _plan.DestinationTable, scope, resolved.Writes, resolved.LedgerUpdates, committed),
                     CancellationToken.None).ConfigureAwait(false);
                 SyncMetrics.BatchApplyLatency.Record(watch.Elapsed.TotalMilliseconds, new KeyValuePair<string, object?>("table", _plan.Table));
+                state.Timings.Apply += watch.Elapsed;
+                watch.Restart();
                 state.Version = committed.Version;
                 state.Position = committed.Position;
                 state.Processed += processed;
@@ -215,7 +221,9 @@ public sealed class TablePipeline
                     unsaved = null;
                 }
 
+                state.Timings.Save += watch.Elapsed;
                 progress?.Report(state.Progress(_plan.Table, phase, done: false));
+                waited.Restart();
                 if (stop.IsCancellationRequested)
                 {
                     state.Warnings.Add($"'{_plan.Table}' stopped on request after checkpoint version {committed.Version}; the next run resumes there");
@@ -233,6 +241,7 @@ public sealed class TablePipeline
             }
         }
 
+        Log.TableTimings(services.Logger, _plan.Table, state.Timings.Capture.TotalSeconds, state.Timings.Resolve.TotalSeconds, state.Timings.Apply.TotalSeconds, state.Timings.Save.TotalSeconds);
         if (nullCursorRows > 0)
         {
             var field = _plan.Method == CdcMethod.Timestamp ? _plan.UpdatedAtField : _plan.SequenceField;
@@ -286,6 +295,15 @@ public sealed class TablePipeline
         _ => (ErrorClass.Fatal, e.Message),
     };
 
+    /// <summary>Where a table's run spent its time: waiting for capture, ledger look-ups, destination commits, state saves.</summary>
+    private sealed class StageTimings
+    {
+        public TimeSpan Capture { get; set; }
+        public TimeSpan Resolve { get; set; }
+        public TimeSpan Apply { get; set; }
+        public TimeSpan Save { get; set; }
+    }
+
     /// <summary>Mutable per-run counters of one table.</summary>
     private sealed class RunState(Instant startedAt)
     {
@@ -305,6 +323,7 @@ public sealed class TablePipeline
         public List<ReportError> Errors { get; } = [];
         public List<string> ProcessedIds { get; } = [];
         public HashSet<string> DeadLetterIds { get; } = new(StringComparer.Ordinal);
+        public StageTimings Timings { get; } = new();
 
         public void KeepIds(IReadOnlyList<RowWrite> writes)
         {

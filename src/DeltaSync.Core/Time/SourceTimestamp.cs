@@ -89,6 +89,11 @@ public static class SourceTimestamp
             return false;
         }
 
+        if (IsoFast.TryParse(text, zone, out instant))
+        {
+            return true;
+        }
+
         if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var number))
         {
             return FromEpoch(number, out instant, out problem);

@@ -65,12 +65,14 @@ internal sealed class SqliteCursorCapture : IChangeCapture
                 then = parsed;
             }
 
+            // The snapshot is one statement, so one read transaction: it holds every change committed before it
+            // started. Changes made while it ran are read by the next pass, from the cursor minus the lookback.
             foreach (var batch in Snapshot(after, then, cancellationToken))
             {
                 yield return batch;
             }
 
-            cursor = then;
+            yield break;
         }
         else if (!CursorPosition.TryParse(resume, out cursor))
         {

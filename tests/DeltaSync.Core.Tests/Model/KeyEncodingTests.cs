@@ -165,7 +165,7 @@ public static class KeyTuples
     private static Gen<long> Int64() => Gen.OneOf(
         Gen.Elements(long.MinValue, long.MinValue + 1, -65536L, -256L, -1L, 0L, 1L, 255L, 256L, 65536L, long.MaxValue - 1, long.MaxValue),
         Gen.Choose(-3, 3).Select(i => (long)i),
-        Gen.Four(Gen.Choose(0, 0xFFFF)).Select(p => (long)(((ulong)p.Item1 << 48) | ((ulong)p.Item2 << 32) | ((ulong)p.Item3 << 16) | (ulong)p.Item4)));
+        Gen.Four(Gen.Choose(0, 0xFFFF)).Select(p => (long)(((ulong)(uint)p.Item1 << 48) | ((ulong)(uint)p.Item2 << 32) | ((ulong)(uint)p.Item3 << 16) | (uint)p.Item4)));
 
     private static Gen<string> Text() =>
         Gen.Choose(0, 4).SelectMany(n => Gen.ArrayOf(Gen.Elements(TextUnits), n)).Select(string.Concat);

@@ -1,0 +1,188 @@
+using DeltaSync.Core.Ledger;
+using DeltaSync.Core.Model;
+using DeltaSync.Core.Pipeline;
+using NodaTime;
+
+namespace DeltaSync.Core.Tests.Pipeline;
+
+public sealed class ChangeResolverTests
+{
+    private static readonly Instant Commit = Instant.FromUtc(2026, 1, 1, 12, 0);
+    private static readonly Position At = new("test", "1");
+
+    [Fact]
+    public void A_row_whose_hash_matches_the_ledger_is_skipped()
+    {
+        var row = Row(1, "same");
+        var known = Ledger(Applied(row));
+
+        var resolved = ChangeResolver.Resolve([Upsert(row)], known);
+
+        Assert.Empty(resolved.Writes);
+        Assert.Empty(resolved.LedgerUpdates);
+        Assert.Equal(1, resolved.Skipped);
+    }
+
+    [Fact]
+    public void A_row_unknown_to_the_ledger_is_an_insert()
+    {
+        var row = Row(1, "new");
+
+        var resolved = ChangeResolver.Resolve([Upsert(row)], Ledger());
+
+        var write = Assert.Single(resolved.Writes);
+        Assert.Equal(WriteKind.Insert, write.Kind);
+        Assert.Equal(row, write.Values);
+        var entry = Assert.Single(resolved.LedgerUpdates);
+        Assert.Equal(RowHash.Compute(row), entry.RowHash);
+        Assert.False(entry.Deleted);
+    }
+
+    [Fact]
+    public void A_changed_row_the_ledger_holds_is_an_update()
+    {
+        var before = Row(1, "before");
+        var after = Row(1, "after");
+
+        var resolved = ChangeResolver.Resolve([Upsert(after)], Ledger(Applied(before)));
+
+        var write = Assert.Single(resolved.Writes);
+        Assert.Equal(WriteKind.Update, write.Kind);
+        Assert.Equal(RowHash.Compute(after), Assert.Single(resolved.LedgerUpdates).RowHash);
+    }
+
+    [Fact]
+    public void A_row_the_ledger_holds_as_a_tombstone_is_inserted_again()
+    {
+        var row = Row(1, "back");
+
+        var resolved = ChangeResolver.Resolve([Upsert(row)], Ledger(Tombstone(1)));
+
+        Assert.Equal(WriteKind.Insert, Assert.Single(resolved.Writes).Kind);
+    }
+
+    [Fact]
+    public void A_delete_of_a_key_the_ledger_does_not_have_is_skipped()
+    {
+        var resolved = ChangeResolver.Resolve([Delete(7)], Ledger());
+
+        Assert.Empty(resolved.Writes);
+        Assert.Empty(resolved.LedgerUpdates);
+        Assert.Equal(1, resolved.Skipped);
+    }
+
+    [Fact]
+    public void A_delete_of_a_tombstone_is_skipped()
+    {
+        var resolved = ChangeResolver.Resolve([Delete(7)], Ledger(Tombstone(7)));
+
+        Assert.Empty(resolved.Writes);
+        Assert.Equal(1, resolved.Skipped);
+    }
+
+    [Fact]
+    public void A_delete_of_a_live_row_writes_a_delete_and_a_tombstone()
+    {
+        var resolved = ChangeResolver.Resolve([Delete(1)], Ledger(Applied(Row(1, "x"))));
+
+        var write = Assert.Single(resolved.Writes);
+        Assert.Equal(WriteKind.Delete, write.Kind);
+        Assert.Null(write.Values);
+        Assert.True(Assert.Single(resolved.LedgerUpdates).Deleted);
+    }
+
+    [Fact]
+    public void Delete_then_reinsert_in_one_batch_deletes_then_inserts_and_leaves_a_live_entry()
+    {
+        var old = Row(1, "old");
+        var again = Row(1, "again");
+
+        var resolved = ChangeResolver.Resolve([Delete(1), Upsert(again)], Ledger(Applied(old)));
+
+        Assert.Equal([WriteKind.Delete, WriteKind.Insert], resolved.Writes.Select(w => w.Kind));
+        var entry = Assert.Single(resolved.LedgerUpdates);
+        Assert.False(entry.Deleted);
+        Assert.Equal(RowHash.Compute(again), entry.RowHash);
+    }
+
+    [Fact]
+    public void Reinserting_the_deleted_values_in_the_same_batch_is_still_written()
+    {
+        // The tombstone in between means the destination no longer has the row, whatever its old hash was.
+        var row = Row(1, "same");
+
+        var resolved = ChangeResolver.Resolve([Delete(1), Upsert(row)], Ledger(Applied(row)));
+
+        Assert.Equal([WriteKind.Delete, WriteKind.Insert], resolved.Writes.Select(w => w.Kind));
+        Assert.False(Assert.Single(resolved.LedgerUpdates).Deleted);
+    }
+
+    [Fact]
+    public void Insert_then_delete_in_one_batch_ends_as_a_tombstone()
+    {
+        var resolved = ChangeResolver.Resolve([Upsert(Row(5, "brief")), Delete(5)], Ledger());
+
+        Assert.Equal([WriteKind.Insert, WriteKind.Delete], resolved.Writes.Select(w => w.Kind));
+        Assert.True(Assert.Single(resolved.LedgerUpdates).Deleted);
+    }
+
+    [Fact]
+    public void Two_versions_of_one_row_in_a_batch_are_compared_with_each_other()
+    {
+        var first = Row(1, "one");
+        var second = Row(1, "two");
+
+        var resolved = ChangeResolver.Resolve([Upsert(first), Upsert(second), Upsert(second)], Ledger());
+
+        Assert.Equal([WriteKind.Insert, WriteKind.Update], resolved.Writes.Select(w => w.Kind));
+        Assert.Equal(1, resolved.Skipped);
+        Assert.Equal(RowHash.Compute(second), Assert.Single(resolved.LedgerUpdates).RowHash);
+    }
+
+    [Fact]
+    public async Task Resolving_a_batch_looks_the_ledger_up_once_for_its_distinct_keys()
+    {
+        var ledger = new RecordingLedger(Applied(Row(1, "a")));
+        var schema = new TableSchema("t", [new ColumnSchema("id", "INTEGER", DataKind.Integer, false, 1), new ColumnSchema("v", "TEXT", DataKind.Text, true, 0)], ["id"]);
+        var batch = new ChangeBatch(schema, [Upsert(Row(1, "a")), Upsert(Row(2, "b")), Upsert(Row(1, "a2")), Delete(3)], At);
+
+        var resolved = await ChangeResolver.ResolveAsync(batch, ledger, new LedgerScope("t", "source"), CancellationToken.None);
+
+        var lookup = Assert.Single(ledger.Lookups);
+        Assert.Equal(3, lookup.Count);
+        Assert.Equal([WriteKind.Insert, WriteKind.Update], resolved.Writes.Select(w => w.Kind));
+        Assert.Equal(2, resolved.Skipped);
+    }
+
+    private static object?[] Row(long id, string value) => [id, value];
+
+    private static RecordKey Key(long id) => new([id]);
+
+    private static ChangeEvent Upsert(object?[] row) =>
+        new("t", new RecordKey([row[0]]), ChangeOperation.Upsert, row, At, Commit, "source") { RowHash = RowHash.Compute(row) };
+
+    private static ChangeEvent Delete(long id) => new("t", Key(id), ChangeOperation.Delete, null, At, Commit, "source");
+
+    private static LedgerEntry Applied(object?[] row) => new(new RecordKey([row[0]]), At, Commit, RowHash.Compute(row), Deleted: false);
+
+    private static LedgerEntry Tombstone(long id) => new(Key(id), At, Commit, 0, Deleted: true);
+
+    private static Dictionary<RecordKey, LedgerEntry> Ledger(params LedgerEntry[] entries) => entries.ToDictionary(e => e.Key);
+
+    private sealed class RecordingLedger(params LedgerEntry[] entries) : ILedger
+    {
+        private readonly Dictionary<RecordKey, LedgerEntry> _entries = entries.ToDictionary(e => e.Key);
+
+        public List<IReadOnlyCollection<RecordKey>> Lookups { get; } = [];
+
+        public ValueTask<IReadOnlyDictionary<RecordKey, LedgerEntry>> LookupAsync(LedgerScope scope, IReadOnlyCollection<RecordKey> keys, CancellationToken cancellationToken)
+        {
+            Lookups.Add(keys.ToList());
+            IReadOnlyDictionary<RecordKey, LedgerEntry> found = keys.Where(_entries.ContainsKey).ToDictionary(k => k, k => _entries[k]);
+            return ValueTask.FromResult(found);
+        }
+
+        public IAsyncEnumerable<LedgerEntry> ScanAsync(LedgerScope scope, CancellationToken cancellationToken) =>
+            _entries.Values.OrderBy(e => e.Key).ToAsyncEnumerable();
+    }
+}
