@@ -189,7 +189,16 @@ public sealed class SyncEngine
                 results.Any(r => r.HighWaterMark is not null) ? Iso(highWaterMark) : null,
                 Checkpoint.CurrentStateVersion),
             results.SelectMany(r => r.Errors).ToList(),
-            results.SelectMany(r => r.Warnings).Append($"Checkpoints saved to {StateStores.Describe(_config)}").ToList());
+            results.SelectMany(r => r.Warnings).Concat(ConfigWarnings()).Append($"Checkpoints saved to {StateStores.Describe(_config)}").ToList());
+    }
+
+    /// <summary>Settings that are valid but not used by this run, said once per report rather than silently ignored.</summary>
+    private IEnumerable<string> ConfigWarnings()
+    {
+        if (_config.Cdc.Polling.Query is not null)
+        {
+            yield return "cdc.polling.query is not used: polling CDC compares every row's hash with the ledger, which also finds hard deletes";
+        }
     }
 
     private static string Iso(Instant instant) => InstantPattern.ExtendedIso.Format(instant);
