@@ -89,6 +89,19 @@ public static class ItemsDatabase
         return ids;
     }
 
+    /// <summary>
+    /// Moves every <c>updated_at</c> of the last hour a day back, so the next round's incremental run does not also
+    /// re-read the previous round's changes (they would still be inside the tolerance window).
+    /// </summary>
+    public static void AgeRecentChanges(string path)
+    {
+        using var connection = Open(path);
+        Execute(
+            connection,
+            "UPDATE items SET updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', updated_at, '-1 day') " +
+            "WHERE updated_at >= strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-1 hour')");
+    }
+
     public static SqliteConnection Open(string path)
     {
         var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());

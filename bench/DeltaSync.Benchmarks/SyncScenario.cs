@@ -58,6 +58,7 @@ public sealed class SyncScenario
     /// <summary>(a) A run against an empty destination and no state: every row is new.</summary>
     public Task<BenchmarkResult> FullSyncAsync(string label)
     {
+        ItemsDatabase.AgeRecentChanges(SourcePath);
         ItemsDatabase.DeleteDatabase(DestinationPath);
         ItemsDatabase.DeleteDatabase(Path.Combine(_folder, "deltasync.state.db"));
         return RunAsync(label, s => s.Inserted == Rows && s.Updated == 0 && s.Deleted == 0, $"inserted {Rows:N0}");

@@ -25,14 +25,14 @@ internal static class SqliteCatalog
         }
 
         using var command = connection.CreateCommand();
-        command.CommandText = "SELECT name, type, \"notnull\", pk FROM pragma_table_info($table)";
+        command.CommandText = "SELECT name, type, \"notnull\", pk, dflt_value FROM pragma_table_info($table)";
         command.Parameters.AddWithValue("$table", table);
         using var reader = command.ExecuteReader();
         var columns = new List<ColumnSchema>();
         while (reader.Read())
         {
             var declared = reader.GetString(1);
-            columns.Add(new ColumnSchema(reader.GetString(0), declared, KindOf(declared), reader.GetInt64(2) == 0, (int)reader.GetInt64(3)));
+            columns.Add(new ColumnSchema(reader.GetString(0), declared, KindOf(declared), reader.GetInt64(2) == 0, (int)reader.GetInt64(3), reader.IsDBNull(4) ? null : reader.GetString(4)));
         }
 
         return columns;

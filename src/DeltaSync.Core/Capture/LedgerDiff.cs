@@ -83,7 +83,8 @@ public static class LedgerDiff
 
     private static bool Changed(LedgerEntry entry, ChangeEvent row, DiffMode mode) => mode switch
     {
-        DiffMode.Version => entry.Position.Kind != VersionKind || entry.Position.Value != row.Position.Value,
+        // A row whose content changed without a version bump (or whose table gained a column) is still a change.
+        DiffMode.Version => entry.Position.Kind != VersionKind || entry.Position.Value != row.Position.Value || entry.RowHash != row.RowHash,
         _ => entry.RowHash != row.RowHash,
     };
 

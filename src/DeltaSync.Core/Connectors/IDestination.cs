@@ -12,8 +12,11 @@ public interface IDestination : IAsyncDisposable
 {
     ILedger Ledger { get; }
 
-    /// <summary>Creates the table from the source schema when missing and adds columns the source gained.</summary>
-    Task PrepareTableAsync(string destinationTable, TableSchema sourceSchema, CancellationToken cancellationToken);
+    /// <summary>
+    /// Creates the table from the source schema when missing and adds columns the source gained.
+    /// Returns true when columns were added to an existing table (rows synced before then lack their values).
+    /// </summary>
+    Task<bool> PrepareTableAsync(string destinationTable, TableSchema sourceSchema, CancellationToken cancellationToken);
 
     /// <summary>Applies one unit atomically: rows, ledger entries and the committed checkpoint.</summary>
     Task<ApplyResult> ApplyAsync(ApplyUnit unit, CancellationToken cancellationToken);

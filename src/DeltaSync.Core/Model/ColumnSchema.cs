@@ -21,7 +21,9 @@ public enum DataKind
 /// <param name="Kind">The portable kind used to map types across systems.</param>
 /// <param name="IsNullable">Whether NULL is allowed.</param>
 /// <param name="PrimaryKeyOrdinal">1-based position in the primary key, 0 when not part of it.</param>
-public sealed record ColumnSchema(string Name, string DeclaredType, DataKind Kind, bool IsNullable, int PrimaryKeyOrdinal)
+/// <param name="DefaultSql">The column's default as the source's catalog spells it (SQL text), when it has one; a
+/// column added at the destination gets it too, so rows synced before the column existed get the same value.</param>
+public sealed record ColumnSchema(string Name, string DeclaredType, DataKind Kind, bool IsNullable, int PrimaryKeyOrdinal, string? DefaultSql = null)
 {
     public bool IsPrimaryKey => PrimaryKeyOrdinal > 0;
 }

@@ -90,7 +90,7 @@ public sealed class TablePipeline
         var config = services.Config;
         var scope = new LedgerScope(_plan.DestinationTable, _plan.SourceName);
         var schema = await services.Source.DescribeTableAsync(_plan.ToTableOptions(), stop).ConfigureAwait(false);
-        await services.Destination.PrepareTableAsync(_plan.DestinationTable, schema, stop).ConfigureAwait(false);
+        var columnsAdded = await services.Destination.PrepareTableAsync(_plan.DestinationTable, schema, stop).ConfigureAwait(false);
 
         var checkpoint = await LoadCheckpointAsync(state, stop).ConfigureAwait(false);
         var method = _plan.Method.ToString().ToLowerInvariant();
@@ -106,9 +106,16 @@ public sealed class TablePipeline
             state.Warnings.Add($"'{_plan.Table}' changed cdc_method from {checkpoint.Method} to {method}; its position is not comparable, so it was re-snapshotted (the ledger keeps this idempotent)");
         }
 
-        if (checkpoint is not null && checkpoint.SchemaFingerprint != schema.Fingerprint())
+        if (columnsAdded && !position.IsNone)
         {
-            state.Warnings.Add($"The schema of '{_plan.Table}' changed since checkpoint version {checkpoint.Version}; new columns were added at the destination");
+            // Rows synced before the column existed lack its values; one full re-read (unchanged rows are recognised by
+            // the ledger only when their hash is the same, which it is not once a column is added) fills them.
+            position = Position.None;
+            state.Warnings.Add($"The schema of '{_plan.Table}' gained columns; the table was re-read in full so rows synced earlier get their values");
+        }
+        else if (checkpoint is not null && checkpoint.SchemaFingerprint != schema.Fingerprint())
+        {
+            state.Warnings.Add($"The schema of '{_plan.Table}' changed since checkpoint version {checkpoint.Version}");
         }
 
         var fingerprint = schema.Fingerprint();

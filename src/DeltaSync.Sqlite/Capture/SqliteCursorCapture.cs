@@ -72,7 +72,14 @@ internal sealed class SqliteCursorCapture : IChangeCapture
                 yield return batch;
             }
 
-            yield break;
+            if (after is null)
+            {
+                yield break;
+            }
+
+            // A snapshot resumed after an interruption read its remaining keys now, but rows before the resume key may
+            // have changed since the interrupted run started: the cursor pass picks them up in this same run.
+            cursor = then;
         }
         else if (!CursorPosition.TryParse(resume, out cursor))
         {
@@ -122,10 +129,22 @@ internal sealed class SqliteCursorCapture : IChangeCapture
 
         var builder = new BatchBuilder(this);
         RecordKey? last = after;
+        var highest = then.Value;
         while (statement.Step())
         {
             var values = _mapper.ReadValues(statement);
-            var position = statement.IsNull(_mapper.ColumnCount) ? Position.None : new CursorPosition(Kind, statement.GetInt64(_mapper.ColumnCount), null).ToPosition();
+            Position position;
+            if (statement.IsNull(_mapper.ColumnCount))
+            {
+                position = Position.None;
+            }
+            else
+            {
+                var value = statement.GetInt64(_mapper.ColumnCount);
+                highest = Math.Max(highest, value);
+                position = new CursorPosition(Kind, value, null).ToPosition();
+            }
+
             last = builder.Add(values, position);
             if (builder.IsFull)
             {
@@ -134,8 +153,10 @@ internal sealed class SqliteCursorCapture : IChangeCapture
             }
         }
 
-        // The last batch (possibly empty) marks the snapshot done: the checkpoint moves on to the cursor.
-        yield return builder.Take(then.ToPosition());
+        // The last batch (possibly empty) marks the snapshot done: the checkpoint moves on to the cursor. A sequence
+        // continues after the highest value the snapshot saw (SQLite has one writer: later rows get higher values);
+        // a timestamp continues from the source clock at the snapshot's start.
+        yield return builder.Take((_isTimestamp || after is not null ? then : new CursorPosition(Kind, highest, null)).ToPosition());
     }
 
     private IEnumerable<ChangeBatch> Incremental(CursorPosition start, long ceiling, CursorPosition resumed, CancellationToken cancellationToken)

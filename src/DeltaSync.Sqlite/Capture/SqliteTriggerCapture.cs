@@ -244,8 +244,10 @@ internal sealed class SqliteTriggerCapture : IChangeCapture
     }
 
     /// <summary>
-    /// Turns a run of change rows into events: only the last change of each key matters (its current row is read now),
-    /// a delete is a delete, and an insert or update whose row is gone is left to the delete that follows it.
+    /// Turns a run of change rows into events: only the last change of each key matters, and what it means is decided by
+    /// the row as it is now — present: an upsert of its current values; gone: a delete. Reading the state rather than
+    /// replaying the operation keeps a replay idempotent even when a delete and a later re-insert of the same key fall
+    /// into different batches.
     /// </summary>
     private ChangeBatch Resolve(List<(long Seq, char Op, Instant? At, RecordKey Key)> pending, ref Instant? highWaterMark, long currentSeq)
     {
@@ -259,19 +261,14 @@ internal sealed class SqliteTriggerCapture : IChangeCapture
             }
         }
 
-        var current = ReadCurrent(last.Where(kv => kv.Value.Op != 'D').Select(kv => kv.Key).ToList());
+        var current = ReadCurrent([.. last.Keys]);
         var events = new List<ChangeEvent>(last.Count);
         foreach (var (key, change) in last.OrderBy(kv => kv.Value.Seq))
         {
             var position = new Position(Kind, change.Seq.ToString(CultureInfo.InvariantCulture));
-            if (change.Op == 'D')
-            {
-                events.Add(_mapper.Delete(key, position, change.At));
-            }
-            else if (current.TryGetValue(key, out var values))
-            {
-                events.Add(_mapper.Upsert(values, position, change.At));
-            }
+            events.Add(current.TryGetValue(key, out var values)
+                ? _mapper.Upsert(values, position, change.At)
+                : _mapper.Delete(key, position, change.At));
         }
 
         var end = new Position(Kind, (pending.Count == 0 ? currentSeq : pending[^1].Seq).ToString(CultureInfo.InvariantCulture));

@@ -35,13 +35,13 @@ internal sealed class SqliteDestination : IDestination
 
     public ILedger Ledger => _ledger;
 
-    public Task PrepareTableAsync(string destinationTable, TableSchema sourceSchema, CancellationToken cancellationToken) =>
+    public Task<bool> PrepareTableAsync(string destinationTable, TableSchema sourceSchema, CancellationToken cancellationToken) =>
         WithWriterAsync(
             _ =>
             {
-                SqliteTableWriter.Prepare(_writer, destinationTable, sourceSchema);
+                var added = SqliteTableWriter.Prepare(_writer, destinationTable, sourceSchema);
                 DropStatements(destinationTable);
-                return 0;
+                return added;
             },
             cancellationToken);
 

@@ -11,20 +11,32 @@ internal static class SqliteTableWriter
     /// Creates the table from the source schema (declared types kept, so SQLite applies the same affinities and the
     /// stored values equal the source's) or adds the columns the source gained. The key must be unique at the destination.
     /// </summary>
-    public static void Prepare(SqliteConnection connection, string table, TableSchema source)
+    public static bool Prepare(SqliteConnection connection, string table, TableSchema source)
     {
         var existing = SqliteCatalog.Columns(connection, table);
         if (existing is null)
         {
-            var columns = source.Columns.Select(c => $"{SqliteSql.Quote(c.Name)} {DeclaredType(c)}{(c.IsNullable || c.IsPrimaryKey ? "" : " NOT NULL")}");
+            var columns = source.Columns.Select(c => $"{SqliteSql.Quote(c.Name)} {DeclaredType(c)}{(c.IsNullable || c.IsPrimaryKey ? "" : " NOT NULL")}{Default(c)}");
             var sql = $"CREATE TABLE {SqliteSql.Quote(table)} ({string.Join(", ", columns)}, PRIMARY KEY ({SqliteSql.ColumnList(source.PrimaryKey)}))";
             SqliteConnectionFactory.Execute(connection, sql);
-            return;
+            return false;
         }
 
+        var added = false;
         foreach (var column in source.Columns.Where(c => !existing.Any(e => string.Equals(e.Name, c.Name, StringComparison.OrdinalIgnoreCase))))
         {
-            SqliteConnectionFactory.Execute(connection, $"ALTER TABLE {SqliteSql.Quote(table)} ADD COLUMN {SqliteSql.Quote(column.Name)} {DeclaredType(column)}");
+            var add = $"ALTER TABLE {SqliteSql.Quote(table)} ADD COLUMN {SqliteSql.Quote(column.Name)} {DeclaredType(column)}";
+            try
+            {
+                SqliteConnectionFactory.Execute(connection, add + Default(column));
+            }
+            catch (SqliteException) when (column.DefaultSql is not null)
+            {
+                // SQLite refuses non-constant defaults (CURRENT_TIMESTAMP) on ALTER TABLE; the re-read fills the values.
+                SqliteConnectionFactory.Execute(connection, add);
+            }
+
+            added = true;
         }
 
         if (!HasUniqueKey(connection, table, source.PrimaryKey))
@@ -33,6 +45,8 @@ internal static class SqliteTableWriter
                 ErrorClass.Fatal,
                 $"destination table '{table}' has no primary key or unique index on ({string.Join(", ", source.PrimaryKey)}); upserts need one. Add it, or let DeltaSync create the table.");
         }
+
+        return added;
     }
 
     public static string UpsertSql(string table, TableSchema schema)
@@ -48,6 +62,9 @@ internal static class SqliteTableWriter
 
     public static string DeleteSql(string table, TableSchema schema) =>
         $"DELETE FROM {SqliteSql.Quote(table)} WHERE " + string.Join(" AND ", schema.PrimaryKey.Select((k, i) => $"{SqliteSql.Quote(k)} = ?{i + 1}"));
+
+    /// <summary>The source's default, copied as schema text from its catalog (DDL defaults take no parameters).</summary>
+    private static string Default(ColumnSchema column) => column.DefaultSql is { Length: > 0 } sql ? " DEFAULT " + sql : "";
 
     private static string DeclaredType(ColumnSchema column) => column.DeclaredType.Length > 0 ? column.DeclaredType : "";
 

@@ -172,7 +172,7 @@ public sealed class TimestampCursorSyncTests : IDisposable
         }
 
         var columns = _workspace.Source.Columns(ItemsTable.Name);
-        Assert.Equal(_workspace.Source.Dump(ItemsTable.Name, columns, ["id"], "id <= 4"), _workspace.Destination.Dump(ItemsTable.Name, columns, ["id"]));
+        SyncWorkspace.AssertSameRows(_workspace.Source.Dump(ItemsTable.Name, columns, ["id"], "id <= 4"), _workspace.Destination.Dump(ItemsTable.Name, columns, ["id"]), ItemsTable.Name);
 
         // Later good rows still flow; a new bad one joins the queue.
         _items.InsertMany(7, 8);
@@ -181,7 +181,7 @@ public sealed class TimestampCursorSyncTests : IDisposable
 
         Assert.Equal("partial", next.Metadata.Status);
         Assert.Equal(2, next.Statistics.RecordsInserted);
-        Assert.Equal(_workspace.Source.Dump(ItemsTable.Name, columns, ["id"], "id NOT IN (5, 6, 9)"), _workspace.Destination.Dump(ItemsTable.Name, columns, ["id"]));
+        SyncWorkspace.AssertSameRows(_workspace.Source.Dump(ItemsTable.Name, columns, ["id"], "id NOT IN (5, 6, 9)"), _workspace.Destination.Dump(ItemsTable.Name, columns, ["id"]), ItemsTable.Name);
         await using (var state = await _workspace.OpenStateAsync())
         {
             var letters = await state.ReadDeadLettersAsync(SyncWorkspace.Stream(ItemsTable.Name), 100, CancellationToken.None);
