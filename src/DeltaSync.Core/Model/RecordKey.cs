@@ -11,6 +11,7 @@ namespace DeltaSync.Core.Model;
 public sealed class RecordKey : IEquatable<RecordKey>, IComparable<RecordKey>
 {
     private byte[]? _encoded;
+    private int _hash;
 
     public RecordKey(object?[] values)
     {
@@ -56,9 +57,15 @@ public sealed class RecordKey : IEquatable<RecordKey>, IComparable<RecordKey>
 
     public override int GetHashCode()
     {
-        var hash = new HashCode();
-        hash.AddBytes(Encoded);
-        return hash.ToHashCode();
+        // Keys are hashed several times on the way through a batch (look-up set, resolver, ledger): computed once.
+        if (_hash == 0)
+        {
+            var hash = new HashCode();
+            hash.AddBytes(Encoded);
+            _hash = hash.ToHashCode() | 1;
+        }
+
+        return _hash;
     }
 
     public int CompareTo(RecordKey? other) => other is null ? 1 : Encoded.AsSpan().SequenceCompareTo(other.Encoded);

@@ -165,10 +165,18 @@ internal sealed class SqliteCursorCapture : IChangeCapture
         var condition = start.Key is null
             ? "__c >= ?1"
             : $"(__c > ?1 OR {SqliteSql.KeyAfter(key, 2, "__c = ?1")})";
-        var inner = _mapper.SelectFrom(_cursorExpression + " AS __c");
+        var cursorColumn = _request.Schema.Columns[_cursorIndex].Name;
+        var bound = SqliteCursorRange.LowerBound(_connection, _request.Schema.Name, cursorColumn, _isTimestamp, start.Value);
+        var inner = _mapper.SelectFrom(_cursorExpression + " AS __c")
+            + (bound is null ? "" : $" WHERE {SqliteSql.Quote(cursorColumn)} IS NULL OR {SqliteSql.Quote(cursorColumn)} >= ?99");
         var sql = $"SELECT * FROM ({inner}) WHERE __c IS NULL OR {condition} ORDER BY (__c IS NULL), __c, {SqliteSql.KeyOrder(key)}";
         using var statement = new RawStatement(_connection.Handle!, sql);
         statement.Bind(1, start.Value);
+        if (bound is not null)
+        {
+            statement.Bind(99, bound);
+        }
+
         if (start.Key is not null)
         {
             for (var i = 0; i < start.Key.Values.Count; i++)

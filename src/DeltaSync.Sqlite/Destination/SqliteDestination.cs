@@ -96,6 +96,7 @@ internal sealed class SqliteDestination : IDestination
             }
 
             _statements.Clear();
+            _ledger.DisposeStatements();
             _writer.Dispose();
         }
         finally

@@ -19,6 +19,7 @@ internal sealed class SqliteLedger : ILedger
 
     private readonly SqliteDestination _destination;
     private readonly Dictionary<long, byte[]?> _maxKey = [];
+    private readonly Dictionary<int, RawStatement> _lookups = [];
 
     public SqliteLedger(SqliteDestination destination)
     {
@@ -54,8 +55,7 @@ internal sealed class SqliteLedger : ILedger
                 for (var start = 0; start < wanted.Count; start += KeysPerLookup)
                 {
                     var chunk = wanted.GetRange(start, Math.Min(KeysPerLookup, wanted.Count - start));
-                    var placeholders = string.Join(", ", chunk.Select((_, i) => $"?{i + 2}"));
-                    using var statement = new RawStatement(db, $"SELECT key, position, commit_us, row_hash, deleted FROM {Table} WHERE scope_id = ?1 AND key IN ({placeholders})");
+                    var statement = LookupStatement(db, chunk.Count);
                     statement.Bind(1, scopeId);
                     for (var i = 0; i < chunk.Count; i++)
                     {
@@ -67,6 +67,8 @@ internal sealed class SqliteLedger : ILedger
                         var entry = Read(statement);
                         found[entry.Key] = entry;
                     }
+
+                    statement.Reset();
                 }
 
                 return (IReadOnlyDictionary<RecordKey, LedgerEntry>)found;
@@ -117,6 +119,40 @@ internal sealed class SqliteLedger : ILedger
     internal static string UpsertSql =>
         $"INSERT INTO {Table} (scope_id, key, position, commit_us, row_hash, deleted) VALUES (?1, ?2, ?3, ?4, ?5, ?6) " +
         "ON CONFLICT (scope_id, key) DO UPDATE SET position = excluded.position, commit_us = excluded.commit_us, row_hash = excluded.row_hash, deleted = excluded.deleted";
+
+    /// <summary>A look-up statement for <paramref name="count"/> keys, prepared once per size (full chunks reuse one).</summary>
+    private RawStatement LookupStatement(SQLitePCL.sqlite3 db, int count)
+    {
+        if (!_lookups.TryGetValue(count, out var statement))
+        {
+            var placeholders = string.Join(", ", Enumerable.Range(2, count).Select(i => $"?{i}"));
+            statement = new RawStatement(db, $"SELECT key, position, commit_us, row_hash, deleted FROM {Table} WHERE scope_id = ?1 AND key IN ({placeholders})");
+            if (_lookups.Count > 8)
+            {
+                foreach (var old in _lookups.Values)
+                {
+                    old.Dispose();
+                }
+
+                _lookups.Clear();
+            }
+
+            _lookups[count] = statement;
+        }
+
+        return statement;
+    }
+
+    /// <summary>Releases the prepared look-ups (before the writer connection closes).</summary>
+    internal void DisposeStatements()
+    {
+        foreach (var statement in _lookups.Values)
+        {
+            statement.Dispose();
+        }
+
+        _lookups.Clear();
+    }
 
     /// <summary>Forgets the cached largest key (after a rollback or reset the table is the truth again).</summary>
     internal void Invalidate(long scopeId) => _maxKey.Remove(scopeId);
