@@ -1,4 +1,5 @@
 using System.ComponentModel;
+using System.Runtime.InteropServices;
 using DeltaSync.Cli.Output;
 using DeltaSync.Core.Pipeline;
 using NodaTime;
@@ -43,45 +44,55 @@ public sealed class RunCommand : AsyncCommand<RunSettings>
         var options = new RunOptions(settings.Tables, settings.FullRefresh, settings.Report);
         var tables = engine.SelectTables(settings.Tables).Select(p => p.Table).ToList();
         using var stop = new CancellationTokenSource();
-        ConsoleCancelEventHandler onCancel = (_, e) =>
+
+        // Ctrl+C (SIGINT) and SIGTERM (service managers, containers) stop after the batch in flight; a second signal
+        // is left to the runtime and ends the process at once.
+        void OnSignal(PosixSignalContext signal)
         {
-            // The first Ctrl+C stops after the batch in flight; a second one is left to the runtime.
             if (!stop.IsCancellationRequested)
             {
-                e.Cancel = true;
-                Console.Error.WriteLine("stopping after the batch in flight… (Ctrl+C again to abort)");
+                signal.Cancel = true;
+                Console.Error.WriteLine($"{signal.Signal}: stopping after the batch in flight… (again to abort)");
                 stop.Cancel();
             }
-        };
-        Console.CancelKeyPress += onCancel;
-        using var registration = cancellationToken.Register(stop.Cancel);
-        try
-        {
-            var progress = new RunProgress(settings.Json);
-            if (!settings.Follow)
-            {
-                var outcome = await progress.ShowAsync(tables, () => engine.RunOnceAsync(options, progress, stop.Token)).ConfigureAwait(false);
-                Print(outcome, settings.Json);
-                return outcome.Report.ExitCode;
-            }
+        }
 
-            var worst = ExitCodes.Completed;
-            await engine.FollowAsync(
-                options with { ReportPath = null },
-                progress,
-                outcome =>
-                {
-                    Print(outcome, settings.Json);
-                    worst = Math.Max(worst, outcome.Report.ExitCode == ExitCodes.Failed ? ExitCodes.Partial : outcome.Report.ExitCode);
-                    return Task.CompletedTask;
-                },
-                stop.Token).ConfigureAwait(false);
-            return worst;
-        }
-        finally
+        using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+        using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+        using var registration = cancellationToken.Register(stop.Cancel);
+        var progress = new RunProgress(settings.Json);
+        if (!settings.Follow)
         {
-            Console.CancelKeyPress -= onCancel;
+            var outcome = await progress.ShowAsync(tables, () => engine.RunOnceAsync(options, progress, stop.Token)).ConfigureAwait(false);
+            Print(outcome, settings.Json);
+            return outcome.Report.ExitCode;
         }
+
+        var worst = ExitCodes.Completed;
+        await engine.FollowAsync(
+            options with { ReportPath = null },
+            progress,
+            outcome =>
+            {
+                PrintPass(outcome, settings.Json);
+                worst = Math.Max(worst, outcome.Report.ExitCode == ExitCodes.Failed ? ExitCodes.Partial : outcome.Report.ExitCode);
+                return Task.CompletedTask;
+            },
+            stop.Token).ConfigureAwait(false);
+        return worst;
+    }
+
+    /// <summary>In follow mode a pass that wrote nothing and found nothing new is one line, not a table.</summary>
+    private static void PrintPass(RunOutcome outcome, bool json)
+    {
+        var s = outcome.Report.Statistics;
+        if (!json && s.RecordsInserted + s.RecordsUpdated + s.RecordsDeleted + s.Errors == 0)
+        {
+            Console.Out.WriteLine($"{outcome.Report.Metadata.CompletedAt} {outcome.Report.Metadata.SyncId}: no changes ({s.RecordsProcessed} re-read, all already applied)");
+            return;
+        }
+
+        Print(outcome, json);
     }
 
     private static void Print(RunOutcome outcome, bool json)

@@ -93,6 +93,12 @@ public sealed class TablePipeline
         var columnsAdded = await services.Destination.PrepareTableAsync(_plan.DestinationTable, schema, stop).ConfigureAwait(false);
 
         var checkpoint = await LoadCheckpointAsync(state, stop).ConfigureAwait(false);
+
+        // Records already waiting in the dead-letter queue, unchanged, are not queued, logged or counted again on every
+        // pass; the report notes that they are still there.
+        var queued = (await services.History.Store.ReadDeadLettersAsync(_plan.Stream, int.MaxValue, stop).ConfigureAwait(false))
+            .Select(d => (d.RecordId, d.RawRecord)).ToHashSet();
+        var stillQueued = 0;
         var method = _plan.Method.ToString().ToLowerInvariant();
         var position = checkpoint?.Position ?? Position.None;
         if (fullRefresh)
@@ -160,7 +166,23 @@ public sealed class TablePipeline
                 var stage = Stopwatch.StartNew();
                 var phase = batch.CheckpointPosition.Kind == SnapshotPosition.Kind || position.IsNone ? "snapshot" : "incremental";
                 // A pass may read a record twice (snapshot, then the lookback); it is dead-lettered once per run.
-                var deadLetters = batch.DeadLetters.Where(d => state.DeadLetterIds.Add(d.RecordId)).ToList();
+                var deadLetters = new List<DeadLetter>(batch.DeadLetters.Count);
+                foreach (var dead in batch.DeadLetters)
+                {
+                    if (!state.DeadLetterIds.Add(dead.RecordId))
+                    {
+                        continue;
+                    }
+
+                    if (queued.Contains((dead.RecordId, dead.RawRecord)))
+                    {
+                        stillQueued++;
+                        continue;
+                    }
+
+                    deadLetters.Add(dead);
+                }
+
                 if (deadLetters.Count > 0)
                 {
                     // Dead letters are saved before the batch commits: a crash in between re-queues them (deduplicated), never loses them.
@@ -249,6 +271,11 @@ public sealed class TablePipeline
         }
 
         Log.TableTimings(services.Logger, _plan.Table, state.Timings.Capture.TotalSeconds, state.Timings.Resolve.TotalSeconds, state.Timings.Apply.TotalSeconds, state.Timings.Save.TotalSeconds);
+        if (stillQueued > 0)
+        {
+            state.Warnings.Add($"{stillQueued} record(s) of '{_plan.Table}' are still in the dead-letter queue, unchanged since they were queued; fix them at the source and the next run syncs them");
+        }
+
         if (nullCursorRows > 0)
         {
             var field = _plan.Method == CdcMethod.Timestamp ? _plan.UpdatedAtField : _plan.SequenceField;
