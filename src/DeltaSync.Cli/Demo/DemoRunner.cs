@@ -89,7 +89,7 @@ internal static class DemoRunner
         var passed = firstOk && secondOk && deadLettersOk && matchesOk;
         Terminal.Line("");
         Terminal.Line(passed
-            ? $"Both runs behaved as expected. Status '{second.Report.Metadata.Status}' only because of the {N(facts.UnreadableKeys.Values.Sum(k => k.Count))} rows with an unreadable updated_at."
+            ? $"Both runs behaved as expected. Run 1 ended '{first.Report.Metadata.Status}' because it dead-lettered the {N(facts.UnreadableKeys.Values.Sum(k => k.Count))} rows with an unreadable updated_at; run 2 ended '{second.Report.Metadata.Status}' (those rows wait unchanged in the queue and are noted, not re-queued)."
             : "The engine did not behave as expected: see the lines marked above.");
 
         PrintNextSteps(folder, configPath, first.ReportPath, second.ReportPath);
