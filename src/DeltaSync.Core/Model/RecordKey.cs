@@ -99,6 +99,15 @@ public static class KeyEncoding
     public static byte[] Encode(IReadOnlyList<object?> values)
     {
         ArgumentNullException.ThrowIfNull(values);
+        if (values.Count == 1 && values[0] is long single)
+        {
+            // The common key, one integer, without the general path's buffer.
+            var bytes = new byte[9];
+            bytes[0] = IntegerTag;
+            BinaryPrimitives.WriteUInt64BigEndian(bytes.AsSpan(1), (ulong)single ^ 0x8000_0000_0000_0000UL);
+            return bytes;
+        }
+
         var buffer = new List<byte>(16);
         foreach (var value in values)
         {
