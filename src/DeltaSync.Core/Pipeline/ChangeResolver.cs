@@ -39,8 +39,8 @@ public static class ChangeResolver
         ArgumentNullException.ThrowIfNull(known);
         var current = known.Count == 0 ? new Dictionary<RecordKey, LedgerEntry>(events.Count) : new Dictionary<RecordKey, LedgerEntry>(known);
         var writes = new List<RowWrite>(events.Count);
-        // In write order: a key written twice in one batch is recorded twice, the later entry winning as it is applied.
-        var updates = new List<LedgerEntry>(events.Count);
+        // One entry per key: the state after the batch.
+        var updates = new Dictionary<RecordKey, LedgerEntry>(events.Count);
         var skipped = 0;
         foreach (var change in events)
         {
@@ -56,7 +56,7 @@ public static class ChangeResolver
                 writes.Add(new RowWrite(WriteKind.Delete, change.Key, null));
                 var tombstone = new LedgerEntry(change.Key, change.Position, change.CommitTime, 0, Deleted: true);
                 current[change.Key] = tombstone;
-                updates.Add(tombstone);
+                updates[change.Key] = tombstone;
                 continue;
             }
 
@@ -69,9 +69,9 @@ public static class ChangeResolver
             writes.Add(new RowWrite(entry is null || entry.Deleted ? WriteKind.Insert : WriteKind.Update, change.Key, change.Values));
             var applied = new LedgerEntry(change.Key, change.Position, change.CommitTime, change.RowHash, Deleted: false);
             current[change.Key] = applied;
-            updates.Add(applied);
+            updates[change.Key] = applied;
         }
 
-        return new ResolvedBatch(writes, updates, skipped);
+        return new ResolvedBatch(writes, [.. updates.Values], skipped);
     }
 }
