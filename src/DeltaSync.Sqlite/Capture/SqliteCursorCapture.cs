@@ -116,16 +116,7 @@ internal sealed class SqliteCursorCapture : IChangeCapture
 
     private IEnumerable<ChangeBatch> Snapshot(RecordKey? after, CursorPosition then, CancellationToken cancellationToken)
     {
-        var key = _request.Schema.PrimaryKey;
-        var sql = _mapper.SelectFrom(_cursorExpression) + (after is null ? "" : " WHERE " + SqliteSql.KeyAfter(key, 1)) + " ORDER BY " + SqliteSql.KeyOrder(key);
-        using var statement = new RawStatement(_connection.Handle!, sql);
-        if (after is not null)
-        {
-            for (var i = 0; i < after.Values.Count; i++)
-            {
-                statement.Bind(i + 1, after.Values[i]);
-            }
-        }
+        using var statement = _mapper.OpenInKeyOrder(_connection, after, _cursorExpression);
 
         var builder = new BatchBuilder(this);
         RecordKey? last = after;

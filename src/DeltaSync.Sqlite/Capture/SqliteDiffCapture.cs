@@ -66,8 +66,7 @@ internal sealed class SqliteDiffCapture : IChangeCapture
     private async IAsyncEnumerable<ChangeEvent> SourceRowsAsync([EnumeratorCancellation] CancellationToken cancellationToken)
     {
         await Task.Yield();
-        var sql = _mapper.SelectFrom() + " ORDER BY " + SqliteSql.KeyOrder(_request.Schema.PrimaryKey);
-        using var statement = new RawStatement(_connection.Handle!, sql);
+        using var statement = _mapper.OpenInKeyOrder(_connection, after: null);
         var count = 0;
         while (statement.Step())
         {

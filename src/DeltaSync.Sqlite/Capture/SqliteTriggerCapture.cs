@@ -177,17 +177,8 @@ internal sealed class SqliteTriggerCapture : IChangeCapture
 
     private IEnumerable<ChangeBatch> Snapshot(RecordKey? after, long mark, CancellationToken cancellationToken)
     {
-        var key = _request.Schema.PrimaryKey;
         var then = new Position(Kind, mark.ToString(CultureInfo.InvariantCulture));
-        var sql = _mapper.SelectFrom() + (after is null ? "" : " WHERE " + SqliteSql.KeyAfter(key, 1)) + " ORDER BY " + SqliteSql.KeyOrder(key);
-        using var statement = new RawStatement(_connection.Handle!, sql);
-        if (after is not null)
-        {
-            for (var i = 0; i < after.Values.Count; i++)
-            {
-                statement.Bind(i + 1, after.Values[i]);
-            }
-        }
+        using var statement = _mapper.OpenInKeyOrder(_connection, after);
 
         var events = new List<ChangeEvent>(_request.BatchSize);
         while (statement.Step())
