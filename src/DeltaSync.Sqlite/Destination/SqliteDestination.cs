@@ -28,7 +28,7 @@ internal sealed class SqliteDestination : IDestination
     {
         _path = path;
         _writer = SqliteConnectionFactory.Open(path, mustExist: false, "destination");
-        SqliteConnectionFactory.Execute(_writer, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -32768; PRAGMA temp_store = MEMORY");
+        SqliteConnectionFactory.Execute(_writer, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -24576; PRAGMA temp_store = MEMORY");
         _ledger = new SqliteLedger(this);
         SqliteConnectionFactory.Execute(_writer, SqliteLedger.CreateSql + $"CREATE TABLE IF NOT EXISTS {CheckpointTable} (stream TEXT PRIMARY KEY, version INTEGER NOT NULL, payload TEXT NOT NULL);");
     }
