@@ -81,19 +81,7 @@ internal static class IsoFast
         }
 
         var sign = s[i] == '-' ? -1 : 1;
-        var rest = s[(i + 1)..];
-        int offsetHours, offsetMinutes;
-        if (rest.Length == 5 && rest[2] == ':' && Digits(rest, 0, 2, out offsetHours) && Digits(rest, 3, 2, out offsetMinutes))
-        {
-        }
-        else if (rest.Length == 4 && Digits(rest, 0, 2, out offsetHours) && Digits(rest, 2, 2, out offsetMinutes))
-        {
-        }
-        else if (rest.Length == 2 && Digits(rest, 0, 2, out offsetHours))
-        {
-            offsetMinutes = 0;
-        }
-        else
+        if (!TryOffset(s[(i + 1)..], out var offsetHours, out var offsetMinutes))
         {
             return false;
         }
@@ -106,6 +94,20 @@ internal static class IsoFast
         var offset = Offset.FromSeconds(sign * ((offsetHours * 3600) + (offsetMinutes * 60)));
         instant = local.WithOffset(offset).ToInstant();
         return true;
+    }
+
+    /// <summary>An offset after its sign: <c>HH:MM</c>, <c>HHMM</c> or <c>HH</c>.</summary>
+    private static bool TryOffset(ReadOnlySpan<char> rest, out int hours, out int minutes)
+    {
+        hours = 0;
+        minutes = 0;
+        return rest.Length switch
+        {
+            5 => rest[2] == ':' && Digits(rest, 0, 2, out hours) && Digits(rest, 3, 2, out minutes),
+            4 => Digits(rest, 0, 2, out hours) && Digits(rest, 2, 2, out minutes),
+            2 => Digits(rest, 0, 2, out hours),
+            _ => false,
+        };
     }
 
     private static bool Digits(ReadOnlySpan<char> s, int start, int count, out int value)
