@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using DeltaSync.Core.Capture;
 using DeltaSync.Core.Ledger;
 using DeltaSync.Core.Model;
 using DeltaSync.Sqlite.Raw;
@@ -35,7 +36,7 @@ internal sealed class SqliteLedger : ILedger
         CREATE TABLE IF NOT EXISTS {Table} (
           scope_id INTEGER NOT NULL,
           key BLOB NOT NULL,
-          position TEXT NOT NULL,
+          position TEXT,
           commit_us INTEGER,
           row_hash INTEGER NOT NULL,
           deleted INTEGER NOT NULL,
@@ -102,7 +103,9 @@ internal sealed class SqliteLedger : ILedger
         {
             upsert.Bind(1, scopeId);
             upsert.Bind(2, e.Key.Encoded);
-            upsert.Bind(3, e.Position.ToString());
+            // A cursor position per record repeats what commit_us already orders; only positions someone reads back
+            // (per-row versions, change-log and trigger sequences) are kept.
+            upsert.Bind(3, e.Position.IsNone || e.Position.Kind == CursorPosition.TimestampKind ? null : e.Position.ToString());
             upsert.Bind(4, e.CommitTime is { } t ? t.ToUnixTimeTicks() / 10 : null);
             upsert.Bind(5, e.RowHash);
             upsert.Bind(6, e.Deleted ? 1L : 0L);
@@ -176,6 +179,6 @@ internal sealed class SqliteLedger : ILedger
     {
         var key = RecordKey.FromEncoded((byte[])statement.GetValue(0)!);
         Instant? commit = statement.IsNull(2) ? null : Instant.FromUnixTimeTicks(statement.GetInt64(2) * 10);
-        return new LedgerEntry(key, Position.Parse(statement.GetText(1)), commit, statement.GetInt64(3), statement.GetInt64(4) != 0);
+        return new LedgerEntry(key, statement.IsNull(1) ? Position.None : Position.Parse(statement.GetText(1)), commit, statement.GetInt64(3), statement.GetInt64(4) != 0);
     }
 }
