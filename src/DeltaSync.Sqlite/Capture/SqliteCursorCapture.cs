@@ -50,6 +50,15 @@ internal sealed class SqliteCursorCapture : IChangeCapture
 
     private string Kind => _isTimestamp ? CursorPosition.TimestampKind : CursorPosition.SequenceKind;
 
+    /// <summary>
+    /// A row's own position, recorded in the ledger: a sequence value is kept; a timestamp is already the commit time,
+    /// so the marker carries no text (and costs no allocation per row).
+    /// </summary>
+    private Position RowPosition(long value) =>
+        _isTimestamp ? TimestampRow : new CursorPosition(Kind, value, null).ToPosition();
+
+    private static readonly Position TimestampRow = new(CursorPosition.TimestampKind, "");
+
     public async IAsyncEnumerable<ChangeBatch> ReadAsync([EnumeratorCancellation] CancellationToken cancellationToken)
     {
         await Task.Yield();
@@ -133,7 +142,7 @@ internal sealed class SqliteCursorCapture : IChangeCapture
             {
                 var value = statement.GetInt64(_mapper.ColumnCount);
                 highest = Math.Max(highest, value);
-                position = new CursorPosition(Kind, value, null).ToPosition();
+                position = RowPosition(value);
             }
 
             last = builder.Add(values, position);
@@ -191,7 +200,7 @@ internal sealed class SqliteCursorCapture : IChangeCapture
             else
             {
                 var cursor = new CursorPosition(Kind, statement.GetInt64(_mapper.ColumnCount), null);
-                position = cursor.ToPosition();
+                position = RowPosition(cursor.Value);
                 var candidate = new CursorPosition(Kind, cursor.Value, _request.Schema.KeyOf(values)).CapAt(ceiling);
                 if (candidate.Value > checkpoint.Value || (candidate.Value == checkpoint.Value && candidate.Key is not null && (checkpoint.Key is null || candidate.Key.CompareTo(checkpoint.Key) > 0)))
                 {
