@@ -24,6 +24,12 @@ public sealed record TablePlan(
     string TriggerChangeTable,
     bool PruneChanges)
 {
+    /// <summary>
+    /// Who reads this table's changes: the stream plus a digest of the destination, so two syncs of one source table
+    /// (different configs or destinations) each keep their own progress in a shared change table.
+    /// </summary>
+    public string Consumer { get; init; } = Stream;
+
     /// <summary>Resolves every table of a config.</summary>
     public static IReadOnlyList<TablePlan> FromConfig(SyncConfig config)
     {
@@ -45,8 +51,14 @@ public sealed record TablePlan(
             cdc.Timestamp.SafetyMargin,
             cdc.Timestamp.Timezone,
             cdc.Trigger.ChangeTable,
-            cdc.Trigger.Prune)).ToList();
+            cdc.Trigger.Prune)
+        {
+            Consumer = $"{StreamName(config.Name, t.Name)}@{DestinationDigest(config.Sync.Destination.Connection)}",
+        }).ToList();
     }
+
+    private static string DestinationDigest(string connection) =>
+        Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(connection)))[..12];
 
     /// <summary>The state key of a table within a sync.</summary>
     public static string StreamName(string syncName, string table) => $"{syncName}/{table}";

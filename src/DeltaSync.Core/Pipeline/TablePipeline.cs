@@ -112,16 +112,14 @@ public sealed class TablePipeline
             state.Warnings.Add($"'{_plan.Table}' changed cdc_method from {checkpoint.Method} to {method}; its position is not comparable, so it was re-snapshotted (the ledger keeps this idempotent)");
         }
 
-        if (columnsAdded && !position.IsNone)
+        // A changed shape since the checkpoint (columns added now, or by an earlier run that stopped before its first
+        // commit) means rows synced earlier may lack values: one full re-read brings them up to date. The ledger keeps
+        // it idempotent; only rows whose content differs are written.
+        var schemaChanged = columnsAdded || (checkpoint is not null && checkpoint.SchemaFingerprint != schema.Fingerprint());
+        if (schemaChanged && !position.IsNone)
         {
-            // Rows synced before the column existed lack its values; one full re-read (unchanged rows are recognised by
-            // the ledger only when their hash is the same, which it is not once a column is added) fills them.
             position = Position.None;
-            state.Warnings.Add($"The schema of '{_plan.Table}' gained columns; the table was re-read in full so rows synced earlier get their values");
-        }
-        else if (checkpoint is not null && checkpoint.SchemaFingerprint != schema.Fingerprint())
-        {
-            state.Warnings.Add($"The schema of '{_plan.Table}' changed since checkpoint version {checkpoint.Version}");
+            state.Warnings.Add($"The schema of '{_plan.Table}' changed since checkpoint version {checkpoint?.Version}; the table was re-read in full so rows synced earlier get the new columns' values");
         }
 
         var fingerprint = schema.Fingerprint();
@@ -145,6 +143,11 @@ public sealed class TablePipeline
                         await channel.Writer.WriteAsync(batch, producerStop.Token).ConfigureAwait(false);
                     }
 
+                    channel.Writer.Complete();
+                }
+                catch (OperationCanceledException) when (producerStop.IsCancellationRequested)
+                {
+                    // Stopped on request (or because the consumer is done): not a failure of the table.
                     channel.Writer.Complete();
                 }
                 catch (Exception e)

@@ -65,7 +65,7 @@ internal sealed class SqliteTriggerCapture : IChangeCapture
                     mark = HighMark();
                 }
 
-                foreach (var batch in Snapshot(lastKey, mark, cancellationToken))
+                await foreach (var batch in SnapshotAsync(lastKey, mark, cancellationToken).ConfigureAwait(false))
                 {
                     yield return batch;
                 }
@@ -88,20 +88,41 @@ internal sealed class SqliteTriggerCapture : IChangeCapture
         }
     }
 
+    /// <summary>
+    /// Records how far this consumer has read, then prunes the change rows every consumer of the table has read: another
+    /// sync reading the same table keeps the changes it has not seen yet.
+    /// </summary>
     public ValueTask OnCheckpointedAsync(Position position, CancellationToken cancellationToken)
     {
-        if (_request.Plan.PruneChanges && position.Kind == Kind && long.TryParse(position.Value, CultureInfo.InvariantCulture, out var seq) && seq > _lastCheckpointed)
+        if (position.Kind != Kind || !long.TryParse(position.Value, CultureInfo.InvariantCulture, out var seq) || seq <= _lastCheckpointed)
         {
-            using var command = _connection.CreateCommand();
-            command.CommandText = $"DELETE FROM {ChangeTable} WHERE table_name = $table AND seq <= $seq";
-            command.Parameters.AddWithValue("$table", _request.Schema.Name);
-            command.Parameters.AddWithValue("$seq", seq);
-            command.ExecuteNonQuery();
-            _lastCheckpointed = seq;
+            return ValueTask.CompletedTask;
         }
 
+        SqliteConnectionFactory.Execute(_connection, $"CREATE TABLE IF NOT EXISTS {Consumers(_request.Plan)} (consumer TEXT PRIMARY KEY, table_name TEXT NOT NULL, seq INTEGER NOT NULL)");
+        using (var progress = _connection.CreateCommand())
+        {
+            progress.CommandText = $"INSERT INTO {Consumers(_request.Plan)} (consumer, table_name, seq) VALUES ($consumer, $table, $seq) " +
+                "ON CONFLICT (consumer) DO UPDATE SET seq = excluded.seq, table_name = excluded.table_name";
+            progress.Parameters.AddWithValue("$consumer", _request.Plan.Consumer);
+            progress.Parameters.AddWithValue("$table", _request.Schema.Name);
+            progress.Parameters.AddWithValue("$seq", seq);
+            progress.ExecuteNonQuery();
+        }
+
+        if (_request.Plan.PruneChanges)
+        {
+            using var command = _connection.CreateCommand();
+            command.CommandText = $"DELETE FROM {ChangeTable} WHERE table_name = $table AND seq <= (SELECT min(seq) FROM {Consumers(_request.Plan)} WHERE table_name = $table)";
+            command.Parameters.AddWithValue("$table", _request.Schema.Name);
+            command.ExecuteNonQuery();
+        }
+
+        _lastCheckpointed = seq;
         return ValueTask.CompletedTask;
     }
+
+    private static string Consumers(TablePlan plan) => SqliteSql.Quote(plan.TriggerChangeTable + "_consumers");
 
     public ValueTask DisposeAsync()
     {
@@ -128,6 +149,10 @@ internal sealed class SqliteTriggerCapture : IChangeCapture
               k1, k2, k3, k4,
               changed_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')));
             CREATE INDEX IF NOT EXISTS {SqliteSql.Quote(plan.TriggerChangeTable + "_by_table")} ON {changes} (table_name, seq);
+            CREATE TABLE IF NOT EXISTS {Consumers(plan)} (consumer TEXT PRIMARY KEY, table_name TEXT NOT NULL, seq INTEGER NOT NULL);
+            INSERT INTO {Consumers(plan)} (consumer, table_name, seq)
+              VALUES ({SqliteSql.Literal(plan.Consumer)}, {name}, (SELECT coalesce(max(seq), 0) FROM {changes}))
+              ON CONFLICT (consumer) DO NOTHING;
             CREATE TRIGGER IF NOT EXISTS {Trigger("ai")} AFTER INSERT ON {table} BEGIN
               INSERT INTO {changes} (table_name, op, {keyColumns}) VALUES ({name}, 'I', {Values("NEW")});
             END;
@@ -143,12 +168,29 @@ internal sealed class SqliteTriggerCapture : IChangeCapture
         SqliteConnectionFactory.Execute(connection, sql);
     }
 
-    /// <summary>Drops the table's triggers and its pending change rows.</summary>
+    /// <summary>
+    /// Forgets this consumer. When no other consumer reads the table, its triggers and pending change rows go too.
+    /// </summary>
     internal static void Uninstall(SqliteConnection connection, TablePlan plan)
     {
         if (!SqliteCatalog.TableExists(connection, plan.TriggerChangeTable))
         {
             return;
+        }
+
+        if (SqliteCatalog.TableExists(connection, plan.TriggerChangeTable + "_consumers"))
+        {
+            using var forget = connection.CreateCommand();
+            forget.CommandText = $"DELETE FROM {Consumers(plan)} WHERE consumer = $consumer";
+            forget.Parameters.AddWithValue("$consumer", plan.Consumer);
+            forget.ExecuteNonQuery();
+            using var others = connection.CreateCommand();
+            others.CommandText = $"SELECT count(*) FROM {Consumers(plan)} WHERE table_name = $table COLLATE NOCASE";
+            others.Parameters.AddWithValue("$table", plan.Table);
+            if ((long)others.ExecuteScalar()! > 0)
+            {
+                return;
+            }
         }
 
         foreach (var suffix in new[] { "ai", "au", "ad" })
@@ -175,24 +217,43 @@ internal sealed class SqliteTriggerCapture : IChangeCapture
         statement.Execute();
     }
 
-    private IEnumerable<ChangeBatch> Snapshot(RecordKey? after, long mark, CancellationToken cancellationToken)
+    /// <summary>
+    /// The snapshot, merged with the ledger in key order: rows that are new or differ become upserts, and keys the ledger
+    /// holds that are gone from the table become deletes. On a first sync the ledger is empty and this is a plain copy;
+    /// on a re-snapshot (full refresh, a schema change) deletes made meanwhile are not lost below the new high mark.
+    /// </summary>
+    private async IAsyncEnumerable<ChangeBatch> SnapshotAsync(RecordKey? after, long mark, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var then = new Position(Kind, mark.ToString(CultureInfo.InvariantCulture));
-        using var statement = _mapper.OpenInKeyOrder(_connection, after);
-
+        var changes = LedgerDiff.DiffAsync(SnapshotRowsAsync(after, then), _request.Ledger.ScanAsync(_request.Scope, cancellationToken), DiffMode.RowHash, _request.Schema.Name, _request.Plan.SourceName, cancellationToken);
         var events = new List<ChangeEvent>(_request.BatchSize);
-        while (statement.Step())
+        await foreach (var change in changes.ConfigureAwait(false))
         {
-            events.Add(_mapper.Upsert(_mapper.ReadValues(statement), then, null));
+            // A resumed snapshot reads the table after its last key; the ledger's keys up to it are not "missing".
+            if (after is not null && change.Key.CompareTo(after) <= 0)
+            {
+                continue;
+            }
+
+            events.Add(change.Operation == ChangeOperation.Delete ? change with { Position = then } : change);
             if (events.Count >= _request.BatchSize)
             {
-                cancellationToken.ThrowIfCancellationRequested();
                 yield return new ChangeBatch(_request.Schema, events, SnapshotPosition.Create(events[^1].Key, then)) { RowsRead = events.Count };
                 events = new List<ChangeEvent>(_request.BatchSize);
             }
         }
 
         yield return new ChangeBatch(_request.Schema, events, then) { RowsRead = events.Count };
+    }
+
+    private async IAsyncEnumerable<ChangeEvent> SnapshotRowsAsync(RecordKey? after, Position then)
+    {
+        await Task.CompletedTask.ConfigureAwait(false);
+        using var statement = _mapper.OpenInKeyOrder(_connection, after);
+        while (statement.Step())
+        {
+            yield return _mapper.Upsert(_mapper.ReadValues(statement), then, null);
+        }
     }
 
     private IEnumerable<ChangeBatch> Changes(long after, CancellationToken cancellationToken)
