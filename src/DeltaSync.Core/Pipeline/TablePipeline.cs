@@ -303,7 +303,9 @@ public sealed class TablePipeline
         var checkpoint = loaded.Checkpoint;
         var committedPayload = await services.Destination.ReadCommittedCheckpointAsync(_plan.Stream, cancellationToken).ConfigureAwait(false);
         var committed = committedPayload is null ? null : CheckpointCodec.TryDeserialize(committedPayload, out _);
-        if (committed is not null && (checkpoint is null || committed.Version > checkpoint.Version))
+        // Adopted only when it is both a later version and written later: a rollback or repair appended to the store
+        // after it is the operator's decision and wins even when the destination's version number is higher.
+        if (committed is not null && (checkpoint is null || (committed.Version > checkpoint.Version && committed.CreatedAt > checkpoint.CreatedAt)))
         {
             state.Warnings.Add($"Checkpoint version {committed.Version} of '{_plan.Table}' was committed with the data but not saved to the state store (the previous run stopped in between); recovered it from the destination");
             await services.History.AppendAsync(committed with { Note = "recovered from the destination's committed checkpoint" }, cancellationToken).ConfigureAwait(false);

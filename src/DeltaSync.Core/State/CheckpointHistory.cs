@@ -89,7 +89,7 @@ public sealed class CheckpointHistory
         if (recovery.ResetOnCorruption || recovery.AutoRepair)
         {
             await _store.DeleteStreamAsync(stream, cancellationToken).ConfigureAwait(false);
-            return new LoadedCheckpoint(null, [$"Checkpoint of '{stream}' version {newest.Version} was corrupt ({problem}) and no valid version remained; state was reset and the table is re-synced from the start (the ledger keeps this idempotent)"]);
+            return new LoadedCheckpoint(null, [$"Checkpoint of '{stream}' version {newest.Version} was corrupt ({problem}) and no valid version remained; the state store's history was reset, and the table resumes from the checkpoint committed with the data at the destination, or from the start when there is none (the ledger keeps either idempotent)"]);
         }
 
         throw new CheckpointCorruptException(

@@ -110,7 +110,7 @@ public sealed class CheckpointHistoryTests
         var loaded = await _history.LoadAsync(Stream, Reset, CancellationToken.None);
 
         Assert.Null(loaded.Checkpoint);
-        Assert.Contains("state was reset", Assert.Single(loaded.Warnings), StringComparison.Ordinal);
+        Assert.Contains("history was reset", Assert.Single(loaded.Warnings), StringComparison.Ordinal);
         Assert.Empty(await _store.ReadHistoryAsync(Stream, 10, CancellationToken.None));
     }
 

@@ -90,3 +90,50 @@ public sealed class ResnapshotAndSharedSourceTests : IDisposable
 
     public void Dispose() => _workspace.Dispose();
 }
+
+/// <summary>An operator's rollback wins over a checkpoint the destination committed with a higher version number.</summary>
+public sealed class RollbackAgainstDestinationTests : IDisposable
+{
+    private readonly SyncWorkspace _workspace = new();
+
+    [Fact]
+    public async Task A_rollback_is_honoured_even_when_the_destination_committed_a_higher_version()
+    {
+        var items = new ItemsTable(_workspace.Source);
+        items.Create();
+        items.InsertMany(1, 12);
+        // The store is written only at the end of a pass; the destination after every batch.
+        var config = _workspace.Configure(SyncYaml.Config("{name: items, cdc_method: trigger}", batchSize: 4, blocks: "state: {checkpointing: {frequency: every_n_records, interval: 1000000}}"));
+        await _workspace.RunCompletedAsync(config);
+        for (var id = 1; id <= 9; id++)
+        {
+            items.Update(id, "changed", id);
+        }
+
+        await _workspace.RunCompletedAsync(config);
+
+        var stream = SyncWorkspace.Stream(ItemsTable.Name);
+        long restoredVersion;
+        // The second pass stopped before its state save: the store is behind what the destination committed.
+        _workspace.State.Execute("DELETE FROM checkpoints WHERE stream = $s AND version = (SELECT max(version) FROM checkpoints WHERE stream = $s)", ("$s", stream));
+        await using (var store = await _workspace.OpenStateAsync())
+        {
+            var history = new Core.State.CheckpointHistory(store, NodaTime.SystemClock.Instance);
+            var versions = await history.ListAsync(stream, int.MaxValue, CancellationToken.None);
+            var oldest = versions[^1].Stored.Version;
+            var restored = await history.RollbackAsync(stream, oldest, CancellationToken.None);
+            restoredVersion = restored.Version;
+            var committed = (long)_workspace.Destination.Scalar("SELECT version FROM _deltasync_checkpoints WHERE stream = $s", ("$s", stream))!;
+            Assert.True(committed > restored.Version, $"the scenario needs the destination ahead: destination v{committed}, rollback v{restored.Version}, store had {string.Join(",", versions.Select(v => v.Stored.Version))}");
+        }
+
+        var report = await _workspace.RunCompletedAsync(config);
+
+        Assert.False(report.Warnings.Any(w => w.Contains("recovered it from the destination", StringComparison.Ordinal)), string.Join("\n", report.Warnings));
+        Assert.Equal(restoredVersion, report.Tables[0].ResumedFromVersion);
+        Assert.Equal(0, SyncWorkspace.Writes(report));
+        _workspace.AssertSynced(ItemsTable.Name, "id");
+    }
+
+    public void Dispose() => _workspace.Dispose();
+}
