@@ -57,6 +57,27 @@ public sealed record TablePlan(
         }).ToList();
     }
 
+    /// <summary>
+    /// The plans of the named tables (all when <paramref name="tables"/> is empty); an unknown name is a usage error
+    /// reported like a configuration problem, with the configured names.
+    /// </summary>
+    public static IReadOnlyList<TablePlan> Select(SyncConfig config, IReadOnlyList<string>? tables)
+    {
+        var plans = FromConfig(config);
+        if (tables is null || tables.Count == 0)
+        {
+            return plans;
+        }
+
+        var unknown = tables.Where(t => !plans.Any(p => string.Equals(p.Table, t, StringComparison.OrdinalIgnoreCase))).ToList();
+        if (unknown.Count > 0)
+        {
+            throw new ConfigException([new ConfigError(config.ConfigPath, "--table", $"unknown table(s) {string.Join(", ", unknown)}; configured: {string.Join(", ", plans.Select(p => p.Table))}")]);
+        }
+
+        return plans.Where(p => tables.Contains(p.Table, StringComparer.OrdinalIgnoreCase)).ToList();
+    }
+
     private static string DestinationDigest(string connection) =>
         Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(connection)))[..12];
 

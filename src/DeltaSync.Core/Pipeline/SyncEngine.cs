@@ -104,23 +104,7 @@ public sealed class SyncEngine
     }
 
     /// <summary>The resolved plans of the tables to run; unknown names are a usage error.</summary>
-    public IReadOnlyList<TablePlan> SelectTables(IReadOnlyList<string> tables)
-    {
-        ArgumentNullException.ThrowIfNull(tables);
-        var plans = TablePlan.FromConfig(_config);
-        if (tables.Count == 0)
-        {
-            return plans;
-        }
-
-        var unknown = tables.Where(t => !plans.Any(p => string.Equals(p.Table, t, StringComparison.OrdinalIgnoreCase))).ToList();
-        if (unknown.Count > 0)
-        {
-            throw new ConfigException([new ConfigError(_config.ConfigPath, "--table", $"unknown table(s) {string.Join(", ", unknown)}; configured: {string.Join(", ", plans.Select(p => p.Table))}")]);
-        }
-
-        return plans.Where(p => tables.Contains(p.Table, StringComparer.OrdinalIgnoreCase)).ToList();
-    }
+    public IReadOnlyList<TablePlan> SelectTables(IReadOnlyList<string> tables) => TablePlan.Select(_config, tables);
 
     private string DefaultReportPath(string runId) => Path.Combine(StateStores.Folder(_config), "reports", runId + ".json");
 

@@ -45,22 +45,7 @@ public sealed class StateAdmin
         _history = new CheckpointHistory(store, clock);
     }
 
-    public IReadOnlyList<TablePlan> Plans(IReadOnlyList<string>? tables = null)
-    {
-        var plans = TablePlan.FromConfig(_config);
-        if (tables is null || tables.Count == 0)
-        {
-            return plans;
-        }
-
-        var unknown = tables.Where(t => !plans.Any(p => string.Equals(p.Table, t, StringComparison.OrdinalIgnoreCase))).ToList();
-        if (unknown.Count > 0)
-        {
-            throw new ConfigException([new ConfigError(_config.ConfigPath, "--table", $"unknown table(s) {string.Join(", ", unknown)}; configured: {string.Join(", ", plans.Select(p => p.Table))}")]);
-        }
-
-        return plans.Where(p => tables.Contains(p.Table, StringComparer.OrdinalIgnoreCase)).ToList();
-    }
+    public IReadOnlyList<TablePlan> Plans(IReadOnlyList<string>? tables = null) => TablePlan.Select(_config, tables);
 
     /// <summary>Per table: the newest checkpoint (or why it is unreadable), the last run and the lag.</summary>
     public async Task<IReadOnlyList<TableState>> ShowAsync(IReadOnlyList<string>? tables, CancellationToken cancellationToken)
