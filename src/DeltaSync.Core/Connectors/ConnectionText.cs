@@ -2,17 +2,9 @@ using System.Text.RegularExpressions;
 
 namespace DeltaSync.Core.Connectors;
 
-/// <summary>Helpers for connection strings: recognising schemes and hiding secrets in anything shown to people.</summary>
+/// <summary>Hides secrets in connection strings before anything shows them to people.</summary>
 public static partial class ConnectionText
 {
-    /// <summary>The URI scheme (<c>sqlite</c>, <c>postgresql</c>…) or null for a native connection string.</summary>
-    public static string? Scheme(string connection)
-    {
-        ArgumentNullException.ThrowIfNull(connection);
-        var m = SchemeRegex().Match(connection);
-        return m.Success ? m.Groups[1].Value.ToLowerInvariant() : null;
-    }
-
     /// <summary>The connection with passwords replaced by <c>***</c>, safe for logs, reports and errors.</summary>
     public static string Redact(string connection)
     {
@@ -21,9 +13,6 @@ public static partial class ConnectionText
         text = KeyValuePassword().Replace(text, "$1=***");
         return text;
     }
-
-    [GeneratedRegex(@"^([a-zA-Z][a-zA-Z0-9+.\-]*):(?!\\)")]
-    private static partial Regex SchemeRegex();
 
     [GeneratedRegex(@"(://[^:/@\s]*:)[^@\s]*@")]
     private static partial Regex UriPassword();

@@ -29,8 +29,6 @@ public static class SyncMetrics
     public static void RecordLag(string table, Instant sourceNow, Instant newestApplied) =>
         Lags[table] = (sourceNow - newestApplied).TotalSeconds;
 
-    public static double? LagOf(string table) => Lags.TryGetValue(table, out var lag) ? lag : null;
-
     private static IEnumerable<Measurement<double>> ObserveLag() =>
         Lags.Select(kv => new Measurement<double>(kv.Value, new KeyValuePair<string, object?>("table", kv.Key)));
 }

@@ -26,8 +26,6 @@ public sealed class ChangeBatch
     /// <summary>Newest source commit time seen so far in this stream (the high-water mark after this batch).</summary>
     public NodaTime.Instant? HighWaterMark { get; init; }
 
-    /// <summary>Rows re-read by the capture (lookback, re-snapshot) that the ledger should drop when already applied.</summary>
-    public int RowsRead { get; init; }
 
     /// <summary>Rows whose cursor column (updated_at, sequence) was NULL: compared with the ledger by row hash instead.</summary>
     public int NullCursorRows { get; init; }

@@ -294,7 +294,6 @@ internal sealed class SqliteCursorCapture : IChangeCapture
             {
                 DeadLetters = _deadLetters,
                 HighWaterMark = _highWaterMark,
-                RowsRead = _rows,
                 NullCursorRows = _nullCursor,
             };
             _events = new List<ChangeEvent>(_owner._request.BatchSize);

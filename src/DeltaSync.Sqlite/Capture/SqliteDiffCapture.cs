@@ -54,13 +54,13 @@ internal sealed class SqliteDiffCapture : IChangeCapture
             batch.Add(change);
             if (batch.Count >= _request.BatchSize)
             {
-                yield return new ChangeBatch(_request.Schema, batch, _request.Resume.IsNone ? Position.None : _request.Resume) { RowsRead = batch.Count };
+                yield return new ChangeBatch(_request.Schema, batch, _request.Resume.IsNone ? Position.None : _request.Resume);
                 batch = new List<ChangeEvent>(_request.BatchSize);
             }
         }
 
         // Only a complete pass moves the position: a pass cut short is simply redone, the ledger keeps it idempotent.
-        yield return new ChangeBatch(_request.Schema, batch, pass) { RowsRead = batch.Count };
+        yield return new ChangeBatch(_request.Schema, batch, pass);
     }
 
     private async IAsyncEnumerable<ChangeEvent> SourceRowsAsync([EnumeratorCancellation] CancellationToken cancellationToken)

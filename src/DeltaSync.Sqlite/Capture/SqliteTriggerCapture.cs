@@ -238,12 +238,12 @@ internal sealed class SqliteTriggerCapture : IChangeCapture
             events.Add(change.Operation == ChangeOperation.Delete ? change with { Position = then } : change);
             if (events.Count >= _request.BatchSize)
             {
-                yield return new ChangeBatch(_request.Schema, events, SnapshotPosition.Create(events[^1].Key, then)) { RowsRead = events.Count };
+                yield return new ChangeBatch(_request.Schema, events, SnapshotPosition.Create(events[^1].Key, then));
                 events = new List<ChangeEvent>(_request.BatchSize);
             }
         }
 
-        yield return new ChangeBatch(_request.Schema, events, then) { RowsRead = events.Count };
+        yield return new ChangeBatch(_request.Schema, events, then);
     }
 
     private async IAsyncEnumerable<ChangeEvent> SnapshotRowsAsync(RecordKey? after, Position then)
@@ -324,7 +324,7 @@ internal sealed class SqliteTriggerCapture : IChangeCapture
         }
 
         var end = new Position(Kind, (pending.Count == 0 ? currentSeq : pending[^1].Seq).ToString(CultureInfo.InvariantCulture));
-        return new ChangeBatch(_request.Schema, events, end) { RowsRead = pending.Count, HighWaterMark = highWaterMark };
+        return new ChangeBatch(_request.Schema, events, end) { HighWaterMark = highWaterMark };
     }
 
     private Dictionary<RecordKey, object?[]> ReadCurrent(List<RecordKey> keys)

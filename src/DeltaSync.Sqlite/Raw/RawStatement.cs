@@ -152,6 +152,4 @@ internal sealed class SqliteRawException : Exception
 
     public int Code { get; }
 
-    /// <summary>Busy or locked: worth retrying.</summary>
-    public bool IsTransient => (Code & 0xFF) is raw.SQLITE_BUSY or raw.SQLITE_LOCKED;
 }
