@@ -77,30 +77,6 @@ public sealed class FileStateStoreTests : StateStoreContract, IDisposable
         Assert.False(FileStateStore.TryUnescape(name, out _));
 
     [Fact]
-    public async Task A_garbled_checkpoint_file_is_reported_corrupt_and_repaired_from_the_previous_version()
-    {
-        await using var store = await CreateStoreAsync();
-        var history = new CheckpointHistory(store, SystemClock.Instance);
-        await history.AppendAsync(Checkpoint(1, "cursor:100"), Ct);
-        await history.AppendAsync(Checkpoint(2, "cursor:200"), Ct);
-        var file = VersionFile("sync/orders", 2);
-        var text = await File.ReadAllTextAsync(file, Ct);
-        await File.WriteAllTextAsync(file, text.Replace("cursor:200", "cursor:900", StringComparison.Ordinal), Ct);
-
-        var listed = await history.ListAsync("sync/orders", 10, Ct);
-        var loaded = await history.LoadAsync("sync/orders", new RecoveryOptions(ValidateOnStart: true, AutoRepair: true, ResetOnCorruption: false), Ct);
-
-        Assert.Contains("checksum mismatch", listed[0].Problem, StringComparison.Ordinal);
-        Assert.Null(listed[1].Problem);
-        Assert.NotNull(loaded.Checkpoint);
-        Assert.Equal(3, loaded.Checkpoint.Version);
-        Assert.Equal(Position.Parse("cursor:100"), loaded.Checkpoint.Position);
-        Assert.Contains("version 2", Assert.Single(loaded.Warnings), StringComparison.Ordinal);
-        Assert.True(File.Exists(VersionFile("sync/orders", 3)));
-        Assert.Equal(loaded.Checkpoint, (await history.LoadAsync("sync/orders", new RecoveryOptions(true, false, false), Ct)).Checkpoint);
-    }
-
-    [Fact]
     public async Task A_truncated_or_binary_checkpoint_file_is_still_listed_and_repaired_past()
     {
         await using var store = await CreateStoreAsync();
@@ -123,23 +99,6 @@ public sealed class FileStateStoreTests : StateStoreContract, IDisposable
     }
 
     [Fact]
-    public async Task Without_auto_repair_a_corrupt_checkpoint_file_stops_the_load_naming_stream_and_version()
-    {
-        await using var store = await CreateStoreAsync();
-        var history = new CheckpointHistory(store, SystemClock.Instance);
-        await history.AppendAsync(Checkpoint(1, "cursor:100"), Ct);
-        await history.AppendAsync(Checkpoint(2, "cursor:200"), Ct);
-        await File.WriteAllTextAsync(VersionFile("sync/orders", 2), """{"stream":"sync/or""", Ct);
-
-        var error = await Assert.ThrowsAsync<CheckpointCorruptException>(
-            () => history.LoadAsync("sync/orders", new RecoveryOptions(ValidateOnStart: true, AutoRepair: false, ResetOnCorruption: false), Ct));
-
-        Assert.Contains("'sync/orders'", error.Message, StringComparison.Ordinal);
-        Assert.Contains("version 2", error.Message, StringComparison.Ordinal);
-        Assert.Equal(2, (await store.ReadHistoryAsync("sync/orders", 10, Ct)).Count);
-    }
-
-    [Fact]
     public async Task No_temporary_files_are_left_behind()
     {
         await using var store = await CreateStoreAsync();
@@ -156,17 +115,11 @@ public sealed class FileStateStoreTests : StateStoreContract, IDisposable
     private string VersionFile(string stream, long version) =>
         Path.Combine(_folder, "checkpoints", FileStateStore.Escape(stream), $"{version:D12}.json");
 
-    private static Checkpoint Checkpoint(long version, string position) => new(
-        "sync/orders",
-        "orders",
-        version,
-        Position.Parse(position),
-        "cursor",
-        T0,
-        T0 - Duration.FromSeconds(5),
-        "fp-1",
-        CheckpointCounters.Zero.Add(version * 10, version * 10, 0, 0, 0),
-        Epoch: 1,
-        RunId: "run-1",
-        CreatedAt: T0 + Duration.FromSeconds(version));
+    protected override async Task TamperAsync(string stream, long version, Func<string, string> change)
+    {
+        var file = VersionFile(stream, version);
+        await File.WriteAllTextAsync(file, change(await File.ReadAllTextAsync(file, Ct)), Ct);
+    }
+
+    private static Checkpoint Checkpoint(long version, string position) => OrdersCheckpoint(version, position);
 }

@@ -1,3 +1,4 @@
+using DeltaSync.Core.Config;
 using DeltaSync.Core.Model;
 using DeltaSync.Core.State;
 using NodaTime;
@@ -19,6 +20,63 @@ public abstract class StateStoreContract
     protected abstract Task<IStateStore> ReopenAsync();
 
     protected static CancellationToken Ct => CancellationToken.None;
+
+    /// <summary>Changes a stored checkpoint payload behind the store's back, as a disk fault or a person would.</summary>
+    protected abstract Task TamperAsync(string stream, long version, Func<string, string> change);
+
+    [Fact]
+    public async Task A_checkpoint_changed_by_hand_is_reported_corrupt_and_repaired_from_the_previous_version()
+    {
+        await using var store = await CreateStoreAsync();
+        var history = new CheckpointHistory(store, SystemClock.Instance);
+        await history.AppendAsync(OrdersCheckpoint(1, "cursor:100"), Ct);
+        await history.AppendAsync(OrdersCheckpoint(2, "cursor:200"), Ct);
+        await TamperAsync("sync/orders", 2, payload => payload.Replace("cursor:200", "cursor:900", StringComparison.Ordinal));
+
+        var listed = await history.ListAsync("sync/orders", 10, Ct);
+        var loaded = await history.LoadAsync("sync/orders", new RecoveryOptions(ValidateOnStart: true, AutoRepair: true, ResetOnCorruption: false), Ct);
+
+        Assert.Contains("checksum mismatch", listed[0].Problem, StringComparison.Ordinal);
+        Assert.Null(listed[1].Problem);
+        Assert.NotNull(loaded.Checkpoint);
+        Assert.Equal(3, loaded.Checkpoint.Version);
+        Assert.Equal(Position.Parse("cursor:100"), loaded.Checkpoint.Position);
+        Assert.Contains("version 2", Assert.Single(loaded.Warnings), StringComparison.Ordinal);
+        Assert.Equal([3L, 2L, 1L], (await store.ReadHistoryAsync("sync/orders", 10, Ct)).Select(h => h.Version));
+        Assert.Equal(loaded.Checkpoint, (await history.LoadAsync("sync/orders", new RecoveryOptions(true, false, false), Ct)).Checkpoint);
+    }
+
+    [Fact]
+    public async Task Without_auto_repair_a_truncated_checkpoint_stops_the_load_naming_stream_and_version()
+    {
+        await using var store = await CreateStoreAsync();
+        var history = new CheckpointHistory(store, SystemClock.Instance);
+        await history.AppendAsync(OrdersCheckpoint(1, "cursor:100"), Ct);
+        await history.AppendAsync(OrdersCheckpoint(2, "cursor:200"), Ct);
+        await TamperAsync("sync/orders", 2, payload => payload[..40]);
+
+        var error = await Assert.ThrowsAsync<CheckpointCorruptException>(
+            () => history.LoadAsync("sync/orders", new RecoveryOptions(ValidateOnStart: true, AutoRepair: false, ResetOnCorruption: false), Ct));
+
+        Assert.Contains("'sync/orders'", error.Message, StringComparison.Ordinal);
+        Assert.Contains("version 2", error.Message, StringComparison.Ordinal);
+        Assert.Equal(2, (await store.ReadHistoryAsync("sync/orders", 10, Ct)).Count);
+    }
+
+    /// <summary>A valid checkpoint of <c>sync/orders</c> for the corruption tests.</summary>
+    protected static Checkpoint OrdersCheckpoint(long version, string position) => new(
+        "sync/orders",
+        "orders",
+        version,
+        Position.Parse(position),
+        "cursor",
+        T0,
+        T0 - Duration.FromSeconds(5),
+        "fp-1",
+        CheckpointCounters.Zero.Add(version * 10, version * 10, 0, 0, 0),
+        Epoch: 1,
+        RunId: "run-1",
+        CreatedAt: T0 + Duration.FromSeconds(version));
 
     [Fact]
     public async Task Appended_versions_are_read_back_newest_first_with_their_exact_payload()

@@ -62,51 +62,20 @@ public sealed class SqliteStateStoreTests : StateStoreContract, IDisposable
         Assert.Contains("schema version 2", error.Message, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public async Task A_checkpoint_row_changed_by_hand_is_reported_corrupt_and_repaired_from_the_previous_version()
-    {
-        await using var store = await CreateStoreAsync();
-        var history = new CheckpointHistory(store, SystemClock.Instance);
-        await history.AppendAsync(Checkpoint(1, "cursor:100"), Ct);
-        await history.AppendAsync(Checkpoint(2, "cursor:200"), Ct);
-        await CorruptAsync("sync/orders", 2, "replace(payload, 'cursor:200', 'cursor:900')");
-
-        var listed = await history.ListAsync("sync/orders", 10, Ct);
-        var loaded = await history.LoadAsync("sync/orders", new RecoveryOptions(ValidateOnStart: true, AutoRepair: true, ResetOnCorruption: false), Ct);
-
-        Assert.Contains("checksum mismatch", listed[0].Problem, StringComparison.Ordinal);
-        Assert.NotNull(loaded.Checkpoint);
-        Assert.Equal(3, loaded.Checkpoint.Version);
-        Assert.Equal(Position.Parse("cursor:100"), loaded.Checkpoint.Position);
-        Assert.Contains("version 2", Assert.Single(loaded.Warnings), StringComparison.Ordinal);
-        Assert.Equal([3L, 2L, 1L], (await store.ReadHistoryAsync("sync/orders", 10, Ct)).Select(h => h.Version));
-    }
-
-    [Fact]
-    public async Task Without_auto_repair_a_truncated_checkpoint_row_stops_the_load_naming_stream_and_version()
-    {
-        await using var store = await CreateStoreAsync();
-        var history = new CheckpointHistory(store, SystemClock.Instance);
-        await history.AppendAsync(Checkpoint(1, "cursor:100"), Ct);
-        await history.AppendAsync(Checkpoint(2, "cursor:200"), Ct);
-        await CorruptAsync("sync/orders", 2, "substr(payload, 1, 40)");
-
-        var error = await Assert.ThrowsAsync<CheckpointCorruptException>(
-            () => history.LoadAsync("sync/orders", new RecoveryOptions(ValidateOnStart: true, AutoRepair: false, ResetOnCorruption: false), Ct));
-
-        Assert.Contains("'sync/orders'", error.Message, StringComparison.Ordinal);
-        Assert.Contains("version 2", error.Message, StringComparison.Ordinal);
-        Assert.Equal(2, (await store.ReadHistoryAsync("sync/orders", 10, Ct)).Count);
-    }
-
-    private async Task CorruptAsync(string stream, long version, string newPayloadExpression)
+    protected override async Task TamperAsync(string stream, long version, Func<string, string> change)
     {
         await using var connection = await OpenAsync();
-        await using var command = connection.CreateCommand();
-        command.CommandText = $"UPDATE checkpoints SET payload = {newPayloadExpression} WHERE stream = $stream AND version = $version";
-        command.Parameters.AddWithValue("$stream", stream);
-        command.Parameters.AddWithValue("$version", version);
-        Assert.Equal(1, await command.ExecuteNonQueryAsync(Ct));
+        await using var read = connection.CreateCommand();
+        read.CommandText = "SELECT payload FROM checkpoints WHERE stream = $stream AND version = $version";
+        read.Parameters.AddWithValue("$stream", stream);
+        read.Parameters.AddWithValue("$version", version);
+        var payload = (string)(await read.ExecuteScalarAsync(Ct))!;
+        await using var write = connection.CreateCommand();
+        write.CommandText = "UPDATE checkpoints SET payload = $payload WHERE stream = $stream AND version = $version";
+        write.Parameters.AddWithValue("$payload", change(payload));
+        write.Parameters.AddWithValue("$stream", stream);
+        write.Parameters.AddWithValue("$version", version);
+        Assert.Equal(1, await write.ExecuteNonQueryAsync(Ct));
     }
 
     private async Task<SqliteConnection> OpenAsync()
@@ -123,17 +92,4 @@ public sealed class SqliteStateStoreTests : StateStoreContract, IDisposable
         return await command.ExecuteScalarAsync(Ct);
     }
 
-    private static Checkpoint Checkpoint(long version, string position) => new(
-        "sync/orders",
-        "orders",
-        version,
-        Position.Parse(position),
-        "cursor",
-        T0,
-        T0 - Duration.FromSeconds(5),
-        "fp-1",
-        CheckpointCounters.Zero,
-        Epoch: 1,
-        RunId: "run-1",
-        CreatedAt: T0 + Duration.FromSeconds(version));
 }
