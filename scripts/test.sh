@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # The whole test suite, from a clean clone: builds everything and runs every test project.
-# Services the integration tests need are installed and started here (bound to 127.0.0.1);
-# the SQLite foundation needs none: SQLite is embedded.
+# The servers the integration tests need (PostgreSQL with wal_level=logical) are installed from Debian packages when
+# missing and started here on 127.0.0.1 in throw-away folders (scripts/services.sh); they stop when this script ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 configuration="${CONFIGURATION:-Release}"
 log="$(mktemp)"
-trap 'rm -f "$log"' EXIT
+# shellcheck source=services.sh
+source ./scripts/services.sh
+trap 'stop_services; rm -f "$log"' EXIT
 
 dotnet build DeltaSync.sln -c "$configuration" -nologo -clp:ErrorsOnly
 status=0

@@ -1,5 +1,6 @@
 using DeltaSync.Core.Config;
 using DeltaSync.Core.Connectors;
+using DeltaSync.Postgres;
 using DeltaSync.Sqlite;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
@@ -9,7 +10,7 @@ namespace DeltaSync.Cli;
 /// <summary>Wires the engine for a command: connectors, logging, configuration.</summary>
 internal static class CliHost
 {
-    public static ConnectorRegistry Connectors() => new ConnectorRegistry().Add(new SqliteConnector());
+    public static ConnectorRegistry Connectors() => new ConnectorRegistry().Add(new SqliteConnector()).Add(new PostgresConnector());
 
     public static SyncConfig LoadConfig(string? path)
     {

@@ -65,7 +65,7 @@ internal static class SqliteCatalog
         }
 
         var actualName = ActualName(connection, options.Name) ?? options.Name;
-        return new TableSchema(actualName, columns, key);
+        return new TableSchema(actualName, columns, key) { Dialect = "sqlite" };
     }
 
     private static int IndexIn(IReadOnlyList<string> key, string column)

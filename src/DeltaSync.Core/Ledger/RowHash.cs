@@ -18,42 +18,91 @@ public static class RowHash
         Span<byte> scratch = stackalloc byte[9];
         foreach (var value in values)
         {
-            switch (value)
-            {
-                case null:
-                    scratch[0] = 0;
-                    hash.Append(scratch[..1]);
-                    break;
-                case long l:
-                    scratch[0] = 1;
-                    BinaryPrimitives.WriteInt64LittleEndian(scratch[1..], l);
-                    hash.Append(scratch);
-                    break;
-                case double d:
-                    scratch[0] = 2;
-                    BinaryPrimitives.WriteDoubleLittleEndian(scratch[1..], d);
-                    hash.Append(scratch);
-                    break;
-                case string s:
-                    scratch[0] = 3;
-                    BinaryPrimitives.WriteInt64LittleEndian(scratch[1..], s.Length);
-                    hash.Append(scratch);
-                    hash.Append(MemoryMarshal.AsBytes(s.AsSpan()));
-                    break;
-                case byte[] b:
-                    scratch[0] = 4;
-                    BinaryPrimitives.WriteInt64LittleEndian(scratch[1..], b.Length);
-                    hash.Append(scratch);
-                    hash.Append(b);
-                    break;
-                default:
-                    scratch[0] = 5;
-                    hash.Append(scratch[..1]);
-                    hash.Append(Encoding.UTF8.GetBytes(Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture) ?? ""));
-                    break;
-            }
+            Append(hash, scratch, value);
         }
 
         return (long)hash.GetCurrentHashAsUInt64();
+    }
+
+    /// <summary>
+    /// One value with a type tag. Integers of every width hash alike (so do the two float widths): the same number read
+    /// through a narrower type is the same value. Times keep every tick; arrays hash element by element.
+    /// </summary>
+    private static void Append(XxHash64 hash, Span<byte> scratch, object? value)
+    {
+        switch (value)
+        {
+            case null:
+                scratch[0] = 0;
+                hash.Append(scratch[..1]);
+                break;
+            case long l:
+                scratch[0] = 1;
+                BinaryPrimitives.WriteInt64LittleEndian(scratch[1..], l);
+                hash.Append(scratch);
+                break;
+            case int or short:
+                scratch[0] = 1;
+                BinaryPrimitives.WriteInt64LittleEndian(scratch[1..], Convert.ToInt64(value, System.Globalization.CultureInfo.InvariantCulture));
+                hash.Append(scratch);
+                break;
+            case double d:
+                scratch[0] = 2;
+                BinaryPrimitives.WriteDoubleLittleEndian(scratch[1..], d);
+                hash.Append(scratch);
+                break;
+            case float:
+                scratch[0] = 2;
+                BinaryPrimitives.WriteDoubleLittleEndian(scratch[1..], Convert.ToDouble(value, System.Globalization.CultureInfo.InvariantCulture));
+                hash.Append(scratch);
+                break;
+            case bool b:
+                scratch[0] = 6;
+                scratch[1] = b ? (byte)1 : (byte)0;
+                hash.Append(scratch[..2]);
+                break;
+            case DateTime t:
+                scratch[0] = 7;
+                BinaryPrimitives.WriteInt64LittleEndian(scratch[1..], t.Ticks);
+                hash.Append(scratch);
+                break;
+            case DateTimeOffset o:
+                scratch[0] = 7;
+                BinaryPrimitives.WriteInt64LittleEndian(scratch[1..], o.UtcTicks);
+                hash.Append(scratch);
+                break;
+            case Guid g:
+                scratch[0] = 8;
+                hash.Append(scratch[..1]);
+                hash.Append(g.ToByteArray());
+                break;
+            case Array a when value is not byte[]:
+                scratch[0] = 9;
+                BinaryPrimitives.WriteInt64LittleEndian(scratch[1..], a.Length);
+                hash.Append(scratch);
+                foreach (var item in a)
+                {
+                    Append(hash, scratch, item);
+                }
+
+                break;
+            case string s:
+                scratch[0] = 3;
+                BinaryPrimitives.WriteInt64LittleEndian(scratch[1..], s.Length);
+                hash.Append(scratch);
+                hash.Append(MemoryMarshal.AsBytes(s.AsSpan()));
+                break;
+            case byte[] b:
+                scratch[0] = 4;
+                BinaryPrimitives.WriteInt64LittleEndian(scratch[1..], b.Length);
+                hash.Append(scratch);
+                hash.Append(b);
+                break;
+            default:
+                scratch[0] = 5;
+                hash.Append(scratch[..1]);
+                hash.Append(Encoding.UTF8.GetBytes(Core.Model.PortableValue.ToText(value) ?? ""));
+                break;
+        }
     }
 }

@@ -26,6 +26,8 @@ public sealed class ChangeBatch
     /// <summary>Newest source commit time seen so far in this stream (the high-water mark after this batch).</summary>
     public NodaTime.Instant? HighWaterMark { get; init; }
 
+    /// <summary>Things the capture noticed that the report should say (each said once per run).</summary>
+    public IReadOnlyList<string> Warnings { get; init; } = [];
 
     /// <summary>Rows whose cursor column (updated_at, sequence) was NULL: compared with the ledger by row hash instead.</summary>
     public int NullCursorRows { get; init; }

@@ -28,6 +28,10 @@ public sealed class TableSchema
 
     public string Name { get; }
 
+    /// <summary>The kind of system that described the table (<c>sqlite</c>, <c>postgresql</c>): a destination of the same
+    /// kind keeps the declared types as they are, another maps them by <see cref="ColumnSchema.Kind"/>.</summary>
+    public string Dialect { get; init; } = "";
+
     public IReadOnlyList<ColumnSchema> Columns { get; }
 
     /// <summary>Primary key column names, in key order.</summary>

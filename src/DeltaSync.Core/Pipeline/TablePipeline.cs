@@ -237,6 +237,11 @@ public sealed class TablePipeline
                 state.Unchanged += resolved.Skipped;
                 state.DeadLettered += deadLetters.Count;
                 nullCursorRows += batch.NullCursorRows;
+                foreach (var warning in batch.Warnings.Where(w => !state.Warnings.Contains(w)))
+                {
+                    state.Warnings.Add(warning);
+                }
+
                 state.KeepIds(resolved.Writes);
                 SyncMetrics.RecordsRead.Add(processed, new KeyValuePair<string, object?>("table", _plan.Table));
                 SyncMetrics.RecordsApplied.Add(applied.Inserted + applied.Updated + applied.Deleted, new KeyValuePair<string, object?>("table", _plan.Table));

@@ -16,7 +16,7 @@ internal static class SqliteTableWriter
         var existing = SqliteCatalog.Columns(connection, table);
         if (existing is null)
         {
-            var columns = source.Columns.Select(c => $"{SqliteSql.Quote(c.Name)} {DeclaredType(c)}{(c.IsNullable || c.IsPrimaryKey ? "" : " NOT NULL")}{Default(c)}");
+            var columns = source.Columns.Select(c => $"{SqliteSql.Quote(c.Name)} {DeclaredType(c, source)}{(c.IsNullable || c.IsPrimaryKey ? "" : " NOT NULL")}{Default(c, source)}");
             var sql = $"CREATE TABLE {SqliteSql.Quote(table)} ({string.Join(", ", columns)}, PRIMARY KEY ({SqliteSql.ColumnList(source.PrimaryKey)}))";
             SqliteConnectionFactory.Execute(connection, sql);
             return false;
@@ -25,10 +25,10 @@ internal static class SqliteTableWriter
         var added = false;
         foreach (var column in source.Columns.Where(c => !existing.Any(e => string.Equals(e.Name, c.Name, StringComparison.OrdinalIgnoreCase))))
         {
-            var add = $"ALTER TABLE {SqliteSql.Quote(table)} ADD COLUMN {SqliteSql.Quote(column.Name)} {DeclaredType(column)}";
+            var add = $"ALTER TABLE {SqliteSql.Quote(table)} ADD COLUMN {SqliteSql.Quote(column.Name)} {DeclaredType(column, source)}";
             try
             {
-                SqliteConnectionFactory.Execute(connection, add + Default(column));
+                SqliteConnectionFactory.Execute(connection, add + Default(column, source));
             }
             catch (SqliteException) when (column.DefaultSql is not null)
             {
@@ -63,10 +63,37 @@ internal static class SqliteTableWriter
     public static string DeleteSql(string table, TableSchema schema) =>
         $"DELETE FROM {SqliteSql.Quote(table)} WHERE " + string.Join(" AND ", schema.PrimaryKey.Select((k, i) => $"{SqliteSql.Quote(k)} = ?{i + 1}"));
 
-    /// <summary>The source's default, copied as schema text from its catalog (DDL defaults take no parameters).</summary>
-    private static string Default(ColumnSchema column) => column.DefaultSql is { Length: > 0 } sql ? " DEFAULT " + sql : "";
+    /// <summary>
+    /// The source's default, copied as schema text from a SQLite source's catalog (DDL defaults take no parameters).
+    /// Another system's default is its own SQL dialect: rows carry their values anyway, so none is copied.
+    /// </summary>
+    private static string Default(ColumnSchema column, TableSchema source) =>
+        IsSqlite(source) && column.DefaultSql is { Length: > 0 } sql ? " DEFAULT " + sql : "";
 
-    private static string DeclaredType(ColumnSchema column) => column.DeclaredType.Length > 0 ? column.DeclaredType : "";
+    /// <summary>A SQLite source's declared type as is; another system's column by its portable kind.</summary>
+    private static string DeclaredType(ColumnSchema column, TableSchema source)
+    {
+        if (IsSqlite(source))
+        {
+            return column.DeclaredType;
+        }
+
+        return column.Kind switch
+        {
+            DataKind.Integer => "INTEGER",
+            DataKind.Real => "REAL",
+            DataKind.Numeric => "NUMERIC",
+            DataKind.Boolean => "BOOLEAN",
+            DataKind.Timestamp => "TIMESTAMP",
+            DataKind.Date => "DATE",
+            DataKind.Json => "JSON",
+            DataKind.Uuid => "UUID",
+            DataKind.Blob => "BLOB",
+            _ => "TEXT",
+        };
+    }
+
+    private static bool IsSqlite(TableSchema source) => source.Dialect is "" or "sqlite";
 
     private static bool HasUniqueKey(SqliteConnection connection, string table, IReadOnlyList<string> key)
     {

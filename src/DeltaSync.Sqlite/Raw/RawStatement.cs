@@ -31,14 +31,14 @@ internal sealed class RawStatement : IDisposable
             null => raw.sqlite3_bind_null(_stmt, index),
             long l => raw.sqlite3_bind_int64(_stmt, index, l),
             int i => raw.sqlite3_bind_int64(_stmt, index, i),
+            short i => raw.sqlite3_bind_int64(_stmt, index, i),
             bool b => raw.sqlite3_bind_int64(_stmt, index, b ? 1 : 0),
             double d => raw.sqlite3_bind_double(_stmt, index, d),
             float f => raw.sqlite3_bind_double(_stmt, index, f),
             string s => raw.sqlite3_bind_text(_stmt, index, s),
             byte[] bytes => raw.sqlite3_bind_blob(_stmt, index, bytes),
-            decimal m => raw.sqlite3_bind_text(_stmt, index, m.ToString(System.Globalization.CultureInfo.InvariantCulture)),
-            IFormattable f => raw.sqlite3_bind_text(_stmt, index, f.ToString(null, System.Globalization.CultureInfo.InvariantCulture)),
-            _ => raw.sqlite3_bind_text(_stmt, index, value.ToString() ?? ""),
+            // Times, identifiers, decimals and arrays from other systems: their portable text (ISO-8601, JSON…).
+            _ => raw.sqlite3_bind_text(_stmt, index, Core.Model.PortableValue.ToText(value) ?? ""),
         };
         Check(rc);
     }

@@ -1,0 +1,315 @@
+using System.Collections.Concurrent;
+using DeltaSync.Core.Connectors;
+using DeltaSync.Core.Ledger;
+using DeltaSync.Core.Model;
+using DeltaSync.Core.Pipeline;
+using DeltaSync.Core.State;
+using Npgsql;
+
+namespace DeltaSync.Postgres.Destination;
+
+/// <summary>
+/// A PostgreSQL database as a destination. Each destination table has its own connection (tables are written in
+/// parallel; one table's batches are serial), and each batch is one transaction holding the rows, the ledger entries and
+/// the committed checkpoint (<c>deltasync.committed_checkpoints</c>): the exactly-once effect of DESIGN.md invariant 3.
+/// </summary>
+internal sealed class PostgresDestination : IDestination
+{
+    private readonly NpgsqlDataSource _data;
+    private readonly PostgresLedger _ledger;
+    private readonly ConcurrentDictionary<string, TableSlot> _tables = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<LedgerScope, int> _scopes = new();
+    private readonly SemaphoreSlim _initialize = new(1, 1);
+    private bool _initialized;
+    private int _serial;
+
+    public PostgresDestination(string connection, string schema = "deltasync")
+    {
+        _data = PostgresConnectionFactory.CreateDataSource(connection, "deltasync apply");
+        Schema = schema;
+        _ledger = new PostgresLedger(this);
+    }
+
+    /// <summary>The schema holding the ledger and committed checkpoints.</summary>
+    public string Schema { get; }
+
+    public ILedger Ledger => _ledger;
+
+    private string CheckpointTable => PostgresSql.Qualified(Schema, "committed_checkpoints");
+
+    public Task<bool> PrepareTableAsync(string destinationTable, TableSchema sourceSchema, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(sourceSchema);
+        return WithTableAsync(
+            destinationTable,
+            async connection =>
+            {
+                var (table, added) = await Run(
+                    () => PostgresTableWriter.PrepareAsync(connection, destinationTable, sourceSchema, cancellationToken),
+                    $"cannot prepare destination table '{destinationTable}'").ConfigureAwait(false);
+                var slot = _tables[destinationTable];
+                slot.Writer = PostgresTableWriter.Create(table, sourceSchema, Interlocked.Increment(ref _serial));
+                return added;
+            },
+            cancellationToken);
+    }
+
+    public Task<ApplyResult> ApplyAsync(ApplyUnit unit, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(unit);
+        return WithTableAsync(
+            unit.DestinationTable,
+            async connection =>
+            {
+                var slot = _tables[unit.DestinationTable];
+                if (slot.Writer is null || !slot.Writer.Fits(unit.Schema))
+                {
+                    var (table, _) = await PostgresTableWriter.PrepareAsync(connection, unit.DestinationTable, unit.Schema, cancellationToken).ConfigureAwait(false);
+                    slot.Writer = PostgresTableWriter.Create(table, unit.Schema, Interlocked.Increment(ref _serial));
+                }
+
+                var scopeId = await ScopeIdAsync(connection, unit.Scope, cancellationToken).ConfigureAwait(false);
+                long inserted = 0, updated = 0, deleted = 0;
+                foreach (var write in unit.Writes)
+                {
+                    switch (write.Kind)
+                    {
+                        case WriteKind.Insert:
+                            inserted++;
+                            break;
+                        case WriteKind.Update:
+                            updated++;
+                            break;
+                        default:
+                            deleted++;
+                            break;
+                    }
+                }
+
+                await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    await slot.Writer.WriteAsync(connection, unit.Writes, cancellationToken).ConfigureAwait(false);
+                    await _ledger.WriteAsync(connection, scopeId, unit.LedgerUpdates, cancellationToken).ConfigureAwait(false);
+                    await using (var checkpoint = new NpgsqlCommand(
+                        $"INSERT INTO {CheckpointTable} (stream, version, payload) VALUES ($1, $2, $3) " +
+                        "ON CONFLICT (stream) DO UPDATE SET version = excluded.version, payload = excluded.payload",
+                        connection,
+                        transaction))
+                    {
+                        checkpoint.Parameters.Add(new NpgsqlParameter<string> { TypedValue = unit.Checkpoint.Stream });
+                        checkpoint.Parameters.Add(new NpgsqlParameter<long> { TypedValue = unit.Checkpoint.Version });
+                        checkpoint.Parameters.Add(new NpgsqlParameter<string> { TypedValue = CheckpointCodec.Serialize(unit.Checkpoint) });
+                        await checkpoint.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                    }
+
+                    await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is NpgsqlException or SyncException or TimeoutException or IOException)
+                {
+                    _ledger.Invalidate(scopeId);
+                    if (connection.FullState == System.Data.ConnectionState.Open)
+                    {
+                        try
+                        {
+                            await transaction.RollbackAsync(CancellationToken.None).ConfigureAwait(false);
+                        }
+                        catch (NpgsqlException)
+                        {
+                            // The connection broke: it is replaced below.
+                        }
+                    }
+
+                    if (e is SyncException)
+                    {
+                        throw;
+                    }
+
+                    throw PostgresConnectionFactory.Classify(e, $"cannot write batch to destination table '{unit.DestinationTable}'");
+                }
+
+                return new ApplyResult(inserted, updated, deleted);
+            },
+            cancellationToken);
+    }
+
+    public async Task<string?> ReadCommittedCheckpointAsync(string stream, CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = new NpgsqlCommand($"SELECT payload FROM {CheckpointTable} WHERE stream = $1", connection);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = stream });
+        return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) as string;
+    }
+
+    public async Task ResetStreamAsync(string stream, LedgerScope scope, CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        var scopeId = await ScopeIdAsync(connection, scope, cancellationToken).ConfigureAwait(false);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        await using (var ledger = new NpgsqlCommand($"DELETE FROM {PostgresSql.Qualified(Schema, "ledger")} WHERE scope_id = $1", connection, transaction))
+        {
+            ledger.Parameters.Add(new NpgsqlParameter<int> { TypedValue = scopeId });
+            await ledger.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        await using (var checkpoint = new NpgsqlCommand($"DELETE FROM {CheckpointTable} WHERE stream = $1", connection, transaction))
+        {
+            checkpoint.Parameters.Add(new NpgsqlParameter<string> { TypedValue = stream });
+            await checkpoint.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        _ledger.Invalidate(scopeId);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var slot in _tables.Values)
+        {
+            await slot.Lock.WaitAsync().ConfigureAwait(false);
+            if (slot.Connection is not null)
+            {
+                await slot.Connection.DisposeAsync().ConfigureAwait(false);
+            }
+
+            slot.Lock.Dispose();
+        }
+
+        _tables.Clear();
+        _initialize.Dispose();
+        await _data.DisposeAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>A pooled connection with the ledger schema in place.</summary>
+    internal async Task<NpgsqlConnection> OpenAsync(CancellationToken cancellationToken)
+    {
+        var connection = await PostgresConnectionFactory.OpenAsync(_data, "destination", cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await EnsureSchemaAsync(connection, cancellationToken).ConfigureAwait(false);
+            return connection;
+        }
+        catch
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>Runs <paramref name="work"/> on the table's own connection, one caller at a time.</summary>
+    internal async Task<T> WithTableAsync<T>(string table, Func<NpgsqlConnection, Task<T>> work, CancellationToken cancellationToken)
+    {
+        var slot = _tables.GetOrAdd(table, _ => new TableSlot());
+        await slot.Lock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (slot.Connection is null || slot.Connection.FullState != System.Data.ConnectionState.Open)
+            {
+                if (slot.Connection is not null)
+                {
+                    await slot.Connection.DisposeAsync().ConfigureAwait(false);
+                }
+
+                slot.Connection = null;
+                slot.Connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            return await work(slot.Connection).ConfigureAwait(false);
+        }
+        catch (NpgsqlException e)
+        {
+            throw PostgresConnectionFactory.Classify(e, $"destination table '{table}'");
+        }
+        finally
+        {
+            slot.Lock.Release();
+        }
+    }
+
+    /// <summary>The ledger scope's id, created on first use.</summary>
+    internal async Task<int> ScopeIdAsync(NpgsqlConnection connection, LedgerScope scope, CancellationToken cancellationToken)
+    {
+        if (_scopes.TryGetValue(scope, out var id))
+        {
+            return id;
+        }
+
+        var scopes = PostgresSql.Qualified(Schema, "ledger_scopes");
+        await using var command = new NpgsqlCommand(
+            $"WITH inserted AS (INSERT INTO {scopes} (destination_table, source) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING scope_id) " +
+            $"SELECT scope_id FROM inserted UNION ALL SELECT scope_id FROM {scopes} WHERE destination_table = $1 AND source = $2",
+            connection);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = scope.DestinationTable });
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = scope.Source });
+        id = (int)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+        _scopes[scope] = id;
+        return id;
+    }
+
+    private async Task EnsureSchemaAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    {
+        if (_initialized)
+        {
+            return;
+        }
+
+        await _initialize.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (_initialized)
+            {
+                return;
+            }
+
+            await Run(
+                async () =>
+                {
+                    await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+                    // Two processes creating the schema at once would collide on the catalog: one at a time.
+                    await using (var lockCommand = new NpgsqlCommand("SELECT pg_advisory_xact_lock(hashtext('deltasync schema'))", connection, transaction))
+                    {
+                        await lockCommand.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                    }
+
+                    await using (var create = new NpgsqlCommand(
+                        $"CREATE SCHEMA IF NOT EXISTS {PostgresSql.Quote(Schema)};" + PostgresLedger.CreateSql(Schema) +
+                        $"CREATE TABLE IF NOT EXISTS {CheckpointTable} (stream text PRIMARY KEY, version bigint NOT NULL, payload text NOT NULL);",
+                        connection,
+                        transaction))
+                    {
+                        await create.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                    }
+
+                    await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+                    return 0;
+                },
+                $"cannot create the '{Schema}' schema in the destination database").ConfigureAwait(false);
+            _initialized = true;
+        }
+        finally
+        {
+            _initialize.Release();
+        }
+    }
+
+    private static async Task<T> Run<T>(Func<Task<T>> work, string context)
+    {
+        try
+        {
+            return await work().ConfigureAwait(false);
+        }
+        catch (NpgsqlException e)
+        {
+            throw PostgresConnectionFactory.Classify(e, context);
+        }
+    }
+
+    private sealed class TableSlot
+    {
+        public SemaphoreSlim Lock { get; } = new(1, 1);
+
+        public NpgsqlConnection? Connection { get; set; }
+
+        public PostgresTableWriter? Writer { get; set; }
+    }
+}

@@ -1,0 +1,253 @@
+using System.Globalization;
+using DeltaSync.Core.Model;
+using DeltaSync.Core.Pipeline;
+using Npgsql;
+
+namespace DeltaSync.Postgres.Destination;
+
+/// <summary>
+/// Creates and evolves one destination table and writes batches to it: binary COPY into a session-local staging table,
+/// then one <c>DELETE … USING</c> and one <c>INSERT … SELECT … ON CONFLICT DO UPDATE</c>, inside the caller's transaction.
+/// </summary>
+internal sealed class PostgresTableWriter
+{
+    private const string OpColumn = "__deltasync_delete";
+
+    private readonly PgTable _target;
+    private readonly TableSchema _schema;
+    private readonly PgColumn[] _columns;
+    private readonly string[] _stageTypes;
+    private readonly string _stage;
+
+    private PostgresTableWriter(PgTable target, TableSchema schema, int serial)
+    {
+        _target = target;
+        _schema = schema;
+        _columns = schema.Columns.Select(c => target.Columns.First(t => string.Equals(t.Name, c.Name, StringComparison.OrdinalIgnoreCase))).ToArray();
+        _stageTypes = _columns.Select(StageType).ToArray();
+        _stage = "deltasync_stage_" + serial.ToString(CultureInfo.InvariantCulture);
+    }
+
+    public PgTable Target => _target;
+
+    /// <summary>
+    /// Creates the table from the source schema when missing (a PostgreSQL source's declared types kept, other systems'
+    /// columns by kind) or adds the columns the source gained. Returns the table and whether columns were added.
+    /// </summary>
+    public static async Task<(PgTable Table, bool Added)> PrepareAsync(NpgsqlConnection connection, string table, TableSchema source, CancellationToken cancellationToken)
+    {
+        var fromPostgres = source.Dialect == "postgresql";
+        var existing = await PostgresCatalog.ReadAsync(connection, table, cancellationToken).ConfigureAwait(false);
+        var (schemaName, tableName) = PostgresSql.SplitName(table);
+        var added = false;
+        if (existing is null)
+        {
+            var qualified = schemaName is null ? PostgresSql.Quote(tableName) : PostgresSql.Qualified(schemaName, tableName);
+            var columns = source.Columns.Select(c =>
+                $"{PostgresSql.Quote(c.Name)} {PostgresTypes.ForColumn(c, fromPostgres)}{(c.IsNullable || c.IsPrimaryKey ? "" : " NOT NULL")}{Default(c, fromPostgres)}");
+            var sql = $"CREATE TABLE IF NOT EXISTS {qualified} ({string.Join(", ", columns)}, PRIMARY KEY ({PostgresSql.ColumnList(source.PrimaryKey)}))";
+            await ExecuteAsync(connection, sql, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            foreach (var column in source.Columns.Where(c => !existing.Columns.Any(e => string.Equals(e.Name, c.Name, StringComparison.OrdinalIgnoreCase))))
+            {
+                await ExecuteAsync(
+                    connection,
+                    $"ALTER TABLE {existing.QualifiedName} ADD COLUMN IF NOT EXISTS {PostgresSql.Quote(column.Name)} {PostgresTypes.ForColumn(column, fromPostgres)}{Default(column, fromPostgres)}",
+                    cancellationToken).ConfigureAwait(false);
+                added = true;
+            }
+        }
+
+        var prepared = await PostgresCatalog.ReadAsync(connection, table, cancellationToken).ConfigureAwait(false)
+            ?? throw new SyncException(ErrorClass.Fatal, $"destination table '{table}' could not be created");
+        if (!await HasUniqueKeyAsync(connection, prepared, source.PrimaryKey, cancellationToken).ConfigureAwait(false))
+        {
+            throw new SyncException(
+                ErrorClass.Fatal,
+                $"destination table '{table}' has no primary key or unique index on ({string.Join(", ", source.PrimaryKey)}); upserts need one. Add it, or let DeltaSync create the table.");
+        }
+
+        return (prepared, added);
+    }
+
+    public static PostgresTableWriter Create(PgTable target, TableSchema schema, int serial) => new(target, schema, serial);
+
+    /// <summary>Whether this writer was built for <paramref name="schema"/> (same columns in the same order).</summary>
+    public bool Fits(TableSchema schema) =>
+        schema.Columns.Count == _schema.Columns.Count && schema.Columns.Select(c => c.Name).SequenceEqual(_schema.Columns.Select(c => c.Name), StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>Writes the final state of each key inside the open transaction; returns nothing (counts are the caller's).</summary>
+    public async Task WriteAsync(NpgsqlConnection connection, IReadOnlyList<RowWrite> writes, CancellationToken cancellationToken)
+    {
+        if (writes.Count == 0)
+        {
+            return;
+        }
+
+        // One row per key: a key written twice in a batch ends as its last write (ON CONFLICT may touch a row once).
+        var last = new Dictionary<RecordKey, int>(writes.Count);
+        for (var i = 0; i < writes.Count; i++)
+        {
+            last[writes[i].Key] = i;
+        }
+
+        await ExecuteAsync(
+            connection,
+            $"CREATE TEMP TABLE IF NOT EXISTS {PostgresSql.Quote(_stage)} ({PostgresSql.Quote(OpColumn)} boolean, {string.Join(", ", _columns.Select((c, i) => $"{PostgresSql.Quote(c.Name)} {_stageTypes[i]}"))}) ON COMMIT DELETE ROWS",
+            cancellationToken).ConfigureAwait(false);
+        var hasDeletes = false;
+        var hasUpserts = false;
+        await using (var importer = await connection.BeginBinaryImportAsync(
+            $"COPY pg_temp.{PostgresSql.Quote(_stage)} ({PostgresSql.Quote(OpColumn)}, {PostgresSql.ColumnList(_columns.Select(c => c.Name))}) FROM STDIN (FORMAT BINARY)",
+            cancellationToken).ConfigureAwait(false))
+        {
+            for (var w = 0; w < writes.Count; w++)
+            {
+                var write = writes[w];
+                if (last[write.Key] != w)
+                {
+                    continue;
+                }
+
+                await importer.StartRowAsync(cancellationToken).ConfigureAwait(false);
+                var delete = write.Kind == WriteKind.Delete;
+                hasDeletes |= delete;
+                hasUpserts |= !delete;
+                await importer.WriteAsync(delete, NpgsqlTypes.NpgsqlDbType.Boolean, cancellationToken).ConfigureAwait(false);
+                for (var i = 0; i < _columns.Length; i++)
+                {
+                    object? raw;
+                    if (delete)
+                    {
+                        var k = KeyIndex(i);
+                        raw = k < 0 ? null : write.Key.Values[k];
+                    }
+                    else
+                    {
+                        raw = write.Values![i];
+                    }
+
+                    object? value;
+                    try
+                    {
+                        value = PostgresValues.ToColumn(raw, _columns[i]);
+                    }
+                    catch (Exception e) when (e is FormatException or InvalidCastException or OverflowException or ArgumentException)
+                    {
+                        throw new SyncException(
+                            ErrorClass.Permanent,
+                            $"table '{_target.Name}', record {write.Key}: column '{_columns[i].Name}' value '{Core.Model.PortableValue.ToText(raw)}' does not fit {_columns[i].TypeName}: {e.Message}",
+                            e);
+                    }
+
+                    if (value is null)
+                    {
+                        await importer.WriteNullAsync(cancellationToken).ConfigureAwait(false);
+                    }
+                    else
+                    {
+                        await importer.WriteAsync(value, _stageTypes[i], cancellationToken).ConfigureAwait(false);
+                    }
+                }
+            }
+
+            await importer.CompleteAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        var stage = "pg_temp." + PostgresSql.Quote(_stage);
+        var keyMatch = string.Join(" AND ", _schema.PrimaryKey.Select(k => $"t.{PostgresSql.Quote(k)} = {Cast("s", k)}"));
+        if (hasDeletes)
+        {
+            await ExecuteAsync(connection, $"DELETE FROM {_target.QualifiedName} AS t USING {stage} AS s WHERE s.{PostgresSql.Quote(OpColumn)} AND {keyMatch}", cancellationToken).ConfigureAwait(false);
+        }
+
+        if (hasUpserts)
+        {
+            var nonKey = _columns.Where(c => !_schema.PrimaryKey.Contains(c.Name, StringComparer.OrdinalIgnoreCase)).ToList();
+            var action = nonKey.Count == 0
+                ? "DO NOTHING"
+                : "DO UPDATE SET " + string.Join(", ", nonKey.Select(c => $"{PostgresSql.Quote(c.Name)} = excluded.{PostgresSql.Quote(c.Name)}"));
+            var select = string.Join(", ", _columns.Select(c => Cast("s", c.Name)));
+            await ExecuteAsync(
+                connection,
+                $"INSERT INTO {_target.QualifiedName} ({PostgresSql.ColumnList(_columns.Select(c => c.Name))}) SELECT {select} FROM {stage} AS s WHERE NOT s.{PostgresSql.Quote(OpColumn)} " +
+                $"ON CONFLICT ({PostgresSql.ColumnList(_schema.PrimaryKey.Select(k => _columns.First(c => string.Equals(c.Name, k, StringComparison.OrdinalIgnoreCase)).Name))}) {action}",
+                cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private int KeyIndex(int column)
+    {
+        for (var k = 0; k < _schema.KeyIndexes.Count; k++)
+        {
+            if (_schema.KeyIndexes[k] == column)
+            {
+                return k;
+            }
+        }
+
+        return -1;
+    }
+
+    /// <summary>A staged column as the target column's type (staged as text when the types differ).</summary>
+    private string Cast(string alias, string column)
+    {
+        var i = Array.FindIndex(_columns, c => string.Equals(c.Name, column, StringComparison.OrdinalIgnoreCase));
+        var c = _columns[i];
+        var staged = $"{alias}.{PostgresSql.Quote(c.Name)}";
+        return _stageTypes[i] == "text" && c.BaseType != "text" ? $"{staged}::{c.TypeName}" : staged;
+    }
+
+    /// <summary>
+    /// The staging column's type: the target's base type (no length or precision: the INSERT's assignment cast checks
+    /// them) when Npgsql writes it natively, else text, cast to the target type by the INSERT.
+    /// </summary>
+    private static string StageType(PgColumn column)
+    {
+        if (!column.IsNative || column.BaseType is "text" or "varchar" or "bpchar" or "name")
+        {
+            return column.IsArray && column.IsNative ? "text[]" : "text";
+        }
+
+        return column.BaseType + (column.IsArray ? "[]" : "");
+    }
+
+    private static string Default(Core.Model.ColumnSchema column, bool fromPostgres) =>
+        fromPostgres && column.DefaultSql is { Length: > 0 } sql && !sql.Contains("nextval(", StringComparison.OrdinalIgnoreCase)
+            ? " DEFAULT " + sql
+            : "";
+
+    private static async Task<bool> HasUniqueKeyAsync(NpgsqlConnection connection, PgTable table, IReadOnlyList<string> key, CancellationToken cancellationToken)
+    {
+        const string sql = """
+            SELECT array_agg(a.attname::text ORDER BY a.attname)
+            FROM pg_index i
+            JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+            WHERE i.indrelid = to_regclass($1) AND i.indisunique AND i.indpred IS NULL
+            GROUP BY i.indexrelid
+            """;
+        await using var command = new NpgsqlCommand(sql, connection);
+        command.Parameters.Add(new NpgsqlParameter { Value = table.QualifiedName });
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        var wanted = key.Select(k => table.Columns.FirstOrDefault(c => string.Equals(c.Name, k, StringComparison.OrdinalIgnoreCase))?.Name ?? k)
+            .Order(StringComparer.Ordinal).ToList();
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            var columns = reader.GetFieldValue<string[]>(0).Order(StringComparer.Ordinal).ToList();
+            if (columns.SequenceEqual(wanted))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    internal static async Task ExecuteAsync(NpgsqlConnection connection, string sql, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(sql, connection);
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,213 @@
+using System.Globalization;
+using DeltaSync.Core.Model;
+using DeltaSync.Core.Time;
+using Npgsql;
+using NodaTime;
+
+namespace DeltaSync.Postgres;
+
+/// <summary>
+/// Values between PostgreSQL and the engine. Read: integers of every width become <c>long</c>, <c>real</c> becomes
+/// <c>double</c>, <c>date</c> a <see cref="DateOnly"/>, timestamps <see cref="DateTime"/>s (UTC for <c>timestamptz</c>),
+/// everything Npgsql does not map natively arrives as its text. Write: whatever a source produced is converted to the
+/// CLR type the destination column's type takes, so SQLite's integers, reals and ISO text land in typed columns.
+/// </summary>
+internal static class PostgresValues
+{
+    public static object? Read(NpgsqlDataReader reader, int ordinal, PgColumn column)
+    {
+        if (reader.IsDBNull(ordinal))
+        {
+            return null;
+        }
+
+        if (!column.IsNative)
+        {
+            return reader.GetString(ordinal);
+        }
+
+        if (column.IsArray)
+        {
+            return Normalize(reader.GetValue(ordinal));
+        }
+
+        return column.BaseType switch
+        {
+            "int2" => (long)reader.GetInt16(ordinal),
+            "int4" => (long)reader.GetInt32(ordinal),
+            "int8" => reader.GetInt64(ordinal),
+            "float4" => (double)reader.GetFloat(ordinal),
+            "float8" => reader.GetDouble(ordinal),
+            "date" => reader.GetFieldValue<DateOnly>(ordinal),
+            "time" => reader.GetFieldValue<TimeOnly>(ordinal),
+            "json" or "jsonb" or "text" or "varchar" or "bpchar" or "name" => reader.GetString(ordinal),
+            _ => Normalize(reader.GetValue(ordinal)),
+        };
+    }
+
+    /// <summary>Scalars and array elements normalized alike (an <c>int4[]</c> reads as an array of <c>long</c>s).</summary>
+    private static object? Normalize(object? value)
+    {
+        switch (value)
+        {
+            case short s:
+                return (long)s;
+            case int i:
+                return (long)i;
+            case float f:
+                return (double)f;
+            case DBNull:
+                return null;
+            case Array array when value is not byte[]:
+                var items = new object?[array.Length];
+                var i2 = 0;
+                foreach (var item in array)
+                {
+                    items[i2++] = Normalize(item);
+                }
+
+                return items;
+            default:
+                return value;
+        }
+    }
+
+    /// <summary>The value as the CLR type a column of this type takes (the column's base type for array elements).</summary>
+    public static object? ToColumn(object? value, PgColumn column)
+    {
+        if (value is null or DBNull)
+        {
+            return null;
+        }
+
+        if (!column.IsNative)
+        {
+            return value as string ?? PortableValue.ToText(value);
+        }
+
+        if (column.IsArray)
+        {
+            if (value is string json)
+            {
+                // An array that travelled as JSON text (a SQLite copy of a PostgreSQL array): PostgreSQL parses the
+                // literal when the staging column casts it; send the text.
+                return json;
+            }
+
+            if (value is Array array and not byte[])
+            {
+                var converted = new object?[array.Length];
+                var i = 0;
+                foreach (var item in array)
+                {
+                    converted[i++] = ToScalar(item, column.BaseType);
+                }
+
+                return TypedArray(converted, column.BaseType);
+            }
+        }
+
+        return ToScalar(value, column.BaseType);
+    }
+
+    private static object? ToScalar(object? value, string baseType)
+    {
+        if (value is null or DBNull)
+        {
+            return null;
+        }
+
+        var c = CultureInfo.InvariantCulture;
+        return baseType switch
+        {
+            "int2" => value is string s ? short.Parse(s, c) : Convert.ToInt16(Integral(value), c),
+            "int4" => value is string s ? int.Parse(s, c) : Convert.ToInt32(Integral(value), c),
+            "int8" => value is string s ? long.Parse(s, c) : Convert.ToInt64(Integral(value), c),
+            "float4" => value is string s ? float.Parse(s, c) : Convert.ToSingle(value, c),
+            "float8" => value is string s ? double.Parse(s, c) : Convert.ToDouble(value, c),
+            "numeric" => value is string s ? decimal.Parse(s, NumberStyles.Float, c) : Convert.ToDecimal(value, c),
+            "bool" => value switch
+            {
+                bool b => b,
+                string s => s.Trim().ToLowerInvariant() is "1" or "t" or "true" or "y" or "yes" or "on",
+                _ => Convert.ToInt64(value, c) != 0,
+            },
+            "bytea" => value switch
+            {
+                byte[] b => b,
+                string s => System.Text.Encoding.UTF8.GetBytes(s),
+                _ => System.Text.Encoding.UTF8.GetBytes(PortableValue.ToText(value) ?? ""),
+            },
+            "uuid" => value switch
+            {
+                Guid g => g,
+                byte[] { Length: 16 } b => new Guid(b, bigEndian: true),
+                _ => Guid.Parse(PortableValue.ToText(value)!),
+            },
+            "timestamptz" => ToInstant(value).ToDateTimeUtc(),
+            "timestamp" => value is DateTime { Kind: not DateTimeKind.Utc } local
+                ? DateTime.SpecifyKind(local, DateTimeKind.Unspecified)
+                : DateTime.SpecifyKind(ToInstant(value).ToDateTimeUtc(), DateTimeKind.Unspecified),
+            "date" => value switch
+            {
+                DateOnly d => d,
+                DateTime t => DateOnly.FromDateTime(t),
+                _ => DateOnly.FromDateTime(ToInstant(value).ToDateTimeUtc()),
+            },
+            "time" => value switch
+            {
+                TimeOnly t => t,
+                TimeSpan t => TimeOnly.FromTimeSpan(t),
+                _ => TimeOnly.Parse(PortableValue.ToText(value)!, c),
+            },
+            "json" or "jsonb" => value as string ?? PortableValue.ToText(value),
+            _ => value as string ?? PortableValue.ToText(value),
+        };
+    }
+
+    /// <summary>Whole numbers only: a REAL 3.0 from SQLite is 3, a 3.5 is refused rather than silently rounded.</summary>
+    private static object Integral(object value) => value switch
+    {
+        double d when Math.Floor(d) != d => throw new FormatException($"{d.ToString(CultureInfo.InvariantCulture)} is not a whole number"),
+        decimal m when decimal.Floor(m) != m => throw new FormatException($"{m.ToString(CultureInfo.InvariantCulture)} is not a whole number"),
+        bool b => b ? 1L : 0L,
+        _ => value,
+    };
+
+    private static Instant ToInstant(object value) => value switch
+    {
+        DateTime { Kind: DateTimeKind.Utc } t => Instant.FromDateTimeUtc(t),
+        DateTime t => Instant.FromDateTimeUtc(DateTime.SpecifyKind(t, DateTimeKind.Utc)),
+        DateTimeOffset o => Instant.FromDateTimeOffset(o),
+        Instant i => i,
+        _ => SourceTimestamp.TryParse(value, DateTimeZone.Utc, out var instant, out var problem)
+            ? instant
+            : throw new FormatException(problem),
+    };
+
+    private static Array TypedArray(object?[] values, string baseType)
+    {
+        Type element = baseType switch
+        {
+            "int2" => typeof(short?),
+            "int4" => typeof(int?),
+            "int8" => typeof(long?),
+            "float4" => typeof(float?),
+            "float8" => typeof(double?),
+            "numeric" => typeof(decimal?),
+            "bool" => typeof(bool?),
+            "uuid" => typeof(Guid?),
+            "timestamptz" or "timestamp" => typeof(DateTime?),
+            "date" => typeof(DateOnly?),
+            "bytea" => typeof(byte[]),
+            _ => typeof(string),
+        };
+        var result = Array.CreateInstance(element, values.Length);
+        for (var i = 0; i < values.Length; i++)
+        {
+            result.SetValue(values[i], i);
+        }
+
+        return result;
+    }
+}

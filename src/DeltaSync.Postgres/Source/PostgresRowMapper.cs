@@ -1,0 +1,136 @@
+using System.Text;
+using DeltaSync.Core.Ledger;
+using DeltaSync.Core.Model;
+using Npgsql;
+using NodaTime;
+
+namespace DeltaSync.Postgres.Source;
+
+/// <summary>
+/// Builds a table's SELECT (every column in schema order; types Npgsql does not map travel as text), reads its rows
+/// as engine values, and orders keys the way the ledger does: integers numerically, text by code point
+/// (<c>COLLATE "C"</c>), uuid and bytea by bytes.
+/// </summary>
+internal sealed class PostgresRowMapper
+{
+    private readonly PgTable _table;
+    private readonly TableSchema _schema;
+    private readonly string _source;
+    private readonly PgColumn[] _columns;
+
+    public PostgresRowMapper(PgTable table, TableSchema schema, string source)
+    {
+        _table = table;
+        _schema = schema;
+        _source = source;
+        _columns = schema.Columns.Select(c => table.Columns.First(p => p.Name == c.Name)).ToArray();
+    }
+
+    public int ColumnCount => _columns.Length;
+
+    public PgTable Table => _table;
+
+    public TableSchema Schema => _schema;
+
+    public PgColumn Column(string name) => _columns.First(c => string.Equals(c.Name, name, StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>The select list: <c>"a", "b"::text, …</c>.</summary>
+    public string SelectList(string? alias = null)
+    {
+        var text = new StringBuilder();
+        foreach (var column in _columns)
+        {
+            if (text.Length > 0)
+            {
+                text.Append(", ");
+            }
+
+            text.Append(alias is null ? "" : alias + ".").Append(PostgresSql.Quote(column.Name));
+            if (!column.IsNative)
+            {
+                text.Append("::text");
+            }
+        }
+
+        return text.ToString();
+    }
+
+    /// <summary>The expression a key column is ordered and compared by (matching <see cref="KeyEncoding"/>'s order).</summary>
+    public string KeyExpression(string column, string? alias = null)
+    {
+        var c = Column(column);
+        var name = (alias is null ? "" : alias + ".") + PostgresSql.Quote(c.Name);
+        if (!c.IsNative)
+        {
+            return $"({name}::text COLLATE \"C\")";
+        }
+
+        return c.BaseType is "text" or "varchar" or "bpchar" or "name" ? $"({name} COLLATE \"C\")" : name;
+    }
+
+    /// <summary><c>k1, k2</c> in key order, for ORDER BY.</summary>
+    public string KeyOrder(string? alias = null) => string.Join(", ", _schema.PrimaryKey.Select(k => KeyExpression(k, alias)));
+
+    /// <summary><c>(k1, k2) &gt; ($n, $n+1)</c>: rows after <paramref name="key"/> in key order; adds the parameters.</summary>
+    public string KeyAfter(RecordKey key, NpgsqlCommand command, string comparison = ">")
+    {
+        var placeholders = new List<string>();
+        for (var i = 0; i < _schema.PrimaryKey.Count; i++)
+        {
+            var column = Column(_schema.PrimaryKey[i]);
+            command.Parameters.Add(new NpgsqlParameter { Value = PostgresValues.ToColumn(key.Values[i], column) ?? DBNull.Value });
+            var placeholder = "$" + command.Parameters.Count.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            placeholders.Add(column.IsNative ? placeholder : placeholder + "::text");
+        }
+
+        return $"({KeyOrder()}) {comparison} ({string.Join(", ", placeholders.Select((p, i) => KeyParameter(p, _schema.PrimaryKey[i])))})";
+    }
+
+    private string KeyParameter(string placeholder, string column)
+    {
+        var c = Column(column);
+        return !c.IsNative || c.BaseType is "text" or "varchar" or "bpchar" or "name" ? $"({placeholder} COLLATE \"C\")" : placeholder;
+    }
+
+    public object?[] ReadValues(NpgsqlDataReader reader)
+    {
+        var values = new object?[_columns.Length];
+        for (var i = 0; i < values.Length; i++)
+        {
+            values[i] = PostgresValues.Read(reader, i, _columns[i]);
+        }
+
+        return values;
+    }
+
+    public ChangeEvent Upsert(object?[] values, Position position, Instant? commitTime) =>
+        new(_schema.Name, _schema.KeyOf(values), ChangeOperation.Upsert, values, position, commitTime, _source)
+        {
+            RowHash = RowHash.Compute(values),
+        };
+
+    public ChangeEvent Delete(RecordKey key, Position position, Instant? commitTime) =>
+        new(_schema.Name, key, ChangeOperation.Delete, null, position, commitTime, _source);
+
+    public DeadLetter DeadLetter(string stream, object?[] values, string reason, Position position, Instant now) =>
+        new(stream, _schema.Name, _schema.KeyOf(values).ToString(), RawJson(values), reason, ErrorClass.Permanent, position, now);
+
+    /// <summary>The row as a JSON object, for the dead-letter queue.</summary>
+    public string RawJson(object?[] values)
+    {
+        using var buffer = new MemoryStream();
+        using (var json = new System.Text.Json.Utf8JsonWriter(buffer))
+        {
+            json.WriteStartObject();
+            for (var i = 0; i < values.Length; i++)
+            {
+                json.WritePropertyName(_columns[i].Name);
+                PortableValue.WriteJson(json, values[i]);
+            }
+
+            json.WriteEndObject();
+        }
+
+        return Encoding.UTF8.GetString(buffer.ToArray());
+    }
+}

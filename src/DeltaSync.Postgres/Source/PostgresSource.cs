@@ -1,0 +1,78 @@
+using System.Collections.Concurrent;
+using DeltaSync.Core.Capture;
+using DeltaSync.Core.Config;
+using DeltaSync.Core.Connectors;
+using DeltaSync.Core.Model;
+using DeltaSync.Core.Pipeline;
+using DeltaSync.Postgres.Capture;
+using Npgsql;
+using NodaTime;
+
+namespace DeltaSync.Postgres.Source;
+
+/// <summary>
+/// A PostgreSQL database as a source. Reads run on their own pooled connections (tables in parallel), each pass in one
+/// REPEATABLE READ snapshot; the clock is the server's.
+/// </summary>
+internal sealed class PostgresSource : ISource
+{
+    private readonly NpgsqlDataSource _data;
+    private readonly string _connection;
+    private readonly IClock _clock;
+    private readonly ConcurrentDictionary<string, PgTable> _tables = new(StringComparer.Ordinal);
+
+    public PostgresSource(string connection, IClock clock)
+    {
+        _connection = connection;
+        _clock = clock;
+        _data = PostgresConnectionFactory.CreateDataSource(connection, CommitHorizon.CaptureApplicationName);
+    }
+
+    public IReadOnlyCollection<CdcMethod> SupportedMethods { get; } =
+        [CdcMethod.Timestamp, CdcMethod.Version, CdcMethod.Polling];
+
+    public async Task<TableSchema> DescribeTableAsync(TableOptions table, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(table);
+        await using var connection = await PostgresConnectionFactory.OpenAsync(_data, "source", cancellationToken).ConfigureAwait(false);
+        var (pg, schema) = await PostgresCatalog.DescribeAsync(connection, table, "source", cancellationToken).ConfigureAwait(false);
+        _tables[schema.Name] = pg;
+        return schema;
+    }
+
+    public async Task<Instant> GetClockAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await PostgresConnectionFactory.OpenAsync(_data, "source", cancellationToken).ConfigureAwait(false);
+        await using var command = new NpgsqlCommand("SELECT clock_timestamp()", connection);
+        var now = (DateTime)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+        return Instant.FromDateTimeUtc(now);
+    }
+
+    public IChangeCapture CreateCapture(CaptureRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var plan = request.Plan;
+        if (!_tables.TryGetValue(request.Schema.Name, out var table))
+        {
+            throw new InvalidOperationException($"table '{plan.Table}' was not described before its capture was created");
+        }
+
+        var user = PostgresConnectionFactory.Parse(_connection).Username ?? "the sync user";
+        return plan.Method switch
+        {
+            CdcMethod.Timestamp => new PostgresCursorCapture(_data, request, table, isTimestamp: true, plan.UpdatedAtField, Zone(plan.Timezone), _clock, user),
+            CdcMethod.Version when plan.SequenceField is not null => new PostgresCursorCapture(_data, request, table, isTimestamp: false, plan.SequenceField, DateTimeZone.Utc, _clock, user),
+            CdcMethod.Version => new PostgresDiffCapture(_data, request, table, DiffMode.Version, _clock),
+            CdcMethod.Polling => new PostgresDiffCapture(_data, request, table, DiffMode.RowHash, _clock),
+            _ => throw new SyncException(
+                ErrorClass.Fatal,
+                $"table '{plan.Table}': cdc_method '{plan.Method.ToString().ToLowerInvariant()}' is not available for PostgreSQL sources yet; use timestamp, version or polling"),
+        };
+    }
+
+    public Task UninstallAsync(TablePlan plan, CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public ValueTask DisposeAsync() => _data.DisposeAsync();
+
+    private static DateTimeZone Zone(string id) => DateTimeZoneProviders.Tzdb.GetZoneOrNull(id) ?? DateTimeZone.Utc;
+}

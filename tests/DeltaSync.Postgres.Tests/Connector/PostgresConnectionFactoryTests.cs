@@ -1,0 +1,43 @@
+using DeltaSync.Core.Pipeline;
+
+namespace DeltaSync.Postgres.Tests.Connector;
+
+public sealed class PostgresConnectionFactoryTests
+{
+    [Fact]
+    public void A_uri_becomes_an_npgsql_connection_string()
+    {
+        var builder = PostgresConnectionFactory.Parse("postgresql://app%40corp:p%3Ass@db.example:6543/shop?sslmode=disable&application_name=nightly+sync");
+
+        Assert.Equal(("db.example", 6543, "shop", "app@corp", "p:ss", "nightly sync"), (builder.Host, builder.Port, builder.Database, builder.Username, builder.Password, builder.ApplicationName));
+        Assert.Equal(Npgsql.SslMode.Disable, builder.SslMode);
+    }
+
+    [Fact]
+    public void Defaults_and_native_strings_are_accepted()
+    {
+        Assert.Equal(5432, PostgresConnectionFactory.Parse("postgres://u@localhost/db").Port);
+        Assert.Equal("h", PostgresConnectionFactory.Parse("Host=h;Database=d;Username=u;Password=secret").Host);
+        Assert.True(PostgresConnectionFactory.Accepts("Host=h;Database=d"));
+        Assert.False(PostgresConnectionFactory.Accepts("sqlite:dest.db"));
+    }
+
+    [Fact]
+    public void An_unknown_parameter_is_a_clear_error_without_the_password()
+    {
+        var error = Assert.Throws<SyncException>(() => PostgresConnectionFactory.Parse("postgresql://u:hunter2@h/db?sslmod=require"));
+
+        Assert.Contains("unknown parameter 'sslmod'", error.Message, StringComparison.Ordinal);
+        Assert.Contains("sslmode", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("hunter2", error.Message, StringComparison.Ordinal);
+        Assert.Equal("postgresql://h:5432/db", PostgresConnectionFactory.Describe("postgresql://u:hunter2@h/db"));
+    }
+
+    [Theory]
+    [InlineData("\"Sales\".\"Orders\"", "Sales", "Orders")]
+    [InlineData("sales.orders", "sales", "orders")]
+    [InlineData("orders", null, "orders")]
+    [InlineData("\"a.b\"", null, "a.b")]
+    public void Table_names_split_into_schema_and_table(string name, string? schema, string table) =>
+        Assert.Equal((schema, table), PostgresSql.SplitName(name));
+}

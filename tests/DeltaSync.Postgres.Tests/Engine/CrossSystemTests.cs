@@ -1,0 +1,110 @@
+using System.Globalization;
+using Microsoft.Data.Sqlite;
+
+namespace DeltaSync.Postgres.Tests.Engine;
+
+/// <summary>PostgreSQL → SQLite and SQLite → PostgreSQL: types mapped both ways, changes and deletes carried.</summary>
+public sealed class CrossSystemTests
+{
+    [Fact]
+    public async Task Postgres_to_sqlite_keeps_values_in_portable_form()
+    {
+        await using var w = await PgSyncWorkspace.CreateAsync();
+        await w.Source.ExecuteAsync("""
+            CREATE TABLE accounts (
+              id integer PRIMARY KEY, name varchar(40), balance numeric(12,2), active boolean, opened date,
+              seen timestamptz, ref uuid, tags int[], doc jsonb, raw bytea, ratio real);
+            INSERT INTO accounts VALUES
+              (1, 'Ada', 10.50, true, '2024-02-29', '2025-01-02 03:04:05.123456+00', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{1,2,NULL}', '{"a": [1, 2]}', '\x00ff', 0.5),
+              (2, 'Bob', NULL, false, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+            """);
+        var config = w.Config("{name: accounts, cdc_method: polling}", destination: "sqlite:dest.db");
+        await w.RunCompletedAsync(config);
+        await w.Source.ExecuteAsync("UPDATE accounts SET name = 'Robert' WHERE id = 2; DELETE FROM accounts WHERE id = 1; INSERT INTO accounts (id, name) VALUES (3, 'Cy')");
+        var report = await w.RunCompletedAsync(config);
+
+        Assert.Equal((1L, 1L, 1L), (report.Statistics.RecordsInserted, report.Statistics.RecordsUpdated, report.Statistics.RecordsDeleted));
+        Assert.Equal(["2|Robert|NULL|0", "3|Cy|NULL|NULL"], SqliteRows(w.SqlitePath("dest.db"), "SELECT id, name, balance, active FROM accounts ORDER BY id"));
+    }
+
+    [Fact]
+    public async Task Postgres_values_land_in_sqlite_as_iso_text_json_and_numbers()
+    {
+        await using var w = await PgSyncWorkspace.CreateAsync();
+        await w.Source.ExecuteAsync("""
+            CREATE TABLE accounts (
+              id integer PRIMARY KEY, balance numeric(12,2), active boolean, opened date,
+              seen timestamptz, ref uuid, tags int[], doc jsonb, raw bytea, ratio real);
+            INSERT INTO accounts VALUES
+              (1, 10.50, true, '2024-02-29', '2025-01-02 03:04:05.123456+00', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{1,2,NULL}', '{"a": [1, 2]}', '\x00ff', 0.5);
+            """);
+        await w.RunCompletedAsync(w.Config("{name: accounts, cdc_method: polling}", destination: "sqlite:dest.db"));
+
+        Assert.Equal(
+            "1|10.5|1|2024-02-29|2025-01-02T03:04:05.123456Z|a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11|[1,2,null]|{\"a\": [1, 2]}|00FF|0.5",
+            Assert.Single(SqliteRows(w.SqlitePath("dest.db"), "SELECT id, balance, active, opened, seen, ref, tags, doc, hex(raw), ratio FROM accounts")));
+    }
+
+    [Fact]
+    public async Task Sqlite_to_postgres_maps_types_and_carries_changes()
+    {
+        await using var w = await PgSyncWorkspace.CreateAsync();
+        var path = w.SqlitePath("source.db");
+        SqliteExecute(path, """
+            CREATE TABLE readings (
+              id INTEGER PRIMARY KEY, sensor TEXT NOT NULL, value REAL, raw BLOB, ok BOOLEAN, taken TIMESTAMP, amount NUMERIC,
+              updated_at TEXT NOT NULL);
+            INSERT INTO readings VALUES
+              (1, 'a', 1.5, x'0102', 1, '2025-03-04 05:06:07.250', 12.75, strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-1 minute')),
+              (2, 'b', NULL, NULL, 0, NULL, NULL, strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-1 minute')),
+              (3, 'c', -2, x'', 1, '2025-03-04T05:06:07Z', 3, strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-1 minute'));
+            """);
+        var config = w.Config("{name: readings, cdc_method: timestamp}", source: "sqlite:source.db");
+        await w.RunCompletedAsync(config);
+        SqliteExecute(path, "UPDATE readings SET value = 9.25, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = 2");
+        var report = await w.RunCompletedAsync(config);
+
+        Assert.Equal(1, report.Statistics.RecordsUpdated);
+        Assert.Equal(
+            "bigint|text|double precision|bytea|boolean|timestamp with time zone|numeric|text",
+            string.Join('|', await w.Destination.RowsAsync("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'readings'::regclass AND attnum > 0 ORDER BY attnum")));
+        Assert.Equal(
+            [
+                "1\ta\t1.5\tAQI=\ttrue\t2025-03-04T05:06:07.25Z\t12.75",
+                "2\tb\t9.25\tNULL\tfalse\tNULL\tNULL",
+                "3\tc\t-2\t\ttrue\t2025-03-04T05:06:07Z\t3",
+            ],
+            await w.Destination.RowsAsync("SELECT id, sensor, value, raw, ok, taken, amount FROM readings ORDER BY id"));
+    }
+
+    private static void SqliteExecute(string path, string sql)
+    {
+        using var connection = new SqliteConnection($"Data Source={path};Pooling=false");
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        command.ExecuteNonQuery();
+    }
+
+    private static List<string> SqliteRows(string path, string sql)
+    {
+        using var connection = new SqliteConnection($"Data Source={path};Pooling=false");
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        using var reader = command.ExecuteReader();
+        var rows = new List<string>();
+        while (reader.Read())
+        {
+            var fields = new string[reader.FieldCount];
+            for (var i = 0; i < fields.Length; i++)
+            {
+                fields[i] = reader.IsDBNull(i) ? "NULL" : Convert.ToString(reader.GetValue(i), CultureInfo.InvariantCulture)!;
+            }
+
+            rows.Add(string.Join('|', fields));
+        }
+
+        return rows;
+    }
+}
