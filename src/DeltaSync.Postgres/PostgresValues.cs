@@ -45,6 +45,40 @@ internal static class PostgresValues
         };
     }
 
+    /// <summary>A value from the log (binary pgoutput), as <see cref="Read"/> would read it from the table.</summary>
+    public static async ValueTask<object?> ReadAsync(Npgsql.Replication.PgOutput.ReplicationValue value, PgColumn column, CancellationToken cancellationToken)
+    {
+        if (value.IsDBNull)
+        {
+            return null;
+        }
+
+        if (!column.IsNative)
+        {
+            // Types Npgsql does not map travel as text from tables; from the log they arrive in binary, so their
+            // portable text is the closest form (a destination casts it back).
+            return PortableValue.ToText(await value.Get<object>(cancellationToken).ConfigureAwait(false));
+        }
+
+        if (column.IsArray)
+        {
+            return Normalize(await value.Get<object>(cancellationToken).ConfigureAwait(false));
+        }
+
+        return column.BaseType switch
+        {
+            "int2" => (long)await value.Get<short>(cancellationToken).ConfigureAwait(false),
+            "int4" => (long)await value.Get<int>(cancellationToken).ConfigureAwait(false),
+            "int8" => await value.Get<long>(cancellationToken).ConfigureAwait(false),
+            "float4" => (double)await value.Get<float>(cancellationToken).ConfigureAwait(false),
+            "float8" => await value.Get<double>(cancellationToken).ConfigureAwait(false),
+            "date" => await value.Get<DateOnly>(cancellationToken).ConfigureAwait(false),
+            "time" => await value.Get<TimeOnly>(cancellationToken).ConfigureAwait(false),
+            "json" or "jsonb" or "text" or "varchar" or "bpchar" or "name" => await value.Get<string>(cancellationToken).ConfigureAwait(false),
+            _ => Normalize(await value.Get<object>(cancellationToken).ConfigureAwait(false)),
+        };
+    }
+
     /// <summary>Scalars and array elements normalized alike (an <c>int4[]</c> reads as an array of <c>long</c>s).</summary>
     private static object? Normalize(object? value)
     {

@@ -36,7 +36,7 @@ internal static class CdcBlockBinder
         new(version.Text("version_field"), version.Text("sequence_field"));
 
     private static ChangelogCdcOptions BindChangelog(YamlSection changelog) =>
-        new(changelog.OptionalName("type", ConfigChoices.ChangelogTypes), changelog.Text("position"));
+        new(changelog.OptionalName("type", ConfigChoices.ChangelogTypes), changelog.Text("position"), changelog.Text("slot_name"), changelog.Text("publication_name"));
 
     private static PollingCdcOptions BindPolling(YamlSection polling) =>
         new(polling.Duration("interval", DefaultPollingInterval), polling.Text("query"));

@@ -95,7 +95,11 @@ public sealed record TimestampCdcOptions(
 public sealed record VersionCdcOptions(string? VersionField, string? SequenceField);
 
 /// <summary><c>cdc.changelog</c>.</summary>
-public sealed record ChangelogCdcOptions(string? Type, string? Position);
+/// <param name="Type">The log (<c>postgres_wal</c>…).</param>
+/// <param name="Position">Where to start reading the log when there is no checkpoint yet (informational for the WAL: a new slot starts at its creation).</param>
+/// <param name="SlotName">The replication slot (PostgreSQL); default: one per table, named after the sync and table.</param>
+/// <param name="PublicationName">The publication (PostgreSQL); default: one per table, named like the slot.</param>
+public sealed record ChangelogCdcOptions(string? Type, string? Position, string? SlotName = null, string? PublicationName = null);
 
 /// <summary><c>cdc.polling</c>.</summary>
 public sealed record PollingCdcOptions(Duration Interval, string? Query);

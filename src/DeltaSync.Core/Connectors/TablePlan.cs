@@ -30,12 +30,22 @@ public sealed record TablePlan(
     /// </summary>
     public string Consumer { get; init; } = Stream;
 
+    /// <summary>The change log read by <see cref="CdcMethod.Changelog"/> (<c>postgres_wal</c>…), when configured.</summary>
+    public string? ChangelogType { get; init; }
+
+    /// <summary>The replication slot this table's log capture uses (PostgreSQL): unique per sync, table and destination.</summary>
+    public string SlotName { get; init; } = "";
+
+    /// <summary>The publication this table's log capture reads (PostgreSQL).</summary>
+    public string PublicationName { get; init; } = "";
+
     /// <summary>Resolves every table of a config.</summary>
     public static IReadOnlyList<TablePlan> FromConfig(SyncConfig config)
     {
         ArgumentNullException.ThrowIfNull(config);
         var cdc = config.Cdc;
-        return config.Sync.Source.Tables.Select(t => new TablePlan(
+        var tables = config.Sync.Source.Tables;
+        return tables.Select(t => new TablePlan(
             StreamName(config.Name, t.Name),
             config.Sync.Source.Name,
             t.Name,
@@ -54,6 +64,9 @@ public sealed record TablePlan(
             cdc.Trigger.Prune)
         {
             Consumer = $"{StreamName(config.Name, t.Name)}@{DestinationDigest(config.Sync.Destination.Connection)}",
+            ChangelogType = cdc.Changelog.Type,
+            SlotName = LogObjectName(cdc.Changelog.SlotName, config, t.Name, tables.Count),
+            PublicationName = LogObjectName(cdc.Changelog.PublicationName ?? cdc.Changelog.SlotName, config, t.Name, tables.Count),
         }).ToList();
     }
 
@@ -80,6 +93,22 @@ public sealed record TablePlan(
 
     private static string DestinationDigest(string connection) =>
         Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(connection)))[..12];
+
+    /// <summary>
+    /// A replication slot or publication name: the configured one (with the table appended when several tables share
+    /// the config), else <c>deltasync_&lt;sync&gt;_&lt;table&gt;_&lt;destination digest&gt;</c>. Slot names allow only
+    /// lower-case letters, digits and underscores, up to 63 characters.
+    /// </summary>
+    private static string LogObjectName(string? configured, SyncConfig config, string table, int tableCount)
+    {
+        var name = configured is { Length: > 0 }
+            ? tableCount == 1 ? configured : $"{configured}_{table}"
+            : $"deltasync_{Clip(config.Name, 20)}_{Clip(table, 20)}_{DestinationDigest(config.Sync.Destination.Connection)[..8]}";
+        var clean = new string(name.ToLowerInvariant().Select(c => c is (>= 'a' and <= 'z') or (>= '0' and <= '9') or '_' ? c : '_').ToArray());
+        return clean.Length <= 63 ? clean : clean[..63];
+    }
+
+    private static string Clip(string text, int length) => text.Length <= length ? text : text[..length];
 
     /// <summary>The state key of a table within a sync.</summary>
     public static string StreamName(string syncName, string table) => $"{syncName}/{table}";

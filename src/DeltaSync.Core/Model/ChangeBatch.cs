@@ -26,6 +26,12 @@ public sealed class ChangeBatch
     /// <summary>Newest source commit time seen so far in this stream (the high-water mark after this batch).</summary>
     public NodaTime.Instant? HighWaterMark { get; init; }
 
+    /// <summary>
+    /// The source table was emptied (TRUNCATE) before this batch's changes: every record of the stream is deleted at the
+    /// destination first, in the same transaction.
+    /// </summary>
+    public bool TruncateFirst { get; init; }
+
     /// <summary>Things the capture noticed that the report should say (each said once per run).</summary>
     public IReadOnlyList<string> Warnings { get; init; } = [];
 

@@ -31,4 +31,8 @@ public sealed record ApplyUnit(
     LedgerScope Scope,
     IReadOnlyList<RowWrite> Writes,
     IReadOnlyList<LedgerEntry> LedgerUpdates,
-    Checkpoint Checkpoint);
+    Checkpoint Checkpoint)
+{
+    /// <summary>Delete every row of the destination table and tombstone the scope's ledger before the writes (TRUNCATE at the source).</summary>
+    public bool TruncateFirst { get; init; }
+}

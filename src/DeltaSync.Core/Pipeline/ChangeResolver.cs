@@ -22,6 +22,12 @@ public static class ChangeResolver
             return new ResolvedBatch([], [], 0);
         }
 
+        if (batch.TruncateFirst)
+        {
+            // Everything is deleted before these changes: the ledger's entries no longer describe the destination.
+            return Resolve(batch.Events, new Dictionary<RecordKey, LedgerEntry>());
+        }
+
         var keys = new HashSet<RecordKey>(batch.Events.Count);
         foreach (var change in batch.Events)
         {

@@ -199,6 +199,16 @@ public sealed class TablePipeline
                     SyncMetrics.DeadLettered.Add(deadLetters.Count, new KeyValuePair<string, object?>("table", _plan.Table));
                 }
 
+                if (!ReferenceEquals(batch.Schema, schema) && batch.Schema.Fingerprint() != fingerprint)
+                {
+                    // A log capture saw the table change shape mid-stream (a column added): evolve the destination and
+                    // carry on; the checkpoints from here on record the new shape.
+                    await services.Destination.PrepareTableAsync(_plan.DestinationTable, batch.Schema, CancellationToken.None).ConfigureAwait(false);
+                    schema = batch.Schema;
+                    fingerprint = schema.Fingerprint();
+                    state.Warnings.Add($"The schema of '{_plan.Table}' changed while streaming; the destination table was evolved to match");
+                }
+
                 var resolved = await ChangeResolver.ResolveAsync(batch, services.Destination.Ledger, scope, CancellationToken.None).ConfigureAwait(false);
                 state.Timings.Resolve += stage.Elapsed;
                 if (batch.HighWaterMark is { } hwm && (state.HighWaterMark is null || hwm > state.HighWaterMark))
@@ -223,7 +233,7 @@ public sealed class TablePipeline
                     services.Clock.GetCurrentInstant());
                 var watch = Stopwatch.StartNew();
                 var applied = await services.Destination.ApplyAsync(
-                    new ApplyUnit(schema, _plan.DestinationTable, scope, resolved.Writes, resolved.LedgerUpdates, committed),
+                    new ApplyUnit(schema, _plan.DestinationTable, scope, resolved.Writes, resolved.LedgerUpdates, committed) { TruncateFirst = batch.TruncateFirst },
                     CancellationToken.None).ConfigureAwait(false);
                 SyncMetrics.BatchApplyLatency.Record(watch.Elapsed.TotalMilliseconds, new KeyValuePair<string, object?>("table", _plan.Table));
                 state.Timings.Apply += watch.Elapsed;

@@ -89,6 +89,11 @@ internal sealed class PostgresDestination : IDestination
                 await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
                 try
                 {
+                    if (unit.TruncateFirst)
+                    {
+                        deleted += await TruncateAsync(connection, slot.Writer.Target, scopeId, cancellationToken).ConfigureAwait(false);
+                    }
+
                     await slot.Writer.WriteAsync(connection, unit.Writes, cancellationToken).ConfigureAwait(false);
                     await _ledger.WriteAsync(connection, scopeId, unit.LedgerUpdates, cancellationToken).ConfigureAwait(false);
                     await using (var checkpoint = new NpgsqlCommand(
@@ -178,6 +183,21 @@ internal sealed class PostgresDestination : IDestination
         _tables.Clear();
         _initialize.Dispose();
         await _data.DisposeAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>Empties the table and tombstones the scope's ledger (a TRUNCATE at the source); returns the rows removed.</summary>
+    private async Task<long> TruncateAsync(NpgsqlConnection connection, PgTable table, int scopeId, CancellationToken cancellationToken)
+    {
+        long removed;
+        await using (var delete = new NpgsqlCommand($"DELETE FROM {table.QualifiedName}", connection))
+        {
+            removed = await delete.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        await using var ledger = new NpgsqlCommand($"UPDATE {PostgresSql.Qualified(Schema, "ledger")} SET deleted = true, row_hash = 0 WHERE scope_id = $1 AND NOT deleted", connection);
+        ledger.Parameters.Add(new NpgsqlParameter<int> { TypedValue = scopeId });
+        await ledger.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        return removed;
     }
 
     /// <summary>A pooled connection with the ledger schema in place.</summary>

@@ -29,7 +29,7 @@ internal sealed class PostgresSource : ISource
     }
 
     public IReadOnlyCollection<CdcMethod> SupportedMethods { get; } =
-        [CdcMethod.Timestamp, CdcMethod.Version, CdcMethod.Polling];
+        [CdcMethod.Timestamp, CdcMethod.Version, CdcMethod.Polling, CdcMethod.Changelog];
 
     public async Task<TableSchema> DescribeTableAsync(TableOptions table, CancellationToken cancellationToken)
     {
@@ -64,13 +64,24 @@ internal sealed class PostgresSource : ISource
             CdcMethod.Version when plan.SequenceField is not null => new PostgresCursorCapture(_data, request, table, isTimestamp: false, plan.SequenceField, DateTimeZone.Utc, _clock, user),
             CdcMethod.Version => new PostgresDiffCapture(_data, request, table, DiffMode.Version, _clock),
             CdcMethod.Polling => new PostgresDiffCapture(_data, request, table, DiffMode.RowHash, _clock),
+            CdcMethod.Changelog when plan.ChangelogType is null or "postgres_wal" => new PostgresWalCapture(_data, _connection, request, table, _clock),
+            CdcMethod.Changelog => throw new SyncException(
+                ErrorClass.Fatal,
+                $"table '{plan.Table}': cdc.changelog.type '{plan.ChangelogType}' does not fit a PostgreSQL source; use postgres_wal"),
             _ => throw new SyncException(
                 ErrorClass.Fatal,
                 $"table '{plan.Table}': cdc_method '{plan.Method.ToString().ToLowerInvariant()}' is not available for PostgreSQL sources yet; use timestamp, version or polling"),
         };
     }
 
-    public Task UninstallAsync(TablePlan plan, CancellationToken cancellationToken) => Task.CompletedTask;
+    public async Task UninstallAsync(TablePlan plan, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(plan);
+        if (plan.Method == CdcMethod.Changelog)
+        {
+            await PostgresWalCapture.UninstallAsync(_data, plan, cancellationToken).ConfigureAwait(false);
+        }
+    }
 
     public ValueTask DisposeAsync() => _data.DisposeAsync();
 

@@ -159,6 +159,11 @@ internal sealed class SqliteDestination : IDestination
         Exec(db, "BEGIN IMMEDIATE");
         try
         {
+            if (unit.TruncateFirst)
+            {
+                deleted += Truncate(db, unit.DestinationTable, scopeId);
+            }
+
             foreach (var write in unit.Writes)
             {
                 if (write.Kind == WriteKind.Delete)
@@ -207,6 +212,17 @@ internal sealed class SqliteDestination : IDestination
         }
 
         return new ApplyResult(inserted, updated, deleted);
+    }
+
+    /// <summary>Empties the table and tombstones the scope's ledger (a TRUNCATE at the source); returns the rows removed.</summary>
+    private static long Truncate(sqlite3 db, string table, long scopeId)
+    {
+        Exec(db, $"DELETE FROM {SqliteSql.Quote(table)}");
+        var removed = raw.sqlite3_changes(db);
+        using var ledger = new RawStatement(db, $"UPDATE {SqliteLedger.Table} SET deleted = 1, row_hash = 0 WHERE scope_id = ?1 AND deleted = 0");
+        ledger.Bind(1, scopeId);
+        ledger.Execute();
+        return removed;
     }
 
     private RawStatement Statement(string name, Func<string> sql)

@@ -88,6 +88,9 @@ internal sealed class PgSyncWorkspace : IAsyncDisposable
         Assert.Fail($"'{what}' differs: source has {source.Count} rows, destination {destination.Count}\n{string.Join("\n", onlySource.Concat(onlyDestination))}");
     }
 
+    public static long Writes(SyncReport report) =>
+        report.Statistics.RecordsInserted + report.Statistics.RecordsUpdated + report.Statistics.RecordsDeleted;
+
     public static string Describe(SyncReport report) =>
         $"inserted {report.Statistics.RecordsInserted}, updated {report.Statistics.RecordsUpdated}, deleted {report.Statistics.RecordsDeleted}; " +
         $"errors: [{string.Join("; ", report.Errors.Select(e => e.Message))}]; tables: [{string.Join("; ", report.Tables.Select(t => $"{t.Table} {t.Status} {t.Error}"))}]";

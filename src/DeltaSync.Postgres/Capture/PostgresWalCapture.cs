@@ -1,0 +1,573 @@
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using System.Text.RegularExpressions;
+using DeltaSync.Core.Capture;
+using DeltaSync.Core.Config;
+using DeltaSync.Core.Connectors;
+using DeltaSync.Core.Model;
+using DeltaSync.Core.Pipeline;
+using DeltaSync.Postgres.Source;
+using Npgsql;
+using Npgsql.Replication;
+using Npgsql.Replication.PgOutput;
+using Npgsql.Replication.PgOutput.Messages;
+using NpgsqlTypes;
+using NodaTime;
+
+namespace DeltaSync.Postgres.Capture;
+
+/// <summary>
+/// Log-based capture from PostgreSQL's write-ahead log through logical replication (<c>pgoutput</c>). The table gets its
+/// own publication and slot (created when absent). A new slot exports a snapshot: the table is copied in key order in
+/// exactly that snapshot, and streaming starts at the slot's consistent point, so nothing is missed or doubled. Each pass
+/// writes a logical-decoding marker and reads the log up to it, in whole source transactions; the checkpoint holds the
+/// log position, and the slot is advanced only to what is checkpointed. A slot that disappeared, or whose WAL is gone,
+/// is detected and the table re-snapshotted and compared with the ledger (deletes included): never a silent gap.
+/// </summary>
+internal sealed partial class PostgresWalCapture : IChangeCapture
+{
+    public const string Kind = "wal";
+    private const string MarkerPrefix = "deltasync";
+
+    private readonly NpgsqlDataSource _data;
+    private readonly string _replicationConnection;
+    private readonly CaptureRequest _request;
+    private readonly PostgresRowMapper _initialMapper;
+    private readonly string _slot;
+    private readonly string _publication;
+    private readonly IClock _clock;
+    private readonly TableOptions _options;
+    private PostgresRowMapper _mapper;
+
+    public PostgresWalCapture(NpgsqlDataSource data, string connection, CaptureRequest request, PgTable table, IClock clock)
+    {
+        _data = data;
+        var builder = PostgresConnectionFactory.Parse(connection);
+        builder.ApplicationName = "deltasync wal";
+        _replicationConnection = builder.ConnectionString;
+        _request = request;
+        _initialMapper = new PostgresRowMapper(table, request.Schema, request.Plan.SourceName);
+        _mapper = _initialMapper;
+        _slot = request.Plan.SlotName;
+        _publication = request.Plan.PublicationName;
+        _clock = clock;
+        _options = request.Plan.ToTableOptions();
+        if (_slot.Length == 0 || _publication.Length == 0)
+        {
+            throw new SyncException(ErrorClass.Fatal, $"table '{request.Plan.Table}': no replication slot or publication name for the log capture");
+        }
+    }
+
+    public async IAsyncEnumerable<ChangeBatch> ReadAsync([EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        await using var sql = await PostgresConnectionFactory.OpenAsync(_data, "source", cancellationToken).ConfigureAwait(false);
+        await EnsurePublicationAsync(sql, cancellationToken).ConfigureAwait(false);
+        var slot = await SlotAsync(sql, cancellationToken).ConfigureAwait(false);
+        var resume = _request.Resume;
+        var warnings = new List<string>();
+        if (!resume.IsNone && (slot is null || slot.Value.Lost))
+        {
+            warnings.Add(slot is null
+                ? $"The replication slot '{_slot}' of '{_request.Plan.Table}' no longer exists (dropped outside DeltaSync?): the table was re-snapshotted and compared with what was synced, so changes made meanwhile, deletes included, were carried"
+                : $"The replication slot '{_slot}' of '{_request.Plan.Table}' lost WAL it still needed (max_slot_wal_keep_size?): the slot was recreated and the table re-snapshotted and compared with what was synced");
+            resume = Position.None;
+        }
+
+        if (resume.IsNone)
+        {
+            if (slot is not null)
+            {
+                // A slot without a checkpoint (a first snapshot that never committed, or a lost one): its position means nothing to us.
+                await DropSlotAsync(sql, cancellationToken).ConfigureAwait(false);
+            }
+
+            var then = Position.None;
+            await using (var replication = new LogicalReplicationConnection(_replicationConnection))
+            {
+                await OpenReplicationAsync(replication, cancellationToken).ConfigureAwait(false);
+                var created = await replication.CreatePgOutputReplicationSlot(_slot, temporarySlot: false, LogicalSlotSnapshotInitMode.Export, cancellationToken: cancellationToken).ConfigureAwait(false);
+                then = new Position(Kind, created.ConsistentPoint.ToString());
+                await foreach (var batch in SnapshotAsync(sql, created.SnapshotName, after: null, then, warnings, cancellationToken).ConfigureAwait(false))
+                {
+                    yield return batch;
+                }
+            }
+
+            resume = then;
+        }
+        else if (SnapshotPosition.TryParse(resume, out var lastKey, out var continuation))
+        {
+            // An interrupted snapshot: the rest of the keys in a fresh snapshot, then the log from the slot's start
+            // replays everything since, so the rows converge on the source's.
+            await foreach (var batch in SnapshotAsync(sql, snapshotName: null, lastKey, continuation, warnings, cancellationToken).ConfigureAwait(false))
+            {
+                yield return batch;
+            }
+
+            resume = continuation;
+        }
+
+        if (resume.Kind != Kind || !NpgsqlLogSequenceNumber.TryParse(resume.Value, out var start))
+        {
+            throw new SyncException(ErrorClass.Fatal, $"table '{_request.Plan.Table}': checkpoint position '{resume}' is not a log position");
+        }
+
+        await foreach (var batch in StreamAsync(sql, start, warnings, cancellationToken).ConfigureAwait(false))
+        {
+            yield return batch;
+        }
+    }
+
+    /// <summary>Advances the slot to what is checkpointed, so the server can recycle the WAL before it.</summary>
+    public async ValueTask OnCheckpointedAsync(Position position, CancellationToken cancellationToken)
+    {
+        if (position.Kind != Kind || !NpgsqlLogSequenceNumber.TryParse(position.Value, out var lsn))
+        {
+            return;
+        }
+
+        await using var sql = await PostgresConnectionFactory.OpenAsync(_data, "source", cancellationToken).ConfigureAwait(false);
+        await using var command = new NpgsqlCommand(
+            "SELECT pg_replication_slot_advance(slot_name, $2) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active AND confirmed_flush_lsn < $2",
+            sql);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = _slot });
+        command.Parameters.Add(new NpgsqlParameter<NpgsqlLogSequenceNumber> { TypedValue = lsn, NpgsqlDbType = NpgsqlDbType.PgLsn });
+        try
+        {
+            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (PostgresException e) when (e.SqlState is "55000" or "55006")
+        {
+            // Another reader holds the slot right now; the next pass acknowledges.
+        }
+    }
+
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+    /// <summary>Drops the slot and the publication (<c>state reset</c>).</summary>
+    public static async Task UninstallAsync(NpgsqlDataSource data, TablePlan plan, CancellationToken cancellationToken)
+    {
+        await using var sql = await PostgresConnectionFactory.OpenAsync(data, "source", cancellationToken).ConfigureAwait(false);
+        await using (var drop = new NpgsqlCommand("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1", sql))
+        {
+            drop.Parameters.Add(new NpgsqlParameter<string> { TypedValue = plan.SlotName });
+            await drop.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        await using var publication = new NpgsqlCommand($"DROP PUBLICATION IF EXISTS {PostgresSql.Quote(plan.PublicationName)}", sql);
+        await publication.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The slot's WAL retention and state, for <c>status</c>; null when it does not exist.</summary>
+    public static async Task<string?> DescribeSlotAsync(NpgsqlDataSource data, TablePlan plan, CancellationToken cancellationToken)
+    {
+        await using var sql = await PostgresConnectionFactory.OpenAsync(data, "source", cancellationToken).ConfigureAwait(false);
+        await using var command = new NpgsqlCommand(
+            "SELECT active, coalesce(wal_status, ''), confirmed_flush_lsn::text, pg_size_pretty(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)) FROM pg_replication_slots WHERE slot_name = $1",
+            sql);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = plan.SlotName });
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            return $"slot {plan.SlotName}: missing (the next run re-snapshots the table)";
+        }
+
+        return string.Create(
+            CultureInfo.InvariantCulture,
+            $"slot {plan.SlotName}: {(reader.GetBoolean(0) ? "active" : "idle")}, wal_status {reader.GetString(1)}, confirmed {reader.GetString(2)}, retains {reader.GetString(3)} of WAL");
+    }
+
+    private async Task EnsurePublicationAsync(NpgsqlConnection sql, CancellationToken cancellationToken)
+    {
+        await using var exists = new NpgsqlCommand(
+            "SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1), EXISTS (SELECT 1 FROM pg_publication_tables WHERE pubname = $1 AND schemaname = $2 AND tablename = $3)",
+            sql);
+        exists.Parameters.Add(new NpgsqlParameter<string> { TypedValue = _publication });
+        exists.Parameters.Add(new NpgsqlParameter<string> { TypedValue = _mapper.Table.Schema });
+        exists.Parameters.Add(new NpgsqlParameter<string> { TypedValue = _mapper.Table.Name });
+        bool publication, member;
+        await using (var reader = await exists.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            publication = reader.GetBoolean(0);
+            member = reader.GetBoolean(1);
+        }
+
+        if (member)
+        {
+            return;
+        }
+
+        var ddl = publication
+            ? $"ALTER PUBLICATION {PostgresSql.Quote(_publication)} ADD TABLE {_mapper.Table.QualifiedName}"
+            : $"CREATE PUBLICATION {PostgresSql.Quote(_publication)} FOR TABLE {_mapper.Table.QualifiedName}";
+        try
+        {
+            await using var create = new NpgsqlCommand(ddl, sql);
+            await create.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (PostgresException e) when (e.SqlState == "42710")
+        {
+            // Created by a concurrent run meanwhile.
+        }
+        catch (PostgresException e)
+        {
+            throw PostgresConnectionFactory.Classify(e, $"cannot create publication '{_publication}' for '{_request.Plan.Table}' (the sync user must own the table, or create the publication beforehand)");
+        }
+    }
+
+    private async Task<(bool Lost, bool Active)?> SlotAsync(NpgsqlConnection sql, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand("SELECT coalesce(wal_status, '') = 'lost', active, plugin FROM pg_replication_slots WHERE slot_name = $1", sql);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = _slot });
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            return null;
+        }
+
+        if (!reader.IsDBNull(2) && reader.GetString(2) != "pgoutput")
+        {
+            throw new SyncException(ErrorClass.Fatal, $"replication slot '{_slot}' exists but uses the '{reader.GetString(2)}' plugin; DeltaSync needs pgoutput (set cdc.changelog.slot_name to another name)");
+        }
+
+        return (reader.GetBoolean(0), reader.GetBoolean(1));
+    }
+
+    private async Task DropSlotAsync(NpgsqlConnection sql, CancellationToken cancellationToken)
+    {
+        await using var drop = new NpgsqlCommand("SELECT pg_drop_replication_slot($1)", sql);
+        drop.Parameters.Add(new NpgsqlParameter<string> { TypedValue = _slot });
+        try
+        {
+            await drop.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (PostgresException e) when (e.SqlState == "55006")
+        {
+            throw new SyncException(ErrorClass.Transient, $"replication slot '{_slot}' is in use by another process; is another DeltaSync worker syncing '{_request.Plan.Table}'?", e);
+        }
+    }
+
+    private async Task OpenReplicationAsync(LogicalReplicationConnection replication, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await replication.Open(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is NpgsqlException or System.Net.Sockets.SocketException or TimeoutException)
+        {
+            throw PostgresConnectionFactory.Classify(e, $"cannot open a replication connection to {PostgresConnectionFactory.Describe(_replicationConnection)} (the user needs the REPLICATION attribute and pg_hba.conf must allow it)");
+        }
+    }
+
+    /// <summary>
+    /// Copies the table in key order — in the slot's exported snapshot when given — merged with the ledger, so a
+    /// re-snapshot also finds rows deleted since they were synced.
+    /// </summary>
+    private async IAsyncEnumerable<ChangeBatch> SnapshotAsync(NpgsqlConnection sql, string? snapshotName, RecordKey? after, Position then, List<string> warnings, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var rows = SnapshotRowsAsync(sql, snapshotName, after, cancellationToken);
+        var ledger = _request.Ledger.ScanAsync(_request.Scope, cancellationToken);
+        if (after is not null)
+        {
+            ledger = ledger.Where(e => e.Key.CompareTo(after) > 0);
+        }
+
+        var changes = LedgerDiff.DiffAsync(rows, ledger, DiffMode.RowHash, _request.Schema.Name, _request.Plan.SourceName, cancellationToken);
+        var events = new List<ChangeEvent>(_request.BatchSize);
+        var last = after;
+        await foreach (var change in changes.ConfigureAwait(false))
+        {
+            events.Add(change);
+            last = change.Key;
+            if (events.Count >= _request.BatchSize)
+            {
+                yield return Batch(events, SnapshotPosition.Create(last, then), warnings);
+                events = new List<ChangeEvent>(_request.BatchSize);
+            }
+        }
+
+        yield return Batch(events, then, warnings);
+    }
+
+    private async IAsyncEnumerable<ChangeEvent> SnapshotRowsAsync(NpgsqlConnection sql, string? snapshotName, RecordKey? after, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        await using var transaction = await sql.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, cancellationToken).ConfigureAwait(false);
+        if (snapshotName is not null)
+        {
+            // SET TRANSACTION SNAPSHOT takes no parameters: the name comes from the server and is checked to be one.
+            if (!SnapshotName().IsMatch(snapshotName))
+            {
+                throw new SyncException(ErrorClass.Fatal, $"unexpected snapshot name '{snapshotName}' from the server");
+            }
+
+            await using var set = new NpgsqlCommand($"SET TRANSACTION SNAPSHOT '{snapshotName}'", sql, transaction);
+            await set.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        await using var command = new NpgsqlCommand { Connection = sql, Transaction = transaction };
+        var where = after is null ? "" : " WHERE " + _mapper.KeyAfter(after, command);
+        command.CommandText = $"SELECT {_mapper.SelectList()} FROM {_mapper.Table.QualifiedName}{where} ORDER BY {_mapper.KeyOrder()}";
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            yield return _mapper.Upsert(_mapper.ReadValues(reader), Position.None, null);
+        }
+    }
+
+    /// <summary>One pass of the log: from <paramref name="start"/> up to a marker written now, in whole transactions.</summary>
+    private async IAsyncEnumerable<ChangeBatch> StreamAsync(NpgsqlConnection sql, NpgsqlLogSequenceNumber start, List<string> warnings, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var marker = "pass " + Guid.NewGuid().ToString("N");
+        await using (var emit = new NpgsqlCommand("SELECT pg_logical_emit_message(false, $1, $2)", sql))
+        {
+            emit.Parameters.Add(new NpgsqlParameter<string> { TypedValue = MarkerPrefix });
+            emit.Parameters.Add(new NpgsqlParameter<string> { TypedValue = marker });
+            await emit.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        await using var replication = new LogicalReplicationConnection(_replicationConnection);
+        await OpenReplicationAsync(replication, cancellationToken).ConfigureAwait(false);
+        var options = new PgOutputReplicationOptions(_publication, PgOutputProtocolVersion.V1, binary: true, messages: true);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var pending = new List<ChangeEvent>(_request.BatchSize);
+        var transaction = new List<RowChange>();
+        var truncated = false;
+        var pendingTruncate = false;
+        Position? last = null;
+        Instant? highWaterMark = _request.HighWaterMark;
+        var relationIds = new HashSet<uint>();
+        int[] columnMap = [];
+        var messages = replication.StartReplication(new PgOutputReplicationSlot(_slot), options, stop.Token, start);
+        await using var enumerator = messages.GetAsyncEnumerator(stop.Token);
+        while (true)
+        {
+            bool more;
+            try
+            {
+                more = await enumerator.MoveNextAsync().ConfigureAwait(false);
+            }
+            catch (PostgresException e)
+            {
+                throw PostgresConnectionFactory.Classify(e, $"cannot stream the log of '{_request.Plan.Table}' from slot '{_slot}'");
+            }
+
+            if (!more)
+            {
+                break;
+            }
+
+            switch (enumerator.Current)
+            {
+                case BeginMessage:
+                    transaction.Clear();
+                    truncated = false;
+                    break;
+                case RelationMessage relation when IsOurs(relation):
+                    relationIds.Add(relation.RelationId);
+                    if (!SameColumns(relation))
+                    {
+                        if (pending.Count > 0)
+                        {
+                            yield return Batch(pending, last!.Value, warnings, highWaterMark, pendingTruncate);
+                            pending = new List<ChangeEvent>(_request.BatchSize);
+                            pendingTruncate = false;
+                        }
+
+                        await RedescribeAsync(cancellationToken).ConfigureAwait(false);
+                    }
+
+                    // The log's columns by name into the schema's order (-1: not in the schema).
+                    columnMap = relation.Columns.Select(c => _mapper.Schema.IndexOf(c.ColumnName)).ToArray();
+                    break;
+                case InsertMessage insert when relationIds.Contains(insert.Relation.RelationId):
+                    transaction.Add(await ReadRowAsync(insert.NewRow, columnMap, ChangeOperation.Upsert, cancellationToken).ConfigureAwait(false));
+                    break;
+                case FullUpdateMessage full when relationIds.Contains(full.Relation.RelationId):
+                    var oldRow = await ReadRowAsync(full.OldRow, columnMap, ChangeOperation.Delete, cancellationToken).ConfigureAwait(false);
+                    var newRow = await ReadRowAsync(full.NewRow, columnMap, ChangeOperation.Upsert, cancellationToken).ConfigureAwait(false);
+                    if (!oldRow.Key.Equals(newRow.Key))
+                    {
+                        transaction.Add(oldRow);
+                    }
+
+                    transaction.Add(newRow);
+                    break;
+                case IndexUpdateMessage keyed when relationIds.Contains(keyed.Relation.RelationId):
+                    // The key changed: the old key's record goes away, the new one appears.
+                    transaction.Add(await ReadRowAsync(keyed.Key, columnMap, ChangeOperation.Delete, cancellationToken).ConfigureAwait(false));
+                    transaction.Add(await ReadRowAsync(keyed.NewRow, columnMap, ChangeOperation.Upsert, cancellationToken).ConfigureAwait(false));
+                    break;
+                case UpdateMessage update when relationIds.Contains(update.Relation.RelationId):
+                    transaction.Add(await ReadRowAsync(update.NewRow, columnMap, ChangeOperation.Upsert, cancellationToken).ConfigureAwait(false));
+                    break;
+                case KeyDeleteMessage delete when relationIds.Contains(delete.Relation.RelationId):
+                    transaction.Add(await ReadRowAsync(delete.Key, columnMap, ChangeOperation.Delete, cancellationToken).ConfigureAwait(false));
+                    break;
+                case FullDeleteMessage delete when relationIds.Contains(delete.Relation.RelationId):
+                    transaction.Add(await ReadRowAsync(delete.OldRow, columnMap, ChangeOperation.Delete, cancellationToken).ConfigureAwait(false));
+                    break;
+                case TruncateMessage truncate when truncate.Relations.Any(r => relationIds.Contains(r.RelationId) || IsOurs(r)):
+                    // Everything before it in this transaction is gone too; earlier transactions are applied first.
+                    transaction.Clear();
+                    truncated = true;
+                    if (pending.Count > 0)
+                    {
+                        yield return Batch(pending, last!.Value, warnings, highWaterMark, pendingTruncate);
+                        pending = new List<ChangeEvent>(_request.BatchSize);
+                        pendingTruncate = false;
+                    }
+
+                    break;
+                case CommitMessage commit:
+                    var position = new Position(Kind, commit.TransactionEndLsn.ToString());
+                    var committedAt = Instant.FromDateTimeUtc(DateTime.SpecifyKind(commit.TransactionCommitTimestamp, DateTimeKind.Utc));
+                    if (transaction.Count > 0 || truncated)
+                    {
+                        if (truncated && pending.Count > 0)
+                        {
+                            yield return Batch(pending, last!.Value, warnings, highWaterMark, pendingTruncate);
+                            pending = new List<ChangeEvent>(_request.BatchSize);
+                        }
+
+                        pendingTruncate |= truncated;
+                        await FillUnchangedToastAsync(sql, transaction, cancellationToken).ConfigureAwait(false);
+                        foreach (var row in transaction)
+                        {
+                            pending.Add(row.ToEvent(_mapper, position, committedAt));
+                        }
+
+                        if (highWaterMark is null || committedAt > highWaterMark)
+                        {
+                            highWaterMark = committedAt;
+                        }
+                    }
+
+                    transaction.Clear();
+                    truncated = false;
+                    last = position;
+                    if (pending.Count >= _request.BatchSize)
+                    {
+                        yield return Batch(pending, position, warnings, highWaterMark, pendingTruncate);
+                        pending = new List<ChangeEvent>(_request.BatchSize);
+                        pendingTruncate = false;
+                    }
+
+                    break;
+                case LogicalDecodingMessage message when message.Prefix == MarkerPrefix:
+                    using (var text = new StreamReader(message.Data))
+                    {
+                        if (await text.ReadToEndAsync(cancellationToken).ConfigureAwait(false) != marker)
+                        {
+                            break;
+                        }
+                    }
+
+                    // Caught up with the log as of the start of this pass.
+                    var end = NpgsqlLogSequenceNumber.Larger(message.MessageLsn, last is { } l && NpgsqlLogSequenceNumber.TryParse(l.Value, out var lsn) ? lsn : start);
+                    yield return Batch(pending, new Position(Kind, end.ToString()), warnings, highWaterMark, pendingTruncate);
+                    await stop.CancelAsync().ConfigureAwait(false);
+                    yield break;
+            }
+        }
+    }
+
+    private bool IsOurs(RelationMessage relation) =>
+        relation.Namespace == _mapper.Table.Schema && relation.RelationName == _mapper.Table.Name;
+
+    private bool SameColumns(RelationMessage relation) =>
+        relation.Columns.Select(c => c.ColumnName).SequenceEqual(_mapper.Schema.Columns.Select(c => c.Name), StringComparer.Ordinal);
+
+    /// <summary>The table changed shape in the log (a column added or dropped): read its new shape from the catalog.</summary>
+    private async Task RedescribeAsync(CancellationToken cancellationToken)
+    {
+        await using var sql = await PostgresConnectionFactory.OpenAsync(_data, "source", cancellationToken).ConfigureAwait(false);
+        var (table, schema) = await PostgresCatalog.DescribeAsync(sql, _options, "source", cancellationToken).ConfigureAwait(false);
+        _mapper = new PostgresRowMapper(table, schema, _request.Plan.SourceName);
+    }
+
+    /// <summary>
+    /// Reads a tuple (in the log's column order) into the schema's column order. Schema columns the tuple does not
+    /// carry — an unchanged TOASTed value, or a column the log's older shape of the table lacked — are completed from
+    /// the source before the transaction is handed on.
+    /// </summary>
+    private async Task<RowChange> ReadRowAsync(ReplicationTuple tuple, int[] columnMap, ChangeOperation operation, CancellationToken cancellationToken)
+    {
+        var schema = _mapper.Schema;
+        var values = new object?[schema.Columns.Count];
+        var seen = new bool[values.Length];
+        List<int>? unchanged = null;
+        var i = 0;
+        await foreach (var value in tuple.WithCancellation(cancellationToken).ConfigureAwait(false))
+        {
+            var target = i < columnMap.Length ? columnMap[i] : -1;
+            i++;
+            if (target < 0)
+            {
+                continue;
+            }
+
+            seen[target] = true;
+            if (value.IsUnchangedToastedValue)
+            {
+                (unchanged ??= []).Add(target);
+            }
+            else
+            {
+                values[target] = await PostgresValues.ReadAsync(value, _mapper.Column(schema.Columns[target].Name), cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        for (var c = 0; c < seen.Length; c++)
+        {
+            if (!seen[c])
+            {
+                (unchanged ??= []).Add(c);
+            }
+        }
+
+        return new RowChange(operation, schema.KeyOf(values), values, unchanged);
+    }
+
+    /// <summary>
+    /// An update that left a large (TOASTed) value untouched does not carry it. The row is completed from the source;
+    /// should the value have changed since, that later change is further on in the log and is applied after this one.
+    /// </summary>
+    private async Task FillUnchangedToastAsync(NpgsqlConnection sql, List<RowChange> rows, CancellationToken cancellationToken)
+    {
+        foreach (var row in rows.Where(r => r.Unchanged is { Count: > 0 } && r.Operation != ChangeOperation.Delete))
+        {
+            await using var command = new NpgsqlCommand { Connection = sql };
+            command.CommandText = $"SELECT {_mapper.SelectList()} FROM {_mapper.Table.QualifiedName} WHERE {_mapper.KeyAfter(row.Key, command, "=")}";
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                var current = _mapper.ReadValues(reader);
+                foreach (var index in row.Unchanged!)
+                {
+                    row.Values[index] = current[index];
+                }
+            }
+        }
+    }
+
+    private ChangeBatch Batch(List<ChangeEvent> events, Position position, List<string> warnings, Instant? highWaterMark = null, bool truncateFirst = false) =>
+        new(_mapper.Schema, events, position)
+        {
+            HighWaterMark = highWaterMark ?? _request.HighWaterMark,
+            Warnings = [.. warnings],
+            TruncateFirst = truncateFirst,
+        };
+
+    [GeneratedRegex("^[0-9A-Fa-f]+(-[0-9A-Fa-f]+)+$")]
+    private static partial Regex SnapshotName();
+
+    /// <summary>One row change of a transaction still being read.</summary>
+    private sealed record RowChange(ChangeOperation Operation, RecordKey Key, object?[] Values, List<int>? Unchanged)
+    {
+        public ChangeEvent ToEvent(PostgresRowMapper mapper, Position position, Instant commitTime) =>
+            Operation == ChangeOperation.Delete
+                ? mapper.Delete(Key, position, commitTime)
+                : mapper.Upsert(Values, position, commitTime);
+    }
+}
