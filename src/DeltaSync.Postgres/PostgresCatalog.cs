@@ -16,7 +16,9 @@ internal sealed record PgTable(string Schema, string Name, IReadOnlyList<PgColum
 }
 
 /// <summary>One column: its name, its type as <c>format_type</c> spells it, and the base type name (element type for arrays).</summary>
-internal sealed record PgColumn(string Name, string TypeName, string BaseType, bool IsArray, bool NotNull, int KeyOrdinal, string? DefaultSql)
+/// <param name="IsVirtual">Not a column of the source table: the row identity DeltaSync gives rows of a table without a
+/// key (<see cref="PostgresCatalog.RowIdColumn"/>), filled by the log capture.</param>
+internal sealed record PgColumn(string Name, string TypeName, string BaseType, bool IsArray, bool NotNull, int KeyOrdinal, string? DefaultSql, bool IsVirtual = false)
 {
     /// <summary>Whether Npgsql reads and writes this type natively; other types travel as text and are cast back.</summary>
     public bool IsNative => PostgresTypes.IsNative(BaseType);
@@ -27,6 +29,13 @@ internal sealed record PgColumn(string Name, string TypeName, string BaseType, b
 /// <summary>Reads table shapes from <c>pg_catalog</c>.</summary>
 internal static class PostgresCatalog
 {
+    /// <summary>
+    /// The key DeltaSync adds to a table without one when it is read from the log: where each row was inserted
+    /// (<c>w:&lt;commit LSN&gt;:&lt;n&gt;</c>, or <c>s:&lt;snapshot LSN&gt;:&lt;n&gt;</c> for rows copied by the snapshot).
+    /// Deterministic, so a replayed insert is recognised and the row lands exactly once.
+    /// </summary>
+    public const string RowIdColumn = "_deltasync_row";
+
     private const string ColumnsSql = """
         SELECT a.attname,
                format_type(a.atttypid, a.atttypmod),
@@ -120,7 +129,13 @@ internal static class PostgresCatalog
         else
         {
             key = table.Columns.Where(c => c.KeyOrdinal > 0).OrderBy(c => c.KeyOrdinal).Select(c => c.Name).ToList();
-            if (key.Count == 0)
+            if (key.Count == 0 && options.CdcMethod == CdcMethod.Changelog)
+            {
+                // Read from the log, an insert-only table needs no key of its own: each row is identified by where it was inserted.
+                table = table with { Columns = [.. table.Columns, new PgColumn(RowIdColumn, "text", "text", IsArray: false, NotNull: true, KeyOrdinal: 1, DefaultSql: null, IsVirtual: true)] };
+                key = [RowIdColumn];
+            }
+            else if (key.Count == 0)
             {
                 throw new SyncException(ErrorClass.Fatal, $"table '{options.Name}' has no primary key; name one with 'primary_key' in its table entry");
             }

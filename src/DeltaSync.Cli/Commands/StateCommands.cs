@@ -43,7 +43,7 @@ public sealed class StateShowCommand : AsyncCommand<TableSettings>
         var tables = await session.Admin.ShowAsync(settings.Tables, cancellationToken).ConfigureAwait(false);
         if (settings.Json)
         {
-            Terminal.WriteJson(new { sync = session.Config.Name, state = session.Store.Description, tables = tables.Select(StateJson.Table) });
+            Terminal.WriteJson(new { sync = session.Config.Name, state = session.Store.Description, tables = tables.Select(t => StateJson.Table(t)) });
             return ExitCodes.Completed;
         }
 

@@ -16,13 +16,14 @@ public sealed class StatusCommand : AsyncCommand<TableSettings>
         await using var store = await StateStores.OpenAsync(config, CliHost.Connectors(), cancellationToken).ConfigureAwait(false);
         var admin = new StateAdmin(config, store, SystemClock.Instance);
         var tables = await admin.ShowAsync(settings.Tables, cancellationToken).ConfigureAwait(false);
+        var captures = await CapturesAsync(config, settings.Tables, cancellationToken).ConfigureAwait(false);
         if (settings.Json)
         {
             Terminal.WriteJson(new
             {
                 sync = config.Name,
                 state = store.Description,
-                tables = tables.Select(StateJson.Table),
+                tables = tables.Select(t => StateJson.Table(t, captures.GetValueOrDefault(t.Table))),
             });
             return ExitCodes.Completed;
         }
@@ -41,7 +42,53 @@ public sealed class StatusCommand : AsyncCommand<TableSettings>
                 N(t.Latest?.Totals.RecordsProcessed), N(t.Latest?.Totals.Inserted), N(t.Latest?.Totals.Updated), N(t.Latest?.Totals.Deleted),
                 t.Latest is null ? "-" : "v" + t.Latest.Version,
             }));
+        foreach (var (table, capture) in captures)
+        {
+            Terminal.Line($"{table}: {capture}");
+        }
+
         return ExitCodes.Completed;
+    }
+
+    /// <summary>
+    /// What each table's source says about its capture (a slot's retained WAL…). An unreachable source does not fail
+    /// <c>status</c>: the state is still shown, with the reason the source could not be asked.
+    /// </summary>
+    private static async Task<Dictionary<string, string>> CapturesAsync(Core.Config.SyncConfig config, IReadOnlyList<string>? tables, CancellationToken cancellationToken)
+    {
+        var result = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        var plans = Core.Connectors.TablePlan.Select(config, tables);
+        if (!plans.Any(p => p.Method is Core.Config.CdcMethod.Changelog or Core.Config.CdcMethod.Trigger))
+        {
+            return result;
+        }
+
+        var connector = CliHost.Connectors().Find(config.Sync.Source.Connection);
+        if (connector is null)
+        {
+            return result;
+        }
+
+        try
+        {
+            await using var source = await connector.OpenSourceAsync(config.Sync.Source, config, cancellationToken).ConfigureAwait(false);
+            foreach (var plan in plans)
+            {
+                if (await source.DescribeCaptureAsync(plan, cancellationToken).ConfigureAwait(false) is { } text)
+                {
+                    result[plan.Table] = text;
+                }
+            }
+        }
+        catch (Core.Pipeline.SyncException e)
+        {
+            foreach (var plan in plans)
+            {
+                result[plan.Table] = "source not reachable: " + e.Message;
+            }
+        }
+
+        return result;
     }
 
     private static string N(long? value) => value?.ToString("N0", System.Globalization.CultureInfo.InvariantCulture) ?? "-";
@@ -58,7 +105,7 @@ public sealed class StatusCommand : AsyncCommand<TableSettings>
 /// <summary>JSON shapes of state for <c>--json</c>.</summary>
 internal static class StateJson
 {
-    public static object Table(TableState t) => new
+    public static object Table(TableState t, string? capture = null) => new
     {
         table = t.Table,
         stream = t.Stream,
@@ -69,6 +116,7 @@ internal static class StateJson
         versions = t.StoredVersions,
         problem = t.Problem,
         checkpoint = t.Latest is null ? null : Checkpoint(t.Latest),
+        capture,
     };
 
     public static object Checkpoint(Checkpoint c) => new

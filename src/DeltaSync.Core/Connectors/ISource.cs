@@ -21,4 +21,10 @@ public interface ISource : IAsyncDisposable
 
     /// <summary>Removes what the engine installed at the source for a table (triggers, change rows) on <c>state reset</c>.</summary>
     Task UninstallAsync(TablePlan plan, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// What <c>status</c> should say about the table's capture at the source (a replication slot's retained WAL, a
+    /// change table's backlog); null when there is nothing beyond the checkpoint.
+    /// </summary>
+    Task<string?> DescribeCaptureAsync(TablePlan plan, CancellationToken cancellationToken) => Task.FromResult<string?>(null);
 }

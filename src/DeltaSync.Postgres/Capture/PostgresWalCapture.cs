@@ -198,9 +198,12 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
             return;
         }
 
+        // A table without a key publishes only inserts and TRUNCATE (unless it logs whole rows): publishing its updates
+        // and deletes would make PostgreSQL refuse them for want of a replica identity.
+        var insertOnly = Keyless && !_mapper.Table.ReplicaIdentityFull ? " WITH (publish = 'insert, truncate')" : "";
         var ddl = publication
             ? $"ALTER PUBLICATION {PostgresSql.Quote(_publication)} ADD TABLE {_mapper.Table.QualifiedName}"
-            : $"CREATE PUBLICATION {PostgresSql.Quote(_publication)} FOR TABLE {_mapper.Table.QualifiedName}";
+            : $"CREATE PUBLICATION {PostgresSql.Quote(_publication)} FOR TABLE {_mapper.Table.QualifiedName}{insertOnly}";
         try
         {
             await using var create = new NpgsqlCommand(ddl, sql);
@@ -266,7 +269,12 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
     /// </summary>
     private async IAsyncEnumerable<ChangeBatch> SnapshotAsync(NpgsqlConnection sql, string? snapshotName, RecordKey? after, Position then, List<string> warnings, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        var rows = SnapshotRowsAsync(sql, snapshotName, after, cancellationToken);
+        if (Keyless)
+        {
+            warnings.Add($"'{_request.Plan.Table}' has no primary key: rows are identified by where they were inserted ({PostgresCatalog.RowIdColumn} at the destination); only inserts and TRUNCATE are synced{(_mapper.Table.ReplicaIdentityFull ? ", updates and deletes are reported and skipped" : "")}");
+        }
+
+        var rows = SnapshotRowsAsync(sql, snapshotName, after, then, cancellationToken);
         var ledger = _request.Ledger.ScanAsync(_request.Scope, cancellationToken);
         if (after is not null)
         {
@@ -282,7 +290,9 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
             last = change.Key;
             if (events.Count >= _request.BatchSize)
             {
-                yield return Batch(events, SnapshotPosition.Create(last, then), warnings);
+                // A keyless table's snapshot cannot resume at a key: if cut short it is taken again (the ledger
+                // comparison removes the rows of the first attempt).
+                yield return Batch(events, Keyless ? Position.None : SnapshotPosition.Create(last, then), warnings);
                 events = new List<ChangeEvent>(_request.BatchSize);
             }
         }
@@ -290,7 +300,7 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
         yield return Batch(events, then, warnings);
     }
 
-    private async IAsyncEnumerable<ChangeEvent> SnapshotRowsAsync(NpgsqlConnection sql, string? snapshotName, RecordKey? after, [EnumeratorCancellation] CancellationToken cancellationToken)
+    private async IAsyncEnumerable<ChangeEvent> SnapshotRowsAsync(NpgsqlConnection sql, string? snapshotName, RecordKey? after, Position then, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         await using var transaction = await sql.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, cancellationToken).ConfigureAwait(false);
         if (snapshotName is not null)
@@ -309,9 +319,18 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
         var where = after is null ? "" : " WHERE " + _mapper.KeyAfter(after, command);
         command.CommandText = $"SELECT {_mapper.SelectList()} FROM {_mapper.Table.QualifiedName}{where} ORDER BY {_mapper.KeyOrder()}";
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        var rowId = _mapper.RowIdIndex;
+        var lsn = rowId >= 0 ? Lsn(then) : "";
+        long ordinal = 0;
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
-            yield return _mapper.Upsert(_mapper.ReadValues(reader), Position.None, null);
+            var values = _mapper.ReadValues(reader);
+            if (rowId >= 0)
+            {
+                values[rowId] = string.Create(CultureInfo.InvariantCulture, $"s:{lsn}:{++ordinal:D12}");
+            }
+
+            yield return _mapper.Upsert(values, Position.None, null);
         }
     }
 
@@ -391,15 +410,15 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
                         transaction.Add(oldRow);
                     }
 
-                    transaction.Add(newRow);
+                    transaction.Add(newRow with { IsUpdate = true });
                     break;
                 case IndexUpdateMessage keyed when relationIds.Contains(keyed.Relation.RelationId):
                     // The key changed: the old key's record goes away, the new one appears.
                     transaction.Add(await ReadRowAsync(keyed.Key, columnMap, ChangeOperation.Delete, cancellationToken).ConfigureAwait(false));
-                    transaction.Add(await ReadRowAsync(keyed.NewRow, columnMap, ChangeOperation.Upsert, cancellationToken).ConfigureAwait(false));
+                    transaction.Add(await ReadRowAsync(keyed.NewRow, columnMap, ChangeOperation.Upsert, cancellationToken).ConfigureAwait(false) with { IsUpdate = true });
                     break;
                 case UpdateMessage update when relationIds.Contains(update.Relation.RelationId):
-                    transaction.Add(await ReadRowAsync(update.NewRow, columnMap, ChangeOperation.Upsert, cancellationToken).ConfigureAwait(false));
+                    transaction.Add(await ReadRowAsync(update.NewRow, columnMap, ChangeOperation.Upsert, cancellationToken).ConfigureAwait(false) with { IsUpdate = true });
                     break;
                 case KeyDeleteMessage delete when relationIds.Contains(delete.Relation.RelationId):
                     transaction.Add(await ReadRowAsync(delete.Key, columnMap, ChangeOperation.Delete, cancellationToken).ConfigureAwait(false));
@@ -431,6 +450,11 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
                         }
 
                         pendingTruncate |= truncated;
+                        if (Keyless)
+                        {
+                            IdentifyKeylessRows(transaction, commit.TransactionEndLsn, warnings);
+                        }
+
                         await FillUnchangedToastAsync(sql, transaction, cancellationToken).ConfigureAwait(false);
                         foreach (var row in transaction)
                         {
@@ -472,11 +496,46 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
         }
     }
 
+    /// <summary>The table has no key: rows are identified by where they were inserted (<see cref="PostgresCatalog.RowIdColumn"/>).</summary>
+    private bool Keyless => _mapper.RowIdIndex >= 0;
+
     private bool IsOurs(RelationMessage relation) =>
         relation.Namespace == _mapper.Table.Schema && relation.RelationName == _mapper.Table.Name;
 
     private bool SameColumns(RelationMessage relation) =>
         relation.Columns.Select(c => c.ColumnName).SequenceEqual(_mapper.Schema.Columns.Select(c => c.Name), StringComparer.Ordinal);
+
+    /// <summary>
+    /// Gives each insert of a keyless table its identity — the transaction's commit position and its place in it, the
+    /// same on every replay — and drops updates and deletes, which cannot be matched to a row, with a warning.
+    /// </summary>
+    private void IdentifyKeylessRows(List<RowChange> transaction, NpgsqlLogSequenceNumber commit, List<string> warnings)
+    {
+        var rowId = _mapper.RowIdIndex;
+        var lsn = ((ulong)commit).ToString("X16", CultureInfo.InvariantCulture);
+        var n = 0;
+        for (var i = 0; i < transaction.Count; i++)
+        {
+            var row = transaction[i];
+            if (row.Operation == ChangeOperation.Delete || row.IsUpdate)
+            {
+                var warning = $"'{_request.Plan.Table}' has no primary key: updates and deletes on it cannot be matched to a destination row and were skipped";
+                if (!warnings.Contains(warning))
+                {
+                    warnings.Add(warning);
+                }
+
+                transaction.RemoveAt(i--);
+                continue;
+            }
+
+            row.Values[rowId] = string.Create(CultureInfo.InvariantCulture, $"w:{lsn}:{++n:D10}");
+            transaction[i] = row with { Key = _mapper.Schema.KeyOf(row.Values) };
+        }
+    }
+
+    private static string Lsn(Position position) =>
+        NpgsqlLogSequenceNumber.TryParse(position.Value, out var lsn) ? ((ulong)lsn).ToString("X16", CultureInfo.InvariantCulture) : position.Value;
 
     /// <summary>The table changed shape in the log (a column added or dropped): read its new shape from the catalog.</summary>
     private async Task RedescribeAsync(CancellationToken cancellationToken)
@@ -520,7 +579,7 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
 
         for (var c = 0; c < seen.Length; c++)
         {
-            if (!seen[c])
+            if (!seen[c] && c != _mapper.RowIdIndex)
             {
                 (unchanged ??= []).Add(c);
             }
@@ -565,6 +624,9 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
     /// <summary>One row change of a transaction still being read.</summary>
     private sealed record RowChange(ChangeOperation Operation, RecordKey Key, object?[] Values, List<int>? Unchanged)
     {
+        /// <summary>The new row of an update (as opposed to an insert).</summary>
+        public bool IsUpdate { get; init; }
+
         public ChangeEvent ToEvent(PostgresRowMapper mapper, Position position, Instant commitTime) =>
             Operation == ChangeOperation.Delete
                 ? mapper.Delete(Key, position, commitTime)

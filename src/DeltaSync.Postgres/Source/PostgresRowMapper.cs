@@ -30,6 +30,9 @@ internal sealed class PostgresRowMapper
 
     public PgTable Table => _table;
 
+    /// <summary>The index of the virtual row-identity column of a table without a key, or -1.</summary>
+    public int RowIdIndex => Array.FindIndex(_columns, c => c.IsVirtual);
+
     public TableSchema Schema => _schema;
 
     public PgColumn Column(string name) => _columns.First(c => string.Equals(c.Name, name, StringComparison.OrdinalIgnoreCase));
@@ -43,6 +46,12 @@ internal sealed class PostgresRowMapper
             if (text.Length > 0)
             {
                 text.Append(", ");
+            }
+
+            if (column.IsVirtual)
+            {
+                text.Append("NULL::text");
+                continue;
             }
 
             text.Append(alias is null ? "" : alias + ".").Append(PostgresSql.Quote(column.Name));
@@ -69,7 +78,8 @@ internal sealed class PostgresRowMapper
     }
 
     /// <summary><c>k1, k2</c> in key order, for ORDER BY.</summary>
-    public string KeyOrder(string? alias = null) => string.Join(", ", _schema.PrimaryKey.Select(k => KeyExpression(k, alias)));
+    public string KeyOrder(string? alias = null) =>
+        RowIdIndex >= 0 ? (alias is null ? "" : alias + ".") + "ctid" : string.Join(", ", _schema.PrimaryKey.Select(k => KeyExpression(k, alias)));
 
     /// <summary><c>(k1, k2) &gt; ($n, $n+1)</c>: rows after <paramref name="key"/> in key order; adds the parameters.</summary>
     public string KeyAfter(RecordKey key, NpgsqlCommand command, string comparison = ">")
@@ -97,7 +107,7 @@ internal sealed class PostgresRowMapper
         var values = new object?[_columns.Length];
         for (var i = 0; i < values.Length; i++)
         {
-            values[i] = PostgresValues.Read(reader, i, _columns[i]);
+            values[i] = _columns[i].IsVirtual ? null : PostgresValues.Read(reader, i, _columns[i]);
         }
 
         return values;

@@ -187,3 +187,33 @@ public sealed class WalCaptureTests
         Assert.Equal(0L, await w.Source.ScalarAsync<long>("SELECT count(*) FROM pg_publication WHERE pubname = $1", plan.PublicationName));
     }
 }
+
+/// <summary>Tables without a primary key, read from the log: inserted rows land exactly once.</summary>
+public sealed class WalKeylessTableTests
+{
+    [Fact]
+    public async Task An_insert_only_table_without_a_key_is_copied_and_appended_exactly_once()
+    {
+        await using var w = await PgSyncWorkspace.CreateAsync();
+        await w.Source.ExecuteAsync("""
+            CREATE TABLE history (tid int, delta int, mtime timestamp, filler char(22));
+            INSERT INTO history SELECT g % 10, g, timestamp '2025-01-01' + g * interval '1 second', 'x' FROM generate_series(1, 300) g;
+            INSERT INTO history SELECT 1, 1, timestamp '2025-01-01', 'same' FROM generate_series(1, 3);
+            """);
+        var config = w.Config("{name: history, cdc_method: changelog}", batchSize: 64);
+
+        var first = await w.RunCompletedAsync(config);
+        await w.Source.ExecuteAsync("""
+            INSERT INTO history VALUES (7, 7, '2025-02-02', 'dup'), (7, 7, '2025-02-02', 'dup');
+            BEGIN; INSERT INTO history VALUES (8, 8, NULL, NULL); INSERT INTO history VALUES (9, 9, NULL, NULL); COMMIT;
+            """);
+        var second = await w.RunCompletedAsync(config);
+        var third = await w.RunCompletedAsync(config);
+
+        Assert.Equal(303, first.Statistics.RecordsInserted);
+        Assert.Equal(4, second.Statistics.RecordsInserted);
+        Assert.Equal(0, PgSyncWorkspace.Writes(third));
+        Assert.Contains(first.Warnings, x => x.Contains("no primary key", StringComparison.Ordinal));
+        await w.AssertSameAsync("SELECT tid, delta, mtime, filler, count(*) FROM history GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4");
+    }
+}
