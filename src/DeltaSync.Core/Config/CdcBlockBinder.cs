@@ -12,7 +12,21 @@ internal static class CdcBlockBinder
         BindVersion(cdc.Section("version", ConfigKeys.Version)),
         BindChangelog(cdc.Section("changelog", ConfigKeys.Changelog)),
         BindPolling(cdc.Section("polling", ConfigKeys.Polling)),
-        BindTrigger(cdc.Section("trigger", ConfigKeys.Trigger)));
+        BindTrigger(cdc.Section("trigger", ConfigKeys.Trigger)))
+    {
+        Hybrid = BindHybrid(cdc.Section("hybrid", ConfigKeys.Hybrid)),
+    };
+
+    private static HybridCdcOptions BindHybrid(YamlSection hybrid)
+    {
+        CdcMethod? baseMethod = hybrid["base"] is null ? null : hybrid.Choice("base", CdcMethod.Timestamp, ConfigChoices.CdcMethods);
+        if (baseMethod is CdcMethod.Hybrid or CdcMethod.Polling)
+        {
+            hybrid.Report("base", "the base of hybrid capture is changelog, timestamp, version or trigger (reconciliation already compares every row)");
+        }
+
+        return new HybridCdcOptions(baseMethod, hybrid.Duration("reconcile_interval", Duration.FromHours(1), allowZero: true));
+    }
 
     private static TimestampCdcOptions BindTimestamp(YamlSection timestamp)
     {

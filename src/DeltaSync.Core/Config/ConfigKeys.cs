@@ -14,7 +14,9 @@ internal static class ConfigKeys
 
     public static readonly string[] Table = ["name", "primary_key", "cdc_method", "updated_at_field", "created_at_field", "version_field", "sequence_field", "priority"];
 
-    public static readonly string[] Cdc = ["timestamp", "version", "changelog", "polling", "trigger"];
+    public static readonly string[] Cdc = ["timestamp", "version", "changelog", "polling", "trigger", "hybrid"];
+
+    public static readonly string[] Hybrid = ["base", "reconcile_interval"];
 
     public static readonly string[] Timestamp = ["updated_at_field", "created_at_field", "timezone", "tolerance_window", "safety_margin", "max_future_skew"];
 

@@ -77,7 +77,16 @@ public sealed record CdcOptions(
     VersionCdcOptions Version,
     ChangelogCdcOptions Changelog,
     PollingCdcOptions Polling,
-    TriggerCdcOptions Trigger);
+    TriggerCdcOptions Trigger)
+{
+    /// <summary><c>cdc.hybrid</c>.</summary>
+    public HybridCdcOptions Hybrid { get; init; } = new(null, Duration.FromHours(1));
+}
+
+/// <summary><c>cdc.hybrid</c>: a capture method plus periodic reconciliation with the ledger.</summary>
+/// <param name="Base">The method between reconciliations; default: changelog where the source has a log, else timestamp.</param>
+/// <param name="ReconcileInterval">How often a pass also compares every source row with what was applied (0: every pass).</param>
+public sealed record HybridCdcOptions(CdcMethod? Base, Duration ReconcileInterval);
 
 /// <summary><c>cdc.timestamp</c>.</summary>
 /// <param name="ToleranceWindow">Every run re-reads this far behind the cursor; the ledger drops what is already applied.</param>

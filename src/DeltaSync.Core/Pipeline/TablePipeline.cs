@@ -129,8 +129,10 @@ public sealed class TablePipeline
         var totals = checkpoint?.Totals ?? CheckpointCounters.Zero;
         Log.TableStarted(services.Logger, _plan.Table, method, position.ToString(), state.Version);
 
-        await using var capture = services.Source.CreateCapture(
-            new CaptureRequest(_plan, schema, position, config.Sync.BatchSize, services.Destination.Ledger, scope, checkpoint?.HighWaterMark));
+        var request = new CaptureRequest(_plan, schema, position, config.Sync.BatchSize, services.Destination.Ledger, scope, checkpoint?.HighWaterMark);
+        await using var capture = _plan.Method == CdcMethod.Hybrid
+            ? new HybridCapture(services.Source, request, HybridCapture.BaseFor(services.Source, config.Cdc.Hybrid), config.Cdc.Hybrid.ReconcileInterval, services.Clock)
+            : services.Source.CreateCapture(request);
         var channel = Channel.CreateBounded<ChangeBatch>(new BoundedChannelOptions(ChannelCapacity) { SingleReader = true, SingleWriter = true, FullMode = BoundedChannelFullMode.Wait });
         using var producerStop = CancellationTokenSource.CreateLinkedTokenSource(stop);
         var producer = Task.Run(

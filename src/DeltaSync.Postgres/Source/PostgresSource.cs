@@ -29,7 +29,7 @@ internal sealed class PostgresSource : ISource
     }
 
     public IReadOnlyCollection<CdcMethod> SupportedMethods { get; } =
-        [CdcMethod.Timestamp, CdcMethod.Version, CdcMethod.Polling, CdcMethod.Changelog];
+        [CdcMethod.Timestamp, CdcMethod.Version, CdcMethod.Polling, CdcMethod.Changelog, CdcMethod.Trigger];
 
     public async Task<TableSchema> DescribeTableAsync(TableOptions table, CancellationToken cancellationToken)
     {
@@ -64,13 +64,14 @@ internal sealed class PostgresSource : ISource
             CdcMethod.Version when plan.SequenceField is not null => new PostgresCursorCapture(_data, request, table, isTimestamp: false, plan.SequenceField, DateTimeZone.Utc, _clock, user),
             CdcMethod.Version => new PostgresDiffCapture(_data, request, table, DiffMode.Version, _clock),
             CdcMethod.Polling => new PostgresDiffCapture(_data, request, table, DiffMode.RowHash, _clock),
+            CdcMethod.Trigger => new PostgresTriggerCapture(_data, request, table),
             CdcMethod.Changelog when plan.ChangelogType is null or "postgres_wal" => new PostgresWalCapture(_data, _connection, request, table, _clock),
             CdcMethod.Changelog => throw new SyncException(
                 ErrorClass.Fatal,
                 $"table '{plan.Table}': cdc.changelog.type '{plan.ChangelogType}' does not fit a PostgreSQL source; use postgres_wal"),
             _ => throw new SyncException(
                 ErrorClass.Fatal,
-                $"table '{plan.Table}': cdc_method '{plan.Method.ToString().ToLowerInvariant()}' is not available for PostgreSQL sources yet; use timestamp, version or polling"),
+                $"table '{plan.Table}': cdc_method '{plan.Method.ToString().ToLowerInvariant()}' is not available for PostgreSQL sources; use changelog, trigger, timestamp, version, polling or hybrid"),
         };
     }
 
@@ -81,6 +82,17 @@ internal sealed class PostgresSource : ISource
         {
             await PostgresWalCapture.UninstallAsync(_data, plan, cancellationToken).ConfigureAwait(false);
         }
+
+        // Whatever the method now: a table that used trigger CDC before keeps its triggers until this removes them.
+        await PostgresTriggerCapture.UninstallAsync(_data, plan, cancellationToken).ConfigureAwait(false);
+    }
+
+    public Task<string?> DescribeCaptureAsync(TablePlan plan, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(plan);
+        return plan.Method == CdcMethod.Changelog
+            ? PostgresWalCapture.DescribeSlotAsync(_data, plan, cancellationToken)
+            : Task.FromResult<string?>(null);
     }
 
     public ValueTask DisposeAsync() => _data.DisposeAsync();

@@ -15,6 +15,24 @@ public sealed class CdcMethodSyncTests : IDisposable
         { "polling", "{name: items, cdc_method: polling}", true },
     };
 
+    [Fact]
+    public async Task Hybrid_capture_reconciles_what_the_timestamp_cursor_cannot_see()
+    {
+        var items = new ItemsTable(_workspace.Source);
+        items.Create();
+        items.InsertMany(1, 30);
+        var config = _workspace.Configure(SyncYaml.Config("{name: items, cdc_method: hybrid}", batchSize: 7, blocks: "cdc: {hybrid: {reconcile_interval: 0s}}"));
+        await _workspace.RunCompletedAsync(config);
+
+        items.Delete(3);
+        items.Delete(20);
+        var report = await _workspace.RunCompletedAsync(config);
+
+        Assert.Equal(2, report.Statistics.RecordsDeleted);
+        Assert.Equal("hybrid", MethodName(report));
+        _workspace.AssertSynced(ItemsTable.Name, "id");
+    }
+
     [Theory]
     [MemberData(nameof(Methods))]
     public async Task Snapshot_then_changes_then_an_idle_pass_keep_the_destination_equal_to_the_source(string method, string table, bool seesDeletes)

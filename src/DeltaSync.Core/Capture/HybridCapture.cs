@@ -1,0 +1,132 @@
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using DeltaSync.Core.Config;
+using DeltaSync.Core.Connectors;
+using DeltaSync.Core.Model;
+using NodaTime;
+
+namespace DeltaSync.Core.Capture;
+
+/// <summary>
+/// <c>cdc_method: hybrid</c>: a base capture (the change log where the source has one, else a cursor) for every pass,
+/// and every <c>cdc.hybrid.reconcile_interval</c> a reconciliation pass that reads the source in key order and merges
+/// it with the ledger: whatever the base missed — a hard delete a timestamp cursor cannot see, a row written with a
+/// backdated timestamp, a change lost with a dropped log — is found and repaired. Its position wraps the base's:
+/// <c>hybrid:&lt;last reconciliation, epoch ms&gt;|&lt;base position&gt;</c>.
+/// </summary>
+public sealed class HybridCapture : IChangeCapture
+{
+    public const string Kind = "hybrid";
+
+    private readonly ISource _source;
+    private readonly CaptureRequest _request;
+    private readonly CdcMethod _baseMethod;
+    private readonly Duration _interval;
+    private readonly IClock _clock;
+    private IChangeCapture? _base;
+
+    public HybridCapture(ISource source, CaptureRequest request, CdcMethod baseMethod, Duration interval, IClock clock)
+    {
+        _source = source;
+        _request = request;
+        _baseMethod = baseMethod;
+        _interval = interval;
+        _clock = clock;
+    }
+
+    /// <summary>The base method for a source: its change log when it has one, else the timestamp cursor.</summary>
+    public static CdcMethod BaseFor(ISource source, HybridCdcOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentNullException.ThrowIfNull(options);
+        return options.Base ?? (source.SupportedMethods.Contains(CdcMethod.Changelog) ? CdcMethod.Changelog : CdcMethod.Timestamp);
+    }
+
+    public async IAsyncEnumerable<ChangeBatch> ReadAsync([EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var (reconciledAt, inner) = Parse(_request.Resume);
+        _base = _source.CreateCapture(_request with { Plan = _request.Plan with { Method = _baseMethod }, Resume = inner });
+        var position = inner;
+        await foreach (var batch in _base.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            position = batch.CheckpointPosition;
+            yield return Wrap(batch, reconciledAt, position);
+        }
+
+        var now = _clock.GetCurrentInstant();
+        if (reconciledAt is { } last && now - last < _interval)
+        {
+            yield break;
+        }
+
+        // Reconciliation: every source row against the ledger, in key order, streamed. Only differences are written.
+        await using var reconcile = _source.CreateCapture(_request with { Plan = _request.Plan with { Method = CdcMethod.Polling }, Resume = Position.None });
+        ChangeBatch? previous = null;
+        await foreach (var batch in reconcile.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            if (previous is not null)
+            {
+                yield return Wrap(previous, reconciledAt, position);
+            }
+
+            previous = batch;
+        }
+
+        if (previous is not null)
+        {
+            var wrapped = Wrap(previous, now, position);
+            yield return new ChangeBatch(wrapped.Schema, wrapped.Events, wrapped.CheckpointPosition)
+            {
+                DeadLetters = wrapped.DeadLetters,
+                HighWaterMark = wrapped.HighWaterMark,
+                NullCursorRows = wrapped.NullCursorRows,
+                Warnings = [.. wrapped.Warnings, $"'{_request.Plan.Table}' was reconciled with the source (hybrid capture; next reconciliation after {_interval.TotalMinutes.ToString("0.#", CultureInfo.InvariantCulture)} minutes)"],
+            };
+        }
+    }
+
+    public ValueTask OnCheckpointedAsync(Position position, CancellationToken cancellationToken)
+    {
+        var (_, inner) = Parse(position);
+        return _base?.OnCheckpointedAsync(inner, cancellationToken) ?? ValueTask.CompletedTask;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_base is not null)
+        {
+            await _base.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    public static Position Create(Instant? reconciledAt, Position inner) =>
+        new(Kind, (reconciledAt?.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture) ?? "") + "|" + inner);
+
+    public static (Instant? ReconciledAt, Position Inner) Parse(Position position)
+    {
+        if (position.Kind != Kind)
+        {
+            // Not written by this capture (none yet, or another method's): the base starts over, reconciliation is due.
+            return (null, Position.None);
+        }
+
+        var bar = position.Value.IndexOf('|', StringComparison.Ordinal);
+        if (bar < 0)
+        {
+            return (null, Position.None);
+        }
+
+        Instant? at = long.TryParse(position.Value.AsSpan(0, bar), CultureInfo.InvariantCulture, out var ms) ? Instant.FromUnixTimeMilliseconds(ms) : null;
+        return (at, Position.Parse(position.Value[(bar + 1)..]));
+    }
+
+    private static ChangeBatch Wrap(ChangeBatch batch, Instant? reconciledAt, Position inner) =>
+        new(batch.Schema, batch.Events, Create(reconciledAt, inner))
+        {
+            DeadLetters = batch.DeadLetters,
+            HighWaterMark = batch.HighWaterMark,
+            NullCursorRows = batch.NullCursorRows,
+            Warnings = batch.Warnings,
+            TruncateFirst = batch.TruncateFirst,
+        };
+}
