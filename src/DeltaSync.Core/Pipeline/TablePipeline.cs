@@ -86,6 +86,23 @@ public sealed class TablePipeline
 
     private async Task RunCoreAsync(RunState state, bool fullRefresh, IProgress<TableProgress>? progress, CancellationToken stop)
     {
+        // One worker per table at a time: the lease (where the state store keeps them) fences every later write.
+        var lease = await TableLease.AcquireAsync(_services.History.Store, _plan.Stream, stop).ConfigureAwait(false);
+        try
+        {
+            await RunLeasedAsync(state, fullRefresh, progress, lease, stop).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (lease is not null)
+            {
+                await lease.ReleaseAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task RunLeasedAsync(RunState state, bool fullRefresh, IProgress<TableProgress>? progress, TableLease? lease, CancellationToken stop)
+    {
         var services = _services;
         var config = services.Config;
         var scope = new LedgerScope(_plan.DestinationTable, _plan.SourceName);
@@ -230,7 +247,7 @@ public sealed class TablePipeline
                     state.HighWaterMark - _plan.ToleranceWindow,
                     fingerprint,
                     totals,
-                    0,
+                    lease?.Hold.Epoch ?? 0,
                     services.RunId,
                     services.Clock.GetCurrentInstant());
                 var watch = Stopwatch.StartNew();
@@ -266,8 +283,13 @@ public sealed class TablePipeline
                 unsaved = committed;
                 if (policy.ShouldSave(processed))
                 {
-                    await services.History.AppendAsync(committed, CancellationToken.None).ConfigureAwait(false);
+                    await services.History.AppendAsync(committed, lease?.Hold, CancellationToken.None).ConfigureAwait(false);
                     unsaved = null;
+                }
+
+                if (lease is not null)
+                {
+                    await lease.RenewIfDueAsync(CancellationToken.None).ConfigureAwait(false);
                 }
 
                 state.Timings.Save += watch.Elapsed;
@@ -286,7 +308,7 @@ public sealed class TablePipeline
             await producer.ConfigureAwait(false);
             if (unsaved is not null)
             {
-                await services.History.AppendAsync(unsaved, CancellationToken.None).ConfigureAwait(false);
+                await services.History.AppendAsync(unsaved, lease?.Hold, CancellationToken.None).ConfigureAwait(false);
             }
         }
 

@@ -98,11 +98,20 @@ public sealed class CheckpointHistory
     }
 
     /// <summary>Appends <paramref name="checkpoint"/> as its version.</summary>
-    public Task AppendAsync(Checkpoint checkpoint, CancellationToken cancellationToken)
+    public Task AppendAsync(Checkpoint checkpoint, CancellationToken cancellationToken) => AppendAsync(checkpoint, null, cancellationToken);
+
+    /// <summary>
+    /// Appends <paramref name="checkpoint"/>; with a <paramref name="lease"/> (and a store that keeps leases) only while
+    /// that lease is still held at its epoch, so a stale worker's checkpoint is refused.
+    /// </summary>
+    public Task AppendAsync(Checkpoint checkpoint, LeaseHold? lease, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(checkpoint);
         var payload = CheckpointCodec.Serialize(checkpoint);
-        return _store.AppendAsync(new StoredCheckpoint(checkpoint.Stream, checkpoint.Version, payload, checkpoint.CreatedAt), cancellationToken);
+        var stored = new StoredCheckpoint(checkpoint.Stream, checkpoint.Version, payload, checkpoint.CreatedAt);
+        return lease is not null && _store is ILeaseStore leases
+            ? leases.AppendFencedAsync(stored, lease.Owner, lease.Epoch, cancellationToken)
+            : _store.AppendAsync(stored, cancellationToken);
     }
 
     /// <summary>Every stored version, newest first, with its parsed form or the reason it is invalid.</summary>

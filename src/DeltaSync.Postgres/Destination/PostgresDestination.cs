@@ -96,16 +96,25 @@ internal sealed class PostgresDestination : IDestination
 
                     await slot.Writer.WriteAsync(connection, unit.Writes, cancellationToken).ConfigureAwait(false);
                     await _ledger.WriteAsync(connection, scopeId, unit.LedgerUpdates, cancellationToken).ConfigureAwait(false);
+                    // A batch from a worker whose lease epoch is older than the last one committed here is refused
+                    // (fencing); epoch 0 is a state store without leases.
                     await using (var checkpoint = new NpgsqlCommand(
-                        $"INSERT INTO {CheckpointTable} (stream, version, payload) VALUES ($1, $2, $3) " +
-                        "ON CONFLICT (stream) DO UPDATE SET version = excluded.version, payload = excluded.payload",
+                        $"INSERT INTO {CheckpointTable} AS c (stream, version, payload, epoch) VALUES ($1, $2, $3, $4) " +
+                        "ON CONFLICT (stream) DO UPDATE SET version = excluded.version, payload = excluded.payload, epoch = greatest(c.epoch, excluded.epoch) " +
+                        "WHERE excluded.epoch = 0 OR c.epoch <= excluded.epoch",
                         connection,
                         transaction))
                     {
                         checkpoint.Parameters.Add(new NpgsqlParameter<string> { TypedValue = unit.Checkpoint.Stream });
                         checkpoint.Parameters.Add(new NpgsqlParameter<long> { TypedValue = unit.Checkpoint.Version });
                         checkpoint.Parameters.Add(new NpgsqlParameter<string> { TypedValue = CheckpointCodec.Serialize(unit.Checkpoint) });
-                        await checkpoint.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                        checkpoint.Parameters.Add(new NpgsqlParameter<long> { TypedValue = unit.Checkpoint.Epoch });
+                        if (await checkpoint.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 0)
+                        {
+                            throw new SyncException(
+                                ErrorClass.Fatal,
+                                $"stale writer: another worker with a newer lease (epoch > {unit.Checkpoint.Epoch}) has committed to '{unit.DestinationTable}'; this worker's batch was refused and rolled back");
+                        }
                     }
 
                     await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
@@ -293,7 +302,8 @@ internal sealed class PostgresDestination : IDestination
 
                     await using (var create = new NpgsqlCommand(
                         $"CREATE SCHEMA IF NOT EXISTS {PostgresSql.Quote(Schema)};" + PostgresLedger.CreateSql(Schema) +
-                        $"CREATE TABLE IF NOT EXISTS {CheckpointTable} (stream text PRIMARY KEY, version bigint NOT NULL, payload text NOT NULL);",
+                        $"CREATE TABLE IF NOT EXISTS {CheckpointTable} (stream text PRIMARY KEY, version bigint NOT NULL, payload text NOT NULL, epoch bigint NOT NULL DEFAULT 0);" +
+                        $"ALTER TABLE {CheckpointTable} ADD COLUMN IF NOT EXISTS epoch bigint NOT NULL DEFAULT 0;",
                         connection,
                         transaction))
                     {

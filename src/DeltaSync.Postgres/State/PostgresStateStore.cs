@@ -22,7 +22,7 @@ namespace DeltaSync.Postgres.State;
 /// Instants are stored as <c>timestamptz</c>, so they keep microseconds (PostgreSQL's precision), not NodaTime's
 /// nanoseconds. Lease times come from the server's clock only, so workers with skewed clocks still agree on expiry.
 /// </remarks>
-public sealed class PostgresStateStore : IStateStore
+public sealed class PostgresStateStore : IStateStore, ILeaseStore
 {
     /// <summary>The layout this code reads and writes, kept in <c>state_meta.schema_version</c>.</summary>
     private const int SchemaVersion = 1;
@@ -360,10 +360,11 @@ public sealed class PostgresStateStore : IStateStore
             var holder = await ReadLeaseAsync(stream, cancellationToken).ConfigureAwait(false);
             if (holder is { Live: true } live && live.Owner != owner)
             {
-                throw new SyncException(
-                    ErrorClass.Transient,
+                throw new LeaseHeldException(
                     $"the lease on '{stream}' in {Description} is held by '{live.Owner}' until {Format(live.ExpiresAt)} (epoch {live.Epoch}): " +
-                    "another worker is syncing this table. Stop it, or wait for its lease to expire.");
+                    "another worker is syncing this table. Stop it, or wait for its lease to expire.",
+                    live.Owner,
+                    live.Epoch);
             }
 
             if (attempt >= AcquireAttempts)
@@ -374,6 +375,22 @@ public sealed class PostgresStateStore : IStateStore
             // Released or expired between the upsert and the look-up: try again.
         }
     }
+
+    public Task<long?> TakeOverLeaseAsync(string stream, string staleOwner, string owner, TimeSpan ttl, CancellationToken cancellationToken) =>
+        WithConnectionAsync(
+            $"take over the lease on '{stream}'",
+            async connection =>
+            {
+                await using var command = new NpgsqlCommand(
+                    $"UPDATE {_leases} SET owner = $3, epoch = epoch + 1, expires_at = now() + $4 WHERE stream = $1 AND owner = $2 RETURNING epoch",
+                    connection);
+                Add(command, stream);
+                Add(command, staleOwner);
+                Add(command, owner);
+                Add(command, ttl);
+                return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) as long?;
+            },
+            cancellationToken);
 
     /// <summary>Extends a held lease to <paramref name="ttl"/> from now.</summary>
     /// <exception cref="StateConflictException">the lease has passed to another owner or epoch: stop writing.</exception>

@@ -30,7 +30,12 @@ internal sealed class SqliteDestination : IDestination
         _writer = SqliteConnectionFactory.Open(path, mustExist: false, "destination");
         SqliteConnectionFactory.Execute(_writer, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -24576; PRAGMA temp_store = MEMORY");
         _ledger = new SqliteLedger(this);
-        SqliteConnectionFactory.Execute(_writer, SqliteLedger.CreateSql + $"CREATE TABLE IF NOT EXISTS {CheckpointTable} (stream TEXT PRIMARY KEY, version INTEGER NOT NULL, payload TEXT NOT NULL);");
+        SqliteConnectionFactory.Execute(_writer, SqliteLedger.CreateSql + $"CREATE TABLE IF NOT EXISTS {CheckpointTable} (stream TEXT PRIMARY KEY, version INTEGER NOT NULL, payload TEXT NOT NULL, epoch INTEGER NOT NULL DEFAULT 0);");
+        if (!SqliteCatalog.Columns(_writer, CheckpointTable)!.Any(c => c.Name == "epoch"))
+        {
+            // Destinations written before leases existed.
+            SqliteConnectionFactory.Execute(_writer, $"ALTER TABLE {CheckpointTable} ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0");
+        }
     }
 
     public ILedger Ledger => _ledger;
@@ -154,7 +159,12 @@ internal sealed class SqliteDestination : IDestination
         var upsert = Statement($"{unit.DestinationTable}\u0001upsert", () => SqliteTableWriter.UpsertSql(unit.DestinationTable, unit.Schema));
         var delete = Statement($"{unit.DestinationTable}\u0001delete", () => SqliteTableWriter.DeleteSql(unit.DestinationTable, unit.Schema));
         var ledger = Statement("\u0001ledger", () => SqliteLedger.UpsertSql);
-        var checkpoint = Statement("\u0001checkpoint", () => $"INSERT INTO {CheckpointTable} (stream, version, payload) VALUES (?1, ?2, ?3) ON CONFLICT (stream) DO UPDATE SET version = excluded.version, payload = excluded.payload");
+        // A batch from a worker whose lease epoch is older than the last one committed here is refused (fencing); epoch 0
+        // is a store without leases.
+        var checkpoint = Statement(
+            "\u0001checkpoint",
+            () => $"INSERT INTO {CheckpointTable} (stream, version, payload, epoch) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (stream) DO UPDATE SET version = excluded.version, payload = excluded.payload, epoch = max(epoch, excluded.epoch) " +
+                $"WHERE excluded.epoch = 0 OR {CheckpointTable}.epoch <= excluded.epoch");
         long inserted = 0, updated = 0, deleted = 0;
         Exec(db, "BEGIN IMMEDIATE");
         try
@@ -201,7 +211,12 @@ internal sealed class SqliteDestination : IDestination
             checkpoint.Bind(1, unit.Checkpoint.Stream);
             checkpoint.Bind(2, unit.Checkpoint.Version);
             checkpoint.Bind(3, CheckpointCodec.Serialize(unit.Checkpoint));
+            checkpoint.Bind(4, unit.Checkpoint.Epoch);
             checkpoint.Execute();
+            if (raw.sqlite3_changes(db) == 0)
+            {
+                throw StaleWriter(unit);
+            }
             Exec(db, "COMMIT");
         }
         catch
@@ -213,6 +228,10 @@ internal sealed class SqliteDestination : IDestination
 
         return new ApplyResult(inserted, updated, deleted);
     }
+
+    internal static SyncException StaleWriter(ApplyUnit unit) => new(
+        ErrorClass.Fatal,
+        $"stale writer: another worker with a newer lease (epoch > {unit.Checkpoint.Epoch}) has committed to '{unit.DestinationTable}'; this worker's batch was refused and rolled back");
 
     /// <summary>Empties the table and tombstones the scope's ledger (a TRUNCATE at the source); returns the rows removed.</summary>
     private static long Truncate(sqlite3 db, string table, long scopeId)

@@ -14,7 +14,7 @@ namespace DeltaSync.Sqlite.State;
 /// <c>synchronous=FULL</c> so a committed checkpoint survives power loss, and the primary key
 /// <c>(stream, version)</c> to turn two writers racing for one version into a <see cref="StateConflictException"/>.
 /// </summary>
-public sealed class SqliteStateStore : IStateStore
+public sealed partial class SqliteStateStore : IStateStore, ILeaseStore
 {
     /// <summary>The layout this code reads and writes, kept in <c>meta.schema_version</c>.</summary>
     private const int SchemaVersion = 1;
@@ -153,22 +153,28 @@ public sealed class SqliteStateStore : IStateStore
         var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using (connection.ConfigureAwait(false))
         {
-            await using var command = connection.CreateCommand();
-            command.CommandText = "INSERT INTO checkpoints (stream, version, payload, saved_at) VALUES ($stream, $version, $payload, $saved_at)";
-            command.Parameters.AddWithValue("$stream", checkpoint.Stream);
-            command.Parameters.AddWithValue("$version", checkpoint.Version);
-            command.Parameters.AddWithValue("$payload", checkpoint.Payload);
-            command.Parameters.AddWithValue("$saved_at", SortableIso.Format(checkpoint.SavedAt));
-            try
-            {
-                await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-            }
-            catch (SqliteException e) when (e.SqliteExtendedErrorCode == SqliteConstraintPrimaryKey)
-            {
-                throw new StateConflictException(
-                    $"version {checkpoint.Version} of '{checkpoint.Stream}' already exists in {Description}: another writer appended it. Reload the checkpoint before writing.",
-                    e);
-            }
+            await InsertCheckpointAsync(connection, null, checkpoint, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async Task InsertCheckpointAsync(SqliteConnection connection, SqliteTransaction? transaction, StoredCheckpoint checkpoint, CancellationToken cancellationToken)
+    {
+        await using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = "INSERT INTO checkpoints (stream, version, payload, saved_at) VALUES ($stream, $version, $payload, $saved_at)";
+        command.Parameters.AddWithValue("$stream", checkpoint.Stream);
+        command.Parameters.AddWithValue("$version", checkpoint.Version);
+        command.Parameters.AddWithValue("$payload", checkpoint.Payload);
+        command.Parameters.AddWithValue("$saved_at", SortableIso.Format(checkpoint.SavedAt));
+        try
+        {
+            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (SqliteException e) when (e.SqliteExtendedErrorCode == SqliteConstraintPrimaryKey)
+        {
+            throw new StateConflictException(
+                $"version {checkpoint.Version} of '{checkpoint.Stream}' already exists in {Description}: another writer appended it. Reload the checkpoint before writing.",
+                e);
         }
     }
 

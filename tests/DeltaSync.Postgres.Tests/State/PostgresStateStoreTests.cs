@@ -168,9 +168,9 @@ public sealed class PostgresStateStoreTests : StateStoreContract, IAsyncLifetime
         await using var store = await OpenStoreAsync();
         await store.AcquireLeaseAsync(Stream, "worker-a", Ttl, Ct);
 
-        var error = await Assert.ThrowsAsync<SyncException>(() => store.AcquireLeaseAsync(Stream, "worker-b", Ttl, Ct));
+        var error = await Assert.ThrowsAsync<LeaseHeldException>(() => store.AcquireLeaseAsync(Stream, "worker-b", Ttl, Ct));
 
-        Assert.Equal(ErrorClass.Transient, error.ErrorClass);
+        Assert.Equal(("worker-a", 1L), (error.Holder, error.Epoch));
         Assert.Contains("held by 'worker-a' until ", error.Message, StringComparison.Ordinal);
         Assert.Contains($"'{Stream}'", error.Message, StringComparison.Ordinal);
     }
@@ -235,7 +235,7 @@ public sealed class PostgresStateStoreTests : StateStoreContract, IAsyncLifetime
         await store.ReleaseLeaseAsync(Stream, "worker-a", first, Ct);
 
         Assert.Equal(first + 1, second);
-        await Assert.ThrowsAsync<SyncException>(() => store.AcquireLeaseAsync(Stream, "worker-a", Ttl, Ct));
+        await Assert.ThrowsAsync<LeaseHeldException>(() => store.AcquireLeaseAsync(Stream, "worker-a", Ttl, Ct));
     }
 
     [Fact]
@@ -247,7 +247,7 @@ public sealed class PostgresStateStoreTests : StateStoreContract, IAsyncLifetime
 
         await store.RenewLeaseAsync(Stream, "worker-a", epoch, Ttl, Ct);
 
-        await Assert.ThrowsAsync<SyncException>(() => store.AcquireLeaseAsync(Stream, "worker-b", Ttl, Ct));
+        await Assert.ThrowsAsync<LeaseHeldException>(() => store.AcquireLeaseAsync(Stream, "worker-b", Ttl, Ct));
         await store.AppendFencedAsync(Stored(Stream, 1, T0), "worker-a", epoch, Ct);
     }
 
@@ -268,7 +268,7 @@ public sealed class PostgresStateStoreTests : StateStoreContract, IAsyncLifetime
                         {
                             return (Owner: $"worker-{worker}", Epoch: (long?)await store.AcquireLeaseAsync(stream, $"worker-{worker}", Ttl, Ct));
                         }
-                        catch (SyncException e) when (e.ErrorClass == ErrorClass.Transient)
+                        catch (LeaseHeldException)
                         {
                             return (Owner: $"worker-{worker}", Epoch: null);
                         }
