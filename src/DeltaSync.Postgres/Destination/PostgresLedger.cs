@@ -125,35 +125,7 @@ internal sealed class PostgresLedger : ILedger
         await using (var importer = await connection.BeginBinaryImportAsync(
             $"COPY {target} (scope_id, key, position, commit_us, row_hash, deleted) FROM STDIN (FORMAT BINARY)", cancellationToken).ConfigureAwait(false))
         {
-            foreach (var e in entries)
-            {
-                await importer.StartRowAsync(cancellationToken).ConfigureAwait(false);
-                await importer.WriteAsync(scopeId, NpgsqlDbType.Integer, cancellationToken).ConfigureAwait(false);
-                await importer.WriteAsync(e.Key.Encoded, NpgsqlDbType.Bytea, cancellationToken).ConfigureAwait(false);
-                // A cursor position per record repeats what commit_us already orders; only positions someone reads back
-                // (per-row versions, change-log and trigger sequences) are kept.
-                if (e.Position.IsNone || e.Position.Kind == CursorPosition.TimestampKind)
-                {
-                    await importer.WriteNullAsync(cancellationToken).ConfigureAwait(false);
-                }
-                else
-                {
-                    await importer.WriteAsync(e.Position.ToString(), NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
-                }
-
-                if (e.CommitTime is { } t)
-                {
-                    await importer.WriteAsync(t.ToUnixTimeTicks() / 10, NpgsqlDbType.Bigint, cancellationToken).ConfigureAwait(false);
-                }
-                else
-                {
-                    await importer.WriteNullAsync(cancellationToken).ConfigureAwait(false);
-                }
-
-                await importer.WriteAsync(e.RowHash, NpgsqlDbType.Bigint, cancellationToken).ConfigureAwait(false);
-                await importer.WriteAsync(e.Deleted, NpgsqlDbType.Boolean, cancellationToken).ConfigureAwait(false);
-            }
-
+            WriteRows(importer, scopeId, entries);
             await importer.CompleteAsync(cancellationToken).ConfigureAwait(false);
         }
 
@@ -167,6 +139,39 @@ internal sealed class PostgresLedger : ILedger
         }
 
         _maxKey[scopeId] = newMax;
+    }
+
+    /// <remarks>Synchronous writes into the importer's buffer, flushed to the socket as it fills.</remarks>
+    private static void WriteRows(NpgsqlBinaryImporter importer, int scopeId, IReadOnlyList<LedgerEntry> entries)
+    {
+        foreach (var e in entries)
+        {
+            importer.StartRow();
+            importer.Write(scopeId, NpgsqlDbType.Integer);
+            importer.Write(e.Key.Encoded, NpgsqlDbType.Bytea);
+            // A cursor position per record repeats what commit_us already orders; only positions someone reads back
+            // (per-row versions, change-log and trigger sequences) are kept.
+            if (e.Position.IsNone || e.Position.Kind == CursorPosition.TimestampKind)
+            {
+                importer.WriteNull();
+            }
+            else
+            {
+                importer.Write(e.Position.ToString(), NpgsqlDbType.Text);
+            }
+
+            if (e.CommitTime is { } t)
+            {
+                importer.Write(t.ToUnixTimeTicks() / 10, NpgsqlDbType.Bigint);
+            }
+            else
+            {
+                importer.WriteNull();
+            }
+
+            importer.Write(e.RowHash, NpgsqlDbType.Bigint);
+            importer.Write(e.Deleted, NpgsqlDbType.Boolean);
+        }
     }
 
     /// <summary>Forgets the cached largest key (after a rollback or reset the table is the truth again).</summary>

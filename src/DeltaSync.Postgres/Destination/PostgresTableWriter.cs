@@ -17,7 +17,14 @@ internal sealed class PostgresTableWriter
     private readonly TableSchema _schema;
     private readonly PgColumn[] _columns;
     private readonly string[] _stageTypes;
+    private readonly Action<NpgsqlBinaryImporter, object>[] _writers;
     private readonly string _stage;
+
+    /// <summary>
+    /// Whether batches of new rows go straight into the table by binary COPY (every column's staged type is its own):
+    /// cleared for good once the table turns out to hold rows the ledger does not know (a reset, a pre-filled table).
+    /// </summary>
+    private bool _direct;
 
     private PostgresTableWriter(PgTable target, TableSchema schema, int serial)
     {
@@ -25,7 +32,9 @@ internal sealed class PostgresTableWriter
         _schema = schema;
         _columns = schema.Columns.Select(c => target.Columns.First(t => string.Equals(t.Name, c.Name, StringComparison.OrdinalIgnoreCase))).ToArray();
         _stageTypes = _columns.Select(StageType).ToArray();
+        _writers = _stageTypes.Select(CopyWriters.For).ToArray();
         _stage = "deltasync_stage_" + serial.ToString(CultureInfo.InvariantCulture);
+        _direct = _columns.Select((c, i) => c.IsNative && (_stageTypes[i] == c.BaseType + (c.IsArray ? "[]" : "") || (!c.IsArray && _stageTypes[i] == "text"))).All(ok => ok);
     }
 
     public PgTable Target => _target;
@@ -93,66 +102,21 @@ internal sealed class PostgresTableWriter
             last[writes[i].Key] = i;
         }
 
+        if (_direct && writes.All(w => w.Kind == WriteKind.Insert) && await CopyDirectAsync(connection, writes, last, cancellationToken).ConfigureAwait(false))
+        {
+            return;
+        }
+
         await ExecuteAsync(
             connection,
             $"CREATE TEMP TABLE IF NOT EXISTS {PostgresSql.Quote(_stage)} ({PostgresSql.Quote(OpColumn)} boolean, {string.Join(", ", _columns.Select((c, i) => $"{PostgresSql.Quote(c.Name)} {_stageTypes[i]}"))}) ON COMMIT DELETE ROWS",
             cancellationToken).ConfigureAwait(false);
-        var hasDeletes = false;
-        var hasUpserts = false;
+        bool hasDeletes, hasUpserts;
         await using (var importer = await connection.BeginBinaryImportAsync(
             $"COPY pg_temp.{PostgresSql.Quote(_stage)} ({PostgresSql.Quote(OpColumn)}, {PostgresSql.ColumnList(_columns.Select(c => c.Name))}) FROM STDIN (FORMAT BINARY)",
             cancellationToken).ConfigureAwait(false))
         {
-            for (var w = 0; w < writes.Count; w++)
-            {
-                var write = writes[w];
-                if (last[write.Key] != w)
-                {
-                    continue;
-                }
-
-                await importer.StartRowAsync(cancellationToken).ConfigureAwait(false);
-                var delete = write.Kind == WriteKind.Delete;
-                hasDeletes |= delete;
-                hasUpserts |= !delete;
-                await importer.WriteAsync(delete, NpgsqlTypes.NpgsqlDbType.Boolean, cancellationToken).ConfigureAwait(false);
-                for (var i = 0; i < _columns.Length; i++)
-                {
-                    object? raw;
-                    if (delete)
-                    {
-                        var k = KeyIndex(i);
-                        raw = k < 0 ? null : write.Key.Values[k];
-                    }
-                    else
-                    {
-                        raw = write.Values![i];
-                    }
-
-                    object? value;
-                    try
-                    {
-                        value = PostgresValues.ToColumn(raw, _columns[i]);
-                    }
-                    catch (Exception e) when (e is FormatException or InvalidCastException or OverflowException or ArgumentException)
-                    {
-                        throw new SyncException(
-                            ErrorClass.Permanent,
-                            $"table '{_target.Name}', record {write.Key}: column '{_columns[i].Name}' value '{Core.Model.PortableValue.ToText(raw)}' does not fit {_columns[i].TypeName}: {e.Message}",
-                            e);
-                    }
-
-                    if (value is null)
-                    {
-                        await importer.WriteNullAsync(cancellationToken).ConfigureAwait(false);
-                    }
-                    else
-                    {
-                        await importer.WriteAsync(value, _stageTypes[i], cancellationToken).ConfigureAwait(false);
-                    }
-                }
-            }
-
+            (hasDeletes, hasUpserts) = CopyRows(importer, writes, last, withOp: true, cancellationToken);
             await importer.CompleteAsync(cancellationToken).ConfigureAwait(false);
         }
 
@@ -176,6 +140,99 @@ internal sealed class PostgresTableWriter
                 $"ON CONFLICT ({PostgresSql.ColumnList(_schema.PrimaryKey.Select(k => _columns.First(c => string.Equals(c.Name, k, StringComparison.OrdinalIgnoreCase)).Name))}) {action}",
                 cancellationToken).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>New rows straight into the table in a savepoint; false (rolled back) when one of them already exists.</summary>
+    private async Task<bool> CopyDirectAsync(NpgsqlConnection connection, IReadOnlyList<RowWrite> writes, Dictionary<RecordKey, int> last, CancellationToken cancellationToken)
+    {
+        await ExecuteAsync(connection, "SAVEPOINT deltasync_direct", cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await using (var importer = await connection.BeginBinaryImportAsync(
+                $"COPY {_target.QualifiedName} ({PostgresSql.ColumnList(_columns.Select(c => c.Name))}) FROM STDIN (FORMAT BINARY)",
+                cancellationToken).ConfigureAwait(false))
+            {
+                CopyRows(importer, writes, last, withOp: false, cancellationToken);
+                await importer.CompleteAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            await ExecuteAsync(connection, "RELEASE SAVEPOINT deltasync_direct", cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (PostgresException e) when (e.SqlState == "23505")
+        {
+            await ExecuteAsync(connection, "ROLLBACK TO SAVEPOINT deltasync_direct", cancellationToken).ConfigureAwait(false);
+            _direct = false;
+            return false;
+        }
+    }
+
+    /// <summary>Writes the final state of each key as COPY rows (with the delete flag first when staging).</summary>
+    /// <remarks>Synchronous writes: they fill the importer's buffer, which is flushed to the socket as it fills.</remarks>
+    private (bool Deletes, bool Upserts) CopyRows(NpgsqlBinaryImporter importer, IReadOnlyList<RowWrite> writes, Dictionary<RecordKey, int> last, bool withOp, CancellationToken cancellationToken)
+    {
+        var hasDeletes = false;
+        var hasUpserts = false;
+        for (var w = 0; w < writes.Count; w++)
+        {
+            var write = writes[w];
+            if (last[write.Key] != w)
+            {
+                continue;
+            }
+
+            if ((w & 1023) == 0)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+            }
+
+            importer.StartRow();
+            var delete = write.Kind == WriteKind.Delete;
+            hasDeletes |= delete;
+            hasUpserts |= !delete;
+            if (withOp)
+            {
+                importer.Write(delete, NpgsqlTypes.NpgsqlDbType.Boolean);
+            }
+
+            for (var i = 0; i < _columns.Length; i++)
+            {
+                object? raw;
+                if (delete)
+                {
+                    var k = KeyIndex(i);
+                    raw = k < 0 ? null : write.Key.Values[k];
+                }
+                else
+                {
+                    raw = write.Values![i];
+                }
+
+                object? value;
+                try
+                {
+                    value = PostgresValues.ToColumn(raw, _columns[i]);
+                }
+                catch (Exception e) when (e is FormatException or InvalidCastException or OverflowException or ArgumentException)
+                {
+                    throw new SyncException(
+                        ErrorClass.Permanent,
+                        $"table '{_target.Name}', record {write.Key}: column '{_columns[i].Name}' value '{Core.Model.PortableValue.ToText(raw)}' does not fit {_columns[i].TypeName}: {e.Message}",
+                        e);
+                }
+
+                if (value is null)
+                {
+                    importer.WriteNull();
+                }
+                else
+                {
+                    _writers[i](importer, value);
+                }
+            }
+        }
+
+        return (hasDeletes, hasUpserts);
     }
 
     private int KeyIndex(int column)

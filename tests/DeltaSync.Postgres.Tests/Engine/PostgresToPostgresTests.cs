@@ -114,5 +114,22 @@ public sealed class PostgresToPostgresTests
         await w.AssertSameAsync("SELECT id, note FROM orders ORDER BY id");
     }
 
+    [Fact]
+    public async Task A_destination_table_that_already_holds_some_rows_is_brought_to_the_source_state()
+    {
+        await using var w = await PgSyncWorkspace.CreateAsync();
+        await w.Source.ExecuteAsync(Orders);
+        await SeedAsync(w.Source, 1, 400);
+        await w.Destination.ExecuteAsync(Orders);
+        await SeedAsync(w.Destination, 390, 11);
+        await w.Destination.ExecuteAsync("UPDATE orders SET customer = 'stale copy'");
+
+        var report = await w.RunCompletedAsync(w.Config("{name: orders, cdc_method: timestamp}", batchSize: 100));
+
+        // The rows the ledger does not know are written as inserts; the ones already there are overwritten, not doubled.
+        Assert.Equal(400, report.Statistics.RecordsInserted);
+        await w.AssertSameAsync(Dump);
+    }
+
     internal static string Stats(SyncReport report) => PgSyncWorkspace.Describe(report);
 }

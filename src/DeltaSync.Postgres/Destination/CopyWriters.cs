@@ -1,0 +1,33 @@
+using Npgsql;
+using NpgsqlTypes;
+
+namespace DeltaSync.Postgres.Destination;
+
+/// <summary>
+/// Writes one value of a COPY column with its exact CLR type and <see cref="NpgsqlDbType"/>, chosen once per column: the
+/// importer then reuses its converter instead of resolving a type for every value (the cost of writing as object).
+/// Values are those <see cref="PostgresValues.ToColumn"/> produced for the column.
+/// </summary>
+internal static class CopyWriters
+{
+    public static Action<NpgsqlBinaryImporter, object> For(string stageType) => stageType switch
+    {
+        "int2" => (i, v) => i.Write((short)v, NpgsqlDbType.Smallint),
+        "int4" => (i, v) => i.Write((int)v, NpgsqlDbType.Integer),
+        "int8" => (i, v) => i.Write((long)v, NpgsqlDbType.Bigint),
+        "float4" => (i, v) => i.Write((float)v, NpgsqlDbType.Real),
+        "float8" => (i, v) => i.Write((double)v, NpgsqlDbType.Double),
+        "numeric" => (i, v) => i.Write((decimal)v, NpgsqlDbType.Numeric),
+        "bool" => (i, v) => i.Write((bool)v, NpgsqlDbType.Boolean),
+        "text" => (i, v) => i.Write((string)v, NpgsqlDbType.Text),
+        "bytea" => (i, v) => i.Write((byte[])v, NpgsqlDbType.Bytea),
+        "timestamptz" => (i, v) => i.Write((DateTime)v, NpgsqlDbType.TimestampTz),
+        "timestamp" => (i, v) => i.Write((DateTime)v, NpgsqlDbType.Timestamp),
+        "date" => (i, v) => i.Write((DateOnly)v, NpgsqlDbType.Date),
+        "time" => (i, v) => i.Write((TimeOnly)v, NpgsqlDbType.Time),
+        "uuid" => (i, v) => i.Write((Guid)v, NpgsqlDbType.Uuid),
+        "json" => (i, v) => i.Write((string)v, NpgsqlDbType.Json),
+        "jsonb" => (i, v) => i.Write((string)v, NpgsqlDbType.Jsonb),
+        _ => (i, v) => i.Write(v, stageType),
+    };
+}
