@@ -8,11 +8,19 @@ namespace DeltaSync.Benchmarks;
 /// <param name="WorkDirectory">Where databases, configs and reports go (wiped per size).</param>
 /// <param name="ScaleCheck">Also run the full sync at 5× rows to show that memory does not grow with the table.</param>
 /// <param name="CliPath">A built <c>deltasync.dll</c>; when null the CLI is built in Release from the repository.</param>
-/// <param name="Rounds">How often to repeat the baselines and runs (a)–(c); the table shows the median.</param>
-public sealed record BenchmarkOptions(int Rows, double ChangedPercent, string WorkDirectory, bool ScaleCheck, string? CliPath, int Rounds)
+/// <param name="Rounds">How often to repeat the baselines and runs (a)–(c); the table shows the median (default 1; 2 with --postgres).</param>
+/// <param name="PostgresUri">
+/// A <c>postgresql://</c> server on which the benchmark may create and drop databases: runs the PostgreSQL benchmark
+/// (<see cref="Postgres.PostgresBenchmark"/>) instead of the SQLite one.
+/// </param>
+/// <param name="PostgresStream">
+/// With <c>--postgres</c>: the WAL streaming benchmark (<see cref="Postgres.PgStreamBenchmark"/>: catch-up and lag,
+/// native logical replication beside DeltaSync <c>run --follow</c>) instead of the initial-load one; 100,000 rows and 1 round unless given.
+/// </param>
+public sealed record BenchmarkOptions(int Rows, double ChangedPercent, string WorkDirectory, bool ScaleCheck, string? CliPath, int Rounds, string? PostgresUri = null, bool PostgresStream = false)
 {
     public const string Usage =
-        "usage: dotnet run -c Release --project bench/DeltaSync.Benchmarks -- [--rows 1000000] [--changed-percent 1] [--work DIR] [--scale-check] [--rounds 1] [--cli PATH/deltasync.dll]";
+        "usage: dotnet run -c Release --project bench/DeltaSync.Benchmarks -- [--rows 1000000] [--changed-percent 1] [--work DIR] [--scale-check] [--rounds 1] [--cli PATH/deltasync.dll] [--postgres postgresql://user:pass@host:port/db [--postgres-stream]]";
 
     public const int ScaleFactor = 5;
 
@@ -33,6 +41,8 @@ public sealed record BenchmarkOptions(int Rows, double ChangedPercent, string Wo
                 "--scale-check" => options with { ScaleCheck = true },
                 "--rounds" => options with { Rounds = int.Parse(Value(args, ++i), CultureInfo.InvariantCulture) },
                 "--cli" => options with { CliPath = Path.GetFullPath(Value(args, ++i)) },
+                "--postgres" => options with { PostgresUri = Value(args, ++i) },
+                "--postgres-stream" => options with { PostgresStream = true },
                 _ => throw new ArgumentException($"unknown argument '{args[i]}'\n{Usage}"),
             };
         }
@@ -40,6 +50,32 @@ public sealed record BenchmarkOptions(int Rows, double ChangedPercent, string Wo
         if (options.Rows < 1 || options.Rounds < 1 || options.ChangedPercent is <= 0 or > 100)
         {
             throw new ArgumentException($"--rows and --rounds must be ≥ 1 and --changed-percent in (0, 100]\n{Usage}");
+        }
+
+        if (options.PostgresUri is not null && options.ScaleCheck)
+        {
+            throw new ArgumentException($"--scale-check applies to the SQLite benchmark only, not with --postgres\n{Usage}");
+        }
+
+        if (options.PostgresStream && options.PostgresUri is null)
+        {
+            throw new ArgumentException($"--postgres-stream needs --postgres URI\n{Usage}");
+        }
+
+        // The streaming benchmark's (b) updates 100-row ranges over the whole table: 100,000 rows are 1,000 transactions.
+        if (options.PostgresStream)
+        {
+            return options with
+            {
+                Rows = args.Contains("--rows") ? options.Rows : 100_000,
+                Rounds = args.Contains("--rounds") ? options.Rounds : 1,
+            };
+        }
+
+        // The PostgreSQL table gives min and median: one round would show the same number twice.
+        if (options.PostgresUri is not null && !args.Contains("--rounds"))
+        {
+            options = options with { Rounds = 2 };
         }
 
         return options;
