@@ -4,6 +4,8 @@ using DeltaSync.Core.Connectors;
 using DeltaSync.Core.Model;
 using DeltaSync.Core.Pipeline;
 using Npgsql;
+using Polly;
+using Polly.Retry;
 
 namespace DeltaSync.Postgres;
 
@@ -131,17 +133,50 @@ public static class PostgresConnectionFactory
         }
     }
 
-    /// <summary>Opens a connection, turning failures into classified, password-free errors.</summary>
+    /// <summary>
+    /// How many times a connection that fails for a transient reason (refused, reset, timed out, the server starting or
+    /// out of connection slots) is tried again, with exponential back-off and jitter from half a second: 4 by default
+    /// (about 8 s in all); <c>DELTASYNC_CONNECT_RETRIES</c> overrides it.
+    /// </summary>
+    public static int ConnectRetries { get; } =
+        int.TryParse(Environment.GetEnvironmentVariable("DELTASYNC_CONNECT_RETRIES"), CultureInfo.InvariantCulture, out var retries) && retries >= 0 ? retries : 4;
+
+    private static readonly ResiliencePipeline ConnectRetry = ConnectRetries == 0
+        ? ResiliencePipeline.Empty
+        : new ResiliencePipelineBuilder()
+            .AddRetry(new RetryStrategyOptions
+            {
+                ShouldHandle = new PredicateBuilder().Handle<Exception>(e => e is NpgsqlException or SocketException or TimeoutException && Classify(e, "").ErrorClass == ErrorClass.Transient),
+                MaxRetryAttempts = ConnectRetries,
+                BackoffType = DelayBackoffType.Exponential,
+                UseJitter = true,
+                Delay = TimeSpan.FromMilliseconds(500),
+            })
+            .Build();
+
+    /// <summary>
+    /// Opens a connection, retrying transient failures (<see cref="ConnectRetries"/>), and turns a final failure into a
+    /// classified, password-free error that says how long it tried.
+    /// </summary>
     public static async Task<NpgsqlConnection> OpenAsync(NpgsqlDataSource dataSource, string role, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(dataSource);
+        var attempts = 0;
+        var started = System.Diagnostics.Stopwatch.StartNew();
         try
         {
-            return await dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            return await ConnectRetry.ExecuteAsync(
+                async ct =>
+                {
+                    attempts++;
+                    return await dataSource.OpenConnectionAsync(ct).ConfigureAwait(false);
+                },
+                cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is NpgsqlException or SocketException or TimeoutException)
         {
-            throw Classify(e, $"cannot connect to the {role} database {Describe(dataSource.ConnectionString)}");
+            var tried = attempts > 1 ? string.Create(CultureInfo.InvariantCulture, $" (tried {attempts} times over {started.Elapsed.TotalSeconds:0.0} s)") : "";
+            throw Classify(e, $"cannot connect to the {role} database {Describe(dataSource.ConnectionString)}{tried}");
         }
     }
 

@@ -41,3 +41,22 @@ public sealed class PostgresConnectionFactoryTests
     public void Table_names_split_into_schema_and_table(string name, string? schema, string table) =>
         Assert.Equal((schema, table), PostgresSql.SplitName(name));
 }
+
+public sealed class PostgresConnectRetryTests
+{
+    [Fact]
+    public async Task An_unreachable_server_is_retried_with_backoff_then_reported_as_transient_without_the_password()
+    {
+        // A port nothing listens on: every attempt is refused at once, so the time spent is the back-off.
+        await using var dataSource = PostgresConnectionFactory.CreateDataSource("postgresql://sync:hunter2@127.0.0.1:9/shop", "test");
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+
+        var error = await Assert.ThrowsAsync<SyncException>(() => PostgresConnectionFactory.OpenAsync(dataSource, "source", CancellationToken.None));
+
+        Assert.Equal(Core.Model.ErrorClass.Transient, error.ErrorClass);
+        Assert.Contains($"tried {PostgresConnectionFactory.ConnectRetries + 1} times", error.Message, StringComparison.Ordinal);
+        Assert.Contains("postgresql://127.0.0.1:9/shop", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("hunter2", error.Message, StringComparison.Ordinal);
+        Assert.True(watch.Elapsed > TimeSpan.FromSeconds(2), $"gave up after {watch.Elapsed}: no back-off");
+    }
+}
