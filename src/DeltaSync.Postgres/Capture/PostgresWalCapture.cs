@@ -393,7 +393,13 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
                             pendingTruncate = false;
                         }
 
+                        var before = _mapper.Schema;
                         await RedescribeAsync(cancellationToken).ConfigureAwait(false);
+                        // DDL inside a transaction: the changes read before it take the new shape too.
+                        for (var r = 0; r < transaction.Count; r++)
+                        {
+                            transaction[r] = Reshape(transaction[r], before);
+                        }
                     }
 
                     // The log's columns by name into the schema's order (-1: not in the schema).
@@ -536,6 +542,28 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
 
     private static string Lsn(Position position) =>
         NpgsqlLogSequenceNumber.TryParse(position.Value, out var lsn) ? ((ulong)lsn).ToString("X16", CultureInfo.InvariantCulture) : position.Value;
+
+    /// <summary>A row read in an older shape of the table, in the current one: columns matched by name, new ones completed from the source.</summary>
+    private RowChange Reshape(RowChange row, TableSchema before)
+    {
+        var schema = _mapper.Schema;
+        var values = new object?[schema.Columns.Count];
+        var unchanged = new List<int>();
+        for (var c = 0; c < values.Length; c++)
+        {
+            var old = before.IndexOf(schema.Columns[c].Name);
+            if (old >= 0 && row.Unchanged?.Contains(old) != true)
+            {
+                values[c] = row.Values[old];
+            }
+            else if (c != _mapper.RowIdIndex)
+            {
+                unchanged.Add(c);
+            }
+        }
+
+        return row with { Values = values, Key = schema.KeyOf(values), Unchanged = unchanged };
+    }
 
     /// <summary>The table changed shape in the log (a column added or dropped): read its new shape from the catalog.</summary>
     private async Task RedescribeAsync(CancellationToken cancellationToken)

@@ -1,5 +1,7 @@
 using DeltaSync.Core.Config;
 using DeltaSync.Core.Connectors;
+using DeltaSync.Core.Ledger;
+using DeltaSync.Core.Model;
 using NodaTime;
 
 namespace DeltaSync.Postgres.Tests.Engine;
@@ -145,6 +147,42 @@ public sealed class WalCaptureTests
         await w.AssertSameAsync("SELECT id, owner, balance, note, tags, tier FROM accounts ORDER BY id");
         var again = await w.RunCompletedAsync(config);
         Assert.Equal(0, PgSyncWorkspace.Writes(again));
+    }
+
+    [Fact]
+    public async Task A_column_added_inside_a_streamed_transaction_reshapes_the_changes_read_before_it()
+    {
+        await using var w = await PgSyncWorkspace.CreateAsync();
+        await w.Source.ExecuteAsync(Accounts);
+        var config = Config(w);
+        var first = await w.RunCompletedAsync(config);
+        var plan = TablePlan.FromConfig(config).Single();
+        await using var source = await new PostgresConnector(SystemClock.Instance).OpenSourceAsync(config.Sync.Source, config, CancellationToken.None);
+        await using var destination = await new PostgresConnector(SystemClock.Instance).OpenDestinationAsync(config.Sync.Destination, config, CancellationToken.None);
+        // The pass described the table before the DDL, as a pass of `run --follow` may.
+        var before = await source.DescribeTableAsync(plan.ToTableOptions(), CancellationToken.None);
+        await w.Source.ExecuteAsync("""
+            BEGIN;
+            UPDATE accounts SET note = 'before' WHERE id = 1;
+            ALTER TABLE accounts ADD COLUMN tier int NOT NULL DEFAULT 3;
+            INSERT INTO accounts (id, owner, tier) VALUES (777, 'seven', 7);
+            COMMIT;
+            """);
+
+        var request = new CaptureRequest(plan, before, Position.Parse(first.Tables.Single().Position), 100, destination.Ledger, new LedgerScope("accounts", plan.SourceName), null);
+        await using var capture = source.CreateCapture(request);
+        var events = new List<(TableSchema Schema, ChangeEvent Change)>();
+        await foreach (var batch in capture.ReadAsync(CancellationToken.None))
+        {
+            events.AddRange(batch.Events.Select(e => (batch.Schema, e)));
+        }
+
+        Assert.Equal(2, events.Count);
+        Assert.All(events, e => Assert.Equal(6, e.Schema.Columns.Count));
+        Assert.All(events, e => Assert.Equal(6, e.Change.Values!.Length));
+        var tier = events[0].Schema.IndexOf("tier");
+        Assert.Equal([3L, 7L], events.Select(e => e.Change.Values![tier]));
+        Assert.Equal("before", events[0].Change.Values![events[0].Schema.IndexOf("note")]);
     }
 
     [Fact]
