@@ -44,35 +44,79 @@ public sealed class SyncEngine
     /// <summary>One pass over the selected tables.</summary>
     public async Task<RunOutcome> RunOnceAsync(RunOptions options, IProgress<TableProgress>? progress, CancellationToken stop)
     {
+        await using var endpoints = await Endpoints.OpenAsync(this, stop).ConfigureAwait(false);
+        return await RunPassAsync(options, progress, endpoints, stop).ConfigureAwait(false);
+    }
+
+    /// <summary>The state store, source and destination of a run, opened once for every pass of <c>--follow</c>.</summary>
+    private sealed class Endpoints : IAsyncDisposable
+    {
+        private Endpoints(IStateStore state, ISource source, IDestination destination)
+        {
+            State = state;
+            Source = source;
+            Destination = destination;
+        }
+
+        public IStateStore State { get; }
+
+        public ISource Source { get; }
+
+        public IDestination Destination { get; }
+
+        public static async Task<Endpoints> OpenAsync(SyncEngine engine, CancellationToken stop)
+        {
+            var state = await StateStores.OpenAsync(engine._config, engine._connectors, stop).ConfigureAwait(false);
+            ISource? source = null;
+            try
+            {
+                source = await engine.OpenAsync(engine._config.Sync.Source, "source", (c, e) => c.OpenSourceAsync(e, engine._config, stop)).ConfigureAwait(false);
+                var destination = await engine.OpenAsync(engine._config.Sync.Destination, "destination", (c, e) => c.OpenDestinationAsync(e, engine._config, stop)).ConfigureAwait(false);
+                return new Endpoints(state, source, destination);
+            }
+            catch
+            {
+                if (source is not null)
+                {
+                    await source.DisposeAsync().ConfigureAwait(false);
+                }
+
+                await state.DisposeAsync().ConfigureAwait(false);
+                throw;
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await Destination.DisposeAsync().ConfigureAwait(false);
+            await Source.DisposeAsync().ConfigureAwait(false);
+            await State.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private async Task<RunOutcome> RunPassAsync(RunOptions options, IProgress<TableProgress>? progress, Endpoints endpoints, CancellationToken stop)
+    {
         ArgumentNullException.ThrowIfNull(options);
         var plans = SelectTables(options.Tables);
         var runId = NewRunId(_clock.GetCurrentInstant());
         var started = _clock.GetCurrentInstant();
-        await using var state = await StateStores.OpenAsync(_config, _connectors, stop).ConfigureAwait(false);
+        var state = endpoints.State;
         var history = new CheckpointHistory(state, _clock);
         var completedRuns = (await state.ReadRunsAsync(1000, stop).ConfigureAwait(false)).Select(r => r.RunId).ToHashSet(StringComparer.Ordinal);
-        var source = await OpenAsync(_config.Sync.Source, "source", (c, e) => c.OpenSourceAsync(e, _config, stop)).ConfigureAwait(false);
-        await using (source.ConfigureAwait(false))
-        {
-            var destination = await OpenAsync(_config.Sync.Destination, "destination", (c, e) => c.OpenDestinationAsync(e, _config, stop)).ConfigureAwait(false);
-            await using (destination.ConfigureAwait(false))
-            {
-                Log.RunStarted(_logger, runId, plans.Count, ConnectionText.Redact(_config.Sync.Source.Connection), ConnectionText.Redact(_config.Sync.Destination.Connection));
-                var services = new PipelineServices(_config, source, destination, history, _clock, _logger, runId, completedRuns);
-                var results = await PriorityScheduler.RunAsync(
-                    plans,
-                    p => p.Priority,
-                    _config.Sync.MaxParallelTables,
-                    p => Task.Run(() => new TablePipeline(p, services).RunAsync(options.FullRefresh, progress, stop))).ConfigureAwait(false);
-                var report = BuildReport(runId, started, _clock.GetCurrentInstant(), results, options.FullRefresh);
-                await state.AppendRunAsync(new RunRecord(runId, _clock.GetCurrentInstant(), report.Metadata.Status, report.ToJson()), CancellationToken.None).ConfigureAwait(false);
-                var path = options.ReportPath is null ? DefaultReportPath(runId) : Path.GetFullPath(options.ReportPath);
-                Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-                await File.WriteAllTextAsync(path, report.ToJson(), CancellationToken.None).ConfigureAwait(false);
-                Log.RunFinished(_logger, runId, report.Metadata.Status, report.Metadata.DurationSeconds);
-                return new RunOutcome(report, path);
-            }
-        }
+        Log.RunStarted(_logger, runId, plans.Count, ConnectionText.Redact(_config.Sync.Source.Connection), ConnectionText.Redact(_config.Sync.Destination.Connection));
+        var services = new PipelineServices(_config, endpoints.Source, endpoints.Destination, history, _clock, _logger, runId, completedRuns);
+        var results = await PriorityScheduler.RunAsync(
+            plans,
+            p => p.Priority,
+            _config.Sync.MaxParallelTables,
+            p => Task.Run(() => new TablePipeline(p, services).RunAsync(options.FullRefresh, progress, stop))).ConfigureAwait(false);
+        var report = BuildReport(runId, started, _clock.GetCurrentInstant(), results, options.FullRefresh);
+        await state.AppendRunAsync(new RunRecord(runId, _clock.GetCurrentInstant(), report.Metadata.Status, report.ToJson()), CancellationToken.None).ConfigureAwait(false);
+        var path = options.ReportPath is null ? DefaultReportPath(runId) : Path.GetFullPath(options.ReportPath);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        await File.WriteAllTextAsync(path, report.ToJson(), CancellationToken.None).ConfigureAwait(false);
+        Log.RunFinished(_logger, runId, report.Metadata.Status, report.Metadata.DurationSeconds);
+        return new RunOutcome(report, path);
     }
 
     /// <summary>
@@ -83,10 +127,12 @@ public sealed class SyncEngine
     {
         ArgumentNullException.ThrowIfNull(onRun);
         var frequency = _config.Sync.Frequency;
+        // Connections (and their pools) live across passes: a pass pays for its work, not for connecting again.
+        await using var endpoints = await Endpoints.OpenAsync(this, stop).ConfigureAwait(false);
         while (!stop.IsCancellationRequested)
         {
             var started = _clock.GetCurrentInstant();
-            var outcome = await RunOnceAsync(options, progress, stop).ConfigureAwait(false);
+            var outcome = await RunPassAsync(options, progress, endpoints, stop).ConfigureAwait(false);
             await onRun(outcome).ConfigureAwait(false);
             var wait = frequency.IsRealtime ? frequency.Interval : frequency.Interval - (_clock.GetCurrentInstant() - started);
             if (wait > Duration.Zero)

@@ -338,11 +338,22 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
     private async IAsyncEnumerable<ChangeBatch> StreamAsync(NpgsqlConnection sql, NpgsqlLogSequenceNumber start, List<string> warnings, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var marker = "pass " + Guid.NewGuid().ToString("N");
-        await using (var emit = new NpgsqlCommand("SELECT pg_logical_emit_message(false, $1, $2)", sql))
+        await using (var markerTransaction = await sql.BeginTransactionAsync(cancellationToken).ConfigureAwait(false))
         {
+            // A transactional marker, committed with synchronous_commit on: the commit flushes the WAL up to it, and
+            // logical decoding sends only flushed WAL, so a server running with synchronous_commit off does not hold
+            // the pass back until its WAL writer gets round to it. It is decoded in commit order, after every
+            // transaction that committed before it.
+            await using (var flush = new NpgsqlCommand("SET LOCAL synchronous_commit = on", sql, markerTransaction))
+            {
+                await flush.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            await using var emit = new NpgsqlCommand("SELECT pg_logical_emit_message(true, $1, $2)", sql, markerTransaction);
             emit.Parameters.Add(new NpgsqlParameter<string> { TypedValue = MarkerPrefix });
             emit.Parameters.Add(new NpgsqlParameter<string> { TypedValue = marker });
             await emit.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            await markerTransaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         }
 
         await using var replication = new LogicalReplicationConnection(_replicationConnection);
