@@ -39,6 +39,11 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
     private readonly TableOptions _options;
     private PostgresRowMapper _mapper;
 
+    // The pass's replication stream, closed once the pass is checkpointed (or the capture disposed).
+    private LogicalReplicationConnection? _replication;
+    private IAsyncEnumerator<PgOutputReplicationMessage>? _stream;
+    private CancellationTokenSource? _streamStop;
+
     public PostgresWalCapture(NpgsqlDataSource data, string connection, CaptureRequest request, PgTable table, IClock clock)
     {
         _data = data;
@@ -118,9 +123,14 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
         }
     }
 
-    /// <summary>Advances the slot to what is checkpointed, so the server can recycle the WAL before it.</summary>
+    /// <summary>
+    /// Advances the slot to what is checkpointed, so the server can recycle the WAL before it. (Each pass also
+    /// acknowledges its durable starting point through the stream, which lets the walsender move the slot's restart
+    /// point on, so this advance only decodes the last pass's WAL.)
+    /// </summary>
     public async ValueTask OnCheckpointedAsync(Position position, CancellationToken cancellationToken)
     {
+        await CloseStreamAsync().ConfigureAwait(false);
         if (position.Kind != Kind || !NpgsqlLogSequenceNumber.TryParse(position.Value, out var lsn))
         {
             return;
@@ -142,7 +152,37 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
         }
     }
 
-    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    public ValueTask DisposeAsync() => CloseStreamAsync();
+
+    private async ValueTask CloseStreamAsync()
+    {
+        if (_streamStop is not null)
+        {
+            await _streamStop.CancelAsync().ConfigureAwait(false);
+        }
+
+        try
+        {
+            if (_stream is not null)
+            {
+                await _stream.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+        catch (Exception e) when (e is NpgsqlException or OperationCanceledException or IOException or InvalidOperationException)
+        {
+            // Ending a stream we stopped reading: nothing to keep.
+        }
+
+        if (_replication is not null)
+        {
+            await _replication.DisposeAsync().ConfigureAwait(false);
+        }
+
+        _streamStop?.Dispose();
+        _stream = null;
+        _replication = null;
+        _streamStop = null;
+    }
 
     /// <summary>Drops the slot and the publication (<c>state reset</c>).</summary>
     public static async Task UninstallAsync(NpgsqlDataSource data, TablePlan plan, CancellationToken cancellationToken)
@@ -356,10 +396,11 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
             await markerTransaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        await using var replication = new LogicalReplicationConnection(_replicationConnection);
+        await CloseStreamAsync().ConfigureAwait(false);
+        var replication = _replication = new LogicalReplicationConnection(_replicationConnection);
         await OpenReplicationAsync(replication, cancellationToken).ConfigureAwait(false);
         var options = new PgOutputReplicationOptions(_publication, PgOutputProtocolVersion.V1, binary: true, messages: true);
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var stop = _streamStop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var pending = new List<ChangeEvent>(_request.BatchSize);
         var transaction = new List<RowChange>();
         var truncated = false;
@@ -369,7 +410,8 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
         var relationIds = new HashSet<uint>();
         int[] columnMap = [];
         var messages = replication.StartReplication(new PgOutputReplicationSlot(_slot), options, stop.Token, start);
-        await using var enumerator = messages.GetAsyncEnumerator(stop.Token);
+        var enumerator = _stream = messages.GetAsyncEnumerator(stop.Token);
+        var acknowledged = false;
         while (true)
         {
             bool more;
@@ -385,6 +427,15 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
             if (!more)
             {
                 break;
+            }
+
+            if (!acknowledged)
+            {
+                // The resume position is checkpointed: say so at once, so the walsender can move the slot's restart
+                // point on as it decodes (instead of every pass decoding again from an old restart point).
+                replication.SetReplicationStatus(start);
+                await replication.SendStatusUpdate(cancellationToken).ConfigureAwait(false);
+                acknowledged = true;
             }
 
             switch (enumerator.Current)
@@ -507,7 +558,6 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
                     // Caught up with the log as of the start of this pass.
                     var end = NpgsqlLogSequenceNumber.Larger(message.MessageLsn, last is { } l && NpgsqlLogSequenceNumber.TryParse(l.Value, out var lsn) ? lsn : start);
                     yield return Batch(pending, new Position(Kind, end.ToString()), warnings, highWaterMark, pendingTruncate);
-                    await stop.CancelAsync().ConfigureAwait(false);
                     yield break;
             }
         }
