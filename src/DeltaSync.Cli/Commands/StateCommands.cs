@@ -164,7 +164,7 @@ public sealed class StateResetCommand : AsyncCommand<TableSettings>
             }
             else
             {
-                Terminal.Line($"reset {string.Join(", ", reset)}: checkpoints, ledger and installed triggers removed; the next run starts with a snapshot");
+                Terminal.Line($"reset {string.Join(", ", reset)}: checkpoints, ledger and what DeltaSync installed at the source (triggers, replication slot and publication) removed; the next run starts with a snapshot");
             }
         }
         finally
