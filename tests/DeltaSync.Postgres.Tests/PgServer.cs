@@ -102,7 +102,6 @@ public sealed class PgDatabase : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        NpgsqlConnection.ClearAllPools();
         var server = PostgresConnectionFactory.Parse(ServerUri);
         await using var admin = new NpgsqlConnection(server.ConnectionString);
         await admin.OpenAsync();

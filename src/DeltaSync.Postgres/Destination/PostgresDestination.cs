@@ -270,9 +270,21 @@ internal sealed class PostgresDestination : IDestination
             connection);
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = scope.DestinationTable });
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = scope.Source });
-        id = (int)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
-        _scopes[scope] = id;
-        return id;
+        // Two connections creating the same scope at once: the second one's INSERT waits for the first and then does
+        // nothing, and its SELECT ran on a snapshot from before — it finds no row. A new statement sees it.
+        for (var attempt = 0; ; attempt++)
+        {
+            if (await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is int found)
+            {
+                _scopes[scope] = found;
+                return found;
+            }
+
+            if (attempt >= 3)
+            {
+                throw new SyncException(ErrorClass.Transient, $"could not create the ledger scope of '{scope.DestinationTable}' in the destination; try again");
+            }
+        }
     }
 
     private async Task EnsureSchemaAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
