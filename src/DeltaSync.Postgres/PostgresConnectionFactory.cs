@@ -189,7 +189,9 @@ public static class PostgresConnectionFactory
     {
         ArgumentNullException.ThrowIfNull(error);
         var state = (error as PostgresException)?.SqlState ?? "";
-        var errorClass = state.Length >= 2
+        var errorClass = state == "55000"
+            ? ErrorClass.Fatal // object not in prerequisite state (wal_level, a missing publication…): a person must act
+            : state.Length >= 2
             ? state[..2] switch
             {
                 "08" or "40" or "53" or "57" or "55" => ErrorClass.Transient,

@@ -66,6 +66,7 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
     public async IAsyncEnumerable<ChangeBatch> ReadAsync([EnumeratorCancellation] CancellationToken cancellationToken)
     {
         await using var sql = await PostgresConnectionFactory.OpenAsync(_data, "source", cancellationToken).ConfigureAwait(false);
+        await RequireLogicalWalAsync(sql, cancellationToken).ConfigureAwait(false);
         await EnsurePublicationAsync(sql, cancellationToken).ConfigureAwait(false);
         var slot = await SlotAsync(sql, cancellationToken).ConfigureAwait(false);
         var resume = _request.Resume;
@@ -215,6 +216,20 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
         return string.Create(
             CultureInfo.InvariantCulture,
             $"slot {plan.SlotName}: {(reader.GetBoolean(0) ? "active" : "idle")}, wal_status {reader.GetString(1)}, confirmed {reader.GetString(2)}, retains {reader.GetString(3)} of WAL");
+    }
+
+    /// <summary>Log capture needs <c>wal_level = logical</c>; say so plainly instead of failing at slot creation.</summary>
+    private async Task RequireLogicalWalAsync(NpgsqlConnection sql, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand("SELECT current_setting('wal_level')", sql);
+        var level = await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) as string;
+        if (level != "logical")
+        {
+            throw new SyncException(
+                ErrorClass.Fatal,
+                $"table '{_request.Plan.Table}': cdc_method changelog reads the write-ahead log, but the source server runs with wal_level = {level}; " +
+                "set wal_level = logical (ALTER SYSTEM SET wal_level = logical, then restart the server) or choose another cdc_method (trigger, timestamp, version, polling)");
+        }
     }
 
     private async Task EnsurePublicationAsync(NpgsqlConnection sql, CancellationToken cancellationToken)

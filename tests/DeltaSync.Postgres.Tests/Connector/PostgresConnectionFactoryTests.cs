@@ -60,3 +60,28 @@ public sealed class PostgresConnectRetryTests
         Assert.True(watch.Elapsed > TimeSpan.FromSeconds(2), $"gave up after {watch.Elapsed}: no back-off");
     }
 }
+
+public sealed class PostgresErrorClassTests
+{
+    [Theory]
+    [InlineData("08006", Core.Model.ErrorClass.Transient)]   // connection failure
+    [InlineData("40001", Core.Model.ErrorClass.Transient)]   // serialization failure
+    [InlineData("40P01", Core.Model.ErrorClass.Transient)]   // deadlock
+    [InlineData("55006", Core.Model.ErrorClass.Transient)]   // object in use (a slot another reader holds)
+    [InlineData("57P01", Core.Model.ErrorClass.Transient)]   // admin shutdown
+    [InlineData("55000", Core.Model.ErrorClass.Fatal)]       // not in prerequisite state (wal_level, …)
+    [InlineData("28P01", Core.Model.ErrorClass.Fatal)]       // password authentication failed
+    [InlineData("3D000", Core.Model.ErrorClass.Fatal)]       // no such database
+    [InlineData("42P01", Core.Model.ErrorClass.Fatal)]       // no such table
+    [InlineData("23505", Core.Model.ErrorClass.Permanent)]   // unique violation
+    [InlineData("22P02", Core.Model.ErrorClass.Permanent)]   // invalid text representation
+    public void Server_errors_are_classed_by_sqlstate(string sqlState, Core.Model.ErrorClass expected)
+    {
+        var error = new Npgsql.PostgresException("something went wrong", "ERROR", "ERROR", sqlState);
+
+        var classified = PostgresConnectionFactory.Classify(error, "doing something");
+
+        Assert.Equal(expected, classified.ErrorClass);
+        Assert.Contains($"(SQLSTATE {sqlState})", classified.Message, StringComparison.Ordinal);
+    }
+}
