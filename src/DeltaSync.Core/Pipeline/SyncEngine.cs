@@ -64,6 +64,9 @@ public sealed class SyncEngine
 
         public IDestination Destination { get; }
 
+        /// <summary>Ids of runs that finished (read once; passes of <c>--follow</c> add their own).</summary>
+        public HashSet<string>? CompletedRuns { get; set; }
+
         public static async Task<Endpoints> OpenAsync(SyncEngine engine, CancellationToken stop)
         {
             var state = await StateStores.OpenAsync(engine._config, engine._connectors, stop).ConfigureAwait(false);
@@ -102,7 +105,8 @@ public sealed class SyncEngine
         var started = _clock.GetCurrentInstant();
         var state = endpoints.State;
         var history = new CheckpointHistory(state, _clock);
-        var completedRuns = (await state.ReadRunsAsync(1000, stop).ConfigureAwait(false)).Select(r => r.RunId).ToHashSet(StringComparer.Ordinal);
+        var completedRuns = endpoints.CompletedRuns ??=
+            (await state.ReadRunsAsync(1000, stop).ConfigureAwait(false)).Select(r => r.RunId).ToHashSet(StringComparer.Ordinal);
         Log.RunStarted(_logger, runId, plans.Count, ConnectionText.Redact(_config.Sync.Source.Connection), ConnectionText.Redact(_config.Sync.Destination.Connection));
         var services = new PipelineServices(_config, endpoints.Source, endpoints.Destination, history, _clock, _logger, runId, completedRuns);
         var results = await PriorityScheduler.RunAsync(
@@ -112,6 +116,7 @@ public sealed class SyncEngine
             p => Task.Run(() => new TablePipeline(p, services).RunAsync(options.FullRefresh, progress, stop))).ConfigureAwait(false);
         var report = BuildReport(runId, started, _clock.GetCurrentInstant(), results, options.FullRefresh);
         await state.AppendRunAsync(new RunRecord(runId, _clock.GetCurrentInstant(), report.Metadata.Status, report.ToJson()), CancellationToken.None).ConfigureAwait(false);
+        completedRuns.Add(runId);
         var path = options.ReportPath is null ? DefaultReportPath(runId) : Path.GetFullPath(options.ReportPath);
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         await File.WriteAllTextAsync(path, report.ToJson(), CancellationToken.None).ConfigureAwait(false);
