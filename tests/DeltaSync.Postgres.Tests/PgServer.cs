@@ -76,7 +76,8 @@ public sealed class PgDatabase : IAsyncDisposable
             command.Parameters.Add(new NpgsqlParameter { Value = p ?? DBNull.Value });
         }
 
-        return (T)(await command.ExecuteScalarAsync())!;
+        var value = await command.ExecuteScalarAsync();
+        return value is null or DBNull ? default! : (T)value;
     }
 
     /// <summary>Every row of a query as tab-joined text, in the query's order (for comparing two tables).</summary>

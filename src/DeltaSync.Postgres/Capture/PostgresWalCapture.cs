@@ -39,14 +39,16 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
     private readonly TableOptions _options;
     private PostgresRowMapper _mapper;
 
-    // The pass's replication stream, closed once the pass is checkpointed (or the capture disposed).
-    private LogicalReplicationConnection? _replication;
-    private IAsyncEnumerator<PgOutputReplicationMessage>? _stream;
-    private CancellationTokenSource? _streamStop;
+    private readonly WalStreams _streams;
 
-    public PostgresWalCapture(NpgsqlDataSource data, string connection, CaptureRequest request, PgTable table, IClock clock)
+    // The pass's replication stream: handed back to the source's idle streams once the pass is checkpointed at its
+    // end, closed otherwise.
+    private WalStream? _stream;
+
+    public PostgresWalCapture(NpgsqlDataSource data, string connection, CaptureRequest request, PgTable table, WalStreams streams, IClock clock)
     {
         _data = data;
+        _streams = streams;
         var builder = PostgresConnectionFactory.Parse(connection);
         builder.ApplicationName = "deltasync wal";
         _replicationConnection = builder.ConnectionString;
@@ -81,6 +83,8 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
 
         if (resume.IsNone)
         {
+            // A stream of this slot kept from an earlier pass must let go of the slot before it can be recreated.
+            await _streams.TakeAsync(_slot, Position.None).ConfigureAwait(false);
             if (slot is not null)
             {
                 // A slot without a checkpoint (a first snapshot that never committed, or a lost one): its position means nothing to us.
@@ -125,64 +129,37 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
     }
 
     /// <summary>
-    /// Advances the slot to what is checkpointed, so the server can recycle the WAL before it. (Each pass also
-    /// acknowledges its durable starting point through the stream, which lets the walsender move the slot's restart
-    /// point on, so this advance only decodes the last pass's WAL.)
+    /// The pass is checkpointed: its stream, standing at the checkpoint, is kept for the next pass (which acknowledges
+    /// the checkpoint through it as it starts); when the source is closed the slot is advanced to it.
     /// </summary>
     public async ValueTask OnCheckpointedAsync(Position position, CancellationToken cancellationToken)
     {
-        await CloseStreamAsync().ConfigureAwait(false);
-        if (position.Kind != Kind || !NpgsqlLogSequenceNumber.TryParse(position.Value, out var lsn))
+        var stream = _stream;
+        _stream = null;
+        if (stream is not null && stream.Position == position)
         {
+            await _streams.ReturnAsync(_slot, stream).ConfigureAwait(false);
             return;
         }
 
-        await using var sql = await PostgresConnectionFactory.OpenAsync(_data, "source", cancellationToken).ConfigureAwait(false);
-        await using var command = new NpgsqlCommand(
-            "SELECT pg_replication_slot_advance(slot_name, $2) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active AND confirmed_flush_lsn < $2",
-            sql);
-        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = _slot });
-        command.Parameters.Add(new NpgsqlParameter<NpgsqlLogSequenceNumber> { TypedValue = lsn, NpgsqlDbType = NpgsqlDbType.PgLsn });
-        try
+        if (stream is not null)
         {
-            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            await stream.DisposeAsync().ConfigureAwait(false);
         }
-        catch (PostgresException e) when (e.SqlState is "55000" or "55006")
+
+        if (position.Kind == Kind && NpgsqlLogSequenceNumber.TryParse(position.Value, out var lsn))
         {
-            // Another reader holds the slot right now; the next pass acknowledges.
+            await WalStreams.AdvanceAsync(_data, _slot, lsn, cancellationToken).ConfigureAwait(false);
         }
     }
 
-    public ValueTask DisposeAsync() => CloseStreamAsync();
-
-    private async ValueTask CloseStreamAsync()
+    public async ValueTask DisposeAsync()
     {
-        if (_streamStop is not null)
+        if (_stream is not null)
         {
-            await _streamStop.CancelAsync().ConfigureAwait(false);
+            await _stream.DisposeAsync().ConfigureAwait(false);
+            _stream = null;
         }
-
-        try
-        {
-            if (_stream is not null)
-            {
-                await _stream.DisposeAsync().ConfigureAwait(false);
-            }
-        }
-        catch (Exception e) when (e is NpgsqlException or OperationCanceledException or IOException or InvalidOperationException)
-        {
-            // Ending a stream we stopped reading: nothing to keep.
-        }
-
-        if (_replication is not null)
-        {
-            await _replication.DisposeAsync().ConfigureAwait(false);
-        }
-
-        _streamStop?.Dispose();
-        _stream = null;
-        _replication = null;
-        _streamStop = null;
     }
 
     /// <summary>Drops the slot and the publication (<c>state reset</c>).</summary>
@@ -411,21 +388,40 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
             await markerTransaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        await CloseStreamAsync().ConfigureAwait(false);
-        var replication = _replication = new LogicalReplicationConnection(_replicationConnection);
-        await OpenReplicationAsync(replication, cancellationToken).ConfigureAwait(false);
-        var options = new PgOutputReplicationOptions(_publication, PgOutputProtocolVersion.V1, binary: true, messages: true);
-        var stop = _streamStop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        // The previous pass's stream when it stands exactly here (run --follow), else a new one from the checkpoint.
+        var stream = await _streams.TakeAsync(_slot, new Position(Kind, start.ToString())).ConfigureAwait(false);
+        if (stream is null)
+        {
+            var connection = new LogicalReplicationConnection(_replicationConnection);
+            try
+            {
+                await OpenReplicationAsync(connection, cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                await connection.DisposeAsync().ConfigureAwait(false);
+                throw;
+            }
+
+            var options = new PgOutputReplicationOptions(_publication, PgOutputProtocolVersion.V1, binary: true, messages: true);
+            var streamStop = new CancellationTokenSource();
+            var started = connection.StartReplication(new PgOutputReplicationSlot(_slot), options, streamStop.Token, start);
+            stream = new WalStream(connection, started.GetAsyncEnumerator(streamStop.Token), streamStop);
+        }
+
+        _stream = stream;
+        // The stream outlives the pass; stopping the pass stops reading it (and it is then closed, not kept).
+        using var stopReading = cancellationToken.Register(() => stream.Stop.Cancel());
+        var replication = stream.Replication;
         var pending = new List<ChangeEvent>(_request.BatchSize);
         var transaction = new List<RowChange>();
         var truncated = false;
         var pendingTruncate = false;
         Position? last = null;
         Instant? highWaterMark = _request.HighWaterMark;
-        var relationIds = new HashSet<uint>();
-        int[] columnMap = [];
-        var messages = replication.StartReplication(new PgOutputReplicationSlot(_slot), options, stop.Token, start);
-        var enumerator = _stream = messages.GetAsyncEnumerator(stop.Token);
+        var relationIds = stream.RelationIds;
+        var columnMap = stream.ColumnMap;
+        var enumerator = stream.Messages;
         var acknowledged = false;
         while (true)
         {
@@ -480,7 +476,7 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
                     }
 
                     // The log's columns by name into the schema's order (-1: not in the schema).
-                    columnMap = relation.Columns.Select(c => _mapper.Schema.IndexOf(c.ColumnName)).ToArray();
+                    columnMap = stream.ColumnMap = relation.Columns.Select(c => _mapper.Schema.IndexOf(c.ColumnName)).ToArray();
                     break;
                 case InsertMessage insert when relationIds.Contains(insert.Relation.RelationId):
                     transaction.Add(await ReadRowAsync(insert.NewRow, columnMap, ChangeOperation.Upsert, cancellationToken).ConfigureAwait(false));
@@ -572,7 +568,8 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
 
                     // Caught up with the log as of the start of this pass.
                     var end = NpgsqlLogSequenceNumber.Larger(message.MessageLsn, last is { } l && NpgsqlLogSequenceNumber.TryParse(l.Value, out var lsn) ? lsn : start);
-                    yield return Batch(pending, new Position(Kind, end.ToString()), warnings, highWaterMark, pendingTruncate);
+                    stream.Position = new Position(Kind, end.ToString());
+                    yield return Batch(pending, stream.Position, warnings, highWaterMark, pendingTruncate);
                     yield break;
             }
         }

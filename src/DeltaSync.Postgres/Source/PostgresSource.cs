@@ -20,12 +20,14 @@ internal sealed class PostgresSource : ISource
     private readonly string _connection;
     private readonly IClock _clock;
     private readonly ConcurrentDictionary<string, PgTable> _tables = new(StringComparer.Ordinal);
+    private readonly WalStreams _streams;
 
     public PostgresSource(string connection, IClock clock)
     {
         _connection = connection;
         _clock = clock;
         _data = PostgresConnectionFactory.CreateDataSource(connection, CommitHorizon.CaptureApplicationName);
+        _streams = new WalStreams(_data);
     }
 
     public IReadOnlyCollection<CdcMethod> SupportedMethods { get; } =
@@ -65,7 +67,7 @@ internal sealed class PostgresSource : ISource
             CdcMethod.Version => new PostgresDiffCapture(_data, request, table, DiffMode.Version, _clock),
             CdcMethod.Polling => new PostgresDiffCapture(_data, request, table, DiffMode.RowHash, _clock),
             CdcMethod.Trigger => new PostgresTriggerCapture(_data, request, table),
-            CdcMethod.Changelog when plan.ChangelogType is null or "postgres_wal" => new PostgresWalCapture(_data, _connection, request, table, _clock),
+            CdcMethod.Changelog when plan.ChangelogType is null or "postgres_wal" => new PostgresWalCapture(_data, _connection, request, table, _streams, _clock),
             CdcMethod.Changelog => throw new SyncException(
                 ErrorClass.Fatal,
                 $"table '{plan.Table}': cdc.changelog.type '{plan.ChangelogType}' does not fit a PostgreSQL source; use postgres_wal"),
@@ -95,7 +97,12 @@ internal sealed class PostgresSource : ISource
             : Task.FromResult<string?>(null);
     }
 
-    public ValueTask DisposeAsync() => _data.DisposeAsync();
+    public async ValueTask DisposeAsync()
+    {
+        // Open log streams first: closing them advances their slots, which needs the data source.
+        await _streams.DisposeAsync().ConfigureAwait(false);
+        await _data.DisposeAsync().ConfigureAwait(false);
+    }
 
     private static DateTimeZone Zone(string id) => DateTimeZoneProviders.Tzdb.GetZoneOrNull(id) ?? DateTimeZone.Utc;
 }
