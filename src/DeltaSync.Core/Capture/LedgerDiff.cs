@@ -81,6 +81,35 @@ public static class LedgerDiff
         }
     }
 
+    /// <summary>
+    /// One diff pass as capture batches: the changes between <paramref name="sourceRows"/> (the table in key order) and
+    /// the stream's ledger, cut at the batch size. Batches keep the resume position; only the last, marking a complete
+    /// pass, moves it on (a pass cut short is redone, the ledger keeps it idempotent).
+    /// </summary>
+    public static async IAsyncEnumerable<ChangeBatch> PassAsync(
+        IAsyncEnumerable<ChangeEvent> sourceRows,
+        Connectors.CaptureRequest request,
+        DiffMode mode,
+        NodaTime.Instant now,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var pass = new Position("scan", now.ToUnixTimeMilliseconds().ToString(System.Globalization.CultureInfo.InvariantCulture));
+        var changes = DiffAsync(sourceRows, request.Ledger.ScanAsync(request.Scope, cancellationToken), mode, request.Schema.Name, request.Plan.SourceName, cancellationToken);
+        var batch = new List<ChangeEvent>(request.BatchSize);
+        await foreach (var change in changes.ConfigureAwait(false))
+        {
+            batch.Add(change);
+            if (batch.Count >= request.BatchSize)
+            {
+                yield return new ChangeBatch(request.Schema, batch, request.Resume.IsNone ? Position.None : request.Resume);
+                batch = new List<ChangeEvent>(request.BatchSize);
+            }
+        }
+
+        yield return new ChangeBatch(request.Schema, batch, pass);
+    }
+
     private static bool Changed(LedgerEntry entry, ChangeEvent row, DiffMode mode) => mode switch
     {
         // A row whose content changed without a version bump (or whose table gained a column) is still a change.

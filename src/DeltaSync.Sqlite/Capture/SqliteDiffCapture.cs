@@ -44,24 +44,8 @@ internal sealed class SqliteDiffCapture : IChangeCapture
         }
     }
 
-    public async IAsyncEnumerable<ChangeBatch> ReadAsync([EnumeratorCancellation] CancellationToken cancellationToken)
-    {
-        var pass = new Position(ScanKind, _clock.GetCurrentInstant().ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture));
-        var changes = LedgerDiff.DiffAsync(SourceRowsAsync(cancellationToken), _request.Ledger.ScanAsync(_request.Scope, cancellationToken), _mode, _request.Schema.Name, _request.Plan.SourceName, cancellationToken);
-        var batch = new List<ChangeEvent>(_request.BatchSize);
-        await foreach (var change in changes.ConfigureAwait(false))
-        {
-            batch.Add(change);
-            if (batch.Count >= _request.BatchSize)
-            {
-                yield return new ChangeBatch(_request.Schema, batch, _request.Resume.IsNone ? Position.None : _request.Resume);
-                batch = new List<ChangeEvent>(_request.BatchSize);
-            }
-        }
-
-        // Only a complete pass moves the position: a pass cut short is simply redone, the ledger keeps it idempotent.
-        yield return new ChangeBatch(_request.Schema, batch, pass);
-    }
+    public IAsyncEnumerable<ChangeBatch> ReadAsync(CancellationToken cancellationToken) =>
+        LedgerDiff.PassAsync(SourceRowsAsync(cancellationToken), _request, _mode, _clock.GetCurrentInstant(), cancellationToken);
 
     private async IAsyncEnumerable<ChangeEvent> SourceRowsAsync([EnumeratorCancellation] CancellationToken cancellationToken)
     {
