@@ -21,6 +21,9 @@ public static class LedgerDiff
     /// <summary>The position kind under which per-row versions are kept in the ledger.</summary>
     public const string VersionKind = "version";
 
+    /// <summary>The position kind of a completed diff pass (its value: when it ran, epoch milliseconds).</summary>
+    public const string ScanKind = "scan";
+
     /// <summary>
     /// Merges <paramref name="sourceRows"/> (ascending by encoded key, strictly) with <paramref name="ledgerEntries"/>.
     /// Yields an upsert for every new or changed row and a delete for every live ledger key missing at the source.
@@ -94,7 +97,7 @@ public static class LedgerDiff
         [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
-        var pass = new Position("scan", now.ToUnixTimeMilliseconds().ToString(System.Globalization.CultureInfo.InvariantCulture));
+        var pass = new Position(ScanKind, now.ToUnixTimeMilliseconds().ToString(System.Globalization.CultureInfo.InvariantCulture));
         var changes = DiffAsync(sourceRows, request.Ledger.ScanAsync(request.Scope, cancellationToken), mode, request.Schema.Name, request.Plan.SourceName, cancellationToken);
         var batch = new List<ChangeEvent>(request.BatchSize);
         await foreach (var change in changes.ConfigureAwait(false))

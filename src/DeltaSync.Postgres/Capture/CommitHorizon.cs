@@ -12,7 +12,7 @@ namespace DeltaSync.Postgres.Capture;
 /// </summary>
 /// <param name="Bound">The earlier of the server's statement time and the oldest open transaction's start.</param>
 /// <param name="HiddenSessions">Sessions of other roles whose transaction start this role may not see.</param>
-internal readonly record struct CommitHorizon(Instant Bound, Instant ServerNow, long HiddenSessions, string SessionTimeZone)
+internal readonly record struct CommitHorizon(Instant Bound, long HiddenSessions, string SessionTimeZone)
 {
     /// <summary>Our own capture sessions only read; they never hold back a cursor.</summary>
     public const string CaptureApplicationName = "deltasync capture";
@@ -43,7 +43,7 @@ internal readonly record struct CommitHorizon(Instant Bound, Instant ServerNow, 
             }
         }
 
-        return new CommitHorizon(bound, now, reader.GetInt64(2), reader.GetString(3));
+        return new CommitHorizon(bound, reader.GetInt64(2), reader.GetString(3));
     }
 
     /// <summary>The report's warning when other roles' sessions are invisible (only said when there are some).</summary>

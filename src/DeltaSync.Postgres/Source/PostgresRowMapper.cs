@@ -114,33 +114,8 @@ internal sealed class PostgresRowMapper
     }
 
     public ChangeEvent Upsert(object?[] values, Position position, Instant? commitTime) =>
-        new(_schema.Name, _schema.KeyOf(values), ChangeOperation.Upsert, values, position, commitTime, _source)
-        {
-            RowHash = RowHash.Compute(values),
-        };
+        RowChanges.Upsert(_schema, _source, values, position, commitTime);
 
     public ChangeEvent Delete(RecordKey key, Position position, Instant? commitTime) =>
-        new(_schema.Name, key, ChangeOperation.Delete, null, position, commitTime, _source);
-
-    public DeadLetter DeadLetter(string stream, object?[] values, string reason, Position position, Instant now) =>
-        new(stream, _schema.Name, _schema.KeyOf(values).ToString(), RawJson(values), reason, ErrorClass.Permanent, position, now);
-
-    /// <summary>The row as a JSON object, for the dead-letter queue.</summary>
-    public string RawJson(object?[] values)
-    {
-        using var buffer = new MemoryStream();
-        using (var json = new System.Text.Json.Utf8JsonWriter(buffer))
-        {
-            json.WriteStartObject();
-            for (var i = 0; i < values.Length; i++)
-            {
-                json.WritePropertyName(_columns[i].Name);
-                PortableValue.WriteJson(json, values[i]);
-            }
-
-            json.WriteEndObject();
-        }
-
-        return Encoding.UTF8.GetString(buffer.ToArray());
-    }
+        RowChanges.Delete(_schema, _source, key, position, commitTime);
 }

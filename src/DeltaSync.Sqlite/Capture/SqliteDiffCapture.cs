@@ -16,8 +16,6 @@ namespace DeltaSync.Sqlite.Capture;
 /// </summary>
 internal sealed class SqliteDiffCapture : IChangeCapture
 {
-    public const string ScanKind = "scan";
-
     private readonly SqliteConnection _connection;
     private readonly CaptureRequest _request;
     private readonly SqliteRowMapper _mapper;

@@ -43,50 +43,11 @@ internal sealed class SqliteRowMapper
     public object?[] ReadValues(RawStatement statement) => statement.ReadRow(_schema.Columns.Count);
 
     public ChangeEvent Upsert(object?[] values, Position position, Instant? commitTime) =>
-        new(_schema.Name, _schema.KeyOf(values), ChangeOperation.Upsert, values, position, commitTime, _source)
-        {
-            RowHash = RowHash.Compute(values),
-        };
+        RowChanges.Upsert(_schema, _source, values, position, commitTime);
 
     public ChangeEvent Delete(RecordKey key, Position position, Instant? commitTime) =>
-        new(_schema.Name, key, ChangeOperation.Delete, null, position, commitTime, _source);
+        RowChanges.Delete(_schema, _source, key, position, commitTime);
 
     public DeadLetter DeadLetter(string stream, object?[] values, string reason, Position position, Instant now) =>
-        new(stream, _schema.Name, _schema.KeyOf(values).ToString(), RawJson(values), reason, ErrorClass.Permanent, position, now);
-
-    /// <summary>The row as a JSON object, for the dead-letter queue.</summary>
-    public string RawJson(object?[] values)
-    {
-        using var buffer = new MemoryStream();
-        using (var json = new System.Text.Json.Utf8JsonWriter(buffer))
-        {
-            json.WriteStartObject();
-            for (var i = 0; i < values.Length; i++)
-            {
-                var name = _schema.Columns[i].Name;
-                switch (values[i])
-                {
-                    case null:
-                        json.WriteNull(name);
-                        break;
-                    case long l:
-                        json.WriteNumber(name, l);
-                        break;
-                    case double d when double.IsFinite(d):
-                        json.WriteNumber(name, d);
-                        break;
-                    case byte[] b:
-                        json.WriteString(name, Convert.ToBase64String(b));
-                        break;
-                    default:
-                        json.WriteString(name, Convert.ToString(values[i], System.Globalization.CultureInfo.InvariantCulture));
-                        break;
-                }
-            }
-
-            json.WriteEndObject();
-        }
-
-        return System.Text.Encoding.UTF8.GetString(buffer.ToArray());
-    }
+        RowChanges.DeadLetter(_schema, stream, values, reason, position, now);
 }

@@ -71,7 +71,7 @@ public sealed class PgbenchStreamingTests : IAsyncLifetime
         }
 
         // Catch up with whatever the killed follower had not applied, then compare.
-        var catchUp = await Cli.RunAsync("run", "--config", config, "--report", Path.Combine(_dir, "catch-up.json"));
+        var catchUp = await DeltaSync.Cli.Tests.CliProcess.RunAsync("run", "--config", config, "--report", Path.Combine(_dir, "catch-up.json"));
         Assert.True(catchUp.ExitCode == 0, catchUp.ToString());
         Assert.True(await _source.ScalarAsync<long>("SELECT count(*) FROM pgbench_history") > 100, "pgbench wrote too little to prove anything");
         foreach (var query in new[]
