@@ -1,3 +1,6 @@
+using System.Buffers.Binary;
+using System.Security.Cryptography;
+using System.Text;
 using NodaTime;
 
 namespace DeltaSync.Core.Model;
@@ -23,4 +26,27 @@ public sealed record DeadLetter(
     ErrorClass ErrorClass,
     Position Position,
     Instant FailedAt,
-    int Attempts = 1);
+    int Attempts = 1)
+{
+    /// <summary>
+    /// What makes two dead letters the same entry: one hash over stream, record id and raw record (each
+    /// length-prefixed, so no two different triples collide by concatenation). Every store keys entries by it.
+    /// </summary>
+    public byte[] DedupeKey()
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        Span<byte> length = stackalloc byte[4];
+        foreach (var part in (ReadOnlySpan<string>)[Stream, RecordId, RawRecord])
+        {
+            var bytes = Encoding.UTF8.GetBytes(part);
+            BinaryPrimitives.WriteInt32BigEndian(length, bytes.Length);
+            hash.AppendData(length);
+            hash.AppendData(bytes);
+        }
+
+        return hash.GetHashAndReset();
+    }
+
+    /// <summary>The entry's id for <c>deltasync dlq show|replay|purge</c>: stable, derived from <see cref="DedupeKey"/>.</summary>
+    public string Id => "dl_" + Convert.ToHexStringLower(DedupeKey())[..16];
+}

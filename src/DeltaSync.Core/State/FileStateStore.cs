@@ -212,7 +212,7 @@ public sealed class FileStateStore : IStateStore
                 var stored = File.Exists(path)
                     ? ReadDeadLetter(path, await File.ReadAllTextAsync(path, cancellationToken).ConfigureAwait(false))
                     : null;
-                var merged = stored is null ? letter : stored with { Attempts = stored.Attempts + Math.Max(1, letter.Attempts) };
+                var merged = stored is null ? letter : letter with { Attempts = stored.Attempts + Math.Max(1, letter.Attempts), FailedAt = Instant.Max(stored.FailedAt, letter.FailedAt) };
                 var bytes = Encoding.UTF8.GetBytes(DeadLetterJson(merged).ToJsonString(Indented));
                 var temp = await WriteTempAsync(folder, bytes, null, cancellationToken).ConfigureAwait(false);
                 File.Move(temp, path, overwrite: true);
@@ -223,6 +223,39 @@ public sealed class FileStateStore : IStateStore
             {
                 NativeFileSystem.FlushDirectory(folder);
             }
+        }
+        finally
+        {
+            _deadLetterGate.Release();
+        }
+    }
+
+    public async Task<int> RemoveDeadLettersAsync(IReadOnlyList<DeadLetter> deadLetters, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(deadLetters);
+        await _deadLetterGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var removed = 0;
+            var touched = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var letter in deadLetters)
+            {
+                var folder = Path.Combine(DeadLetters, Escape(letter.Stream));
+                var path = Path.Combine(folder, DeadLetterFileName(letter));
+                if (File.Exists(path))
+                {
+                    File.Delete(path);
+                    touched.Add(folder);
+                    removed++;
+                }
+            }
+
+            foreach (var folder in touched)
+            {
+                NativeFileSystem.FlushDirectory(folder);
+            }
+
+            return removed;
         }
         finally
         {

@@ -26,11 +26,17 @@ public interface IStateStore : IAsyncDisposable
     /// <summary>Removes a stream's whole history (state reset).</summary>
     Task DeleteStreamAsync(string stream, CancellationToken cancellationToken);
 
-    /// <summary>Adds dead letters; an entry equal to one already queued (same stream, record and raw record) only increases its attempt count.</summary>
+    /// <summary>Adds dead letters; an entry equal to one already queued (same stream, record and raw record) increases its attempt count and takes the newer reason, error class and failure time.</summary>
     Task AddDeadLettersAsync(IReadOnlyList<DeadLetter> deadLetters, CancellationToken cancellationToken);
 
     /// <summary>Dead letters, oldest first; all streams when <paramref name="stream"/> is null.</summary>
     Task<IReadOnlyList<DeadLetter>> ReadDeadLettersAsync(string? stream, int limit, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Removes queued entries (matched by <see cref="DeadLetter.DedupeKey"/>: a replayed record that now synced, or a
+    /// purge). Entries not in the queue are ignored; returns how many were removed.
+    /// </summary>
+    Task<int> RemoveDeadLettersAsync(IReadOnlyList<DeadLetter> deadLetters, CancellationToken cancellationToken);
 
     /// <summary>Stores a run summary (JSON) for <c>status</c>.</summary>
     Task AppendRunAsync(RunRecord run, CancellationToken cancellationToken);

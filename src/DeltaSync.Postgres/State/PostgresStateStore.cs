@@ -177,16 +177,16 @@ public sealed class PostgresStateStore : IStateStore, ILeaseStore
         }
 
         // One INSERT … ON CONFLICT cannot touch a row twice, so equal letters within the batch are merged first
-        // (attempts summed, the first one's fields kept, exactly as if they were inserted one after another).
+        // (attempts summed, the last one's reason kept, exactly as if they were inserted one after another).
         var merged = new List<(DeadLetter Letter, byte[] Key, int Attempts)>(deadLetters.Count);
         var index = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var letter in deadLetters)
         {
-            var key = DeadLetterKey(letter);
+            var key = letter.DedupeKey();
             var hex = Convert.ToHexString(key);
             if (index.TryGetValue(hex, out var at))
             {
-                merged[at] = merged[at] with { Attempts = merged[at].Attempts + Math.Max(1, letter.Attempts) };
+                merged[at] = (letter, merged[at].Key, merged[at].Attempts + Math.Max(1, letter.Attempts));
             }
             else
             {
@@ -207,7 +207,8 @@ public sealed class PostgresStateStore : IStateStore, ILeaseStore
                     FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
                         WITH ORDINALITY AS l (stream, table_name, record_id, raw_record, reason, error_class, position, failed_at, attempts, dedupe_key, ord)
                     ORDER BY l.ord
-                    ON CONFLICT (dedupe_key) DO UPDATE SET attempts = d.attempts + excluded.attempts
+                    ON CONFLICT (dedupe_key) DO UPDATE SET attempts = d.attempts + excluded.attempts,
+                        reason = excluded.reason, error_class = excluded.error_class, failed_at = greatest(d.failed_at, excluded.failed_at)
                     """,
                     connection);
                 Add(command, merged.Select(m => m.Letter.Stream).ToArray());
@@ -221,6 +222,26 @@ public sealed class PostgresStateStore : IStateStore, ILeaseStore
                 Add(command, merged.Select(m => m.Attempts).ToArray());
                 Add(command, merged.Select(m => m.Key).ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Bytea);
                 await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            },
+            cancellationToken);
+    }
+
+    /// <inheritdoc/>
+    public Task<int> RemoveDeadLettersAsync(IReadOnlyList<DeadLetter> deadLetters, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(deadLetters);
+        if (deadLetters.Count == 0)
+        {
+            return Task.FromResult(0);
+        }
+
+        return WithConnectionAsync(
+            $"remove {deadLetters.Count} dead letters",
+            async connection =>
+            {
+                await using var command = new NpgsqlCommand($"DELETE FROM {_deadLetters} WHERE dedupe_key = ANY($1)", connection);
+                Add(command, deadLetters.Select(d => d.DedupeKey()).ToArray(), NpgsqlDbType.Array | NpgsqlDbType.Bytea);
+                return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
             },
             cancellationToken);
     }
@@ -677,25 +698,6 @@ public sealed class PostgresStateStore : IStateStore, ILeaseStore
 
     private static void Add<T>(NpgsqlCommand command, T value, NpgsqlDbType type) =>
         command.Parameters.Add(new NpgsqlParameter<T> { TypedValue = value, NpgsqlDbType = type });
-
-    /// <summary>
-    /// One hash over stream, record id and raw record (each length-prefixed), so the uniqueness that makes equal dead
-    /// letters one row does not depend on how long a record id or raw record is (a B-tree entry must fit in a page).
-    /// </summary>
-    private static byte[] DeadLetterKey(DeadLetter letter)
-    {
-        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        Span<byte> length = stackalloc byte[4];
-        foreach (var part in (ReadOnlySpan<string>)[letter.Stream, letter.RecordId, letter.RawRecord])
-        {
-            var bytes = Encoding.UTF8.GetBytes(part);
-            BinaryPrimitives.WriteInt32BigEndian(length, bytes.Length);
-            hash.AppendData(length);
-            hash.AppendData(bytes);
-        }
-
-        return hash.GetHashAndReset();
-    }
 
     /// <summary>A stable advisory-lock key per schema, so stores in different schemas never wait for each other.</summary>
     private static long InitializationLockKey(string schema) =>

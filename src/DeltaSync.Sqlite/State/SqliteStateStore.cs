@@ -231,7 +231,8 @@ public sealed partial class SqliteStateStore : IStateStore, ILeaseStore
                 command.CommandText = $"""
                     INSERT INTO dead_letters ({DeadLetterColumns}, raw_hash)
                     VALUES ($stream, $table_name, $record_id, $raw_record, $reason, $error_class, $position, $failed_at, $attempts, $raw_hash)
-                    ON CONFLICT (stream, record_id, raw_hash) DO UPDATE SET attempts = dead_letters.attempts + excluded.attempts
+                    ON CONFLICT (stream, record_id, raw_hash) DO UPDATE SET attempts = dead_letters.attempts + excluded.attempts,
+                        reason = excluded.reason, error_class = excluded.error_class, failed_at = max(dead_letters.failed_at, excluded.failed_at)
                     """;
                 var stream = command.Parameters.Add("$stream", SqliteType.Text);
                 var table = command.Parameters.Add("$table_name", SqliteType.Text);
@@ -260,6 +261,41 @@ public sealed partial class SqliteStateStore : IStateStore, ILeaseStore
                 }
 
                 await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    public async Task<int> RemoveDeadLettersAsync(IReadOnlyList<DeadLetter> deadLetters, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(deadLetters);
+        if (deadLetters.Count == 0)
+        {
+            return 0;
+        }
+
+        var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using (connection.ConfigureAwait(false))
+        {
+            var transaction = (SqliteTransaction)await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+            await using (transaction.ConfigureAwait(false))
+            {
+                await using var command = connection.CreateCommand();
+                command.CommandText = "DELETE FROM dead_letters WHERE stream = $stream AND record_id = $record_id AND raw_hash = $raw_hash";
+                var stream = command.Parameters.Add("$stream", SqliteType.Text);
+                var recordId = command.Parameters.Add("$record_id", SqliteType.Text);
+                var rawHash = command.Parameters.Add("$raw_hash", SqliteType.Text);
+                await command.PrepareAsync(cancellationToken).ConfigureAwait(false);
+                var removed = 0;
+                foreach (var letter in deadLetters)
+                {
+                    stream.Value = letter.Stream;
+                    recordId.Value = letter.RecordId;
+                    rawHash.Value = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(letter.RawRecord)));
+                    removed += await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                }
+
+                await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+                return removed;
             }
         }
     }

@@ -246,6 +246,8 @@ public sealed class CheckpointHistoryTests
 
         public Task<IReadOnlyList<DeadLetter>> ReadDeadLettersAsync(string? stream, int limit, CancellationToken cancellationToken) => throw new NotSupportedException();
 
+        public Task<int> RemoveDeadLettersAsync(IReadOnlyList<DeadLetter> deadLetters, CancellationToken cancellationToken) => throw new NotSupportedException();
+
         public Task AppendRunAsync(RunRecord run, CancellationToken cancellationToken) => throw new NotSupportedException();
 
         public Task<IReadOnlyList<RunRecord>> ReadRunsAsync(int limit, CancellationToken cancellationToken) => throw new NotSupportedException();

@@ -189,7 +189,7 @@ public abstract class StateStoreContract
     }
 
     [Fact]
-    public async Task An_equal_dead_letter_only_increments_the_attempt_count()
+    public async Task An_equal_dead_letter_increments_the_attempt_count_and_keeps_the_latest_failure()
     {
         await using var store = await CreateStoreAsync();
         var letter = Letter("sync/orders", "42", """{"id":42,"total":"x"}""", T0);
@@ -199,7 +199,28 @@ public abstract class StateStoreContract
 
         var stored = Assert.Single(await store.ReadDeadLettersAsync(null, 100, Ct));
 
-        Assert.Equal(letter with { Attempts = 4 }, stored);
+        Assert.Equal(letter with { Attempts = 4, FailedAt = T0 + Duration.FromHours(1) }, stored);
+        await store.AddDeadLettersAsync([letter with { Reason = "replayed: still invalid", ErrorClass = ErrorClass.Transient }], Ct);
+        stored = Assert.Single(await store.ReadDeadLettersAsync(null, 100, Ct));
+        Assert.Equal(("replayed: still invalid", ErrorClass.Transient, 5), (stored.Reason, stored.ErrorClass, stored.Attempts));
+    }
+
+    [Fact]
+    public async Task Removed_dead_letters_leave_the_queue_and_others_stay()
+    {
+        await using var store = await CreateStoreAsync();
+        var fixedOne = Letter("sync/orders", "42", """{"id":42}""", T0);
+        var sameRecordOtherContent = fixedOne with { RawRecord = """{"id":42,"v":2}""" };
+        var other = Letter("sync/customers", "42", """{"id":42}""", T0);
+        await store.AddDeadLettersAsync([fixedOne, sameRecordOtherContent, other], Ct);
+
+        var removed = await store.RemoveDeadLettersAsync([fixedOne with { Reason = "whatever", Attempts = 9 }, Letter("sync/orders", "404", "{}", T0)], Ct);
+
+        Assert.Equal(1, removed);
+        var left = await store.ReadDeadLettersAsync(null, 100, Ct);
+        Assert.Equal(2, left.Count);
+        Assert.DoesNotContain(left, l => l.Id == fixedOne.Id);
+        Assert.Equal(0, await store.RemoveDeadLettersAsync([], Ct));
     }
 
     [Fact]
