@@ -6,7 +6,11 @@ internal static class ConfigKeys
 {
     public static readonly string[] Root = ["sync", "cdc", "conflict_resolution", "state"];
 
-    public static readonly string[] Sync = ["name", "source", "destination", "cdc_method", "frequency", "batch_size", "max_parallel_tables"];
+    public static readonly string[] Sync = ["name", "source", "destination", "cdc_method", "frequency", "batch_size", "max_parallel_tables", "retry", "circuit_breaker"];
+
+    public static readonly string[] Retry = ["max_attempts", "initial_delay", "max_delay"];
+
+    public static readonly string[] CircuitBreaker = ["failure_threshold", "break_duration"];
 
     public static readonly string[] Source = ["name", "type", "connection", "tables"];
 

@@ -27,8 +27,29 @@ internal static class SyncBlockBinder
             cdcMethod,
             BindFrequency(sync, cdc.Polling.Interval),
             sync.Integer("batch_size", DefaultBatchSize, max: MaxBatchSize),
-            sync.Integer("max_parallel_tables", DefaultMaxParallelTables));
+            sync.Integer("max_parallel_tables", DefaultMaxParallelTables))
+        {
+            Retry = BindRetry(sync.Section("retry", ConfigKeys.Retry), sync.Section("circuit_breaker", ConfigKeys.CircuitBreaker)),
+        };
         return (options, name);
+    }
+
+    private static RetryOptions BindRetry(YamlSection retry, YamlSection breaker)
+    {
+        var defaults = RetryOptions.Default;
+        var initial = retry.Duration("initial_delay", defaults.InitialDelay);
+        var max = retry.Duration("max_delay", defaults.MaxDelay);
+        if (max < initial)
+        {
+            retry.Report("max_delay", $"must not be shorter than initial_delay ({initial.TotalSeconds:0.###} s)");
+        }
+
+        return new RetryOptions(
+            retry.Integer("max_attempts", defaults.MaxAttempts, min: 0, max: 100),
+            initial,
+            max,
+            breaker.Integer("failure_threshold", defaults.BreakerFailureThreshold, min: 2, max: 1000),
+            breaker.Duration("break_duration", defaults.BreakDuration));
     }
 
     private static EndpointOptions BindEndpoint(YamlSection endpoint, string role, ConfigChoice<string> types, IReadOnlyList<TableOptions> tables) =>

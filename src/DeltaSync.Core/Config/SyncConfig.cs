@@ -23,7 +23,23 @@ public sealed record SyncOptions(
     CdcMethod CdcMethod,
     SyncFrequency Frequency,
     int BatchSize,
-    int MaxParallelTables);
+    int MaxParallelTables)
+{
+    /// <summary><c>sync.retry</c> and <c>sync.circuit_breaker</c>: how failed destination writes are retried.</summary>
+    public RetryOptions Retry { get; init; } = RetryOptions.Default;
+}
+
+/// <summary>
+/// How a batch write that failed is handled, by error class: transient failures are retried up to
+/// <paramref name="MaxAttempts"/> times with exponential back-off and jitter from <paramref name="InitialDelay"/> up to
+/// <paramref name="MaxDelay"/>; permanent failures are not retried but split to isolate the record at fault; fatal ones
+/// stop the table. <paramref name="BreakerFailureThreshold"/> failed writes in a row, from any table, open the
+/// destination's circuit for <paramref name="BreakDuration"/>: writes then fail at once instead of piling up.
+/// </summary>
+public sealed record RetryOptions(int MaxAttempts, Duration InitialDelay, Duration MaxDelay, int BreakerFailureThreshold, Duration BreakDuration)
+{
+    public static RetryOptions Default { get; } = new(5, Duration.FromMilliseconds(500), Duration.FromSeconds(30), 5, Duration.FromSeconds(30));
+}
 
 /// <summary>A source or destination: <c>sync.source</c> / <c>sync.destination</c>.</summary>
 /// <param name="Name">Its name in reports and the ledger (<c>name</c>, else "source"/"destination").</param>

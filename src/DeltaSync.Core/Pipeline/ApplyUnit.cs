@@ -35,4 +35,11 @@ public sealed record ApplyUnit(
 {
     /// <summary>Delete every row of the destination table and tombstone the scope's ledger before the writes (TRUNCATE at the source).</summary>
     public bool TruncateFirst { get; init; }
+
+    /// <summary>
+    /// Whether <see cref="Checkpoint"/> is committed with the writes (the normal case). False for the parts of a batch
+    /// that is being split to isolate a poison record: they commit rows and ledger only, still fenced by the checkpoint's
+    /// epoch, and the batch's last unit commits the checkpoint once every part is durable.
+    /// </summary>
+    public bool CommitsCheckpoint { get; init; } = true;
 }

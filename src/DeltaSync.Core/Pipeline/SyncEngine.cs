@@ -51,11 +51,12 @@ public sealed class SyncEngine
     /// <summary>The state store, source and destination of a run, opened once for every pass of <c>--follow</c>.</summary>
     private sealed class Endpoints : IAsyncDisposable
     {
-        private Endpoints(IStateStore state, ISource source, IDestination destination)
+        private Endpoints(IStateStore state, ISource source, IDestination destination, RetryOptions retry)
         {
             State = state;
             Source = source;
             Destination = destination;
+            Applier = new BatchApplier(destination, retry);
         }
 
         public IStateStore State { get; }
@@ -63,6 +64,9 @@ public sealed class SyncEngine
         public ISource Source { get; }
 
         public IDestination Destination { get; }
+
+        /// <summary>Writes to the destination, with one circuit breaker for every table and pass.</summary>
+        public BatchApplier Applier { get; }
 
         /// <summary>Ids of runs that finished (read once; passes of <c>--follow</c> add their own).</summary>
         public HashSet<string>? CompletedRuns { get; set; }
@@ -75,7 +79,7 @@ public sealed class SyncEngine
             {
                 source = await engine.OpenAsync(engine._config.Sync.Source, "source", (c, e) => c.OpenSourceAsync(e, engine._config, stop)).ConfigureAwait(false);
                 var destination = await engine.OpenAsync(engine._config.Sync.Destination, "destination", (c, e) => c.OpenDestinationAsync(e, engine._config, stop)).ConfigureAwait(false);
-                return new Endpoints(state, source, destination);
+                return new Endpoints(state, source, destination, engine._config.Sync.Retry);
             }
             catch
             {
@@ -108,7 +112,7 @@ public sealed class SyncEngine
         var completedRuns = endpoints.CompletedRuns ??=
             (await state.ReadRunsAsync(1000, stop).ConfigureAwait(false)).Select(r => r.RunId).ToHashSet(StringComparer.Ordinal);
         Log.RunStarted(_logger, runId, plans.Count, ConnectionText.Redact(_config.Sync.Source.Connection), ConnectionText.Redact(_config.Sync.Destination.Connection));
-        var services = new PipelineServices(_config, endpoints.Source, endpoints.Destination, history, _clock, _logger, runId, completedRuns);
+        var services = new PipelineServices(_config, endpoints.Source, endpoints.Destination, history, _clock, _logger, runId, completedRuns, endpoints.Applier);
         var results = await PriorityScheduler.RunAsync(
             plans,
             p => p.Priority,

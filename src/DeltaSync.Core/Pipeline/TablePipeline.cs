@@ -22,7 +22,8 @@ public sealed record PipelineServices(
     IClock Clock,
     ILogger Logger,
     string RunId,
-    IReadOnlySet<string> CompletedRunIds);
+    IReadOnlySet<string> CompletedRunIds,
+    BatchApplier Applier);
 
 /// <summary>
 /// One table's sync: capture → (bounded channel) → resolve against the ledger → apply rows, ledger and checkpoint in
@@ -251,9 +252,41 @@ public sealed class TablePipeline
                     services.RunId,
                     services.Clock.GetCurrentInstant());
                 var watch = Stopwatch.StartNew();
-                var applied = await services.Destination.ApplyAsync(
+                var batchSchema = schema;
+                var outcome = await services.Applier.ApplyAsync(
                     new ApplyUnit(schema, _plan.DestinationTable, scope, resolved.Writes, resolved.LedgerUpdates, committed) { TruncateFirst = batch.TruncateFirst },
+                    (write, reason) => RefusedRecord(batchSchema, write, reason, committed.Position),
                     CancellationToken.None).ConfigureAwait(false);
+                var applied = outcome.Result;
+                if (outcome.Retries > 0)
+                {
+                    state.Retries += outcome.Retries;
+                    state.LastRetriedError = outcome.LastRetriedError;
+                }
+
+                if (outcome.Isolated.Count > 0)
+                {
+                    // Refused by the destination: queued after the rest of the batch committed. A crash in between
+                    // loses nothing: the checkpoint was committed last, so the batch is read again.
+                    var refused = new List<DeadLetter>(outcome.Isolated.Count);
+                    foreach (var dead in outcome.Isolated)
+                    {
+                        if (queued.Contains((dead.RecordId, dead.RawRecord)))
+                        {
+                            stillQueued++;
+                            continue;
+                        }
+
+                        refused.Add(dead);
+                        Log.DeadLettered(services.Logger, _plan.Table, dead.RecordId, dead.Reason);
+                        state.Errors.Add(new ReportError(_plan.Table, dead.ErrorClass.ToString().ToLowerInvariant(), dead.Reason, dead.RecordId));
+                    }
+
+                    await services.History.Store.AddDeadLettersAsync(refused, CancellationToken.None).ConfigureAwait(false);
+                    state.DeadLettered += refused.Count;
+                    totals = totals with { DeadLettered = totals.DeadLettered + refused.Count };
+                    SyncMetrics.DeadLettered.Add(refused.Count, new KeyValuePair<string, object?>("table", _plan.Table));
+                }
                 SyncMetrics.BatchApplyLatency.Record(watch.Elapsed.TotalMilliseconds, new KeyValuePair<string, object?>("table", _plan.Table));
                 state.Timings.Apply += watch.Elapsed;
                 watch.Restart();
@@ -312,6 +345,11 @@ public sealed class TablePipeline
             }
         }
 
+        if (state.Retries > 0)
+        {
+            state.Warnings.Add($"{state.Retries} transient failure(s) writing '{_plan.Table}' to the destination were retried with back-off and succeeded (last: {state.LastRetriedError})");
+        }
+
         Log.TableTimings(services.Logger, _plan.Table, state.Timings.Capture.TotalSeconds, state.Timings.Resolve.TotalSeconds, state.Timings.Apply.TotalSeconds, state.Timings.Save.TotalSeconds);
         if (stillQueued > 0)
         {
@@ -363,6 +401,15 @@ public sealed class TablePipeline
         return checkpoint;
     }
 
+    /// <summary>A write the destination refused, as a dead letter: the row (or, for a delete, its key) with the destination's reason.</summary>
+    private DeadLetter RefusedRecord(TableSchema schema, RowWrite write, string reason, Position position)
+    {
+        var raw = write.Values is { } values
+            ? RowChanges.RowJson(schema, values)
+            : RowChanges.RowJson(new TableSchema(schema.Name, schema.KeyIndexes.Select(i => schema.Columns[i]).ToList(), schema.PrimaryKey), write.Key.Values.ToArray());
+        return new DeadLetter(_plan.Stream, _plan.Table, write.Key.ToString(), raw, reason, ErrorClass.Permanent, position, _services.Clock.GetCurrentInstant());
+    }
+
     private static long CountOf(ResolvedBatch resolved, WriteKind kind) => resolved.Writes.Count(w => w.Kind == kind);
 
     private static (ErrorClass Class, string Message) Describe(Exception e) => e switch
@@ -392,6 +439,8 @@ public sealed class TablePipeline
         public long Deleted { get; set; }
         public long Unchanged { get; set; }
         public long DeadLettered { get; set; }
+        public int Retries { get; set; }
+        public string? LastRetriedError { get; set; }
         public long Version { get; set; }
         public long? ResumedFrom { get; set; }
         public Position Position { get; set; } = Position.None;

@@ -97,29 +97,17 @@ internal sealed class PostgresDestination : IDestination
                     await slot.Writer.WriteAsync(connection, unit.Writes, cancellationToken).ConfigureAwait(false);
                     await _ledger.WriteAsync(connection, scopeId, unit.LedgerUpdates, cancellationToken).ConfigureAwait(false);
                     // A batch from a worker whose lease epoch is older than the last one committed here is refused
-                    // (fencing); epoch 0 is a state store without leases.
-                    await using (var checkpoint = new NpgsqlCommand(
-                        $"INSERT INTO {CheckpointTable} AS c (stream, version, payload, epoch) VALUES ($1, $2, $3, $4) " +
-                        "ON CONFLICT (stream) DO UPDATE SET version = excluded.version, payload = excluded.payload, epoch = greatest(c.epoch, excluded.epoch) " +
-                        "WHERE excluded.epoch = 0 OR c.epoch <= excluded.epoch",
-                        connection,
-                        transaction))
+                    // (fencing); epoch 0 is a state store without leases. A part of a split batch only checks the epoch.
+                    if (!await CommitCheckpointAsync(connection, transaction, unit, cancellationToken).ConfigureAwait(false))
                     {
-                        checkpoint.Parameters.Add(new NpgsqlParameter<string> { TypedValue = unit.Checkpoint.Stream });
-                        checkpoint.Parameters.Add(new NpgsqlParameter<long> { TypedValue = unit.Checkpoint.Version });
-                        checkpoint.Parameters.Add(new NpgsqlParameter<string> { TypedValue = CheckpointCodec.Serialize(unit.Checkpoint) });
-                        checkpoint.Parameters.Add(new NpgsqlParameter<long> { TypedValue = unit.Checkpoint.Epoch });
-                        if (await checkpoint.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 0)
-                        {
-                            throw new SyncException(
-                                ErrorClass.Fatal,
-                                $"stale writer: another worker with a newer lease (epoch > {unit.Checkpoint.Epoch}) has committed to '{unit.DestinationTable}'; this worker's batch was refused and rolled back");
-                        }
+                        throw new SyncException(
+                            ErrorClass.Fatal,
+                            $"stale writer: another worker with a newer lease (epoch > {unit.Checkpoint.Epoch}) has committed to '{unit.DestinationTable}'; this worker's batch was refused and rolled back");
                     }
 
                     await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
                 }
-                catch (Exception e) when (e is NpgsqlException or SyncException or TimeoutException or IOException)
+                catch (Exception e) when (e is NpgsqlException or SyncException or TimeoutException or IOException or FormatException or InvalidCastException or OverflowException)
                 {
                     _ledger.Invalidate(scopeId);
                     if (connection.FullState == System.Data.ConnectionState.Open)
@@ -139,12 +127,42 @@ internal sealed class PostgresDestination : IDestination
                         throw;
                     }
 
+                    if (e is FormatException or InvalidCastException or OverflowException)
+                    {
+                        // A value the column's type cannot take, found while encoding it: this record, not the server.
+                        throw new SyncException(ErrorClass.Permanent, $"cannot write batch to destination table '{unit.DestinationTable}': {e.Message}", e);
+                    }
+
                     throw PostgresConnectionFactory.Classify(e, $"cannot write batch to destination table '{unit.DestinationTable}'");
                 }
 
                 return new ApplyResult(inserted, updated, deleted);
             },
             cancellationToken);
+    }
+
+    /// <summary>Writes the unit's checkpoint (or, for a part of a split batch, only checks its epoch); false when fenced off.</summary>
+    private async Task<bool> CommitCheckpointAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, ApplyUnit unit, CancellationToken cancellationToken)
+    {
+        if (!unit.CommitsCheckpoint)
+        {
+            await using var newer = new NpgsqlCommand($"SELECT EXISTS (SELECT 1 FROM {CheckpointTable} WHERE stream = $1 AND epoch > $2)", connection, transaction);
+            newer.Parameters.Add(new NpgsqlParameter<string> { TypedValue = unit.Checkpoint.Stream });
+            newer.Parameters.Add(new NpgsqlParameter<long> { TypedValue = unit.Checkpoint.Epoch });
+            return unit.Checkpoint.Epoch == 0 || await newer.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is false;
+        }
+
+        await using var checkpoint = new NpgsqlCommand(
+            $"INSERT INTO {CheckpointTable} AS c (stream, version, payload, epoch) VALUES ($1, $2, $3, $4) " +
+            "ON CONFLICT (stream) DO UPDATE SET version = excluded.version, payload = excluded.payload, epoch = greatest(c.epoch, excluded.epoch) " +
+            "WHERE excluded.epoch = 0 OR c.epoch <= excluded.epoch",
+            connection,
+            transaction);
+        checkpoint.Parameters.Add(new NpgsqlParameter<string> { TypedValue = unit.Checkpoint.Stream });
+        checkpoint.Parameters.Add(new NpgsqlParameter<long> { TypedValue = unit.Checkpoint.Version });
+        checkpoint.Parameters.Add(new NpgsqlParameter<string> { TypedValue = CheckpointCodec.Serialize(unit.Checkpoint) });
+        checkpoint.Parameters.Add(new NpgsqlParameter<long> { TypedValue = unit.Checkpoint.Epoch });
+        return await checkpoint.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) > 0;
     }
 
     public async Task<string?> ReadCommittedCheckpointAsync(string stream, CancellationToken cancellationToken)

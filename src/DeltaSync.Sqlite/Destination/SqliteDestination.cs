@@ -208,21 +208,47 @@ internal sealed class SqliteDestination : IDestination
             }
 
             _ledger.Write(db, scopeId, unit.LedgerUpdates, ledger);
-            checkpoint.Bind(1, unit.Checkpoint.Stream);
-            checkpoint.Bind(2, unit.Checkpoint.Version);
-            checkpoint.Bind(3, CheckpointCodec.Serialize(unit.Checkpoint));
-            checkpoint.Bind(4, unit.Checkpoint.Epoch);
-            checkpoint.Execute();
-            if (raw.sqlite3_changes(db) == 0)
+            if (unit.CommitsCheckpoint)
             {
-                throw StaleWriter(unit);
+                checkpoint.Bind(1, unit.Checkpoint.Stream);
+                checkpoint.Bind(2, unit.Checkpoint.Version);
+                checkpoint.Bind(3, CheckpointCodec.Serialize(unit.Checkpoint));
+                checkpoint.Bind(4, unit.Checkpoint.Epoch);
+                checkpoint.Execute();
+                if (raw.sqlite3_changes(db) == 0)
+                {
+                    throw StaleWriter(unit);
+                }
             }
+            else if (unit.Checkpoint.Epoch != 0)
+            {
+                // A part of a split batch commits no checkpoint, but is fenced all the same.
+                using var newer = new RawStatement(db, $"SELECT 1 FROM {CheckpointTable} WHERE stream = ?1 AND epoch > ?2");
+                newer.Bind(1, unit.Checkpoint.Stream);
+                newer.Bind(2, unit.Checkpoint.Epoch);
+                if (newer.Step())
+                {
+                    throw StaleWriter(unit);
+                }
+            }
+
             Exec(db, "COMMIT");
         }
-        catch
+        catch (Exception e)
         {
-            Exec(db, "ROLLBACK");
+            // A failed statement may have ended the transaction already (SQLITE_FULL, SQLITE_IOERR): then there is
+            // nothing to roll back.
+            if (raw.sqlite3_get_autocommit(db) == 0)
+            {
+                Exec(db, "ROLLBACK");
+            }
+
             _ledger.Invalidate(scopeId);
+            if (e is SqliteRawException sqlite)
+            {
+                throw SqliteErrors.Classify(sqlite, $"cannot write batch to destination table '{unit.DestinationTable}'");
+            }
+
             throw;
         }
 
