@@ -152,10 +152,10 @@ public sealed class BatchApplier
 
             await SplitAsync(unit.Writes, refused).ConfigureAwait(false);
 
-            // The checkpoint last, with the ledger entries that belong to no write (positions of unchanged records).
+            // The checkpoint last (when the unit commits one), with the ledger entries that belong to no write (positions of unchanged records).
             var writeKeys = unit.Writes.Select(w => w.Key).ToHashSet();
             var rest = unit.LedgerUpdates.Where(l => !writeKeys.Contains(l.Key)).ToList();
-            Add(await attempt.ApplyAsync(unit with { Writes = [], LedgerUpdates = rest, TruncateFirst = false, CommitsCheckpoint = true }).ConfigureAwait(false));
+            Add(await attempt.ApplyAsync(unit with { Writes = [], LedgerUpdates = rest, TruncateFirst = false }).ConfigureAwait(false));
             return new ApplyResult(_inserted, _updated, _deleted);
         }
 
