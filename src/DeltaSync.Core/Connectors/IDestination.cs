@@ -5,7 +5,8 @@ using DeltaSync.Core.Pipeline;
 namespace DeltaSync.Core.Connectors;
 
 /// <summary>What one applied batch changed at the destination (real writes only).</summary>
-public readonly record struct ApplyResult(long Inserted, long Updated, long Deleted);
+/// <param name="AlreadyApplied">The unit's idempotency key was already recorded: its writes were skipped.</param>
+public readonly record struct ApplyResult(long Inserted, long Updated, long Deleted, bool AlreadyApplied = false);
 
 /// <summary>A system changes are written to. It hosts the ledger so data, ledger and checkpoint commit together.</summary>
 public interface IDestination : IAsyncDisposable

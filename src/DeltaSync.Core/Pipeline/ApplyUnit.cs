@@ -42,4 +42,11 @@ public sealed record ApplyUnit(
     /// epoch, and the batch's last unit commits the checkpoint once every part is durable.
     /// </summary>
     public bool CommitsCheckpoint { get; init; } = true;
+
+    /// <summary>
+    /// A deterministic key for this batch (<see cref="BatchIdentity"/>): the destination records it with the writes and
+    /// skips a unit whose key it already holds, so re-sending an applied batch (a retry whose commit acknowledgement was
+    /// lost, a replayed suffix) is a no-op. Null: no check.
+    /// </summary>
+    public string? IdempotencyKey { get; init; }
 }

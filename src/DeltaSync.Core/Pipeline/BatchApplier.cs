@@ -140,6 +140,7 @@ public sealed class BatchApplier
         private long _inserted;
         private long _updated;
         private long _deleted;
+        private bool _alreadyApplied;
 
         public List<DeadLetter> Poison { get; } = [];
 
@@ -147,7 +148,7 @@ public sealed class BatchApplier
         {
             if (unit.TruncateFirst)
             {
-                Add(await attempt.ApplyAsync(unit with { Writes = [], LedgerUpdates = [], CommitsCheckpoint = false }).ConfigureAwait(false));
+                Add(await attempt.ApplyAsync(unit with { Writes = [], LedgerUpdates = [], CommitsCheckpoint = false, IdempotencyKey = null }).ConfigureAwait(false));
             }
 
             await SplitAsync(unit.Writes, refused).ConfigureAwait(false);
@@ -156,7 +157,7 @@ public sealed class BatchApplier
             var writeKeys = unit.Writes.Select(w => w.Key).ToHashSet();
             var rest = unit.LedgerUpdates.Where(l => !writeKeys.Contains(l.Key)).ToList();
             Add(await attempt.ApplyAsync(unit with { Writes = [], LedgerUpdates = rest, TruncateFirst = false }).ConfigureAwait(false));
-            return new ApplyResult(_inserted, _updated, _deleted);
+            return new ApplyResult(_inserted, _updated, _deleted, _alreadyApplied);
         }
 
         /// <param name="refused">The error <paramref name="writes"/> as one part is known to fail with; null when untried.</param>
@@ -197,7 +198,7 @@ public sealed class BatchApplier
                 }
             }
 
-            return unit with { Writes = writes, LedgerUpdates = ledger, TruncateFirst = false, CommitsCheckpoint = false };
+            return unit with { Writes = writes, LedgerUpdates = ledger, TruncateFirst = false, CommitsCheckpoint = false, IdempotencyKey = null };
         }
 
         private void Add(ApplyResult result)
@@ -205,6 +206,7 @@ public sealed class BatchApplier
             _inserted += result.Inserted;
             _updated += result.Updated;
             _deleted += result.Deleted;
+            _alreadyApplied |= result.AlreadyApplied;
         }
 
         private static Dictionary<RecordKey, List<LedgerEntry>> GroupLedger(ApplyUnit unit)

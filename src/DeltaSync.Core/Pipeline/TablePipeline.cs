@@ -254,10 +254,18 @@ public sealed class TablePipeline
                 var watch = Stopwatch.StartNew();
                 var batchSchema = schema;
                 var outcome = await services.Applier.ApplyAsync(
-                    new ApplyUnit(schema, _plan.DestinationTable, scope, resolved.Writes, resolved.LedgerUpdates, committed) { TruncateFirst = batch.TruncateFirst },
+                    new ApplyUnit(schema, _plan.DestinationTable, scope, resolved.Writes, resolved.LedgerUpdates, committed)
+                    {
+                        TruncateFirst = batch.TruncateFirst,
+                        IdempotencyKey = BatchIdentity.Key(_plan.SourceName, _plan.Table, state.Position, committed.Position, resolved.Writes, resolved.LedgerUpdates),
+                    },
                     (write, reason) => RefusedRecord(batchSchema, write, reason, committed.Position),
                     CancellationToken.None).ConfigureAwait(false);
                 var applied = outcome.Result;
+                if (applied.AlreadyApplied)
+                {
+                    state.AlreadyApplied++;
+                }
                 if (outcome.Retries > 0)
                 {
                     state.Retries += outcome.Retries;
@@ -343,6 +351,11 @@ public sealed class TablePipeline
             {
                 await services.History.AppendAsync(unsaved, lease?.Hold, CancellationToken.None).ConfigureAwait(false);
             }
+        }
+
+        if (state.AlreadyApplied > 0)
+        {
+            state.Warnings.Add($"{state.AlreadyApplied} batch(es) of '{_plan.Table}' were already applied at the destination (same idempotency key) and were not written again");
         }
 
         if (state.Retries > 0)
@@ -440,6 +453,7 @@ public sealed class TablePipeline
         public long Unchanged { get; set; }
         public long DeadLettered { get; set; }
         public int Retries { get; set; }
+        public int AlreadyApplied { get; set; }
         public string? LastRetriedError { get; set; }
         public long Version { get; set; }
         public long? ResumedFrom { get; set; }

@@ -37,6 +37,11 @@ internal sealed class PostgresDestination : IDestination
 
     private string CheckpointTable => PostgresSql.Qualified(Schema, "committed_checkpoints");
 
+    /// <summary>Idempotency keys of applied batches, kept for the last <see cref="IdempotencyVersionsKept"/> checkpoint versions of a stream.</summary>
+    private string AppliedBatchesTable => PostgresSql.Qualified(Schema, "applied_batches");
+
+    private const long IdempotencyVersionsKept = 1000;
+
     public Task<bool> PrepareTableAsync(string destinationTable, TableSchema sourceSchema, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(sourceSchema);
@@ -87,15 +92,23 @@ internal sealed class PostgresDestination : IDestination
                 }
 
                 await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+                var duplicate = false;
                 try
                 {
-                    if (unit.TruncateFirst)
+                    // The key is inserted first: a conflict means this very batch was committed before (its
+                    // acknowledgement lost, or re-sent), so nothing is written again.
+                    duplicate = unit.IdempotencyKey is { } key && !await RecordAppliedAsync(connection, transaction, unit.Checkpoint, key, cancellationToken).ConfigureAwait(false);
+                    if (unit.TruncateFirst && !duplicate)
                     {
                         deleted += await TruncateAsync(connection, slot.Writer.Target, scopeId, cancellationToken).ConfigureAwait(false);
                     }
 
-                    await slot.Writer.WriteAsync(connection, unit.Writes, cancellationToken).ConfigureAwait(false);
-                    await _ledger.WriteAsync(connection, scopeId, unit.LedgerUpdates, cancellationToken).ConfigureAwait(false);
+                    if (!duplicate)
+                    {
+                        await slot.Writer.WriteAsync(connection, unit.Writes, cancellationToken).ConfigureAwait(false);
+                        await _ledger.WriteAsync(connection, scopeId, unit.LedgerUpdates, cancellationToken).ConfigureAwait(false);
+                    }
+
                     // A batch from a worker whose lease epoch is older than the last one committed here is refused
                     // (fencing); epoch 0 is a state store without leases. A part of a split batch only checks the epoch.
                     if (!await CommitCheckpointAsync(connection, transaction, unit, cancellationToken).ConfigureAwait(false))
@@ -136,9 +149,35 @@ internal sealed class PostgresDestination : IDestination
                     throw PostgresConnectionFactory.Classify(e, $"cannot write batch to destination table '{unit.DestinationTable}'");
                 }
 
-                return new ApplyResult(inserted, updated, deleted);
+                return duplicate ? new ApplyResult(0, 0, 0, AlreadyApplied: true) : new ApplyResult(inserted, updated, deleted);
             },
             cancellationToken);
+    }
+
+    /// <summary>Records a batch's idempotency key (false when it is already there) and forgets keys of old versions.</summary>
+    private async Task<bool> RecordAppliedAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, Checkpoint checkpoint, string key, CancellationToken cancellationToken)
+    {
+        await using var record = new NpgsqlCommand(
+            $"INSERT INTO {AppliedBatchesTable} (stream, idempotency_key, version) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            connection,
+            transaction);
+        record.Parameters.Add(new NpgsqlParameter<string> { TypedValue = checkpoint.Stream });
+        record.Parameters.Add(new NpgsqlParameter<string> { TypedValue = key });
+        record.Parameters.Add(new NpgsqlParameter<long> { TypedValue = checkpoint.Version });
+        if (await record.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 0)
+        {
+            return false;
+        }
+
+        if (checkpoint.Version % 100 == 0)
+        {
+            await using var prune = new NpgsqlCommand($"DELETE FROM {AppliedBatchesTable} WHERE stream = $1 AND version < $2", connection, transaction);
+            prune.Parameters.Add(new NpgsqlParameter<string> { TypedValue = checkpoint.Stream });
+            prune.Parameters.Add(new NpgsqlParameter<long> { TypedValue = checkpoint.Version - IdempotencyVersionsKept });
+            await prune.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        return true;
     }
 
     /// <summary>Writes the unit's checkpoint (or, for a part of a split batch, only checks its epoch); false when fenced off.</summary>
@@ -184,10 +223,11 @@ internal sealed class PostgresDestination : IDestination
             await ledger.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        await using (var checkpoint = new NpgsqlCommand($"DELETE FROM {CheckpointTable} WHERE stream = $1", connection, transaction))
+        foreach (var table in new[] { CheckpointTable, AppliedBatchesTable })
         {
-            checkpoint.Parameters.Add(new NpgsqlParameter<string> { TypedValue = stream });
-            await checkpoint.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            await using var forget = new NpgsqlCommand($"DELETE FROM {table} WHERE stream = $1", connection, transaction);
+            forget.Parameters.Add(new NpgsqlParameter<string> { TypedValue = stream });
+            await forget.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
 
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
@@ -333,7 +373,8 @@ internal sealed class PostgresDestination : IDestination
                     await using (var create = new NpgsqlCommand(
                         $"CREATE SCHEMA IF NOT EXISTS {PostgresSql.Quote(Schema)};" + PostgresLedger.CreateSql(Schema) +
                         $"CREATE TABLE IF NOT EXISTS {CheckpointTable} (stream text PRIMARY KEY, version bigint NOT NULL, payload text NOT NULL, epoch bigint NOT NULL DEFAULT 0);" +
-                        $"ALTER TABLE {CheckpointTable} ADD COLUMN IF NOT EXISTS epoch bigint NOT NULL DEFAULT 0;",
+                        $"ALTER TABLE {CheckpointTable} ADD COLUMN IF NOT EXISTS epoch bigint NOT NULL DEFAULT 0;" +
+                        $"CREATE TABLE IF NOT EXISTS {AppliedBatchesTable} (stream text NOT NULL, idempotency_key text NOT NULL, version bigint NOT NULL, PRIMARY KEY (stream, idempotency_key));",
                         connection,
                         transaction))
                     {

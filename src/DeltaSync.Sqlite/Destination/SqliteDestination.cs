@@ -16,6 +16,10 @@ namespace DeltaSync.Sqlite.Destination;
 internal sealed class SqliteDestination : IDestination
 {
     internal const string CheckpointTable = "_deltasync_checkpoints";
+    internal const string AppliedBatchesTable = "_deltasync_applied_batches";
+
+    /// <summary>How many checkpoint versions back a stream's idempotency keys are kept.</summary>
+    internal const long IdempotencyVersionsKept = 1000;
 
     private readonly string _path;
     private readonly SqliteConnection _writer;
@@ -30,7 +34,8 @@ internal sealed class SqliteDestination : IDestination
         _writer = SqliteConnectionFactory.Open(path, mustExist: false, "destination");
         SqliteConnectionFactory.Execute(_writer, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -24576; PRAGMA temp_store = MEMORY");
         _ledger = new SqliteLedger(this);
-        SqliteConnectionFactory.Execute(_writer, SqliteLedger.CreateSql + $"CREATE TABLE IF NOT EXISTS {CheckpointTable} (stream TEXT PRIMARY KEY, version INTEGER NOT NULL, payload TEXT NOT NULL, epoch INTEGER NOT NULL DEFAULT 0);");
+        SqliteConnectionFactory.Execute(_writer, SqliteLedger.CreateSql + $"CREATE TABLE IF NOT EXISTS {CheckpointTable} (stream TEXT PRIMARY KEY, version INTEGER NOT NULL, payload TEXT NOT NULL, epoch INTEGER NOT NULL DEFAULT 0);" +
+            $"CREATE TABLE IF NOT EXISTS {AppliedBatchesTable} (stream TEXT NOT NULL, idempotency_key TEXT NOT NULL, version INTEGER NOT NULL, PRIMARY KEY (stream, idempotency_key)) WITHOUT ROWID;");
         if (!SqliteCatalog.Columns(_writer, CheckpointTable)!.Any(c => c.Name == "epoch"))
         {
             // Destinations written before leases existed.
@@ -78,10 +83,11 @@ internal sealed class SqliteDestination : IDestination
                     ledger.Execute();
                 }
 
-                using (var checkpoint = new RawStatement(db, $"DELETE FROM {CheckpointTable} WHERE stream = ?1"))
+                foreach (var table in (ReadOnlySpan<string>)[CheckpointTable, AppliedBatchesTable])
                 {
-                    checkpoint.Bind(1, stream);
-                    checkpoint.Execute();
+                    using var forget = new RawStatement(db, $"DELETE FROM {table} WHERE stream = ?1");
+                    forget.Bind(1, stream);
+                    forget.Execute();
                 }
 
                 Exec(db, "COMMIT");
@@ -169,12 +175,13 @@ internal sealed class SqliteDestination : IDestination
         Exec(db, "BEGIN IMMEDIATE");
         try
         {
-            if (unit.TruncateFirst)
+            var duplicate = unit.IdempotencyKey is { } key && AlreadyApplied(db, unit.Checkpoint.Stream, key);
+            if (unit.TruncateFirst && !duplicate)
             {
                 deleted += Truncate(db, unit.DestinationTable, scopeId);
             }
 
-            foreach (var write in unit.Writes)
+            foreach (var write in duplicate ? [] : unit.Writes)
             {
                 if (write.Kind == WriteKind.Delete)
                 {
@@ -207,7 +214,15 @@ internal sealed class SqliteDestination : IDestination
                 }
             }
 
-            _ledger.Write(db, scopeId, unit.LedgerUpdates, ledger);
+            if (!duplicate)
+            {
+                _ledger.Write(db, scopeId, unit.LedgerUpdates, ledger);
+                if (unit.IdempotencyKey is { } applied)
+                {
+                    RecordApplied(db, unit.Checkpoint, applied);
+                }
+            }
+
             if (unit.CommitsCheckpoint)
             {
                 checkpoint.Bind(1, unit.Checkpoint.Stream);
@@ -233,6 +248,10 @@ internal sealed class SqliteDestination : IDestination
             }
 
             Exec(db, "COMMIT");
+            if (duplicate)
+            {
+                return new ApplyResult(0, 0, 0, AlreadyApplied: true);
+            }
         }
         catch (Exception e)
         {
@@ -253,6 +272,34 @@ internal sealed class SqliteDestination : IDestination
         }
 
         return new ApplyResult(inserted, updated, deleted);
+    }
+
+    private static bool AlreadyApplied(sqlite3 db, string stream, string key)
+    {
+        using var seen = new RawStatement(db, $"SELECT 1 FROM {AppliedBatchesTable} WHERE stream = ?1 AND idempotency_key = ?2");
+        seen.Bind(1, stream);
+        seen.Bind(2, key);
+        return seen.Step();
+    }
+
+    /// <summary>Records the batch's key with its writes, and forgets keys older than <see cref="IdempotencyVersionsKept"/> versions.</summary>
+    private static void RecordApplied(sqlite3 db, Checkpoint checkpoint, string key)
+    {
+        using (var record = new RawStatement(db, $"INSERT INTO {AppliedBatchesTable} (stream, idempotency_key, version) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING"))
+        {
+            record.Bind(1, checkpoint.Stream);
+            record.Bind(2, key);
+            record.Bind(3, checkpoint.Version);
+            record.Execute();
+        }
+
+        if (checkpoint.Version % 100 == 0)
+        {
+            using var prune = new RawStatement(db, $"DELETE FROM {AppliedBatchesTable} WHERE stream = ?1 AND version < ?2");
+            prune.Bind(1, checkpoint.Stream);
+            prune.Bind(2, checkpoint.Version - IdempotencyVersionsKept);
+            prune.Execute();
+        }
     }
 
     internal static SyncException StaleWriter(ApplyUnit unit) => new(
