@@ -16,7 +16,8 @@ namespace DeltaSync.Core.State;
 /// </summary>
 /// <remarks>
 /// The lock is the operating system's: the lock file is opened with <see cref="FileShare.None"/>, which .NET turns into
-/// an exclusive <c>flock</c> on Unix and a sharing mode on Windows, so it is released when its holder closes it or dies.
+/// an exclusive <c>flock</c> on Unix and a sharing mode on Windows, so it is released when its holder closes it or dies
+/// (setting <c>DOTNET_SYSTEM_IO_DISABLEFILELOCKING</c> turns it off, and with it the mutual exclusion).
 /// Holders keep it for one small read and write, so a busy lock is retried briefly. Times are this machine's clock (a
 /// folder shared by machines needs their clocks in step). A lease file is replaced atomically and never deleted (a
 /// released lease is expired instead), so the next owner's epoch is always higher than every epoch handed out before,
