@@ -244,22 +244,76 @@ public sealed class StateExportCommand : AsyncCommand<StateFileSettings>
     }
 }
 
-/// <summary><c>state import --file F</c>: appends the versions the store lacks.</summary>
-public sealed class StateImportCommand : AsyncCommand<StateFileSettings>
+/// <summary>Settings of <c>state import</c>.</summary>
+public sealed class StateImportSettings : ConfigSettings
 {
-    public override async Task<int> ExecuteAsync(CommandContext context, StateFileSettings settings, CancellationToken cancellationToken)
+    [CommandOption("-f|--file <FILE>")]
+    [Description("The export file (from state export or a state.backup).")]
+    public string? File { get; init; }
+
+    [CommandOption("--replace")]
+    [Description("Remove the streams in the file (checkpoint history and dead letters) first, then import them.")]
+    public bool Replace { get; init; }
+}
+
+/// <summary>
+/// <c>state import --file F [--replace]</c>: merges an export into the store (identical versions skipped, a differing
+/// version stops the import with nothing written, exit 1), or with <c>--replace</c> restores the file's streams as they were.
+/// </summary>
+public sealed class StateImportCommand : AsyncCommand<StateImportSettings>
+{
+    private const int ConflictsShown = 20;
+
+    public override async Task<int> ExecuteAsync(CommandContext context, StateImportSettings settings, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(settings);
         var file = settings.File ?? throw new UsageException("--file FILE is required");
+        var json = await System.IO.File.ReadAllTextAsync(file, cancellationToken).ConfigureAwait(false);
         await using var session = await StateSession.OpenAsync(settings, cancellationToken).ConfigureAwait(false);
-        var (versions, deadLetters) = await session.Admin.ImportAsync(await File.ReadAllTextAsync(file, cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+        StateImportResult result;
+        try
+        {
+            result = await session.Admin.ImportAsync(json, settings.Replace, cancellationToken).ConfigureAwait(false);
+        }
+        catch (StateImportConflictException conflict)
+        {
+            Console.Error.WriteLine("error: " + conflict.Message);
+            foreach (var line in conflict.Conflicts.Take(ConflictsShown))
+            {
+                Console.Error.WriteLine("  " + line);
+            }
+
+            if (conflict.Conflicts.Count > ConflictsShown)
+            {
+                Console.Error.WriteLine($"  … and {conflict.Conflicts.Count - ConflictsShown} more");
+            }
+
+            return ExitCodes.Failed;
+        }
+
         if (settings.Json)
         {
-            Terminal.WriteJson(new { imported_versions = versions, imported_dead_letters = deadLetters });
+            Terminal.WriteJson(new
+            {
+                imported_versions = result.Versions,
+                skipped_versions = result.VersionsSkipped,
+                imported_dead_letters = result.DeadLetters,
+                skipped_dead_letters = result.DeadLettersSkipped,
+                replaced_streams = result.StreamsReplaced,
+                streams_ahead_of_file = result.StreamsAhead,
+            });
         }
         else
         {
-            Terminal.Line($"imported {versions} checkpoint version(s) and {deadLetters} dead letter(s) into {session.Store.Description}");
+            Terminal.Line(
+                $"imported {result.Versions} checkpoint version(s) and {result.DeadLetters} dead letter(s) into {session.Store.Description}" +
+                $" ({result.VersionsSkipped} identical version(s) and {result.DeadLettersSkipped} queued dead letter(s) already there)" +
+                (result.StreamsReplaced.Count > 0 ? $"; replaced {string.Join(", ", result.StreamsReplaced)}" : ""));
+        }
+
+        foreach (var stream in result.StreamsAhead)
+        {
+            Console.Error.WriteLine($"note: '{stream}' has newer checkpoint versions in the store than in the file; they stay current. Use --replace to restore the file's state.");
         }
 
         return ExitCodes.Completed;

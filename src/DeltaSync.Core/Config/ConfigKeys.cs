@@ -38,11 +38,13 @@ internal static class ConfigKeys
 
     public static readonly string[] Tolerance = ["time_window", "manual_review_threshold"];
 
-    public static readonly string[] State = ["storage", "checkpointing", "recovery"];
+    public static readonly string[] State = ["storage", "checkpointing", "recovery", "backup"];
 
     public static readonly string[] Storage = ["type", "connection", "path"];
 
     public static readonly string[] Checkpointing = ["frequency", "interval"];
 
     public static readonly string[] Recovery = ["validate_on_start", "auto_repair", "reset_on_corruption"];
+
+    public static readonly string[] Backup = ["interval", "keep", "path"];
 }

@@ -7,6 +7,9 @@ internal static class StateBlockBinder
 {
     public const long DefaultRecordInterval = 1000;
     public const long DefaultSecondsInterval = 60;
+    public const int DefaultBackupKeep = 24;
+    public const string DefaultBackupFolder = "backups";
+    public static readonly NodaTime.Duration DefaultBackupInterval = NodaTime.Duration.FromHours(1);
 
     /// <param name="state">The block (possibly absent).</param>
     /// <param name="baseDirectory">The configuration file's folder.</param>
@@ -14,7 +17,10 @@ internal static class StateBlockBinder
     public static StateOptions Bind(YamlSection state, string baseDirectory, string stateFileStem) => new(
         BindStorage(state.Section("storage", ConfigKeys.Storage), baseDirectory, stateFileStem),
         BindCheckpointing(state.Section("checkpointing", ConfigKeys.Checkpointing)),
-        BindRecovery(state.Section("recovery", ConfigKeys.Recovery)));
+        BindRecovery(state.Section("recovery", ConfigKeys.Recovery)))
+    {
+        Backup = BindBackup(state.Section("backup", ConfigKeys.Backup), baseDirectory),
+    };
 
     private static StateStorageOptions BindStorage(YamlSection storage, string baseDirectory, string stem)
     {
@@ -46,6 +52,20 @@ internal static class StateBlockBinder
                 // only the default is made absolute here, so it does not depend on the working directory.
                 return new StateStorageOptions(type, connection ?? "sqlite:" + Path.GetFullPath(Path.Combine(baseDirectory, stem + ".state.db")));
         }
+    }
+
+    /// <summary>An absent block means no backups; <c>backup: {}</c> takes every default.</summary>
+    private static StateBackupOptions? BindBackup(YamlSection backup, string baseDirectory)
+    {
+        if (!backup.IsPresent)
+        {
+            return null;
+        }
+
+        var interval = backup.Duration("interval", DefaultBackupInterval);
+        var keep = backup.Integer("keep", DefaultBackupKeep, min: 1);
+        var folder = backup.Text("path") ?? DefaultBackupFolder;
+        return new StateBackupOptions(interval, keep, ResolveFolder(backup, folder, baseDirectory));
     }
 
     private static void ReportPathNotApplicable(YamlSection storage, string? path)

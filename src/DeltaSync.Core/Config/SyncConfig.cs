@@ -143,7 +143,11 @@ public sealed record ConflictResolutionOptions(
 public sealed record FieldStrategyOptions(string Field, string Strategy, IReadOnlyList<string> SourcePriority);
 
 /// <summary>The <c>state</c> block.</summary>
-public sealed record StateOptions(StateStorageOptions Storage, CheckpointingOptions Checkpointing, RecoveryOptions Recovery);
+public sealed record StateOptions(StateStorageOptions Storage, CheckpointingOptions Checkpointing, RecoveryOptions Recovery)
+{
+    /// <summary><c>state.backup</c>; null (no backups) when the block is absent.</summary>
+    public StateBackupOptions? Backup { get; init; }
+}
 
 /// <summary>Where state lives.</summary>
 public enum StateStorageType
@@ -172,3 +176,9 @@ public sealed record CheckpointingOptions(CheckpointFrequency Frequency, long In
 
 /// <summary><c>state.recovery</c>.</summary>
 public sealed record RecoveryOptions(bool ValidateOnStart, bool AutoRepair, bool ResetOnCorruption);
+
+/// <summary><c>state.backup</c>: after a run, the state is exported when the newest backup is older than <paramref name="Interval"/>.</summary>
+/// <param name="Interval">The least time between two backups.</param>
+/// <param name="Keep">How many backups are kept (the oldest beyond are deleted).</param>
+/// <param name="Folder">Absolute path of the folder holding them.</param>
+public sealed record StateBackupOptions(Duration Interval, int Keep, string Folder);

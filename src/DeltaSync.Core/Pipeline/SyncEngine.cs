@@ -119,6 +119,11 @@ public sealed class SyncEngine
             _config.Sync.MaxParallelTables,
             p => Task.Run(() => new TablePipeline(p, services).RunAsync(options.FullRefresh, progress, stop))).ConfigureAwait(false);
         var report = BuildReport(runId, started, _clock.GetCurrentInstant(), results, options.FullRefresh);
+        if (await StateBackup.AfterRunAsync(_config, state, _clock, stop).ConfigureAwait(false) is { } backupWarning)
+        {
+            report = report with { Warnings = [.. report.Warnings, backupWarning] };
+        }
+
         await state.AppendRunAsync(new RunRecord(runId, _clock.GetCurrentInstant(), report.Metadata.Status, report.ToJson()), CancellationToken.None).ConfigureAwait(false);
         completedRuns.Add(runId);
         var path = options.ReportPath is null ? DefaultReportPath(runId) : Path.GetFullPath(options.ReportPath);

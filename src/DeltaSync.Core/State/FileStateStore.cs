@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -14,8 +13,8 @@ namespace DeltaSync.Core.State;
 /// Sync state as plain files under one folder:
 /// <c>checkpoints/&lt;stream&gt;/&lt;version:D12&gt;.json</c> (the payload exactly as given, its file time is the saved-at instant),
 /// <c>dead_letters/&lt;stream&gt;/&lt;hash of record id and raw record&gt;.json</c> and
-/// <c>runs/&lt;completed at&gt;_&lt;run id&gt;.json</c>. Stream and run names are percent-encoded so that they are one
-/// reversible file name each.
+/// <c>runs/&lt;completed at&gt;_&lt;run id&gt;.json</c> and <c>leases/&lt;stream&gt;.json</c> (see <c>FileStateStore.Leases.cs</c>).
+/// Stream and run names are percent-encoded so that they are one reversible file name each.
 /// </summary>
 /// <remarks>
 /// Every file is written to a temporary name in its final folder, fsynced, moved into place and the folder fsynced, so a
@@ -24,7 +23,7 @@ namespace DeltaSync.Core.State;
 /// <see cref="File.Move(string, string, bool)"/> without overwrite is used: atomic on Windows, check-then-rename on macOS).
 /// Dead-letter attempt counts are read-modify-write: serialized within one store instance, not across processes.
 /// </remarks>
-public sealed class FileStateStore : IStateStore
+public sealed partial class FileStateStore : IStateStore
 {
     private const string CheckpointsFolder = "checkpoints";
     private const string DeadLettersFolder = "dead_letters";
@@ -58,10 +57,11 @@ public sealed class FileStateStore : IStateStore
     public Task InitializeAsync(CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        EnsureDirectory(_root);
-        EnsureDirectory(Checkpoints);
-        EnsureDirectory(DeadLetters);
-        EnsureDirectory(Runs);
+        DurableFile.EnsureDirectory(_root);
+        DurableFile.EnsureDirectory(Checkpoints);
+        DurableFile.EnsureDirectory(DeadLetters);
+        DurableFile.EnsureDirectory(Runs);
+        DurableFile.EnsureDirectory(Leases);
 
         // A reset interrupted by a crash leaves its history under a hidden name; it is already out of every stream.
         foreach (var leftover in Directory.EnumerateDirectories(Checkpoints, DeletedPrefix + "*"))
@@ -120,14 +120,14 @@ public sealed class FileStateStore : IStateStore
         cancellationToken.ThrowIfCancellationRequested();
 
         var folder = Path.Combine(Checkpoints, Escape(checkpoint.Stream));
-        EnsureDirectory(folder);
+        DurableFile.EnsureDirectory(folder);
         var final = Path.Combine(folder, VersionFileName(checkpoint.Version));
         if (File.Exists(final))
         {
             throw Conflict(checkpoint);
         }
 
-        var temp = await WriteTempAsync(folder, Utf8.GetBytes(checkpoint.Payload), checkpoint.SavedAt, cancellationToken).ConfigureAwait(false);
+        var temp = await DurableFile.WriteTempAsync(folder, Utf8.GetBytes(checkpoint.Payload), checkpoint.SavedAt, cancellationToken).ConfigureAwait(false);
         try
         {
             if (!NativeFileSystem.TryMoveNoReplace(temp, final))
@@ -207,14 +207,14 @@ public sealed class FileStateStore : IStateStore
             foreach (var letter in deadLetters)
             {
                 var folder = Path.Combine(DeadLetters, Escape(letter.Stream));
-                EnsureDirectory(folder);
+                DurableFile.EnsureDirectory(folder);
                 var path = Path.Combine(folder, DeadLetterFileName(letter));
                 var stored = File.Exists(path)
                     ? ReadDeadLetter(path, await File.ReadAllTextAsync(path, cancellationToken).ConfigureAwait(false))
                     : null;
                 var merged = stored is null ? letter : letter with { Attempts = stored.Attempts + Math.Max(1, letter.Attempts), FailedAt = Instant.Max(stored.FailedAt, letter.FailedAt) };
                 var bytes = Encoding.UTF8.GetBytes(DeadLetterJson(merged).ToJsonString(Indented));
-                var temp = await WriteTempAsync(folder, bytes, null, cancellationToken).ConfigureAwait(false);
+                var temp = await DurableFile.WriteTempAsync(folder, bytes, null, cancellationToken).ConfigureAwait(false);
                 File.Move(temp, path, overwrite: true);
                 touched.Add(folder);
             }
@@ -300,7 +300,7 @@ public sealed class FileStateStore : IStateStore
     public async Task AppendRunAsync(RunRecord run, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(run);
-        EnsureDirectory(Runs);
+        DurableFile.EnsureDirectory(Runs);
         var runId = Escape(run.RunId);
         var name = $"{RunFileTime.Format(run.CompletedAt)}_{runId}.json";
         var json = new JsonObject
@@ -311,7 +311,7 @@ public sealed class FileStateStore : IStateStore
             // Kept as a string so the report comes back byte for byte, whatever its formatting.
             ["report"] = run.ReportJson,
         };
-        var temp = await WriteTempAsync(Runs, Encoding.UTF8.GetBytes(json.ToJsonString(Indented)), null, cancellationToken).ConfigureAwait(false);
+        var temp = await DurableFile.WriteTempAsync(Runs, Encoding.UTF8.GetBytes(json.ToJsonString(Indented)), null, cancellationToken).ConfigureAwait(false);
         File.Move(temp, Path.Combine(Runs, name), overwrite: true);
 
         // A run stored again (say with its final status) replaces the earlier summary, as a keyed store would.
@@ -498,55 +498,6 @@ public sealed class FileStateStore : IStateStore
         }
     }
 
-    /// <summary>Writes <paramref name="bytes"/> to a new hidden file in <paramref name="folder"/> and fsyncs it.</summary>
-    private static async Task<string> WriteTempAsync(string folder, byte[] bytes, Instant? modifiedAt, CancellationToken cancellationToken)
-    {
-        var temp = Path.Combine(folder, $".{Guid.NewGuid():N}.tmp");
-        try
-        {
-            // Unbuffered, so that nothing is written after the modification time is set.
-            var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize: 0, FileOptions.None);
-            await using (stream.ConfigureAwait(false))
-            {
-                await stream.WriteAsync(bytes, cancellationToken).ConfigureAwait(false);
-                if (modifiedAt is { } instant)
-                {
-                    File.SetLastWriteTimeUtc(stream.SafeFileHandle, instant.ToDateTimeUtc());
-                }
-
-                stream.Flush(flushToDisk: true);
-            }
-
-            return temp;
-        }
-        catch
-        {
-            File.Delete(temp);
-            throw;
-        }
-    }
-
-    /// <summary>Creates a folder and makes its directory entry durable.</summary>
-    private static void EnsureDirectory(string folder)
-    {
-        if (Directory.Exists(folder))
-        {
-            return;
-        }
-
-        var parent = Path.GetDirectoryName(folder);
-        if (parent is not null)
-        {
-            EnsureDirectory(parent);
-        }
-
-        Directory.CreateDirectory(folder);
-        if (parent is not null)
-        {
-            NativeFileSystem.FlushDirectory(parent);
-        }
-    }
-
     private static void TryDeleteDirectory(string folder)
     {
         try
@@ -561,94 +512,4 @@ public sealed class FileStateStore : IStateStore
 
     private StateConflictException Conflict(StoredCheckpoint checkpoint) =>
         new($"version {checkpoint.Version} of '{checkpoint.Stream}' already exists in {Description}: another writer appended it. Reload the checkpoint before writing.");
-
-    /// <summary>The two POSIX calls .NET does not expose: fsync on a directory and an atomic create-if-absent rename.</summary>
-    private static class NativeFileSystem
-    {
-        private const int ReadOnly = 0; // O_RDONLY
-        private const int EEXIST = 17;
-        private const int EINVAL = 22;
-
-        /// <summary>
-        /// Makes renames and creations inside <paramref name="folder"/> durable. fsync on a file covers its data, not the
-        /// directory entry that names it; without this a power loss can undo a completed move.
-        /// </summary>
-        public static void FlushDirectory(string folder)
-        {
-            if (!OperatingSystem.IsLinux())
-            {
-                return;
-            }
-
-            var fd = Open(folder, ReadOnly);
-            if (fd < 0)
-            {
-                throw new IOException($"cannot open folder '{folder}' to flush it (errno {Marshal.GetLastPInvokeError()})");
-            }
-
-            try
-            {
-                if (FSync(fd) != 0)
-                {
-                    // Some file systems cannot fsync a directory (EINVAL); they order metadata themselves.
-                    var errno = Marshal.GetLastPInvokeError();
-                    if (errno != EINVAL)
-                    {
-                        throw new IOException($"cannot flush folder '{folder}' to disk (errno {errno})");
-                    }
-                }
-            }
-            finally
-            {
-                _ = Close(fd);
-            }
-        }
-
-        /// <summary>
-        /// Moves <paramref name="source"/> to <paramref name="destination"/> unless it exists; false when it does.
-        /// <see cref="File.Move(string, string, bool)"/> without overwrite checks and then renames, which lets two racing
-        /// writers both "win"; link(2) fails atomically with EEXIST instead. The caller removes <paramref name="source"/>.
-        /// </summary>
-        public static bool TryMoveNoReplace(string source, string destination)
-        {
-            if (OperatingSystem.IsLinux())
-            {
-                if (Link(source, destination) == 0)
-                {
-                    return true;
-                }
-
-                var errno = Marshal.GetLastPInvokeError();
-                if (errno == EEXIST)
-                {
-                    return false;
-                }
-
-                // Any other error (a file system without hard links, say) falls back to the portable move below.
-            }
-
-            // Atomic on Windows (MoveFileEx without REPLACE_EXISTING); elsewhere a check-then-rename with a small race.
-            try
-            {
-                File.Move(source, destination, overwrite: false);
-                return true;
-            }
-            catch (IOException) when (File.Exists(destination))
-            {
-                return false;
-            }
-        }
-
-        [DllImport("libc", EntryPoint = "open", SetLastError = true)]
-        private static extern int Open([MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags);
-
-        [DllImport("libc", EntryPoint = "fsync", SetLastError = true)]
-        private static extern int FSync(int fd);
-
-        [DllImport("libc", EntryPoint = "close", SetLastError = true)]
-        private static extern int Close(int fd);
-
-        [DllImport("libc", EntryPoint = "link", SetLastError = true)]
-        private static extern int Link([MarshalAs(UnmanagedType.LPUTF8Str)] string source, [MarshalAs(UnmanagedType.LPUTF8Str)] string destination);
-    }
 }

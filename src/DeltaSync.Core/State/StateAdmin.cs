@@ -187,58 +187,14 @@ public sealed class StateAdmin
     }
 
     /// <summary>
-    /// Restores an export: versions the store lacks are appended (existing versions are kept, never overwritten).
-    /// Returns how many versions and dead letters were imported.
+    /// Restores an export into this store, which may already hold state. Without <paramref name="replace"/>: versions the
+    /// store has with the same payload are skipped, missing ones appended, and a version whose payload differs stops the
+    /// import before anything is written (<see cref="StateImportConflictException"/>). With <paramref name="replace"/>:
+    /// the streams in the file (history and queued dead letters) are removed first. Dead letters already queued are kept.
     /// </summary>
-    public async Task<(int Versions, int DeadLetters)> ImportAsync(string json, CancellationToken cancellationToken)
-    {
-        var document = JsonNode.Parse(json) as JsonObject;
-        if (document?["format"]?.GetValue<string>() != "deltasync-state-export")
-        {
-            throw new FormatException("not a DeltaSync state export (missing \"format\": \"deltasync-state-export\")");
-        }
-
-        var imported = 0;
-        foreach (var stream in document["streams"]?.AsArray() ?? [])
-        {
-            var name = stream!["stream"]!.GetValue<string>();
-            var existing = (await _store.ReadHistoryAsync(name, int.MaxValue, cancellationToken).ConfigureAwait(false)).Select(s => s.Version).ToHashSet();
-            foreach (var version in stream["versions"]?.AsArray() ?? [])
-            {
-                var number = version!["version"]!.GetValue<long>();
-                if (existing.Contains(number))
-                {
-                    continue;
-                }
-
-                var savedAt = InstantPattern.ExtendedIso.Parse(version["saved_at"]!.GetValue<string>()).GetValueOrThrow();
-                await _store.AppendAsync(new StoredCheckpoint(name, number, version["payload"]!.GetValue<string>(), savedAt), cancellationToken).ConfigureAwait(false);
-                imported++;
-            }
-        }
-
-        var letters = new List<DeadLetter>();
-        foreach (var d in document["dead_letters"]?.AsArray() ?? [])
-        {
-            letters.Add(new DeadLetter(
-                d!["stream"]!.GetValue<string>(),
-                d["table"]!.GetValue<string>(),
-                d["record_id"]!.GetValue<string>(),
-                d["raw_record"]!.GetValue<string>(),
-                d["reason"]!.GetValue<string>(),
-                Enum.Parse<ErrorClass>(d["error_class"]!.GetValue<string>(), ignoreCase: true),
-                Position.Parse(d["position"]!.GetValue<string>()),
-                InstantPattern.ExtendedIso.Parse(d["failed_at"]!.GetValue<string>()).GetValueOrThrow(),
-                d["attempts"]?.GetValue<int>() ?? 1));
-        }
-
-        if (letters.Count > 0)
-        {
-            await _store.AddDeadLettersAsync(letters, cancellationToken).ConfigureAwait(false);
-        }
-
-        return (imported, letters.Count);
-    }
+    /// <exception cref="FormatException">the document is not a state export, or is malformed (nothing was written).</exception>
+    public Task<StateImportResult> ImportAsync(string json, bool replace, CancellationToken cancellationToken) =>
+        new StateImport(_store).RunAsync(json, replace, cancellationToken);
 
     private static bool RunMentions(RunRecord run, string table) => TableStatusIn(run, table) is not null;
 

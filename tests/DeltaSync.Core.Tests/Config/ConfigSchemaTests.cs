@@ -29,6 +29,7 @@ public sealed class ConfigSchemaTests
         { "state.storage", ConfigKeys.Storage },
         { "state.checkpointing", ConfigKeys.Checkpointing },
         { "state.recovery", ConfigKeys.Recovery },
+        { "state.backup", ConfigKeys.Backup },
     };
 
     [Fact]
