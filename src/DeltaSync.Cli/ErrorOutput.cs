@@ -35,6 +35,9 @@ internal static class ErrorOutput
             case SyncException sync:
                 console.WriteLine($"error ({sync.ErrorClass.ToString().ToLowerInvariant()}): {sync.Message}");
                 return ExitCodes.Failed;
+            case DeadLetterNotFoundException missing:
+                console.WriteLine("error: " + missing.Message);
+                return ExitCodes.Failed;
             case CheckpointCorruptException corrupt:
                 console.WriteLine("error: " + corrupt.Message);
                 return ExitCodes.Failed;

@@ -27,6 +27,14 @@ app.Configure(config =>
         state.AddCommand<StateExportCommand>("export").WithDescription("Write all state to a JSON file (backup).");
         state.AddCommand<StateImportCommand>("import").WithDescription("Restore state from an export.");
     });
+    config.AddBranch("dlq", dlq =>
+    {
+        dlq.SetDescription("Inspect, replay and purge the dead-letter queue.");
+        dlq.AddCommand<DeadLetterListCommand>("list").WithDescription("The queued entries: id, table, record, error class, attempts, when and why.");
+        dlq.AddCommand<DeadLetterShowCommand>("show").WithDescription("One entry in full, with its raw record.");
+        dlq.AddCommand<DeadLetterReplayCommand>("replay").WithDescription("Re-read entries' records from the source and apply them (after a fix at the source or destination).");
+        dlq.AddCommand<DeadLetterPurgeCommand>("purge").WithDescription("Remove entries (--id, --table or --all).");
+    });
     config.AddCommand<ValidateConfigCommand>("validate-config")
         .WithDescription("Check a configuration file and list every problem.");
     config.AddCommand<DemoCommand>("demo")

@@ -1,5 +1,6 @@
 using DeltaSync.Core.Config;
 using DeltaSync.Core.Model;
+using DeltaSync.Core.Pipeline;
 using NodaTime;
 
 namespace DeltaSync.Core.Connectors;
@@ -27,4 +28,18 @@ public interface ISource : IAsyncDisposable
     /// change table's backlog); null when there is nothing beyond the checkpoint.
     /// </summary>
     Task<string?> DescribeCaptureAsync(TablePlan plan, CancellationToken cancellationToken) => Task.FromResult<string?>(null);
+
+    /// <summary>
+    /// The current rows of <paramref name="keys"/>, read again for <c>dlq replay</c> after a fix at the source. Key values
+    /// may be in their portable form (as a dead letter's raw record holds them: long, double, string, bool). One result
+    /// per key, in order: the key in the source's own values, and the row in schema column order as the captures read
+    /// it, or null when no row has that key now.
+    /// </summary>
+    Task<IReadOnlyList<KeyedRow>> ReadRowsAsync(TableSchema schema, IReadOnlyList<RecordKey> keys, CancellationToken cancellationToken) =>
+        throw new SyncException(ErrorClass.Fatal, $"this source cannot read rows by key, so the dead letters of '{schema?.Name}' cannot be replayed");
 }
+
+/// <summary>A row read back by key (<see cref="ISource.ReadRowsAsync"/>).</summary>
+/// <param name="Key">The key, in the source's own values (what the captures put in the ledger).</param>
+/// <param name="Values">The row in schema column order; null when the source has no row with that key.</param>
+public sealed record KeyedRow(RecordKey Key, object?[]? Values);

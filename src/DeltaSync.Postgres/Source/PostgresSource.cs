@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Globalization;
 using DeltaSync.Core.Capture;
 using DeltaSync.Core.Config;
 using DeltaSync.Core.Connectors;
@@ -95,6 +96,78 @@ internal sealed class PostgresSource : ISource
         return plan.Method == CdcMethod.Changelog
             ? PostgresWalCapture.DescribeSlotAsync(_data, plan, cancellationToken)
             : Task.FromResult<string?>(null);
+    }
+
+    /// <summary>
+    /// One statement for every key: the keys arrive as text arrays (whatever their portable form) and are cast to each
+    /// key column's declared type in SQL, so a uuid, a timestamp or a numeric key matches as the table stores it; the
+    /// cast key is read back too, in the source's own values, for the keys that no longer have a row.
+    /// </summary>
+    public async Task<IReadOnlyList<KeyedRow>> ReadRowsAsync(TableSchema schema, IReadOnlyList<RecordKey> keys, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(schema);
+        ArgumentNullException.ThrowIfNull(keys);
+        if (!_tables.TryGetValue(schema.Name, out var table))
+        {
+            throw new InvalidOperationException($"table '{schema.Name}' was not described before its rows were read");
+        }
+
+        var mapper = new PostgresRowMapper(table, schema, "");
+        if (mapper.RowIdIndex >= 0)
+        {
+            throw new SyncException(ErrorClass.Fatal, $"table '{schema.Name}' has no primary key (its rows are identified by where the log inserted them), so its rows cannot be read again by key");
+        }
+
+        var keyColumns = schema.PrimaryKey.Select(mapper.Column).ToList();
+        var names = keyColumns.Select((_, i) => "k" + i.ToString(CultureInfo.InvariantCulture)).ToList();
+        var cast = keyColumns.Select((c, i) => c.BaseType == "bytea" && !c.IsArray ? $"decode(k.{names[i]}, 'base64')" : $"CAST(k.{names[i]} AS {c.TypeName})").ToList();
+        var join = string.Join(" AND ", keyColumns.Select((c, i) => $"t.{PostgresSql.Quote(c.Name)} = {cast[i]}"));
+        var readBack = string.Join(", ", keyColumns.Select((c, i) => c.IsNative ? cast[i] : cast[i] + "::text"));
+        var arrays = string.Join(", ", names.Select((_, i) => "$" + (i + 1).ToString(CultureInfo.InvariantCulture) + "::text[]"));
+        var sql = $"SELECT {mapper.SelectList("t")}, {readBack}, t.{PostgresSql.Quote(keyColumns[0].Name)} IS NOT NULL " +
+            $"FROM unnest({arrays}) WITH ORDINALITY AS k({string.Join(", ", names)}, n) " +
+            $"LEFT JOIN {table.QualifiedName} t ON {join} ORDER BY k.n";
+        await using var connection = await PostgresConnectionFactory.OpenAsync(_data, "source", cancellationToken).ConfigureAwait(false);
+        await using var command = new NpgsqlCommand(sql, connection);
+        for (var i = 0; i < keyColumns.Count; i++)
+        {
+            var column = i;
+            command.Parameters.Add(new NpgsqlParameter { Value = keys.Select(k => PortableValue.ToText(k.Values[column])).ToArray(), NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Text });
+        }
+
+        var rows = new List<KeyedRow>(keys.Count);
+        try
+        {
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                if (reader.GetBoolean(mapper.ColumnCount + keyColumns.Count))
+                {
+                    var row = mapper.ReadValues(reader);
+                    rows.Add(new KeyedRow(schema.KeyOf(row), row));
+                    continue;
+                }
+
+                var key = new object?[keyColumns.Count];
+                for (var i = 0; i < key.Length; i++)
+                {
+                    key[i] = PostgresValues.Read(reader, mapper.ColumnCount + i, keyColumns[i]);
+                }
+
+                rows.Add(new KeyedRow(new RecordKey(key), null));
+            }
+        }
+        catch (PostgresException e) when (e.SqlState is "22P02" or "22007" or "22008" or "22003" or "22023")
+        {
+            // A key value that is not valid for its column's type (invalid text representation, date/time, range).
+            throw new SyncException(ErrorClass.Fatal, $"table '{schema.Name}': a dead-lettered key does not fit the key column types ({e.MessageText})", e);
+        }
+        catch (NpgsqlException e)
+        {
+            throw PostgresConnectionFactory.Classify(e, $"cannot read rows of '{schema.Name}' by key");
+        }
+
+        return rows;
     }
 
     public async ValueTask DisposeAsync()

@@ -4,6 +4,7 @@ using DeltaSync.Core.Connectors;
 using DeltaSync.Core.Model;
 using DeltaSync.Core.Pipeline;
 using DeltaSync.Sqlite.Capture;
+using DeltaSync.Sqlite.Raw;
 using NodaTime;
 
 namespace DeltaSync.Sqlite.Source;
@@ -68,7 +69,57 @@ internal sealed class SqliteSource : ISource
         return Task.CompletedTask;
     }
 
+    public Task<IReadOnlyList<KeyedRow>> ReadRowsAsync(TableSchema schema, IReadOnlyList<RecordKey> keys, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(schema);
+        ArgumentNullException.ThrowIfNull(keys);
+        using var connection = SqliteConnectionFactory.Open(_path, mustExist: true, "source");
+        var mapper = new SqliteRowMapper(schema, "");
+        var where = string.Join(" AND ", schema.PrimaryKey.Select((k, i) => $"{SqliteSql.Quote(k)} = ?{i + 1}"));
+        using var statement = new RawStatement(connection.Handle!, $"{mapper.SelectFrom()} WHERE {where}");
+        var rows = new List<KeyedRow>(keys.Count);
+        foreach (var key in keys)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var values = new object?[key.Values.Count];
+            for (var i = 0; i < values.Length; i++)
+            {
+                values[i] = KeyValue(schema.Columns[schema.KeyIndexes[i]], key.Values[i]);
+                statement.Bind(i + 1, values[i]);
+            }
+
+            if (statement.Step())
+            {
+                var row = mapper.ReadValues(statement);
+                rows.Add(new KeyedRow(schema.KeyOf(row), row));
+            }
+            else
+            {
+                rows.Add(new KeyedRow(new RecordKey(values), null));
+            }
+
+            statement.Reset();
+        }
+
+        return Task.FromResult<IReadOnlyList<KeyedRow>>(rows);
+    }
+
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+    /// <summary>A key value in its portable form as the column stores it: blobs travel as base64 text.</summary>
+    private static object? KeyValue(ColumnSchema column, object? value)
+    {
+        if (column.Kind == DataKind.Blob && value is string text)
+        {
+            var bytes = new byte[(text.Length * 3 / 4) + 3];
+            if (Convert.TryFromBase64String(text, bytes, out var written))
+            {
+                return bytes[..written];
+            }
+        }
+
+        return value;
+    }
 
     private static DateTimeZone Zone(string id) => DateTimeZoneProviders.Tzdb.GetZoneOrNull(id) ?? DateTimeZone.Utc;
 }
