@@ -37,6 +37,12 @@ public interface ISource : IAsyncDisposable
     /// </summary>
     Task<IReadOnlyList<KeyedRow>> ReadRowsAsync(TableSchema schema, IReadOnlyList<RecordKey> keys, CancellationToken cancellationToken) =>
         throw new SyncException(ErrorClass.Fatal, $"this source cannot read rows by key, so the dead letters of '{schema?.Name}' cannot be replayed");
+
+    /// <summary>
+    /// The source time a checkpointed timestamp cursor stands at (each connector keeps its own unit), so a cursor ahead
+    /// of the source's clock can be recognised before resuming; null when the position is no timestamp cursor.
+    /// </summary>
+    Instant? CursorTime(Position position) => null;
 }
 
 /// <summary>A row read back by key (<see cref="ISource.ReadRowsAsync"/>).</summary>

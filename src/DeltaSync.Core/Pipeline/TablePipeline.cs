@@ -383,23 +383,47 @@ public sealed class TablePipeline
 
     /// <summary>
     /// The checkpoint to resume from: the state store's, unless the destination committed a newer one with the data
-    /// (the previous run stopped between the destination commit and the state save), which is then adopted.
+    /// (the previous run stopped between the destination commit and the state save), which is then adopted. Where the
+    /// two disagree otherwise, the state has diverged (a second writer, a destination restored from an older backup):
+    /// that is reported, and the run resumes from what the destination's data reflects — never from a position the
+    /// data has not reached.
     /// </summary>
     private async Task<Checkpoint?> LoadCheckpointAsync(RunState state, CancellationToken cancellationToken)
     {
         var services = _services;
-        var loaded = await services.History.LoadAsync(_plan.Stream, services.Config.State.Recovery, cancellationToken).ConfigureAwait(false);
+        var validate = await CursorValidatorAsync(cancellationToken).ConfigureAwait(false);
+        var loaded = await services.History.LoadAsync(_plan.Stream, services.Config.State.Recovery, validate, cancellationToken).ConfigureAwait(false);
         state.Warnings.AddRange(loaded.Warnings);
         var checkpoint = loaded.Checkpoint;
         var committedPayload = await services.Destination.ReadCommittedCheckpointAsync(_plan.Stream, cancellationToken).ConfigureAwait(false);
         var committed = committedPayload is null ? null : CheckpointCodec.TryDeserialize(committedPayload, out _);
+        if (committed is not null && validate?.Invoke(committed) is { } invalid)
+        {
+            state.Warnings.Add($"The checkpoint committed at the destination for '{_plan.Table}' (version {committed.Version}) is not usable: {invalid}; it was ignored");
+            committed = null;
+        }
+
         // Adopted only when it is both a later version and written later: a rollback or repair appended to the store
         // after it is the operator's decision and wins even when the destination's version number is higher.
         if (committed is not null && (checkpoint is null || (committed.Version > checkpoint.Version && committed.CreatedAt > checkpoint.CreatedAt)))
         {
-            state.Warnings.Add($"Checkpoint version {committed.Version} of '{_plan.Table}' was committed with the data but not saved to the state store (the previous run stopped in between); recovered it from the destination");
+            state.Warnings.Add(checkpoint is null && loaded.Warnings.Count == 0
+                ? $"The state store has no checkpoint of '{_plan.Table}' but the destination committed version {committed.Version} with the data (state lost or restored elsewhere); resumed from the destination's"
+                : $"Checkpoint version {committed.Version} of '{_plan.Table}' was committed with the data but not saved to the state store (the previous run stopped in between); recovered it from the destination");
             await services.History.AppendAsync(committed with { Note = "recovered from the destination's committed checkpoint" }, cancellationToken).ConfigureAwait(false);
             checkpoint = committed;
+        }
+        else if (checkpoint is not null && checkpoint.Note is null && Diverged(checkpoint, committed) is { } divergence)
+        {
+            state.Warnings.Add($"State of '{_plan.Table}' diverged: {divergence}");
+            var resume = committed ?? checkpoint with { Position = Position.None, HighWaterMark = null, Watermark = null };
+            checkpoint = resume with
+            {
+                Version = checkpoint.Version + 1,
+                CreatedAt = services.Clock.GetCurrentInstant(),
+                Note = committed is null ? "diverged: re-read from the start" : $"diverged: resumed from the destination's version {committed.Version}",
+            };
+            await services.History.AppendAsync(checkpoint, cancellationToken).ConfigureAwait(false);
         }
 
         if (checkpoint is not null)
@@ -412,6 +436,52 @@ public sealed class TablePipeline
         }
 
         return checkpoint;
+    }
+
+    /// <summary>
+    /// How the state store's newest batch checkpoint and the one committed with the data disagree, or null. A batch
+    /// commits its checkpoint at the destination before the store saves it, so the store is never legitimately ahead.
+    /// </summary>
+    private static string? Diverged(Checkpoint stored, Checkpoint? committed)
+    {
+        if (committed is null)
+        {
+            return stored.Position.IsNone
+                ? null
+                : $"the state store is at version {stored.Version} ({stored.Position}) but the destination holds no committed checkpoint (it was replaced, emptied or restored from an older backup); the table is re-read from the start (the ledger keeps rows already there from being rewritten)";
+        }
+
+        if (stored.Version > committed.Version)
+        {
+            return $"the state store is at version {stored.Version} but the destination's data only reached version {committed.Version} (restored from an older backup?); resumed from the destination's version";
+        }
+
+        return stored.Version == committed.Version && (stored.Position != committed.Position || stored.RunId != committed.RunId || stored.Epoch != committed.Epoch)
+            ? $"version {stored.Version} differs between the state store (run {stored.RunId}, epoch {stored.Epoch}, {stored.Position}) and the destination (run {committed.RunId}, epoch {committed.Epoch}, {committed.Position}) — two writers; resumed from the destination's, which its data reflects"
+            : null;
+    }
+
+    /// <summary>
+    /// A check a checksum cannot make: a timestamp cursor ahead of the source's own clock (beyond
+    /// <c>cdc.timestamp.max_future_skew</c>) was not written against this source's time — its clock was set back, or
+    /// the state belongs elsewhere — and resuming there would skip every change until the clock catches up.
+    /// </summary>
+    private async Task<Func<Checkpoint, string?>?> CursorValidatorAsync(CancellationToken cancellationToken)
+    {
+        if (_plan.Method is not (CdcMethod.Timestamp or CdcMethod.Hybrid))
+        {
+            return null;
+        }
+
+        var now = await _services.Source.GetClockAsync(cancellationToken).ConfigureAwait(false);
+        var limit = now + _services.Config.Cdc.Timestamp.MaxFutureSkew;
+        return checkpoint =>
+        {
+            var at = _services.Source.CursorTime(checkpoint.Position);
+            return at > limit
+                ? $"its cursor {at} is ahead of the source's clock ({now}) by more than max_future_skew"
+                : null;
+        };
     }
 
     /// <summary>A write the destination refused, as a dead letter: the row (or, for a delete, its key) with the destination's reason.</summary>

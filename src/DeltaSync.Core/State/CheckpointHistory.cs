@@ -45,7 +45,15 @@ public sealed class CheckpointHistory
     public IStateStore Store => _store;
 
     /// <summary>Loads the checkpoint to resume from, applying <c>state.recovery</c>.</summary>
-    public async Task<LoadedCheckpoint> LoadAsync(string stream, RecoveryOptions recovery, CancellationToken cancellationToken)
+    public Task<LoadedCheckpoint> LoadAsync(string stream, RecoveryOptions recovery, CancellationToken cancellationToken) =>
+        LoadAsync(stream, recovery, null, cancellationToken);
+
+    /// <summary>
+    /// Loads the checkpoint to resume from, applying <c>state.recovery</c>. <paramref name="validate"/> checks what a
+    /// checksum cannot (a cursor ahead of the source's clock): a version it finds a problem with is treated like a
+    /// corrupt one — repaired from the newest version that passes, or refused.
+    /// </summary>
+    public async Task<LoadedCheckpoint> LoadAsync(string stream, RecoveryOptions recovery, Func<Checkpoint, string?>? validate, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(recovery);
         var history = await _store.ReadHistoryAsync(stream, recovery.ValidateOnStart ? ScanDepth : 1, cancellationToken).ConfigureAwait(false);
@@ -56,12 +64,18 @@ public sealed class CheckpointHistory
 
         var newest = history[0];
         var checkpoint = CheckpointCodec.TryDeserialize(newest.Payload, out var problem);
-        if (checkpoint is not null && checkpoint.Version == newest.Version && checkpoint.Stream == stream)
+        var intact = checkpoint is not null && checkpoint.Version == newest.Version && checkpoint.Stream == stream;
+        validate = recovery.ValidateOnStart ? validate : null;
+        var invalid = intact ? validate?.Invoke(checkpoint!) : null;
+        if (intact && invalid is null)
         {
             return new LoadedCheckpoint(checkpoint, []);
         }
 
-        problem ??= $"its content says stream '{checkpoint?.Stream}' version {checkpoint?.Version}, stored as '{stream}' version {newest.Version}";
+        var what = intact ? "invalid" : "corrupt";
+        problem = intact
+            ? invalid
+            : problem ?? $"its content says stream '{checkpoint?.Stream}' version {checkpoint?.Version}, stored as '{stream}' version {newest.Version}";
         if (!recovery.ValidateOnStart)
         {
             throw new CheckpointCorruptException($"checkpoint of '{stream}' version {newest.Version} is corrupt: {problem}. validate_on_start is off, so it was not repaired.");
@@ -72,16 +86,16 @@ public sealed class CheckpointHistory
             foreach (var older in history.Skip(1))
             {
                 var candidate = CheckpointCodec.TryDeserialize(older.Payload, out _);
-                if (candidate is not null && candidate.Version == older.Version)
+                if (candidate is not null && candidate.Version == older.Version && validate?.Invoke(candidate) is null)
                 {
                     var repaired = candidate with
                     {
                         Version = newest.Version + 1,
                         CreatedAt = _clock.GetCurrentInstant(),
-                        Note = $"auto-repaired: version {newest.Version} was corrupt ({problem}); restored version {older.Version}",
+                        Note = $"auto-repaired: version {newest.Version} was {what} ({problem}); restored version {older.Version}",
                     };
                     await AppendAsync(repaired, cancellationToken).ConfigureAwait(false);
-                    return new LoadedCheckpoint(repaired, [$"Checkpoint of '{stream}' version {newest.Version} was corrupt ({problem}); repaired from version {older.Version}"]);
+                    return new LoadedCheckpoint(repaired, [$"Checkpoint of '{stream}' version {newest.Version} was {what} ({problem}); repaired from version {older.Version}"]);
                 }
             }
         }
@@ -89,11 +103,11 @@ public sealed class CheckpointHistory
         if (recovery.ResetOnCorruption || recovery.AutoRepair)
         {
             await _store.DeleteStreamAsync(stream, cancellationToken).ConfigureAwait(false);
-            return new LoadedCheckpoint(null, [$"Checkpoint of '{stream}' version {newest.Version} was corrupt ({problem}) and no valid version remained; the state store's history was reset, and the table resumes from the checkpoint committed with the data at the destination, or from the start when there is none (the ledger keeps either idempotent)"]);
+            return new LoadedCheckpoint(null, [$"Checkpoint of '{stream}' version {newest.Version} was {what} ({problem}) and no valid version remained; the state store's history was reset, and the table resumes from the checkpoint committed with the data at the destination, or from the start when there is none (the ledger keeps either idempotent)"]);
         }
 
         throw new CheckpointCorruptException(
-            $"checkpoint of '{stream}' version {newest.Version} is corrupt: {problem}. " +
+            $"checkpoint of '{stream}' version {newest.Version} is {what}: {problem}. " +
             $"Run 'deltasync state rollback --table {TableOf(stream)} --to <version>' or set state.recovery.auto_repair: true.");
     }
 

@@ -23,6 +23,10 @@ internal sealed class PostgresSource : ISource
     private readonly ConcurrentDictionary<string, PgTable> _tables = new(StringComparer.Ordinal);
     private readonly WalStreams _streams;
 
+    /// <summary>Timestamp cursors here hold epoch microseconds, PostgreSQL's own precision.</summary>
+    public Instant? CursorTime(Position position) =>
+        CursorPosition.TryParse(position, out var cursor) && cursor.Kind == CursorPosition.TimestampKind ? Instant.FromUnixTimeTicks(cursor.Value * 10) : null;
+
     public PostgresSource(string connection, IClock clock)
     {
         _connection = connection;

@@ -18,6 +18,10 @@ internal sealed class SqliteSource : ISource
     private readonly string _path;
     private readonly IClock _clock;
 
+    /// <summary>Timestamp cursors here hold epoch milliseconds.</summary>
+    public Instant? CursorTime(Position position) =>
+        CursorPosition.TryParse(position, out var cursor) && cursor.Kind == CursorPosition.TimestampKind ? Instant.FromUnixTimeMilliseconds(cursor.Value) : null;
+
     public SqliteSource(string path, IClock clock)
     {
         _path = path;
