@@ -1,6 +1,7 @@
 using DeltaSync.Core.Config;
 using DeltaSync.Core.Connectors;
 using DeltaSync.Postgres;
+using DeltaSync.Redis;
 using DeltaSync.Sqlite;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
@@ -10,7 +11,7 @@ namespace DeltaSync.Cli;
 /// <summary>Wires the engine for a command: connectors, logging, configuration.</summary>
 internal static class CliHost
 {
-    public static ConnectorRegistry Connectors() => new ConnectorRegistry().Add(new SqliteConnector()).Add(new PostgresConnector());
+    public static ConnectorRegistry Connectors() => new ConnectorRegistry().Add(new SqliteConnector()).Add(new PostgresConnector()).Add(new RedisConnector());
 
     public static SyncConfig LoadConfig(string? path)
     {

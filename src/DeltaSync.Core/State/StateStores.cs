@@ -20,9 +20,13 @@ public static class StateStores
                 store = new FileStateStore(storage.Location);
                 break;
             default:
-                var connector = connectors.Find(storage.Location)
+                // type: redis also takes the plain host:port form the config documents; connectors know redis:// URIs.
+                var location = storage.Type == StateStorageType.Redis && !storage.Location.Contains("://", StringComparison.Ordinal)
+                    ? "redis://" + storage.Location
+                    : storage.Location;
+                var connector = connectors.Find(location)
                     ?? throw new SyncException(ErrorClass.Fatal, $"no connector can hold state at '{ConnectionText.Redact(storage.Location)}'");
-                var opening = connector.OpenStateStoreAsync(storage.Location, config, cancellationToken)
+                var opening = connector.OpenStateStoreAsync(location, config, cancellationToken)
                     ?? throw new SyncException(ErrorClass.Fatal, $"the {connector.Name} connector cannot hold state");
                 store = await opening.ConfigureAwait(false);
                 break;
