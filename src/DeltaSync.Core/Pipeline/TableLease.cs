@@ -27,7 +27,7 @@ public sealed class TableLease
         Hold = hold;
     }
 
-    public LeaseHold Hold { get; }
+    public LeaseHold Hold { get; private set; }
 
     /// <summary>This process, as a lease owner: machine, process id and process start time (a reused pid is not us).</summary>
     public static string LocalOwner { get; } = string.Create(
@@ -69,6 +69,22 @@ public sealed class TableLease
 
         await _store.RenewLeaseAsync(_stream, Hold.Owner, Hold.Epoch, Ttl, cancellationToken).ConfigureAwait(false);
         _sinceRenewal.Restart();
+    }
+
+    /// <summary>
+    /// Makes this lease's epoch higher than <paramref name="committedEpoch"/>, an epoch the destination has already
+    /// committed under (the store forgot it: lost, restored, replaced). Returns true when it had to be raised.
+    /// </summary>
+    public async Task<bool> RaiseAboveAsync(long committedEpoch, CancellationToken cancellationToken)
+    {
+        if (Hold.Epoch > committedEpoch)
+        {
+            return false;
+        }
+
+        var epoch = await _store.RaiseEpochAsync(_stream, Hold.Owner, Hold.Epoch, committedEpoch, cancellationToken).ConfigureAwait(false);
+        Hold = Hold with { Epoch = epoch };
+        return true;
     }
 
     public Task ReleaseAsync() => _store.ReleaseLeaseAsync(_stream, Hold.Owner, Hold.Epoch, CancellationToken.None);

@@ -111,6 +111,12 @@ public sealed class TablePipeline
         var columnsAdded = await services.Destination.PrepareTableAsync(_plan.DestinationTable, schema, stop).ConfigureAwait(false);
 
         var checkpoint = await LoadCheckpointAsync(state, stop).ConfigureAwait(false);
+        if (lease is not null && state.CommittedEpoch is { } committedEpoch && await lease.RaiseAboveAsync(committedEpoch, stop).ConfigureAwait(false))
+        {
+            // The destination committed under an epoch this store never handed out (it lost or restored its state): our
+            // lease must rank above it, or every batch would be refused as a stale writer's.
+            state.Warnings.Add($"The destination has committed '{_plan.Table}' under lease epoch {committedEpoch}, which the state store did not know (its state was lost or restored); the lease epoch was raised to {lease.Hold.Epoch}");
+        }
 
         // Records already waiting in the dead-letter queue, unchanged, are not queued, logged or counted again on every
         // pass; the report notes that they are still there.
@@ -397,6 +403,7 @@ public sealed class TablePipeline
         var checkpoint = loaded.Checkpoint;
         var committedPayload = await services.Destination.ReadCommittedCheckpointAsync(_plan.Stream, cancellationToken).ConfigureAwait(false);
         var committed = committedPayload is null ? null : CheckpointCodec.TryDeserialize(committedPayload, out _);
+        state.CommittedEpoch = committed?.Epoch;
         if (committed is not null && validate?.Invoke(committed) is { } invalid)
         {
             state.Warnings.Add($"The checkpoint committed at the destination for '{_plan.Table}' (version {committed.Version}) is not usable: {invalid}; it was ignored");
@@ -524,6 +531,7 @@ public sealed class TablePipeline
         public long DeadLettered { get; set; }
         public int Retries { get; set; }
         public int AlreadyApplied { get; set; }
+        public long? CommittedEpoch { get; set; }
         public string? LastRetriedError { get; set; }
         public long Version { get; set; }
         public long? ResumedFrom { get; set; }

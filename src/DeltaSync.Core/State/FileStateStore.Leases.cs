@@ -103,6 +103,30 @@ public sealed partial class FileStateStore : ILeaseStore
             cancellationToken);
     }
 
+    public Task<long> RaiseEpochAsync(string stream, string owner, long epoch, long floor, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        ArgumentException.ThrowIfNullOrEmpty(owner);
+        return WithLeaseLockAsync(
+            stream,
+            async (lease, now) =>
+            {
+                if (lease is null || lease.Owner != owner || lease.Epoch != epoch)
+                {
+                    throw StaleWriter(stream, owner, epoch, lease, now);
+                }
+
+                if (lease.Epoch > floor)
+                {
+                    return lease.Epoch;
+                }
+
+                await WriteLeaseAsync(stream, lease with { Epoch = floor + 1 }, cancellationToken).ConfigureAwait(false);
+                return floor + 1;
+            },
+            cancellationToken);
+    }
+
     public Task ReleaseLeaseAsync(string stream, string owner, long epoch, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(stream);

@@ -53,6 +53,14 @@ public interface ILeaseStore
     /// <exception cref="StateConflictException">the lease passed to another owner or epoch.</exception>
     Task RenewLeaseAsync(string stream, string owner, long epoch, TimeSpan ttl, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Raises the epoch of a held lease above <paramref name="floor"/> (no change when it already is) and returns it.
+    /// Used when the destination has committed batches under a higher epoch than this store knows — the store was lost
+    /// and restored, or replaced — so this worker's writes are not refused as stale.
+    /// </summary>
+    /// <exception cref="StateConflictException">the lease is no longer <paramref name="owner"/>'s at <paramref name="epoch"/>.</exception>
+    Task<long> RaiseEpochAsync(string stream, string owner, long epoch, long floor, CancellationToken cancellationToken);
+
     /// <summary>Gives the lease up (the next owner gets a higher epoch).</summary>
     Task ReleaseLeaseAsync(string stream, string owner, long epoch, CancellationToken cancellationToken);
 

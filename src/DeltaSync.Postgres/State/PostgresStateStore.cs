@@ -439,6 +439,26 @@ public sealed class PostgresStateStore : IStateStore, ILeaseStore
             cancellationToken);
     }
 
+    /// <inheritdoc/>
+    public Task<long> RaiseEpochAsync(string stream, string owner, long epoch, long floor, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        ArgumentException.ThrowIfNullOrEmpty(owner);
+        return WithConnectionAsync(
+            $"raise the lease epoch of '{stream}'",
+            async connection =>
+            {
+                await using var command = new NpgsqlCommand($"UPDATE {_leases} SET epoch = greatest(epoch, $4 + 1) WHERE stream = $1 AND owner = $2 AND epoch = $3 RETURNING epoch", connection);
+                Add(command, stream);
+                Add(command, owner);
+                Add(command, epoch);
+                Add(command, floor);
+                return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) as long?
+                    ?? throw await StaleWriterAsync(connection, stream, owner, epoch, cancellationToken).ConfigureAwait(false);
+            },
+            cancellationToken);
+    }
+
     /// <summary>Gives a lease up so that another owner can take it at once; does nothing when it is no longer held.</summary>
     public Task ReleaseLeaseAsync(string stream, string owner, long epoch, CancellationToken cancellationToken)
     {

@@ -190,6 +190,21 @@ internal static class RedisScripts
         """;
 
     /// <summary>
+    /// KEYS: lease. ARGV: owner, epoch, floor. {1, new epoch} when the owner holds the lease at that epoch (raised above
+    /// the floor when it is not already), else {0, owner, epoch, expires_at_ms, now}.
+    /// </summary>
+    public const string RaiseEpoch = Now + """
+
+        local lease = redis.call('HMGET', KEYS[1], 'owner', 'epoch', 'expires_at_ms')
+        if lease[1] == ARGV[1] and lease[2] == ARGV[2] then
+          local raised = math.max(tonumber(lease[2]), tonumber(ARGV[3]) + 1)
+          redis.call('HSET', KEYS[1], 'epoch', string.format('%.0f', raised))
+          return {1, raised}
+        end
+        return {0, lease[1] or '', lease[2] or '0', lease[3] or '0', now}
+        """;
+
+    /// <summary>
     /// KEYS: lease. ARGV: owner, epoch. Expires the lease now when the owner still holds it at that epoch: expired
     /// rather than deleted, so the next owner's epoch is higher than every epoch handed out before.
     /// </summary>

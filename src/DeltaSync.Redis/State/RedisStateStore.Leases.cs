@@ -85,6 +85,26 @@ public sealed partial class RedisStateStore
             cancellationToken);
     }
 
+    /// <inheritdoc/>
+    public Task<long> RaiseEpochAsync(string stream, string owner, long epoch, long floor, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        ArgumentException.ThrowIfNullOrEmpty(owner);
+        return RunAsync(
+            $"raise the lease epoch of '{stream}'",
+            async database =>
+            {
+                var result = (RedisResult[])(await database.ScriptEvaluateAsync(RedisScripts.RaiseEpoch, [Lease(stream)], [owner, epoch, floor]).ConfigureAwait(false))!;
+                if ((long)result[0] != 1)
+                {
+                    throw StaleWriter(stream, owner, epoch, result);
+                }
+
+                return (long)result[1];
+            },
+            cancellationToken);
+    }
+
     /// <summary>Gives a lease up so that another owner can take it at once; does nothing when it is no longer held.</summary>
     public Task ReleaseLeaseAsync(string stream, string owner, long epoch, CancellationToken cancellationToken)
     {

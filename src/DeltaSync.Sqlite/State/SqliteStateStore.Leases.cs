@@ -77,6 +77,22 @@ public sealed partial class SqliteStateStore
         }
     }
 
+    public async Task<long> RaiseEpochAsync(string stream, string owner, long epoch, long floor, CancellationToken cancellationToken)
+    {
+        var connection = await OpenLeasesAsync(cancellationToken).ConfigureAwait(false);
+        await using (connection.ConfigureAwait(false))
+        {
+            await using var command = connection.CreateCommand();
+            command.CommandText = "UPDATE leases SET epoch = max(epoch, $floor + 1) WHERE stream = $stream AND owner = $owner AND epoch = $epoch RETURNING epoch";
+            command.Parameters.AddWithValue("$stream", stream);
+            command.Parameters.AddWithValue("$owner", owner);
+            command.Parameters.AddWithValue("$epoch", epoch);
+            command.Parameters.AddWithValue("$floor", floor);
+            return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) as long?
+                ?? throw Stale(stream, owner, epoch);
+        }
+    }
+
     public async Task ReleaseLeaseAsync(string stream, string owner, long epoch, CancellationToken cancellationToken)
     {
         var connection = await OpenLeasesAsync(cancellationToken).ConfigureAwait(false);

@@ -164,6 +164,25 @@ public abstract class LeaseStoreContract
     }
 
     [Fact]
+    public async Task Raising_the_epoch_above_a_floor_keeps_the_lease_and_fences_the_old_epoch_off()
+    {
+        await using var store = await CreateStoreAsync();
+        var leases = Leases(store);
+        var epoch = await leases.AcquireLeaseAsync(Stream, "worker-a", Ttl, Ct);
+
+        Assert.Equal(epoch, await leases.RaiseEpochAsync(Stream, "worker-a", epoch, epoch - 1, Ct));
+        var raised = await leases.RaiseEpochAsync(Stream, "worker-a", epoch, 41, Ct);
+
+        Assert.Equal(42, raised);
+        await leases.RenewLeaseAsync(Stream, "worker-a", raised, Ttl, Ct);
+        await leases.AppendFencedAsync(new StoredCheckpoint(Stream, 1, "{}", T0), "worker-a", raised, Ct);
+        await Assert.ThrowsAsync<StateConflictException>(() => leases.AppendFencedAsync(new StoredCheckpoint(Stream, 2, "{}", T0), "worker-a", epoch, Ct));
+        await Assert.ThrowsAsync<StateConflictException>(() => leases.RaiseEpochAsync(Stream, "worker-b", raised, 100, Ct));
+        await leases.ReleaseLeaseAsync(Stream, "worker-a", raised, Ct);
+        Assert.Equal(43, await leases.AcquireLeaseAsync(Stream, "worker-b", Ttl, Ct));
+    }
+
+    [Fact]
     public async Task Leases_survive_reopening_the_store()
     {
         long epoch;

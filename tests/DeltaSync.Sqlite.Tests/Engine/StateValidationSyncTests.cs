@@ -101,3 +101,31 @@ public sealed class StateValidationSyncTests
         workspace.AssertSynced("items", "id");
     }
 }
+
+/// <summary>State lost at the store while the destination keeps its committed checkpoint and lease epoch.</summary>
+public sealed class StateLossSyncTests
+{
+    [Fact]
+    public async Task A_lost_state_store_is_rebuilt_from_the_destination_and_the_lease_epoch_ranks_above_the_destinations()
+    {
+        using var workspace = new SyncWorkspace();
+        var items = new ItemsTable(workspace.Source);
+        items.Create();
+        items.InsertMany(1, 20);
+        var config = workspace.Configure(SyncYaml.Config("items"));
+        for (var run = 0; run < 3; run++)
+        {
+            await workspace.RunCompletedAsync(config);
+        }
+
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        File.Delete(workspace.StatePath);
+        items.InsertMany(21, 25);
+        var report = await workspace.RunCompletedAsync(config);
+
+        Assert.Equal(5, report.Statistics.RecordsInserted);
+        Assert.Contains(report.Warnings, w => w.Contains("the lease epoch was raised", StringComparison.Ordinal));
+        Assert.Contains(report.Warnings, w => w.Contains("state store has no checkpoint", StringComparison.Ordinal));
+        workspace.AssertSynced("items", "id");
+    }
+}
