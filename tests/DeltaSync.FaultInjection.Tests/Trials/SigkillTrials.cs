@@ -51,7 +51,7 @@ public sealed class SigkillTrials
             await using var env = await spec.CreateAsync();
             await env.Source.CreateAsync(spec.Rows);
             var config = env.WriteConfig(spec.Tables, spec.BatchSize, spec.Blocks);
-            var timing = new KillTiming(TimeSpan.FromSeconds(1.5), TimeSpan.FromSeconds(1.5));
+            var timing = new KillTiming(TimeSpan.FromSeconds(1.5), TimeSpan.FromSeconds(0.5));
             for (var trial = 1; trial <= FaultSettings.TrialsPerMethod; trial++)
             {
                 var seed = FaultSettings.SeedFor("sigkill/" + method, trial);
@@ -72,7 +72,7 @@ public sealed class SigkillTrials
                 : idleRun is null ? "idle run wrote no report"
                 : idleRun.Writes != 0 ? $"idle run after the trials wrote {idleRun.Writes} row(s): a replay was not idempotent ({idleRun})"
                 : await env.CompareAsync();
-            table.Add(method, 0, 0, "none (idle run after the trials)", idle.ExitCode == 0 ? $"exit 0, {idleRun}" : $"exit {idle.ExitCode}", idleProblem is null ? "ok" : "FAIL: " + idleProblem);
+            table.Add(method, 0, 0, "none (idle run after the trials: must write nothing)", RunVerdicts.Summary(idle, idleRun), idleProblem is null ? "ok" : "FAIL: " + idleProblem);
             if (idleProblem is not null)
             {
                 problems.Add("idle run: " + idleProblem);
@@ -115,7 +115,7 @@ public sealed class SigkillTrials
             else
             {
                 firstCommit = await WaitForCommitAsync(env, run, before);
-                delay = (firstCommit ?? run.Elapsed) + (timing.Work * fraction);
+                delay = (firstCommit ?? run.Elapsed) + (timing.Work * fraction * 1.1);
             }
 
             killed = await run.KillAtAsync(delay);
@@ -185,7 +185,7 @@ public sealed class SigkillTrials
             summary += "; warned: checkpoint recovered from destination";
         }
 
-        return new TrialOutcome(fault, summary, seconds, firstCommit, problem);
+        return new TrialOutcome(fault, summary, problem, killed, finished, delay, lasted, firstCommit);
     }
 
     /// <summary>Polls the destination until the run commits a batch; the run's age then, or null when it ended first.</summary>
@@ -206,25 +206,32 @@ public sealed class SigkillTrials
         return run.Elapsed;
     }
 
-    private sealed record TrialOutcome(string Fault, string Recovery, double RecoverySeconds, TimeSpan? FirstCommit, string? Problem);
+    private sealed record TrialOutcome(string Fault, string Recovery, string? Problem, bool Killed, bool Finished, TimeSpan Delay, TimeSpan Lasted, TimeSpan? FirstCommit);
 
-    /// <summary>How long a run takes to its first commit, and how long its work lasts after that (measured, trial by trial).</summary>
+    /// <summary>
+    /// When kills land: <see cref="Startup"/> is how long a run takes to its first commit, <see cref="Work"/> how long it
+    /// works after that. Both are measured trial by trial, so kills spread over the run on a fast machine and a slow one.
+    /// </summary>
     private sealed record KillTiming(TimeSpan Startup, TimeSpan Work)
     {
         public KillTiming Next(TrialOutcome outcome)
         {
-            var startup = outcome.FirstCommit ?? Startup;
-            var work = TimeSpan.FromSeconds(Math.Clamp(outcome.RecoverySeconds - startup.TotalSeconds, 0.3, 6) * 1.2);
-            return new KillTiming(startup, work);
+            var work = outcome switch
+            {
+                { Killed: false, FirstCommit: { } first } => outcome.Lasted - first, // ran to the end: the whole span
+                { Finished: true, FirstCommit: { } first } => (outcome.Delay - first) * 0.8, // the kill came after the end
+                _ => Work * 1.2, // killed while working: the span is longer than drawn
+            };
+            return new KillTiming(outcome.FirstCommit ?? Startup, TimeSpan.FromSeconds(Math.Clamp(work.TotalSeconds, 0.1, 10)));
         }
     }
 
     /// <summary>A capture method under test: where source and destination live and the table entries of its config.</summary>
     private sealed record KillMethod(string Name, string Tables, bool PostgresSource, bool PostgresDestination, bool HardDeletes, bool Events, string Blocks)
     {
-        public int Rows => 6_000;
+        public int Rows => 10_000;
 
-        public int BatchSize => PostgresSource ? 300 : 200;
+        public int BatchSize => PostgresSource ? 250 : 150;
 
         public static KillMethod Sqlite(string name, string tables, bool hardDeletes) => new(name, tables, false, false, hardDeletes, false, "");
 
