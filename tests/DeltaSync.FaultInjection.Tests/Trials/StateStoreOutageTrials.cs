@@ -92,6 +92,11 @@ public sealed class StateStoreOutageTrials
             {
                 problems.Add("the faulted run failed without a clear message: " + unclear);
             }
+            else if ((faulted.StandardOutput + faulted.StandardError).Contains("another writer", StringComparison.OrdinalIgnoreCase))
+            {
+                // Only this run writes here: its own checkpoint, committed before the reply was lost, is not a rival's.
+                problems.Add("the faulted run blamed another writer, but it was the only one (its own insert had committed before the connection was cut): " + RunVerdicts.FirstError(faulted));
+            }
 
             var nextPath = env.PathOf("next.json");
             var next = await CliProcess.RunAsync("run", "--config", config, "--report", nextPath);
