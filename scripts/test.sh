@@ -7,13 +7,16 @@ cd "$(dirname "$0")/.."
 
 configuration="${CONFIGURATION:-Release}"
 log="$(mktemp)"
+# The fault-injection suite appends its table of trials and outcomes here; it is printed after the tests.
+export DELTASYNC_FAULT_TABLE="${DELTASYNC_FAULT_TABLE:-$log.faults}"
 # shellcheck source=services.sh
 source ./scripts/services.sh
-trap 'stop_services; rm -f "$log"' EXIT
+trap 'stop_services; rm -f "$log" "$log.faults"' EXIT
 
 dotnet build DeltaSync.sln -c "$configuration" -nologo -clp:ErrorsOnly
 status=0
 dotnet test DeltaSync.sln -c "$configuration" --no-build -nologo --logger "console;verbosity=minimal" 2>&1 | tee "$log" || status=$?
+if [ -f "$DELTASYNC_FAULT_TABLE" ]; then cat "$DELTASYNC_FAULT_TABLE"; fi
 
 # One closing line over all test projects (dotnet test prints one summary per project).
 awk '
