@@ -124,8 +124,24 @@ public sealed class SyncEngine
             report = report with { Warnings = [.. report.Warnings, backupWarning] };
         }
 
-        await state.AppendRunAsync(new RunRecord(runId, _clock.GetCurrentInstant(), report.Metadata.Status, report.ToJson()), CancellationToken.None).ConfigureAwait(false);
-        completedRuns.Add(runId);
+        try
+        {
+            await state.AppendRunAsync(new RunRecord(runId, _clock.GetCurrentInstant(), report.Metadata.Status, report.ToJson()), CancellationToken.None).ConfigureAwait(false);
+            completedRuns.Add(runId);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // The report is still written (it is how the operator learns what happened); the next run, not finding this
+            // one in the store, notes that it did not finish and resumes from the checkpoints — nothing is lost.
+            var error = new ReportError("*", ErrorClass.Transient.ToString().ToLowerInvariant(), $"the run summary could not be saved to the state store ({state.Description}): {e.Message}");
+            report = report with
+            {
+                Metadata = report.Metadata with { Status = report.Metadata.Status == "completed" ? "partial" : report.Metadata.Status },
+                Statistics = report.Statistics with { Errors = report.Statistics.Errors + 1 },
+                Errors = [.. report.Errors, error],
+            };
+        }
+
         var path = options.ReportPath is null ? DefaultReportPath(runId) : Path.GetFullPath(options.ReportPath);
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         await File.WriteAllTextAsync(path, report.ToJson(), CancellationToken.None).ConfigureAwait(false);

@@ -330,8 +330,9 @@ public sealed class TablePipeline
                 unsaved = committed;
                 if (policy.ShouldSave(processed))
                 {
-                    await services.History.AppendAsync(committed, lease?.Hold, CancellationToken.None).ConfigureAwait(false);
+                    // Not saved again on the way out if this fails: the destination holds it, and the next run recovers it.
                     unsaved = null;
+                    await services.History.AppendAsync(committed, lease?.Hold, CancellationToken.None).ConfigureAwait(false);
                 }
 
                 if (lease is not null)

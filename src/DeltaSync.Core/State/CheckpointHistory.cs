@@ -118,14 +118,55 @@ public sealed class CheckpointHistory
     /// Appends <paramref name="checkpoint"/>; with a <paramref name="lease"/> (and a store that keeps leases) only while
     /// that lease is still held at its epoch, so a stale worker's checkpoint is refused.
     /// </summary>
-    public Task AppendAsync(Checkpoint checkpoint, LeaseHold? lease, CancellationToken cancellationToken)
+    /// <remarks>
+    /// A save that failed for a transient reason is tried again (a few times, with back-off). An append is idempotent:
+    /// when the version is already stored with this very payload (the first attempt committed but its answer was lost)
+    /// it counts as saved; another payload under the version is a real conflict.
+    /// </remarks>
+    public async Task AppendAsync(Checkpoint checkpoint, LeaseHold? lease, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(checkpoint);
         var payload = CheckpointCodec.Serialize(checkpoint);
         var stored = new StoredCheckpoint(checkpoint.Stream, checkpoint.Version, payload, checkpoint.CreatedAt);
-        return lease is not null && _store is ILeaseStore leases
-            ? leases.AppendFencedAsync(stored, lease.Owner, lease.Epoch, cancellationToken)
-            : _store.AppendAsync(stored, cancellationToken);
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await (lease is not null && _store is ILeaseStore leases
+                    ? leases.AppendFencedAsync(stored, lease.Owner, lease.Epoch, cancellationToken)
+                    : _store.AppendAsync(stored, cancellationToken)).ConfigureAwait(false);
+                return;
+            }
+            catch (StateConflictException)
+            {
+                if (await IsStoredAsync(stored, cancellationToken).ConfigureAwait(false))
+                {
+                    return;
+                }
+
+                throw;
+            }
+            catch (Pipeline.SyncException e) when (e.ErrorClass == Model.ErrorClass.Transient && attempt < SaveAttempts)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(250 * (1 << attempt)), cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private const int SaveAttempts = 4;
+
+    private async Task<bool> IsStoredAsync(StoredCheckpoint checkpoint, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var history = await _store.ReadHistoryAsync(checkpoint.Stream, 16, cancellationToken).ConfigureAwait(false);
+            return history.Any(h => h.Version == checkpoint.Version && h.Payload == checkpoint.Payload);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException and not OperationCanceledException)
+        {
+            // Cannot tell: the conflict stands.
+            return false;
+        }
     }
 
     /// <summary>Every stored version, newest first, with its parsed form or the reason it is invalid.</summary>

@@ -43,6 +43,33 @@ public sealed class CheckpointHistoryTests
     }
 
     [Fact]
+    public async Task Saving_a_version_already_stored_with_the_same_content_succeeds_and_other_content_is_a_conflict()
+    {
+        // The first save committed but its answer was lost; the retry finds it there.
+        await _history.AppendAsync(Checkpoint(1), CancellationToken.None);
+        await _history.AppendAsync(Checkpoint(1), CancellationToken.None);
+
+        await Assert.ThrowsAsync<StateConflictException>(() => _history.AppendAsync(Checkpoint(1) with { Position = new Position("cursor", "other") }, CancellationToken.None));
+        Assert.Single(await _store.ReadHistoryAsync(Stream, 10, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task A_validator_problem_is_repaired_like_corruption_and_refused_without_auto_repair()
+    {
+        await _history.AppendAsync(Checkpoint(1), CancellationToken.None);
+        await _history.AppendAsync(Checkpoint(2) with { Position = new Position("cursor", "future") }, CancellationToken.None);
+        string? Validate(Checkpoint c) => c.Position.Value == "future" ? "its cursor is ahead of the source's clock" : null;
+
+        var error = await Assert.ThrowsAsync<CheckpointCorruptException>(() => _history.LoadAsync(Stream, Strict, Validate, CancellationToken.None));
+        Assert.Contains("version 2 is invalid: its cursor is ahead", error.Message, StringComparison.Ordinal);
+
+        var loaded = await _history.LoadAsync(Stream, Repair, Validate, CancellationToken.None);
+        Assert.Equal(Checkpoint(1).Position, loaded.Checkpoint!.Position);
+        Assert.Equal(3, loaded.Checkpoint.Version);
+        Assert.Contains("version 2 was invalid", Assert.Single(loaded.Warnings), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Rollback_appends_a_copy_of_the_old_version_as_the_newest()
     {
         await AppendVersionsAsync(3);
