@@ -92,6 +92,39 @@ public sealed class RedisStateCliTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_dead_letter_queue_commands_work_on_redis_state()
+    {
+        var config = CreateShop(Keyspace.Uri);
+        await ExecuteAsync("source.db", "INSERT INTO customers VALUES (5, 'Ed', 'not a time'), (6, 'Flo', '2026-13-45')");
+        var run = await CliProcess.RunAsync("run", "--config", config);
+        Assert.True(run.ExitCode == 3, run.ToString());
+
+        var list = await RunAsync("dlq", "list", "--config", config, "--json");
+        string fixedId;
+        using (var json = JsonDocument.Parse(list.StandardOutput))
+        {
+            var entries = json.RootElement.EnumerateArray().ToList();
+            Assert.Equal(["5", "6"], entries.Select(e => e.GetProperty("record_id").GetString()).Order(StringComparer.Ordinal));
+            fixedId = entries.Single(e => e.GetProperty("record_id").GetString() == "5").GetProperty("id").GetString()!;
+        }
+
+        var show = await RunAsync("dlq", "show", fixedId, "--config", config, "--json");
+        Assert.Contains("not a time", show.StandardOutput, StringComparison.Ordinal);
+
+        // Fixed at the source with a time older than the cursor: a run would not read it again, a replay does.
+        await ExecuteAsync("source.db", "UPDATE customers SET updated_at = '2025-06-01T00:00:00Z' WHERE id = 5");
+        await RunAsync("dlq", "replay", "--config", config, "--id", fixedId);
+        Assert.Contains("5\tEd", string.Join("\n", await RowsAsync("dest.db", "SELECT id, name FROM customers ORDER BY id")), StringComparison.Ordinal);
+
+        var purge = await RunAsync("dlq", "purge", "--config", config, "--all");
+        Assert.Contains("1", purge.StandardOutput, StringComparison.Ordinal);
+        using (var json = JsonDocument.Parse((await RunAsync("dlq", "list", "--config", config, "--json")).StandardOutput))
+        {
+            Assert.Empty(json.RootElement.EnumerateArray());
+        }
+    }
+
+    [Fact]
     public async Task The_plain_host_and_port_form_reaches_the_redis_server()
     {
         // The test server wants a password, so the bare form is refused by the server itself, which proves it got there.
