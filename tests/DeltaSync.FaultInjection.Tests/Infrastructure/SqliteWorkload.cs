@@ -102,10 +102,11 @@ internal sealed class SqliteWorkload : SourceWorkload
 
     protected override Task BulkCoreAsync(Bulk bulk) => Task.Run(() => _db.Transaction(execute =>
     {
-        // seq stays unique and table-wide increasing: every changed row moves above the current maximum.
+        // seq stays unique and table-wide increasing: every changed row moves above the current maximum, by its id (not by
+        // its old seq, which would double the maximum every bulk and overflow 64 bits within a long run's trials).
         var top = $"(SELECT coalesce(max(seq), 0) FROM items)";
         execute(
-            $"UPDATE items SET name = name || ' b' || $salt, qty = coalesce(qty, 0) + 1, price = coalesce(price, 0) + 0.5, updated_at = {Now}, row_version = row_version + 1, seq = seq + {top} WHERE id % $m = $r AND deleted = 0",
+            $"UPDATE items SET name = name || ' b' || $salt, qty = coalesce(qty, 0) + 1, price = coalesce(price, 0) + 0.5, updated_at = {Now}, row_version = row_version + 1, seq = {top} + id WHERE id % $m = $r AND deleted = 0",
             [("$salt", bulk.Salt), ("$m", bulk.UpdateModulus), ("$r", bulk.UpdateRemainder)]);
         execute(
             $"""
@@ -117,7 +118,7 @@ internal sealed class SqliteWorkload : SourceWorkload
         execute(
             HardDeletes
                 ? "DELETE FROM items WHERE id % $m = $r"
-                : $"UPDATE items SET deleted = 1, updated_at = {Now}, row_version = row_version + 1, seq = seq + {top} WHERE id % $m = $r AND deleted = 0",
+                : $"UPDATE items SET deleted = 1, updated_at = {Now}, row_version = row_version + 1, seq = {top} + id WHERE id % $m = $r AND deleted = 0",
             [("$m", bulk.DeleteModulus), ("$r", bulk.DeleteRemainder)]);
     }));
 
