@@ -30,6 +30,19 @@ public static class RowChanges
         return new(stream, schema.Name, schema.KeyOf(values).ToString(), RowJson(schema, values), reason, ErrorClass.Permanent, position, now);
     }
 
+    /// <summary>
+    /// A record as a dead letter keeps it: the whole row as JSON, or — for a delete, which carries no row — its key
+    /// columns, so that a replay can find the record again.
+    /// </summary>
+    public static string RecordJson(TableSchema schema, RecordKey key, object?[]? values)
+    {
+        ArgumentNullException.ThrowIfNull(schema);
+        ArgumentNullException.ThrowIfNull(key);
+        return values is not null
+            ? RowJson(schema, values)
+            : RowJson(new TableSchema(schema.Name, schema.KeyIndexes.Select(i => schema.Columns[i]).ToList(), schema.PrimaryKey), key.Values.ToArray());
+    }
+
     /// <summary>The row as a JSON object keyed by column name.</summary>
     public static string RowJson(TableSchema schema, object?[] values)
     {

@@ -218,9 +218,7 @@ public sealed class DeadLetterReplay
     private static (List<DeadLetter> Remove, DeadLetter Add, DeadLetter Queued) Requeue(TablePlan plan, TableSchema schema, Record record, Instant now)
     {
         var first = record.Letters[0];
-        var raw = record.Row.Values is { } values
-            ? RowChanges.RowJson(schema, values)
-            : RowChanges.RowJson(KeySchema(schema), record.Row.Key.Values.ToArray());
+        var raw = RowChanges.RecordJson(schema, record.Row.Key, record.Row.Values);
         var current = new DeadLetter(plan.Stream, plan.Table, record.Row.Key.ToString(), raw, record.Reason!, ErrorClass.Permanent, first.Position, now);
         var id = current.Id;
         var same = record.Letters.FirstOrDefault(l => l.Id == id);
@@ -384,9 +382,6 @@ public sealed class DeadLetterReplay
 
         return false;
     }
-
-    private static TableSchema KeySchema(TableSchema schema) =>
-        new(schema.Name, schema.KeyIndexes.Select(i => schema.Columns[i]).ToList(), schema.PrimaryKey);
 
     /// <summary>One record being replayed: its queued entries, what the source has now, and why it still fails (null: it applied).</summary>
     private sealed class Record(List<DeadLetter> letters, KeyedRow row)

@@ -495,9 +495,7 @@ public sealed class TablePipeline
     /// <summary>A write the destination refused, as a dead letter: the row (or, for a delete, its key) with the destination's reason.</summary>
     private DeadLetter RefusedRecord(TableSchema schema, RowWrite write, string reason, Position position)
     {
-        var raw = write.Values is { } values
-            ? RowChanges.RowJson(schema, values)
-            : RowChanges.RowJson(new TableSchema(schema.Name, schema.KeyIndexes.Select(i => schema.Columns[i]).ToList(), schema.PrimaryKey), write.Key.Values.ToArray());
+        var raw = RowChanges.RecordJson(schema, write.Key, write.Values);
         return new DeadLetter(_plan.Stream, _plan.Table, write.Key.ToString(), raw, reason, ErrorClass.Permanent, position, _services.Clock.GetCurrentInstant());
     }
 
