@@ -126,6 +126,7 @@ public sealed class HybridCapture : IChangeCapture
             DeadLetters = batch.DeadLetters,
             HighWaterMark = batch.HighWaterMark,
             NullCursorRows = batch.NullCursorRows,
+            InCommitOrder = batch.InCommitOrder,
             Warnings = batch.Warnings,
             TruncateFirst = batch.TruncateFirst,
         };

@@ -53,6 +53,15 @@ internal static class ConfigChoices
         ("normal", TablePriority.Normal),
         ("low", TablePriority.Low));
 
+    public static readonly ConfigChoice<SoftDeleteMode> SoftDeleteModes = new(
+        ("propagate", SoftDeleteMode.Propagate),
+        ("keep", SoftDeleteMode.Keep));
+
+    public static readonly ConfigChoice<DeleteAction> DeleteActions = new(
+        ("cascade", DeleteAction.Cascade),
+        ("set_null", DeleteAction.SetNull),
+        ("restrict", DeleteAction.Restrict));
+
     public static readonly ConfigChoice<string> SourceTypes = Strings("database", "api", "file");
 
     public static readonly ConfigChoice<string> DestinationTypes = Strings("database", "api", "data_warehouse");

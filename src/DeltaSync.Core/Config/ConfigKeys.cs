@@ -6,7 +6,7 @@ internal static class ConfigKeys
 {
     public static readonly string[] Root = ["sync", "cdc", "conflict_resolution", "state"];
 
-    public static readonly string[] Sync = ["name", "source", "destination", "cdc_method", "frequency", "batch_size", "max_parallel_tables", "retry", "circuit_breaker"];
+    public static readonly string[] Sync = ["name", "source", "destination", "cdc_method", "frequency", "batch_size", "max_parallel_tables", "retry", "circuit_breaker", "relationships"];
 
     public static readonly string[] Retry = ["max_attempts", "initial_delay", "max_delay"];
 
@@ -16,7 +16,11 @@ internal static class ConfigKeys
 
     public static readonly string[] Destination = ["name", "type", "connection"];
 
-    public static readonly string[] Table = ["name", "primary_key", "cdc_method", "updated_at_field", "created_at_field", "version_field", "sequence_field", "priority"];
+    public static readonly string[] Table = ["name", "primary_key", "cdc_method", "updated_at_field", "created_at_field", "version_field", "sequence_field", "priority", "soft_delete"];
+
+    public static readonly string[] SoftDelete = ["field", "deleted_values", "mode"];
+
+    public static readonly string[] Relationship = ["parent", "child", "foreign_key", "on_delete"];
 
     public static readonly string[] Cdc = ["timestamp", "version", "changelog", "polling", "trigger", "hybrid"];
 

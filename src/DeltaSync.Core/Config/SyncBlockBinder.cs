@@ -30,8 +30,56 @@ internal static class SyncBlockBinder
             sync.Integer("max_parallel_tables", DefaultMaxParallelTables))
         {
             Retry = BindRetry(sync.Section("retry", ConfigKeys.Retry), sync.Section("circuit_breaker", ConfigKeys.CircuitBreaker)),
+            Relationships = BindRelationships(sync, tables),
         };
         return (options, name);
+    }
+
+    /// <summary>
+    /// <c>sync.relationships</c>: <c>[{parent: customers, child: orders, foreign_key: customer_id, on_delete: cascade}]</c>.
+    /// Both tables must be synced (the child's rows at the destination are the ones the delete reaches).
+    /// </summary>
+    private static List<RelationshipOptions> BindRelationships(YamlSection sync, IReadOnlyList<TableOptions> tables)
+    {
+        var relationships = new List<RelationshipOptions>();
+        var known = tables.Select(t => t.Name).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        foreach (var (node, path) in sync.Items("relationships", "a list of {parent, child, foreign_key, on_delete} mappings"))
+        {
+            var entry = sync.Reader.Section(node, path, ConfigKeys.Relationship, required: true);
+            if (!entry.IsPresent)
+            {
+                continue;
+            }
+
+            var parent = entry.RequiredText("parent", "the referenced table, e.g. customers")?.Trim();
+            var child = entry.RequiredText("child", "the referencing table, e.g. orders")?.Trim();
+            var foreignKey = entry.Names("foreign_key");
+            if (foreignKey is null or { Count: 0 })
+            {
+                entry.Report("foreign_key", "is required: the child's column(s) referencing the parent's primary key, e.g. customer_id");
+            }
+
+            var onDelete = entry.Choice("on_delete", DeleteAction.Cascade, ConfigChoices.DeleteActions);
+            foreach (var (key, name) in new[] { ("parent", parent), ("child", child) })
+            {
+                if (name is not null && known.Count > 0 && !known.Contains(name))
+                {
+                    entry.Report(key, $"'{name}' is not one of the synced tables ({string.Join(", ", known.Order(StringComparer.Ordinal))})");
+                }
+            }
+
+            if (parent is not null && child is not null && string.Equals(parent, child, StringComparison.OrdinalIgnoreCase))
+            {
+                entry.Report("child", "must differ from parent (a table referencing itself is not supported)");
+            }
+
+            if (parent is not null && child is not null && foreignKey is { Count: > 0 })
+            {
+                relationships.Add(new RelationshipOptions(parent, child, foreignKey, onDelete));
+            }
+        }
+
+        return relationships;
     }
 
     private static RetryOptions BindRetry(YamlSection retry, YamlSection breaker)

@@ -27,6 +27,9 @@ public sealed record SyncOptions(
 {
     /// <summary><c>sync.retry</c> and <c>sync.circuit_breaker</c>: how failed destination writes are retried.</summary>
     public RetryOptions Retry { get; init; } = RetryOptions.Default;
+
+    /// <summary><c>sync.relationships</c>: parent deletes carried to child tables at the destination.</summary>
+    public IReadOnlyList<RelationshipOptions> Relationships { get; init; } = [];
 }
 
 /// <summary>
@@ -57,7 +60,44 @@ public sealed record TableOptions(
     string? CreatedAtField = null,
     string? VersionField = null,
     string? SequenceField = null,
-    TablePriority Priority = TablePriority.Normal);
+    TablePriority Priority = TablePriority.Normal)
+{
+    /// <summary><c>soft_delete</c>: the column marking a row deleted while it stays in the source; null when the table has none.</summary>
+    public SoftDeleteOptions? SoftDelete { get; init; }
+}
+
+/// <summary>What a soft-deleted row means at the destination.</summary>
+public enum SoftDeleteMode
+{
+    /// <summary>The row is deleted at the destination (the default).</summary>
+    Propagate,
+    /// <summary>The row is copied with its flag, like any other column.</summary>
+    Keep,
+}
+
+/// <summary>
+/// A table's <c>soft_delete</c>: the row counts as deleted when <paramref name="Field"/> is non-NULL (a <c>deleted_at</c>
+/// column), or, with <paramref name="DeletedValues"/>, when it equals one of them (<c>is_deleted</c> in <c>[1, true]</c>).
+/// </summary>
+public sealed record SoftDeleteOptions(string Field, IReadOnlyList<string>? DeletedValues, SoftDeleteMode Mode);
+
+/// <summary>What a parent's delete does to its children at the destination (<c>sync.relationships[].on_delete</c>).</summary>
+public enum DeleteAction
+{
+    /// <summary>The children are deleted too.</summary>
+    Cascade,
+    /// <summary>The children's foreign key is set to NULL.</summary>
+    SetNull,
+    /// <summary>A parent with children at the destination is not deleted: the delete goes to the dead-letter queue.</summary>
+    Restrict,
+}
+
+/// <summary>
+/// One entry of <c>sync.relationships</c>: <paramref name="Child"/>'s <paramref name="ForeignKey"/> columns reference
+/// <paramref name="Parent"/>'s primary key, and a parent's delete is carried to the children at the destination as the
+/// source's foreign key would.
+/// </summary>
+public sealed record RelationshipOptions(string Parent, string Child, IReadOnlyList<string> ForeignKey, DeleteAction OnDelete);
 
 /// <summary>How changes are found at the source.</summary>
 public enum CdcMethod

@@ -111,7 +111,10 @@ internal static class TableListBinder
             table.Text("created_at_field"),
             table.Text("version_field"),
             table.Text("sequence_field"),
-            table.Choice("priority", TablePriority.Normal, ConfigChoices.Priorities));
+            table.Choice("priority", TablePriority.Normal, ConfigChoices.Priorities))
+        {
+            SoftDelete = BindSoftDelete(table.Section("soft_delete", ConfigKeys.SoftDelete)),
+        };
 
         if (options.CdcMethod == CdcMethod.Version && !versionHasField && options.VersionField is null && options.SequenceField is null)
         {
@@ -119,5 +122,24 @@ internal static class TableListBinder
         }
 
         return name is null ? null : options;
+    }
+
+    /// <summary><c>soft_delete: {field: deleted_at}</c> or <c>{field: is_deleted, deleted_values: [1, true], mode: keep}</c>.</summary>
+    private static SoftDeleteOptions? BindSoftDelete(YamlSection softDelete)
+    {
+        if (!softDelete.IsPresent)
+        {
+            return null;
+        }
+
+        var field = softDelete.RequiredText("field", "the column that marks a row deleted, e.g. deleted_at or is_deleted");
+        var values = softDelete.Names("deleted_values");
+        if (values is { Count: 0 })
+        {
+            softDelete.Report("deleted_values", "is empty: list the values that mean deleted (e.g. [1, true]), or leave it out to treat any non-NULL value as deleted");
+        }
+
+        var mode = softDelete.Choice("mode", SoftDeleteMode.Propagate, ConfigChoices.SoftDeleteModes);
+        return field is null ? null : new SoftDeleteOptions(field.Trim(), values is { Count: > 0 } ? values : null, mode);
     }
 }

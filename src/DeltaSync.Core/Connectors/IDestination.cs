@@ -6,7 +6,9 @@ namespace DeltaSync.Core.Connectors;
 
 /// <summary>What one applied batch changed at the destination (real writes only).</summary>
 /// <param name="AlreadyApplied">The unit's idempotency key was already recorded: its writes were skipped.</param>
-public readonly record struct ApplyResult(long Inserted, long Updated, long Deleted, bool AlreadyApplied = false);
+/// <param name="ChildrenDeleted">Rows of child tables deleted by a cascade from this unit's deletes.</param>
+/// <param name="ChildrenNulled">Rows of child tables whose foreign key was set to NULL by this unit's deletes.</param>
+public readonly record struct ApplyResult(long Inserted, long Updated, long Deleted, bool AlreadyApplied = false, long ChildrenDeleted = 0, long ChildrenNulled = 0);
 
 /// <summary>A system changes are written to. It hosts the ledger so data, ledger and checkpoint commit together.</summary>
 public interface IDestination : IAsyncDisposable

@@ -1,4 +1,5 @@
 using DeltaSync.Core.Config;
+using DeltaSync.Core.Pipeline;
 using NodaTime;
 
 namespace DeltaSync.Core.Connectors;
@@ -39,6 +40,15 @@ public sealed record TablePlan(
     /// <summary>The publication this table's log capture reads (PostgreSQL).</summary>
     public string PublicationName { get; init; } = "";
 
+    /// <summary>The table's <c>soft_delete</c> settings; null when deletes are only hard deletes.</summary>
+    public SoftDeleteOptions? SoftDelete { get; init; }
+
+    /// <summary>
+    /// The tables referencing this one (<c>sync.relationships</c>, nested for grandchildren): what a delete of this
+    /// table's rows does to theirs at the destination.
+    /// </summary>
+    public IReadOnlyList<ChildRelation> Children { get; init; } = [];
+
     /// <summary>Resolves every table of a config.</summary>
     public static IReadOnlyList<TablePlan> FromConfig(SyncConfig config)
     {
@@ -67,7 +77,24 @@ public sealed record TablePlan(
             ChangelogType = cdc.Changelog.Type,
             SlotName = LogObjectName(cdc.Changelog.SlotName, config, t.Name, tables.Count),
             PublicationName = LogObjectName(cdc.Changelog.PublicationName ?? cdc.Changelog.SlotName, config, t.Name, tables.Count),
+            SoftDelete = t.SoftDelete,
+            Children = ChildrenOf(config, t.Name, new HashSet<string>()),
         }).ToList();
+    }
+
+    /// <summary>The relationships whose parent is <paramref name="table"/>, each with its own children (a cycle stops where it closes).</summary>
+    private static List<ChildRelation> ChildrenOf(SyncConfig config, string table, IReadOnlySet<string> visited)
+    {
+        var seen = new HashSet<string>(visited, StringComparer.OrdinalIgnoreCase) { table };
+        return config.Sync.Relationships
+            .Where(r => string.Equals(r.Parent, table, StringComparison.OrdinalIgnoreCase) && !seen.Contains(r.Child))
+            .Select(r => new ChildRelation(
+                r.Child,
+                new Ledger.LedgerScope(r.Child, config.Sync.Source.Name),
+                r.ForeignKey,
+                r.OnDelete,
+                ChildrenOf(config, r.Child, seen)))
+            .ToList();
     }
 
     /// <summary>

@@ -35,6 +35,12 @@ public sealed class ChangeBatch
     /// <summary>Things the capture noticed that the report should say (each said once per run).</summary>
     public IReadOnlyList<string> Warnings { get; init; } = [];
 
+    /// <summary>
+    /// The events come in the source's commit order (a change log or trigger table): a later event always supersedes an
+    /// earlier one, so the ledger's commit times are not used to order them.
+    /// </summary>
+    public bool InCommitOrder { get; init; }
+
     /// <summary>Rows whose cursor column (updated_at, sequence) was NULL: compared with the ledger by row hash instead.</summary>
     public int NullCursorRows { get; init; }
 }

@@ -49,4 +49,24 @@ public sealed record ApplyUnit(
     /// lost, a replayed suffix) is a no-op. Null: no check.
     /// </summary>
     public string? IdempotencyKey { get; init; }
+
+    /// <summary>
+    /// The child tables that reference this one (<c>sync.relationships</c>): each delete of this unit is carried to the
+    /// children's rows in the same transaction — deleted (with a tombstone in the child's ledger), their foreign key set
+    /// to NULL, or, for <c>restrict</c>, the delete is refused as a permanent error while children remain.
+    /// </summary>
+    public IReadOnlyList<ChildRelation> Children { get; init; } = [];
 }
+
+/// <summary>
+/// A table referencing a parent: <paramref name="ForeignKey"/> columns of <paramref name="ChildTable"/> (a destination
+/// table) hold the parent's primary key, in key order.
+/// </summary>
+/// <param name="ChildScope">The child stream's ledger scope, where cascaded deletes leave tombstones.</param>
+/// <param name="Children">The child's own children, reached by a cascade.</param>
+public sealed record ChildRelation(
+    string ChildTable,
+    LedgerScope ChildScope,
+    IReadOnlyList<string> ForeignKey,
+    Config.DeleteAction OnDelete,
+    IReadOnlyList<ChildRelation> Children);

@@ -141,6 +141,8 @@ public sealed class BatchApplier
         private long _updated;
         private long _deleted;
         private bool _alreadyApplied;
+        private long _childrenDeleted;
+        private long _childrenNulled;
 
         public List<DeadLetter> Poison { get; } = [];
 
@@ -157,7 +159,7 @@ public sealed class BatchApplier
             var writeKeys = unit.Writes.Select(w => w.Key).ToHashSet();
             var rest = unit.LedgerUpdates.Where(l => !writeKeys.Contains(l.Key)).ToList();
             Add(await attempt.ApplyAsync(unit with { Writes = [], LedgerUpdates = rest, TruncateFirst = false }).ConfigureAwait(false));
-            return new ApplyResult(_inserted, _updated, _deleted, _alreadyApplied);
+            return new ApplyResult(_inserted, _updated, _deleted, _alreadyApplied, _childrenDeleted, _childrenNulled);
         }
 
         /// <param name="refused">The error <paramref name="writes"/> as one part is known to fail with; null when untried.</param>
@@ -207,6 +209,8 @@ public sealed class BatchApplier
             _updated += result.Updated;
             _deleted += result.Deleted;
             _alreadyApplied |= result.AlreadyApplied;
+            _childrenDeleted += result.ChildrenDeleted;
+            _childrenNulled += result.ChildrenNulled;
         }
 
         private static Dictionary<RecordKey, List<LedgerEntry>> GroupLedger(ApplyUnit unit)

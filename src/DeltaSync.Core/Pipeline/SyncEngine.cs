@@ -216,7 +216,19 @@ public sealed class SyncEngine
             r.CheckpointVersion,
             r.ResumedFromVersion,
             Math.Round((r.CompletedAt - r.StartedAt).TotalSeconds, 3),
-            r.Error)).ToList();
+            r.Error)
+        {
+            Watermark = r.Watermark is { } w ? Iso(w) : null,
+            RecordsOutOfOrder = r.Counts.OutOfOrder,
+            RecordsLate = r.Counts.Late,
+            RecordsBackdated = r.Counts.Backdated,
+            RecordsSoftDeleted = r.Counts.SoftDeleted,
+            DelayedDeletesIgnored = r.Counts.DelayedDeletesIgnored,
+            RevivalsRefused = r.Counts.RevivalsRefused,
+            VersionResets = r.Counts.VersionResets,
+            ChildRowsDeleted = r.Counts.ChildRowsDeleted,
+            ChildRowsSetNull = r.Counts.ChildRowsNulled,
+        }).ToList();
         return new SyncReport(
             new ReportMetadata(
                 runId,
@@ -240,7 +252,7 @@ public sealed class SyncEngine
                 results.Sum(r => r.DeadLettered)),
             tables,
             [],
-            [],
+            results.SelectMany(r => r.LateArrivals.Select(l => l with { Table = r.Plan.Table })).ToList(),
             new ReportCheckpoint(
                 Iso(completed),
                 ids,

@@ -82,7 +82,12 @@ public sealed class TablePipeline
             state.ProcessedIds,
             state.Warnings,
             state.Errors,
-            state.Error);
+            state.Error)
+        {
+            Watermark = state.Watermark,
+            Counts = state.Counts,
+            LateArrivals = state.LateArrivals,
+        };
     }
 
     private async Task RunCoreAsync(RunState state, bool fullRefresh, IProgress<TableProgress>? progress, CancellationToken stop)
@@ -153,6 +158,17 @@ public sealed class TablePipeline
         var totals = checkpoint?.Totals ?? CheckpointCounters.Zero;
         Log.TableStarted(services.Logger, _plan.Table, method, position.ToString(), state.Version);
 
+        var softDeletes = SoftDeletes.For(_plan, schema);
+        // Event time: records older than the watermark the previous run left arrived later than the tolerance window.
+        // The watermark never runs ahead of the source's clock (a future timestamp must not make every record late).
+        var resuming = checkpoint is not null && !position.IsNone;
+        var lateness = new LateArrivals(
+            _plan.ToleranceWindow,
+            resuming ? checkpoint!.Watermark : null,
+            resuming ? checkpoint!.HighWaterMark : null,
+            await SourceClockAsync(stop).ConfigureAwait(false),
+            services.Clock);
+        state.Watermark = checkpoint?.Watermark;
         var request = new CaptureRequest(_plan, schema, position, config.Sync.BatchSize, services.Destination.Ledger, scope, checkpoint?.HighWaterMark);
         await using var capture = _plan.Method == CdcMethod.Hybrid
             ? new HybridCapture(services.Source, request, HybridCapture.BaseFor(services.Source, config.Cdc.Hybrid), config.Cdc.Hybrid.ReconcileInterval, services.Clock)
@@ -235,12 +251,22 @@ public sealed class TablePipeline
                     state.Warnings.Add($"The schema of '{_plan.Table}' changed while streaming; the destination table was evolved to match");
                 }
 
-                var resolved = await ChangeResolver.ResolveAsync(batch, services.Destination.Ledger, scope, CancellationToken.None).ConfigureAwait(false);
+                var changes = batch;
+                if (softDeletes is not null)
+                {
+                    (changes, var softDeleted) = softDeletes.Apply(batch);
+                    state.Counts.SoftDeleted += softDeleted;
+                }
+
+                var resolved = await ChangeResolver.ResolveAsync(changes, services.Destination.Ledger, scope, CancellationToken.None).ConfigureAwait(false);
                 state.Timings.Resolve += stage.Elapsed;
+                var arrivals = lateness.Observe(resolved.Applied, state.Counts);
                 if (batch.HighWaterMark is { } hwm && (state.HighWaterMark is null || hwm > state.HighWaterMark))
                 {
                     state.HighWaterMark = hwm;
                 }
+
+                state.Watermark = lateness.WatermarkAfter(state.HighWaterMark) ?? state.Watermark;
 
                 var processed = batch.Events.Count + deadLetters.Count;
                 totals = totals.Add(processed, CountOf(resolved, WriteKind.Insert), CountOf(resolved, WriteKind.Update), CountOf(resolved, WriteKind.Delete), deadLetters.Count);
@@ -251,7 +277,7 @@ public sealed class TablePipeline
                     batch.CheckpointPosition,
                     method,
                     state.HighWaterMark,
-                    state.HighWaterMark - _plan.ToleranceWindow,
+                    state.Watermark,
                     fingerprint,
                     totals,
                     lease?.Hold.Epoch ?? 0,
@@ -263,6 +289,7 @@ public sealed class TablePipeline
                     new ApplyUnit(schema, _plan.DestinationTable, scope, resolved.Writes, resolved.LedgerUpdates, committed)
                     {
                         TruncateFirst = batch.TruncateFirst,
+                        Children = _plan.Children,
                         IdempotencyKey = BatchIdentity.Key(_plan.SourceName, _plan.Table, state.Position, committed.Position, resolved.Writes, resolved.LedgerUpdates),
                     },
                     (write, reason) => RefusedRecord(batchSchema, write, reason, committed.Position),
@@ -312,6 +339,13 @@ public sealed class TablePipeline
                 state.Deleted += applied.Deleted;
                 state.Unchanged += resolved.Skipped;
                 state.DeadLettered += deadLetters.Count;
+                state.Counts.DelayedDeletesIgnored += resolved.DelayedDeletes;
+                state.Counts.RevivalsRefused += resolved.RevivalsRefused;
+                state.Counts.Backdated += resolved.Backdated;
+                state.Counts.VersionResets += resolved.VersionResets;
+                state.Counts.ChildRowsDeleted += applied.ChildrenDeleted;
+                state.Counts.ChildRowsNulled += applied.ChildrenNulled;
+                state.AddLate(arrivals, outcome.Isolated);
                 nullCursorRows += batch.NullCursorRows;
                 foreach (var warning in batch.Warnings.Where(w => !state.Warnings.Contains(w)))
                 {
@@ -376,6 +410,7 @@ public sealed class TablePipeline
             state.Warnings.Add($"{stillQueued} record(s) of '{_plan.Table}' are still in the dead-letter queue, unchanged since they were queued; fix them at the source and the next run syncs them");
         }
 
+        state.Warnings.AddRange(TimeAndDeleteWarnings(state.Counts));
         if (nullCursorRows > 0)
         {
             var field = _plan.Method == CdcMethod.Timestamp ? _plan.UpdatedAtField : _plan.SequenceField;
@@ -499,6 +534,65 @@ public sealed class TablePipeline
         return new DeadLetter(_plan.Stream, _plan.Table, write.Key.ToString(), raw, reason, ErrorClass.Permanent, position, _services.Clock.GetCurrentInstant());
     }
 
+    /// <summary>What the report says about late data and deletes, one line per thing that happened.</summary>
+    private IEnumerable<string> TimeAndDeleteWarnings(TimeAndDeleteCounts counts)
+    {
+        var table = _plan.Table;
+        var tolerance = LateArrivals.Describe(_plan.ToleranceWindow);
+        if (counts.OutOfOrder > 0)
+        {
+            yield return $"{counts.OutOfOrder} record(s) of '{table}' arrived out of order (within the {tolerance} tolerance window) but were processed correctly";
+        }
+
+        if (counts.Late > 0)
+        {
+            yield return $"{counts.Late} record(s) of '{table}' arrived later than the {tolerance} tolerance window; they were re-processed against the ledger and are listed in late_arriving_data";
+        }
+
+        if (counts.Backdated > 0)
+        {
+            yield return $"{counts.Backdated} changed record(s) of '{table}' carry a timestamp older than the version already applied (backdated); the source's current row was applied";
+        }
+
+        if (counts.SoftDeleted > 0)
+        {
+            yield return $"{counts.SoftDeleted} row(s) of '{table}' are soft-deleted ({_plan.SoftDelete?.Field}) and were carried as deletes";
+        }
+
+        if (counts.DelayedDeletesIgnored > 0)
+        {
+            yield return $"{counts.DelayedDeletesIgnored} delete(s) of '{table}' are older than the record's last applied update and were ignored (the update stands, by ledger time)";
+        }
+
+        if (counts.RevivalsRefused > 0)
+        {
+            yield return $"{counts.RevivalsRefused} re-inserted record(s) of '{table}' are older than their delete and were not revived (the delete stands, by ledger time)";
+        }
+
+        if (counts.VersionResets > 0)
+        {
+            yield return $"{counts.VersionResets} record(s) of '{table}' came with a lower version than the one applied (the version was reset); they were compared by content and applied where it differs";
+        }
+
+        if (counts.ChildRowsDeleted > 0 || counts.ChildRowsNulled > 0)
+        {
+            yield return $"Deletes of '{table}' reached its child tables at the destination: {counts.ChildRowsDeleted} row(s) deleted, {counts.ChildRowsNulled} foreign key(s) set to NULL";
+        }
+    }
+
+    /// <summary>The source's clock now (late-data watermarks never pass it); ours when the source cannot say.</summary>
+    private async Task<Instant> SourceClockAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await _services.Source.GetClockAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (SyncException)
+        {
+            return _services.Clock.GetCurrentInstant();
+        }
+    }
+
     private static long CountOf(ResolvedBatch resolved, WriteKind kind) => resolved.Writes.Count(w => w.Kind == kind);
 
     private static (ErrorClass Class, string Message) Describe(Exception e) => e switch
@@ -536,6 +630,9 @@ public sealed class TablePipeline
         public long? ResumedFrom { get; set; }
         public Position Position { get; set; } = Position.None;
         public Instant? HighWaterMark { get; set; }
+        public Instant? Watermark { get; set; }
+        public TimeAndDeleteCounts Counts { get; } = new();
+        public List<LateArrivalReport> LateArrivals { get; } = [];
         public string? Error { get; set; }
         public List<string> Warnings { get; } = [];
         public List<ReportError> Errors { get; } = [];
@@ -548,6 +645,27 @@ public sealed class TablePipeline
             for (var i = 0; i < writes.Count && ProcessedIds.Count < ProcessedIdsKept; i++)
             {
                 ProcessedIds.Add(writes[i].Key.ToString());
+            }
+        }
+
+        /// <summary>Lists late records (up to the report's limit); one refused by the destination was not handled.</summary>
+        public void AddLate(IReadOnlyList<LateArrival> arrivals, IReadOnlyList<DeadLetter> refused)
+        {
+            if (arrivals.Count == 0)
+            {
+                return;
+            }
+
+            var failed = refused.Count == 0 ? null : refused.Select(d => d.RecordId).ToHashSet(StringComparer.Ordinal);
+            foreach (var late in arrivals)
+            {
+                if (LateArrivals.Count >= TimeAndDeleteCounts.LateListed)
+                {
+                    break;
+                }
+
+                var id = late.Key.ToString();
+                LateArrivals.Add(late.ToReport(handled: failed is null || !failed.Contains(id)));
             }
         }
 

@@ -33,4 +33,48 @@ public sealed record TableRunResult(
     IReadOnlyList<string> ProcessedRecordIds,
     IReadOnlyList<string> Warnings,
     IReadOnlyList<Reporting.ReportError> Errors,
-    string? Error);
+    string? Error)
+{
+    /// <summary>The event-time watermark after the run: the high-water mark (never past the source's clock) minus the tolerance window.</summary>
+    public Instant? Watermark { get; init; }
+
+    /// <summary>What this run noticed about time and deletes (late and out-of-order records, soft and cascaded deletes…).</summary>
+    public TimeAndDeleteCounts Counts { get; init; } = new();
+
+    /// <summary>Records that arrived after the watermark had passed their event time (at most <see cref="TimeAndDeleteCounts.LateListed"/>).</summary>
+    public IReadOnlyList<Reporting.LateArrivalReport> LateArrivals { get; init; } = [];
+}
+
+/// <summary>Per-table counts of the late-data and delete handling of one run.</summary>
+public sealed class TimeAndDeleteCounts
+{
+    /// <summary>At most this many late records are listed per table in the report (all are counted).</summary>
+    public const int LateListed = 1000;
+
+    /// <summary>Records older than the newest already seen but within the tolerance window: applied in place.</summary>
+    public long OutOfOrder { get; set; }
+
+    /// <summary>Records older than the watermark (later than the tolerance): re-processed against the ledger and listed.</summary>
+    public long Late { get; set; }
+
+    /// <summary>Changed rows whose timestamp went back below what was applied for them: applied.</summary>
+    public long Backdated { get; set; }
+
+    /// <summary>Rows marked deleted by the table's <c>soft_delete</c> field, carried as deletes.</summary>
+    public long SoftDeleted { get; set; }
+
+    /// <summary>Deletes older than the record's last applied update: the update stood.</summary>
+    public long DelayedDeletesIgnored { get; set; }
+
+    /// <summary>Re-inserts older than the record's delete: the record stayed deleted.</summary>
+    public long RevivalsRefused { get; set; }
+
+    /// <summary>Rows whose version or sequence value went down: handled by content hash.</summary>
+    public long VersionResets { get; set; }
+
+    /// <summary>Rows of child tables deleted at the destination by a cascade from this table's deletes.</summary>
+    public long ChildRowsDeleted { get; set; }
+
+    /// <summary>Rows of child tables whose foreign key was set to NULL by this table's deletes.</summary>
+    public long ChildRowsNulled { get; set; }
+}

@@ -70,7 +70,48 @@ public sealed record TableReport(
     [property: JsonPropertyName("checkpoint_version")] long CheckpointVersion,
     [property: JsonPropertyName("resumed_from_version")] long? ResumedFromVersion,
     [property: JsonPropertyName("duration_seconds")] double DurationSeconds,
-    [property: JsonPropertyName("error")] string? Error);
+    [property: JsonPropertyName("error")] string? Error)
+{
+    /// <summary>The event-time watermark: the high-water mark minus the tolerance window (never past the source's clock).</summary>
+    [JsonPropertyName("watermark")]
+    public string? Watermark { get; init; }
+
+    /// <summary>Records that arrived out of order within the tolerance window.</summary>
+    [JsonPropertyName("records_out_of_order")]
+    public long RecordsOutOfOrder { get; init; }
+
+    /// <summary>Records that arrived later than the tolerance window (listed in <c>late_arriving_data</c>).</summary>
+    [JsonPropertyName("records_late")]
+    public long RecordsLate { get; init; }
+
+    /// <summary>Changed records whose timestamp went back below the applied version's.</summary>
+    [JsonPropertyName("records_backdated")]
+    public long RecordsBackdated { get; init; }
+
+    /// <summary>Rows carried as deletes because their <c>soft_delete</c> field marks them deleted.</summary>
+    [JsonPropertyName("records_soft_deleted")]
+    public long RecordsSoftDeleted { get; init; }
+
+    /// <summary>Deletes older than the record's last applied update, ignored.</summary>
+    [JsonPropertyName("delayed_deletes_ignored")]
+    public long DelayedDeletesIgnored { get; init; }
+
+    /// <summary>Re-inserts older than the record's delete, not revived.</summary>
+    [JsonPropertyName("revivals_refused")]
+    public long RevivalsRefused { get; init; }
+
+    /// <summary>Records whose version or sequence went down (a reset), compared by content.</summary>
+    [JsonPropertyName("version_resets")]
+    public long VersionResets { get; init; }
+
+    /// <summary>Child-table rows deleted at the destination by this table's deletes (<c>sync.relationships</c>).</summary>
+    [JsonPropertyName("child_rows_deleted")]
+    public long ChildRowsDeleted { get; init; }
+
+    /// <summary>Child-table rows whose foreign key was set to NULL by this table's deletes.</summary>
+    [JsonPropertyName("child_rows_set_null")]
+    public long ChildRowsSetNull { get; init; }
+}
 
 public sealed record ConflictReport(
     [property: JsonPropertyName("record_id")] string RecordId,
@@ -86,7 +127,12 @@ public sealed record LateArrivalReport(
     [property: JsonPropertyName("expected_timestamp")] string ExpectedTimestamp,
     [property: JsonPropertyName("actual_timestamp")] string ActualTimestamp,
     [property: JsonPropertyName("delay_seconds")] double DelaySeconds,
-    [property: JsonPropertyName("handled")] bool Handled);
+    [property: JsonPropertyName("handled")] bool Handled)
+{
+    /// <summary>The table the record belongs to.</summary>
+    [JsonPropertyName("table")]
+    public string? Table { get; init; }
+}
 
 public sealed record ReportCheckpoint(
     [property: JsonPropertyName("last_sync_timestamp")] string LastSyncTimestamp,

@@ -501,14 +501,14 @@ internal sealed class PostgresTriggerCapture : IChangeCapture
                     events.Add(change.Operation == ChangeOperation.Delete ? change with { Position = truncate.Position, CommitTime = truncate.At } : change);
                     if (events.Count >= _request.BatchSize)
                     {
-                        yield return new ChangeBatch(_request.Schema, events, checkpoint.ToPosition()) { HighWaterMark = highWaterMark };
+                        yield return new ChangeBatch(_request.Schema, events, checkpoint.ToPosition()) { HighWaterMark = highWaterMark, InCommitOrder = true };
                         yielded = checkpoint.ToPosition();
                         events = new List<ChangeEvent>(_request.BatchSize);
                     }
                 }
             }
 
-            yield return new ChangeBatch(_request.Schema, events, end.ToPosition()) { HighWaterMark = highWaterMark };
+            yield return new ChangeBatch(_request.Schema, events, end.ToPosition()) { HighWaterMark = highWaterMark, InCommitOrder = true };
             yielded = end.ToPosition();
             checkpoint = end;
             if (page.Rows < _request.BatchSize)

@@ -717,6 +717,7 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
             HighWaterMark = highWaterMark ?? _request.HighWaterMark,
             Warnings = [.. warnings],
             TruncateFirst = truncateFirst,
+            InCommitOrder = true,
         };
 
     [GeneratedRegex("^[0-9A-Fa-f]+(-[0-9A-Fa-f]+)+$")]

@@ -13,7 +13,7 @@ namespace DeltaSync.Postgres.Destination;
 /// parallel; one table's batches are serial), and each batch is one transaction holding the rows, the ledger entries and
 /// the committed checkpoint (<c>deltasync.committed_checkpoints</c>): the exactly-once effect of DESIGN.md invariant 3.
 /// </summary>
-internal sealed class PostgresDestination : IDestination
+internal sealed partial class PostgresDestination : IDestination
 {
     private readonly NpgsqlDataSource _data;
     private readonly PostgresLedger _ledger;
@@ -91,6 +91,14 @@ internal sealed class PostgresDestination : IDestination
                     }
                 }
 
+                // Child scopes before the transaction: a scope created in a transaction that rolls back would stay cached.
+                var parentDeletes = unit.Children.Count == 0 ? [] : unit.Writes.Where(w => w.Kind == WriteKind.Delete).Select(w => w.Key.Values).ToList();
+                if (parentDeletes.Count > 0)
+                {
+                    await ResolveChildScopesAsync(connection, unit.Children, cancellationToken).ConfigureAwait(false);
+                }
+
+                var carried = new CarriedDeletes();
                 await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
                 var duplicate = false;
                 try
@@ -107,6 +115,10 @@ internal sealed class PostgresDestination : IDestination
                     {
                         await slot.Writer.WriteAsync(connection, unit.Writes, cancellationToken).ConfigureAwait(false);
                         await _ledger.WriteAsync(connection, scopeId, unit.LedgerUpdates, cancellationToken).ConfigureAwait(false);
+                        if (parentDeletes.Count > 0)
+                        {
+                            await CarryDeletesAsync(connection, unit.DestinationTable, parentDeletes, unit.Children, carried, cancellationToken).ConfigureAwait(false);
+                        }
                     }
 
                     // A batch from a worker whose lease epoch is older than the last one committed here is refused
@@ -149,7 +161,7 @@ internal sealed class PostgresDestination : IDestination
                     throw PostgresConnectionFactory.Classify(e, $"cannot write batch to destination table '{unit.DestinationTable}'");
                 }
 
-                return duplicate ? new ApplyResult(0, 0, 0, AlreadyApplied: true) : new ApplyResult(inserted, updated, deleted);
+                return duplicate ? new ApplyResult(0, 0, 0, AlreadyApplied: true) : new ApplyResult(inserted, updated, deleted, ChildrenDeleted: carried.Deleted, ChildrenNulled: carried.Nulled);
             },
             cancellationToken);
     }

@@ -324,7 +324,7 @@ internal sealed class SqliteTriggerCapture : IChangeCapture
         }
 
         var end = new Position(Kind, (pending.Count == 0 ? currentSeq : pending[^1].Seq).ToString(CultureInfo.InvariantCulture));
-        return new ChangeBatch(_request.Schema, events, end) { HighWaterMark = highWaterMark };
+        return new ChangeBatch(_request.Schema, events, end) { HighWaterMark = highWaterMark, InCommitOrder = true };
     }
 
     private Dictionary<RecordKey, object?[]> ReadCurrent(List<RecordKey> keys)

@@ -13,7 +13,7 @@ namespace DeltaSync.Sqlite.Destination;
 /// A SQLite database as a destination. One writer connection (SQLite has one writer anyway) shared by the table
 /// pipelines under a lock; each batch is one transaction holding the rows, the ledger entries and the checkpoint.
 /// </summary>
-internal sealed class SqliteDestination : IDestination
+internal sealed partial class SqliteDestination : IDestination
 {
     internal const string CheckpointTable = "_deltasync_checkpoints";
     internal const string AppliedBatchesTable = "_deltasync_applied_batches";
@@ -172,6 +172,7 @@ internal sealed class SqliteDestination : IDestination
             () => $"INSERT INTO {CheckpointTable} (stream, version, payload, epoch) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (stream) DO UPDATE SET version = excluded.version, payload = excluded.payload, epoch = max(epoch, excluded.epoch) " +
                 $"WHERE excluded.epoch = 0 OR {CheckpointTable}.epoch <= excluded.epoch");
         long inserted = 0, updated = 0, deleted = 0;
+        var carried = new CarriedDeletes();
         Exec(db, "BEGIN IMMEDIATE");
         try
         {
@@ -186,6 +187,11 @@ internal sealed class SqliteDestination : IDestination
                 if (write.Kind == WriteKind.Delete)
                 {
                     var values = write.Key.Values;
+                    if (unit.Children.Count > 0)
+                    {
+                        CarryDelete(db, unit.DestinationTable, values, unit.Children, carried);
+                    }
+
                     for (var i = 0; i < values.Count; i++)
                     {
                         delete.Bind(i + 1, values[i]);
@@ -271,7 +277,7 @@ internal sealed class SqliteDestination : IDestination
             throw;
         }
 
-        return new ApplyResult(inserted, updated, deleted);
+        return new ApplyResult(inserted, updated, deleted, ChildrenDeleted: carried.Deleted, ChildrenNulled: carried.Nulled);
     }
 
     private static bool AlreadyApplied(sqlite3 db, string stream, string key)

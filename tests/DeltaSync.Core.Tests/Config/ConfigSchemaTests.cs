@@ -16,6 +16,8 @@ public sealed class ConfigSchemaTests
         { "sync.source", ConfigKeys.Source },
         { "sync.destination", ConfigKeys.Destination },
         { "$defs.table.anyOf[1]", ConfigKeys.Table },
+        { "$defs.table.anyOf[1].soft_delete", ConfigKeys.SoftDelete },
+        { "sync.relationships.items", ConfigKeys.Relationship },
         { "cdc", ConfigKeys.Cdc },
         { "cdc.timestamp", ConfigKeys.Timestamp },
         { "cdc.version", ConfigKeys.Version },
