@@ -2,6 +2,7 @@ using DeltaSync.Core.Config;
 using DeltaSync.Core.Ledger;
 using DeltaSync.Core.Model;
 using DeltaSync.Core.Pipeline;
+using NodaTime;
 using Npgsql;
 
 namespace DeltaSync.Postgres.Destination;
@@ -31,14 +32,20 @@ internal sealed partial class PostgresDestination
         }
     }
 
+    /// <summary>
+    /// Carries <paramref name="parents"/>' deletes to <paramref name="children"/>. Each parent's delete time (its
+    /// tombstone's, else the batch's) goes into its children's tombstones, so a child the source still holds (a
+    /// soft-deleted parent) is not revived by a re-read of an older version of it.
+    /// </summary>
     private async Task CarryDeletesAsync(
         NpgsqlConnection connection,
         string parentTable,
-        IReadOnlyList<IReadOnlyList<object?>> parentKeys,
+        IReadOnlyList<(IReadOnlyList<object?> Key, Instant DeletedAt)> parents,
         IReadOnlyList<ChildRelation> children,
         CarriedDeletes carried,
         CancellationToken cancellationToken)
     {
+        var parentKeys = parents.Select(p => p.Key).ToList();
         foreach (var relation in children)
         {
             var child = await PostgresCatalog.ReadAsync(connection, relation.ChildTable, cancellationToken).ConfigureAwait(false);
@@ -57,8 +64,9 @@ internal sealed partial class PostgresDestination
                     $"relationship {parentTable} → {relation.ChildTable}: foreign_key has {foreignKey.Count} column(s) but the parent's key has {parentKeys[0].Count}");
             }
 
-            // k(k0, k1…): the deleted parents' keys, as text cast to each foreign key column's type.
-            var keys = $"(SELECT * FROM unnest({string.Join(", ", foreignKey.Select((_, i) => $"${i + 1}::text[]"))}) AS k({string.Join(", ", foreignKey.Select((_, i) => $"k{i}"))}))";
+            // k(k0, k1…, n): the deleted parents' keys, as text cast to each foreign key column's type, and their index.
+            var n = foreignKey.Count;
+            var keys = $"(SELECT * FROM unnest({string.Join(", ", foreignKey.Select((_, i) => $"${i + 1}::text[]"))}, ${n + 1}::int[]) AS k({string.Join(", ", foreignKey.Select((_, i) => $"k{i}"))}, n))";
             var match = string.Join(" AND ", foreignKey.Select((c, i) => $"c.{PostgresSql.Quote(c.Name)} = k.k{i}::{c.TypeName}"));
             string sql;
             switch (relation.OnDelete)
@@ -76,7 +84,7 @@ internal sealed partial class PostgresDestination
                         throw new SyncException(ErrorClass.Fatal, $"child table '{relation.ChildTable}' has no primary key at the destination; cascaded deletes need one");
                     }
 
-                    sql = $"DELETE FROM {child.QualifiedName} AS c USING {keys} AS k WHERE {match} RETURNING {string.Join(", ", childKey.Select(c => "c." + PostgresSql.Quote(c.Name)))}";
+                    sql = $"DELETE FROM {child.QualifiedName} AS c USING {keys} AS k WHERE {match} RETURNING k.n, {string.Join(", ", childKey.Select(c => "c." + PostgresSql.Quote(c.Name)))}";
                     break;
             }
 
@@ -86,6 +94,8 @@ internal sealed partial class PostgresDestination
                 var column = i;
                 command.Parameters.Add(new NpgsqlParameter<string?[]> { TypedValue = [.. parentKeys.Select(k => PortableValue.ToText(k[column]))] });
             }
+
+            command.Parameters.Add(new NpgsqlParameter<int[]> { TypedValue = [.. Enumerable.Range(0, parentKeys.Count)] });
 
             switch (relation.OnDelete)
             {
@@ -104,7 +114,7 @@ internal sealed partial class PostgresDestination
                     break;
                 default:
                     var childKey = child.Columns.Where(c => c.KeyOrdinal > 0).OrderBy(c => c.KeyOrdinal).ToList();
-                    var removed = new List<IReadOnlyList<object?>>();
+                    var removed = new List<(IReadOnlyList<object?> Key, Instant DeletedAt)>();
                     await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
                     {
                         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
@@ -112,10 +122,10 @@ internal sealed partial class PostgresDestination
                             var key = new object?[childKey.Count];
                             for (var i = 0; i < key.Length; i++)
                             {
-                                key[i] = PostgresValues.Read(reader, i, childKey[i]);
+                                key[i] = PostgresValues.Read(reader, i + 1, childKey[i]);
                             }
 
-                            removed.Add(key);
+                            removed.Add((key, parents[reader.GetInt32(0)].DeletedAt));
                         }
                     }
 
@@ -123,7 +133,7 @@ internal sealed partial class PostgresDestination
                     if (removed.Count > 0)
                     {
                         var scopeId = await ScopeIdAsync(connection, relation.ChildScope, cancellationToken).ConfigureAwait(false);
-                        var tombstones = removed.Select(k => new LedgerEntry(new RecordKey([.. k]), Position.None, null, 0, Deleted: true)).ToList();
+                        var tombstones = removed.Select(r => new LedgerEntry(new RecordKey([.. r.Key]), Position.None, r.DeletedAt, 0, Deleted: true)).ToList();
                         await _ledger.WriteAsync(connection, scopeId, tombstones, cancellationToken).ConfigureAwait(false);
                         if (relation.Children.Count > 0)
                         {

@@ -4,6 +4,7 @@ using DeltaSync.Core.Ledger;
 using DeltaSync.Core.Model;
 using DeltaSync.Core.Pipeline;
 using DeltaSync.Core.State;
+using NodaTime;
 using Npgsql;
 
 namespace DeltaSync.Postgres.Destination;
@@ -92,7 +93,7 @@ internal sealed partial class PostgresDestination : IDestination
                 }
 
                 // Child scopes before the transaction: a scope created in a transaction that rolls back would stay cached.
-                var parentDeletes = unit.Children.Count == 0 ? [] : unit.Writes.Where(w => w.Kind == WriteKind.Delete).Select(w => w.Key.Values).ToList();
+                var parentDeletes = unit.Children.Count == 0 ? [] : ParentDeletes(unit);
                 if (parentDeletes.Count > 0)
                 {
                     await ResolveChildScopesAsync(connection, unit.Children, cancellationToken).ConfigureAwait(false);
@@ -164,6 +165,13 @@ internal sealed partial class PostgresDestination : IDestination
                 return duplicate ? new ApplyResult(0, 0, 0, AlreadyApplied: true) : new ApplyResult(inserted, updated, deleted, ChildrenDeleted: carried.Deleted, ChildrenNulled: carried.Nulled);
             },
             cancellationToken);
+    }
+
+    /// <summary>A unit's deletes with when each happened: its tombstone's commit time, else the batch's checkpoint time.</summary>
+    private static List<(IReadOnlyList<object?> Key, Instant DeletedAt)> ParentDeletes(ApplyUnit unit)
+    {
+        var times = unit.LedgerUpdates.Where(e => e.Deleted).GroupBy(e => e.Key).ToDictionary(g => g.Key, g => g.Last().CommitTime ?? unit.Checkpoint.CreatedAt);
+        return unit.Writes.Where(w => w.Kind == WriteKind.Delete).Select(w => (w.Key.Values, times.GetValueOrDefault(w.Key, unit.Checkpoint.CreatedAt))).ToList();
     }
 
     /// <summary>Records a batch's idempotency key (false when it is already there) and forgets keys of old versions.</summary>

@@ -3,6 +3,7 @@ using DeltaSync.Core.Ledger;
 using DeltaSync.Core.Model;
 using DeltaSync.Core.Pipeline;
 using DeltaSync.Sqlite.Raw;
+using NodaTime;
 using SQLitePCL;
 
 namespace DeltaSync.Sqlite.Destination;
@@ -24,7 +25,11 @@ internal sealed partial class SqliteDestination
 
     private readonly Dictionary<string, List<string>> _childKeys = new(StringComparer.OrdinalIgnoreCase);
 
-    private void CarryDelete(sqlite3 db, string parentTable, IReadOnlyList<object?> parentKey, IReadOnlyList<ChildRelation> children, CarriedDeletes carried)
+    /// <param name="deletedAt">
+    /// When the parent was deleted (its tombstone's time, else the batch's): the children's tombstones carry it, so a
+    /// child the source still holds (a soft-deleted parent) is not revived by a re-read of an older version of it.
+    /// </param>
+    private void CarryDelete(sqlite3 db, string parentTable, IReadOnlyList<object?> parentKey, IReadOnlyList<ChildRelation> children, Instant deletedAt, CarriedDeletes carried)
     {
         foreach (var relation in children)
         {
@@ -96,7 +101,7 @@ internal sealed partial class SqliteDestination
                     {
                         foreach (var key in keys)
                         {
-                            CarryDelete(db, relation.ChildTable, key, relation.Children, carried);
+                            CarryDelete(db, relation.ChildTable, key, relation.Children, deletedAt, carried);
                         }
                     }
 
@@ -105,7 +110,7 @@ internal sealed partial class SqliteDestination
                     carried.Deleted += raw.sqlite3_changes(db);
                     if (ExistingScopeId(db, relation.ChildScope) is { } scopeId)
                     {
-                        var tombstones = keys.Select(k => new LedgerEntry(new RecordKey(k), Position.None, null, 0, Deleted: true)).ToList();
+                        var tombstones = keys.Select(k => new LedgerEntry(new RecordKey(k), Position.None, deletedAt, 0, Deleted: true)).ToList();
                         _ledger.Write(db, scopeId, tombstones, Statement("\u0001ledger", () => SqliteLedger.UpsertSql));
                     }
 
@@ -114,6 +119,10 @@ internal sealed partial class SqliteDestination
             }
         }
     }
+
+    /// <summary>When each of a unit's deletes happened, by key: its tombstone's commit time, else the batch's checkpoint time.</summary>
+    private static Dictionary<RecordKey, Instant> DeleteTimes(ApplyUnit unit) =>
+        unit.LedgerUpdates.Where(e => e.Deleted).GroupBy(e => e.Key).ToDictionary(g => g.Key, g => g.Last().CommitTime ?? unit.Checkpoint.CreatedAt);
 
     private static RawStatement Bound(RawStatement statement, IReadOnlyList<object?> values)
     {

@@ -173,6 +173,7 @@ internal sealed partial class SqliteDestination : IDestination
                 $"WHERE excluded.epoch = 0 OR {CheckpointTable}.epoch <= excluded.epoch");
         long inserted = 0, updated = 0, deleted = 0;
         var carried = new CarriedDeletes();
+        var deleteTimes = unit.Children.Count > 0 ? DeleteTimes(unit) : null;
         Exec(db, "BEGIN IMMEDIATE");
         try
         {
@@ -187,9 +188,9 @@ internal sealed partial class SqliteDestination : IDestination
                 if (write.Kind == WriteKind.Delete)
                 {
                     var values = write.Key.Values;
-                    if (unit.Children.Count > 0)
+                    if (deleteTimes is not null)
                     {
-                        CarryDelete(db, unit.DestinationTable, values, unit.Children, carried);
+                        CarryDelete(db, unit.DestinationTable, values, unit.Children, deleteTimes.GetValueOrDefault(write.Key, unit.Checkpoint.CreatedAt), carried);
                     }
 
                     for (var i = 0; i < values.Count; i++)
