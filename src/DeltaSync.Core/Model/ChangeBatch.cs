@@ -37,4 +37,16 @@ public sealed class ChangeBatch
 
     /// <summary>Rows whose cursor column (updated_at, sequence) was NULL: compared with the ledger by row hash instead.</summary>
     public int NullCursorRows { get; init; }
+
+    /// <summary>
+    /// Rows whose updated_at was NULL and whose <c>created_at_field</c> gave their commit time and cursor order instead
+    /// (not included in <see cref="NullCursorRows"/>).
+    /// </summary>
+    public int CreatedAtFallbackRows { get; init; }
+
+    /// <summary>Zone-less timestamps that fell in a DST gap of the source zone and were shifted forward by its length.</summary>
+    public int DstGapRows { get; init; }
+
+    /// <summary>Zone-less timestamps that fell in a DST overlap of the source zone and took the earlier offset.</summary>
+    public int DstOverlapRows { get; init; }
 }

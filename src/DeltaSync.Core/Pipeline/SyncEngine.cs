@@ -216,7 +216,12 @@ public sealed class SyncEngine
             r.CheckpointVersion,
             r.ResumedFromVersion,
             Math.Round((r.CompletedAt - r.StartedAt).TotalSeconds, 3),
-            r.Error)).ToList();
+            r.Error)
+        {
+            NullTimestamps = r.Timestamps is { } t ? new NullTimestampsReport(t.CreatedAtFallback, t.RowHash) : null,
+            DstResolved = r.Timestamps is { } d ? new DstResolvedReport(d.DstGap, d.DstOverlap) : null,
+            RecordsFutureTimestamp = r.Timestamps?.Future,
+        }).ToList();
         return new SyncReport(
             new ReportMetadata(
                 runId,

@@ -33,4 +33,8 @@ public sealed record TableRunResult(
     IReadOnlyList<string> ProcessedRecordIds,
     IReadOnlyList<string> Warnings,
     IReadOnlyList<Reporting.ReportError> Errors,
-    string? Error);
+    string? Error)
+{
+    /// <summary>For timestamp CDC: NULL, DST-resolved and future timestamps met by the run; null for other methods.</summary>
+    public TimestampCounts? Timestamps { get; init; }
+}
