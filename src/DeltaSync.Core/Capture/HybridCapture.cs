@@ -80,6 +80,10 @@ public sealed class HybridCapture : IChangeCapture
                 DeadLetters = wrapped.DeadLetters,
                 HighWaterMark = wrapped.HighWaterMark,
                 NullCursorRows = wrapped.NullCursorRows,
+                InCommitOrder = wrapped.InCommitOrder,
+                CreatedAtFallbackRows = wrapped.CreatedAtFallbackRows,
+                DstGapRows = wrapped.DstGapRows,
+                DstOverlapRows = wrapped.DstOverlapRows,
                 Warnings = [.. wrapped.Warnings, $"'{_request.Plan.Table}' was reconciled with the source (hybrid capture; next reconciliation after {_interval.TotalMinutes.ToString("0.#", CultureInfo.InvariantCulture)} minutes)"],
             };
         }
@@ -121,13 +125,5 @@ public sealed class HybridCapture : IChangeCapture
     }
 
     private static ChangeBatch Wrap(ChangeBatch batch, Instant? reconciledAt, Position inner) =>
-        new(batch.Schema, batch.Events, Create(reconciledAt, inner))
-        {
-            DeadLetters = batch.DeadLetters,
-            HighWaterMark = batch.HighWaterMark,
-            NullCursorRows = batch.NullCursorRows,
-            InCommitOrder = batch.InCommitOrder,
-            Warnings = batch.Warnings,
-            TruncateFirst = batch.TruncateFirst,
-        };
+        batch.With(batch.Events, Create(reconciledAt, inner));
 }

@@ -15,6 +15,24 @@ public sealed class ChangeBatch
 
     public TableSchema Schema { get; }
 
+    /// <summary>
+    /// This batch with other events and checkpoint position, everything else (dead letters, marks, counts) kept: for
+    /// stages that rewrite a batch (soft deletes, hybrid capture's wrapped positions).
+    /// </summary>
+    public ChangeBatch With(IReadOnlyList<ChangeEvent> events, Position checkpointPosition) =>
+        new(Schema, events, checkpointPosition)
+        {
+            DeadLetters = DeadLetters,
+            HighWaterMark = HighWaterMark,
+            TruncateFirst = TruncateFirst,
+            Warnings = Warnings,
+            InCommitOrder = InCommitOrder,
+            NullCursorRows = NullCursorRows,
+            CreatedAtFallbackRows = CreatedAtFallbackRows,
+            DstGapRows = DstGapRows,
+            DstOverlapRows = DstOverlapRows,
+        };
+
     public IReadOnlyList<ChangeEvent> Events { get; }
 
     /// <summary>The position to store in the checkpoint after this batch commits.</summary>
@@ -43,4 +61,16 @@ public sealed class ChangeBatch
 
     /// <summary>Rows whose cursor column (updated_at, sequence) was NULL: compared with the ledger by row hash instead.</summary>
     public int NullCursorRows { get; init; }
+
+    /// <summary>
+    /// Rows whose updated_at was NULL and whose <c>created_at_field</c> gave their commit time and cursor order instead
+    /// (not included in <see cref="NullCursorRows"/>).
+    /// </summary>
+    public int CreatedAtFallbackRows { get; init; }
+
+    /// <summary>Zone-less timestamps that fell in a DST gap of the source zone and were shifted forward by its length.</summary>
+    public int DstGapRows { get; init; }
+
+    /// <summary>Zone-less timestamps that fell in a DST overlap of the source zone and took the earlier offset.</summary>
+    public int DstOverlapRows { get; init; }
 }

@@ -87,15 +87,7 @@ public sealed class SoftDeletes
             return (batch, 0);
         }
 
-        return (new ChangeBatch(batch.Schema, events, batch.CheckpointPosition)
-        {
-            DeadLetters = batch.DeadLetters,
-            HighWaterMark = batch.HighWaterMark,
-            TruncateFirst = batch.TruncateFirst,
-            Warnings = batch.Warnings,
-            NullCursorRows = batch.NullCursorRows,
-            InCommitOrder = batch.InCommitOrder,
-        }, deleted);
+        return (batch.With(events, batch.CheckpointPosition), deleted);
     }
 
     /// <summary>The flag as a time (a <c>deleted_at</c> timestamp), or null when it is a plain flag (1, true, 'Y').</summary>

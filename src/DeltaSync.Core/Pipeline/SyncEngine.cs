@@ -228,6 +228,9 @@ public sealed class SyncEngine
             VersionResets = r.Counts.VersionResets,
             ChildRowsDeleted = r.Counts.ChildRowsDeleted,
             ChildRowsSetNull = r.Counts.ChildRowsNulled,
+            NullTimestamps = r.Timestamps is { } t ? new NullTimestampsReport(t.CreatedAtFallback, t.RowHash) : null,
+            DstResolved = r.Timestamps is { } d ? new DstResolvedReport(d.DstGap, d.DstOverlap) : null,
+            RecordsFutureTimestamp = r.Timestamps?.Future,
         }).ToList();
         return new SyncReport(
             new ReportMetadata(

@@ -87,6 +87,7 @@ public sealed class TablePipeline
             Watermark = state.Watermark,
             Counts = state.Counts,
             LateArrivals = state.LateArrivals,
+            Timestamps = _plan.Method == CdcMethod.Timestamp ? state.Timestamps.ToCounts() : null,
         };
     }
 
@@ -202,6 +203,7 @@ public sealed class TablePipeline
         var policy = new CheckpointPolicy(config.State.Checkpointing, services.Clock);
         Checkpoint? unsaved = null;
         var nullCursorRows = 0L;
+        var future = await FutureTimestampsAsync(stop).ConfigureAwait(false);
         try
         {
             var waited = Stopwatch.StartNew();
@@ -347,6 +349,10 @@ public sealed class TablePipeline
                 state.Counts.ChildRowsNulled += applied.ChildrenNulled;
                 state.AddLate(arrivals, outcome.Isolated);
                 nullCursorRows += batch.NullCursorRows;
+                state.Timestamps.CreatedAtFallback += batch.CreatedAtFallbackRows;
+                state.Timestamps.DstGap += batch.DstGapRows;
+                state.Timestamps.DstOverlap += batch.DstOverlapRows;
+                future?.Count(batch, state.Timestamps);
                 foreach (var warning in batch.Warnings.Where(w => !state.Warnings.Contains(w)))
                 {
                     state.Warnings.Add(warning);
@@ -411,11 +417,15 @@ public sealed class TablePipeline
         }
 
         state.Warnings.AddRange(TimeAndDeleteWarnings(state.Counts));
+        state.Timestamps.RowHash = nullCursorRows;
         if (nullCursorRows > 0)
         {
             var field = _plan.Method == CdcMethod.Timestamp ? _plan.UpdatedAtField : _plan.SequenceField;
-            state.Warnings.Add($"{nullCursorRows} row(s) of '{_plan.Table}' have NULL {field}; they were compared with the ledger by row hash");
+            var createdAt = _plan.Method == CdcMethod.Timestamp && _plan.CreatedAtField is { } c ? $" (and no {c} to fall back on)" : "";
+            state.Warnings.Add($"{nullCursorRows} row(s) of '{_plan.Table}' have NULL {field}{createdAt}; they were compared with the ledger by row hash");
         }
+
+        state.Warnings.AddRange(state.Timestamps.Warnings(_plan, config.Cdc.Timestamp.MaxFutureSkew));
 
         if (!stop.IsCancellationRequested)
         {
@@ -525,6 +535,22 @@ public sealed class TablePipeline
                 ? $"its cursor {at} is ahead of the source's clock ({now}) by more than max_future_skew"
                 : null;
         };
+    }
+
+    /// <summary>
+    /// For timestamp CDC: a counter of rows stamped further ahead of the source's clock than <c>max_future_skew</c>. The
+    /// source clock is read once; later readings add the time elapsed here, so a long run does not flag rows committed
+    /// during it.
+    /// </summary>
+    private async Task<FutureTimestampCounter?> FutureTimestampsAsync(CancellationToken cancellationToken)
+    {
+        if (_plan.Method != CdcMethod.Timestamp)
+        {
+            return null;
+        }
+
+        var sourceNow = await _services.Source.GetClockAsync(cancellationToken).ConfigureAwait(false);
+        return new FutureTimestampCounter(sourceNow, _services.Clock, _services.Config.Cdc.Timestamp.MaxFutureSkew);
     }
 
     /// <summary>A write the destination refused, as a dead letter: the row (or, for a delete, its key) with the destination's reason.</summary>
@@ -639,6 +665,7 @@ public sealed class TablePipeline
         public List<string> ProcessedIds { get; } = [];
         public HashSet<string> DeadLetterIds { get; } = new(StringComparer.Ordinal);
         public StageTimings Timings { get; } = new();
+        public TimestampTally Timestamps { get; } = new();
 
         public void KeepIds(IReadOnlyList<RowWrite> writes)
         {

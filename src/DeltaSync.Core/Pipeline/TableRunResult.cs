@@ -35,6 +35,9 @@ public sealed record TableRunResult(
     IReadOnlyList<Reporting.ReportError> Errors,
     string? Error)
 {
+    /// <summary>For timestamp CDC: NULL, DST-resolved and future timestamps met by the run; null for other methods.</summary>
+    public TimestampCounts? Timestamps { get; init; }
+
     /// <summary>The event-time watermark after the run: the high-water mark (never past the source's clock) minus the tolerance window.</summary>
     public Instant? Watermark { get; init; }
 

@@ -111,7 +111,29 @@ public sealed record TableReport(
     /// <summary>Child-table rows whose foreign key was set to NULL by this table's deletes.</summary>
     [JsonPropertyName("child_rows_set_null")]
     public long ChildRowsSetNull { get; init; }
+
+    /// <summary>Timestamp CDC: rows with NULL updated_at, by how their changes were found (absent for other methods).</summary>
+    [JsonPropertyName("null_timestamps")]
+    public NullTimestampsReport? NullTimestamps { get; init; }
+
+    /// <summary>Timestamp CDC: zone-less timestamps that fell in a DST gap or overlap of the source zone.</summary>
+    [JsonPropertyName("dst_resolved")]
+    public DstResolvedReport? DstResolved { get; init; }
+
+    /// <summary>Timestamp CDC: rows stamped more than <c>max_future_skew</c> ahead of the source's clock (applied).</summary>
+    [JsonPropertyName("records_future_timestamp")]
+    public long? RecordsFutureTimestamp { get; init; }
 }
+
+/// <summary>Rows whose updated_at was NULL: ordered by created_at instead, or compared with the ledger by row hash.</summary>
+public sealed record NullTimestampsReport(
+    [property: JsonPropertyName("created_at_fallback")] long CreatedAtFallback,
+    [property: JsonPropertyName("row_hash")] long RowHash);
+
+/// <summary>Zone-less timestamps resolved by the DST rule: a gap shifts forward by its length, an overlap takes the earlier offset.</summary>
+public sealed record DstResolvedReport(
+    [property: JsonPropertyName("gap")] long Gap,
+    [property: JsonPropertyName("overlap")] long Overlap);
 
 public sealed record ConflictReport(
     [property: JsonPropertyName("record_id")] string RecordId,

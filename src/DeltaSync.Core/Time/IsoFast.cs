@@ -5,13 +5,16 @@ namespace DeltaSync.Core.Time;
 /// <summary>
 /// An allocation-free reader for the common shapes <c>YYYY-MM-DD[T| ]HH:MM[:SS[.f…]][Z|±HH[:]MM]</c>, used on the hot
 /// path before the general NodaTime patterns. It rejects impossible dates (Feb 30) and anything it does not fully
-/// understand, leaving those to the slower, complete parser.
+/// understand, leaving those to the slower, complete parser. A leap second (<c>:60</c>, any fraction) is read as the
+/// last instant of the second before it (<c>:59.999999999</c>): later than every other time of that minute and no later
+/// than the next minute's start, so ordering stays monotonic and SQLite's cursor expression can do the same.
 /// </summary>
 internal static class IsoFast
 {
-    public static bool TryParse(ReadOnlySpan<char> s, DateTimeZone zone, out Instant instant)
+    public static bool TryParse(ReadOnlySpan<char> s, DateTimeZone zone, out Instant instant, out LocalTimeMapping mapping)
     {
         instant = default;
+        mapping = LocalTimeMapping.Unique;
         if (s.Length < 16 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != ' ') || s[13] != ':')
         {
             return false;
@@ -57,15 +60,17 @@ internal static class IsoFast
             }
         }
 
-        if (year < 1 || month is < 1 or > 12 || day < 1 || day > DateTime.DaysInMonth(year, month) || hour > 23 || minute > 59 || second > 59)
+        if (year < 1 || month is < 1 or > 12 || day < 1 || day > DateTime.DaysInMonth(year, month) || hour > 23 || minute > 59 || second > 60)
         {
             return false;
         }
 
-        var local = new LocalDateTime(year, month, day, hour, minute, second).PlusTicks(ticks);
+        var local = second == 60
+            ? new LocalDateTime(year, month, day, hour, minute, 59).PlusNanoseconds(999_999_999)
+            : new LocalDateTime(year, month, day, hour, minute, second).PlusTicks(ticks);
         if (i == s.Length)
         {
-            instant = zone == DateTimeZone.Utc ? local.InUtc().ToInstant() : local.InZoneLeniently(zone).ToInstant();
+            instant = LocalTimeResolver.Resolve(local, zone, out mapping);
             return true;
         }
 

@@ -7,7 +7,8 @@ namespace DeltaSync.Core.Time;
 /// <summary>
 /// Parses the timestamps sources store: ISO-8601 text with or without offset, <c>YYYY-MM-DD HH:MM:SS[.fff…]</c>,
 /// and epoch numbers (seconds, or milliseconds when the magnitude says so). Zone-less values are read in the
-/// configured source time zone.
+/// configured source time zone by <see cref="LocalTimeResolver"/>'s rule (a DST gap shifts forward by its length, an
+/// overlap takes the earlier offset); a leap second <c>:60</c> is the last instant of the second before it.
 /// </summary>
 public static class SourceTimestamp
 {
@@ -32,10 +33,18 @@ public static class SourceTimestamp
     ];
 
     /// <summary>Parses <paramref name="value"/>; false with a reason when it is not a valid timestamp.</summary>
-    public static bool TryParse(object? value, DateTimeZone zone, out Instant instant, out string? problem)
+    public static bool TryParse(object? value, DateTimeZone zone, out Instant instant, out string? problem) =>
+        TryParse(value, zone, out instant, out _, out problem);
+
+    /// <summary>
+    /// Parses <paramref name="value"/>; false with a reason when it is not a valid timestamp. <paramref name="mapping"/>
+    /// says whether a zone-less value fell in a DST gap or overlap of <paramref name="zone"/> and was resolved by the rule.
+    /// </summary>
+    public static bool TryParse(object? value, DateTimeZone zone, out Instant instant, out LocalTimeMapping mapping, out string? problem)
     {
         ArgumentNullException.ThrowIfNull(zone);
         instant = default;
+        mapping = LocalTimeMapping.Unique;
         problem = null;
         switch (value)
         {
@@ -54,10 +63,10 @@ public static class SourceTimestamp
             case DateTime dt:
                 instant = dt.Kind == DateTimeKind.Utc
                     ? Instant.FromDateTimeUtc(dt)
-                    : LocalDateTime.FromDateTime(dt).InZoneLeniently(zone).ToInstant();
+                    : LocalTimeResolver.Resolve(LocalDateTime.FromDateTime(dt), zone, out mapping);
                 return true;
             case string s:
-                return FromText(s.Trim(), zone, out instant, out problem);
+                return FromText(s.Trim(), zone, out instant, out mapping, out problem);
             default:
                 problem = $"unsupported timestamp value of type {value.GetType().Name}";
                 return false;
@@ -79,9 +88,10 @@ public static class SourceTimestamp
         return true;
     }
 
-    private static bool FromText(string text, DateTimeZone zone, out Instant instant, out string? problem)
+    private static bool FromText(string text, DateTimeZone zone, out Instant instant, out LocalTimeMapping mapping, out string? problem)
     {
         instant = default;
+        mapping = LocalTimeMapping.Unique;
         problem = null;
         if (text.Length == 0)
         {
@@ -89,7 +99,7 @@ public static class SourceTimestamp
             return false;
         }
 
-        if (IsoFast.TryParse(text, zone, out instant))
+        if (IsoFast.TryParse(text, zone, out instant, out mapping))
         {
             return true;
         }
@@ -114,7 +124,7 @@ public static class SourceTimestamp
             var result = pattern.Parse(text);
             if (result.Success)
             {
-                instant = result.Value.InZoneLeniently(zone).ToInstant();
+                instant = LocalTimeResolver.Resolve(result.Value, zone, out mapping);
                 return true;
             }
         }

@@ -3,6 +3,7 @@ using DeltaSync.Core.Capture;
 using DeltaSync.Core.Connectors;
 using DeltaSync.Core.Model;
 using DeltaSync.Core.Pipeline;
+using DeltaSync.Core.Time;
 using DeltaSync.Postgres.Source;
 using Npgsql;
 using NodaTime;
@@ -15,6 +16,8 @@ namespace DeltaSync.Postgres.Capture;
 /// never passes the start of the oldest open transaction (nor the server clock minus the safety margin), and a sequence
 /// cursor only moves to values every still-invisible transaction must exceed (<see cref="SequenceCursor"/>).
 /// Timestamp cursor values are microseconds since the epoch of the column's own value (zone-less columns as written).
+/// A row whose updated_at is NULL is ordered by its <c>created_at_field</c> when the table has that column with the same
+/// type (<c>COALESCE(updated_at, created_at)</c>); rows with neither are compared by row hash on every pass.
 /// </summary>
 internal sealed class PostgresCursorCapture : IChangeCapture
 {
@@ -26,6 +29,8 @@ internal sealed class PostgresCursorCapture : IChangeCapture
     private readonly bool _isTimestamp;
     private readonly PgColumn _cursor;
     private readonly int _cursorIndex;
+    private readonly int _createdAtIndex = -1;
+    private readonly string _order;
     private readonly DateTimeZone _zone;
     private readonly IClock _clock;
     private readonly string _user;
@@ -59,6 +64,18 @@ internal sealed class PostgresCursorCapture : IChangeCapture
         _zone = zone;
         _clock = clock;
         _user = user;
+        _order = PostgresSql.Quote(_cursor.Name);
+        if (isTimestamp && request.Plan.CreatedAtField is { } createdAt && request.Schema.IndexOf(createdAt) is var index and >= 0 && index != _cursorIndex)
+        {
+            // Only a column of the cursor's own type: its values are then comparable with the cursor's. Otherwise (or
+            // without the column) rows with NULL updated_at are compared by row hash, as they always were.
+            var created = _mapper.Column(request.Schema.Columns[index].Name);
+            if (!created.IsArray && created.BaseType == _cursor.BaseType)
+            {
+                _createdAtIndex = index;
+                _order = $"COALESCE({_order}, {PostgresSql.Quote(created.Name)})";
+            }
+        }
     }
 
     public async IAsyncEnumerable<ChangeBatch> ReadAsync([EnumeratorCancellation] CancellationToken cancellationToken)
@@ -147,7 +164,7 @@ internal sealed class PostgresCursorCapture : IChangeCapture
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
                 var values = _mapper.ReadValues(reader);
-                var value = CursorValue(values[_cursorIndex]);
+                var value = RowCursorValue(values);
                 if (value is { } v)
                 {
                     highest = Math.Max(highest, v);
@@ -184,7 +201,7 @@ internal sealed class PostgresCursorCapture : IChangeCapture
         var start = cursor.StartWithLookback((long)_request.Plan.ToleranceWindow.TotalTicks / 10);
         await using var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, cancellationToken).ConfigureAwait(false);
         await using var command = new NpgsqlCommand { Connection = connection, Transaction = transaction };
-        var column = PostgresSql.Quote(_cursor.Name);
+        var column = _order;
         command.Parameters.Add(new NpgsqlParameter { Value = FromMicros(start.Value) });
         var condition = start.Key is null
             ? $"{column} >= $1"
@@ -199,7 +216,7 @@ internal sealed class PostgresCursorCapture : IChangeCapture
             {
                 sawAny = true;
                 var values = _mapper.ReadValues(reader);
-                var value = CursorValue(values[_cursorIndex]);
+                var value = RowCursorValue(values);
                 builder.Add(values, value);
                 if (value is { } v)
                 {
@@ -246,7 +263,7 @@ internal sealed class PostgresCursorCapture : IChangeCapture
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
                 var values = _mapper.ReadValues(reader);
-                var value = CursorValue(values[_cursorIndex]);
+                var value = RowCursorValue(values);
                 if (value is { } v)
                 {
                     highest = Math.Max(highest, v);
@@ -301,6 +318,10 @@ internal sealed class PostgresCursorCapture : IChangeCapture
 
     private static long Micros(Instant instant) => instant.ToUnixTimeTicks() / 10;
 
+    /// <summary>The row's cursor value, from created_at when updated_at is NULL and the fallback applies.</summary>
+    private long? RowCursorValue(object?[] values) =>
+        values[_cursorIndex] is null && _createdAtIndex >= 0 ? CursorValue(values[_createdAtIndex]) : CursorValue(values[_cursorIndex]);
+
     /// <summary>The row's cursor value: microseconds of the timestamp as written, or the sequence number.</summary>
     private long? CursorValue(object? raw) => raw switch
     {
@@ -323,14 +344,21 @@ internal sealed class PostgresCursorCapture : IChangeCapture
         };
     }
 
-    /// <summary>The commit time a row's cursor value stands for (zone-less values in the configured zone).</summary>
-    private Instant? CommitTime(object? raw) => raw switch
+    /// <summary>
+    /// The commit time a row's cursor value stands for: zone-less values in the configured zone, by
+    /// <see cref="LocalTimeResolver"/>'s DST rule (<paramref name="mapping"/> says when it was needed).
+    /// </summary>
+    private Instant? CommitTime(object? raw, out LocalTimeMapping mapping)
     {
-        DateTime { Kind: DateTimeKind.Utc } t => Instant.FromDateTimeUtc(t),
-        DateTime t => LocalDateTime.FromDateTime(t).InZoneLeniently(_zone).ToInstant(),
-        DateOnly d => LocalDateTime.FromDateTime(d.ToDateTime(TimeOnly.MinValue)).InZoneLeniently(_zone).ToInstant(),
-        _ => null,
-    };
+        mapping = LocalTimeMapping.Unique;
+        return raw switch
+        {
+            DateTime { Kind: DateTimeKind.Utc } t => Instant.FromDateTimeUtc(t),
+            DateTime t => LocalTimeResolver.Resolve(LocalDateTime.FromDateTime(t), _zone, out mapping),
+            DateOnly d => LocalTimeResolver.Resolve(LocalDateTime.FromDateTime(d.ToDateTime(TimeOnly.MinValue)), _zone, out mapping),
+            _ => null,
+        };
+    }
 
     /// <summary>Accumulates one batch: events, the high-water mark and NULL-cursor counts.</summary>
     private sealed class BatchBuilder
@@ -338,6 +366,9 @@ internal sealed class PostgresCursorCapture : IChangeCapture
         private readonly PostgresCursorCapture _owner;
         private List<ChangeEvent> _events;
         private int _nullCursor;
+        private int _createdAtFallback;
+        private int _dstGap;
+        private int _dstOverlap;
         private Instant? _highWaterMark;
 
         public BatchBuilder(PostgresCursorCapture owner)
@@ -365,11 +396,21 @@ internal sealed class PostgresCursorCapture : IChangeCapture
             else if (_owner._isTimestamp)
             {
                 position = TimestampRow;
-                commitTime = _owner.CommitTime(values[_owner._cursorIndex]);
+                var raw = values[_owner._cursorIndex];
+                if (raw is null)
+                {
+                    _createdAtFallback++;
+                    raw = values[_owner._createdAtIndex];
+                }
+
+                commitTime = _owner.CommitTime(raw, out var mapping);
                 if (commitTime is { } t && (_highWaterMark is null || t > _highWaterMark))
                 {
                     _highWaterMark = t;
                 }
+
+                _dstGap += mapping == LocalTimeMapping.Gap ? 1 : 0;
+                _dstOverlap += mapping == LocalTimeMapping.Overlap ? 1 : 0;
             }
             else
             {
@@ -387,10 +428,16 @@ internal sealed class PostgresCursorCapture : IChangeCapture
             {
                 HighWaterMark = _highWaterMark,
                 NullCursorRows = _nullCursor,
+                CreatedAtFallbackRows = _createdAtFallback,
+                DstGapRows = _dstGap,
+                DstOverlapRows = _dstOverlap,
                 Warnings = Warning is null ? [] : [Warning],
             };
             _events = new List<ChangeEvent>(_owner._request.BatchSize);
             _nullCursor = 0;
+            _createdAtFallback = 0;
+            _dstGap = 0;
+            _dstOverlap = 0;
             return batch;
         }
     }

@@ -15,7 +15,9 @@ namespace DeltaSync.Sqlite.Capture;
 /// Timestamp and sequence CDC: an initial snapshot in key order, then a keyset cursor <c>(value, key)</c>.
 /// Every pass re-reads a lookback of the tolerance window (the ledger drops what is already applied), and the
 /// checkpointed cursor never passes the source's clock minus the safety margin (DESIGN.md, invariant 4).
-/// Rows whose cursor column is NULL are compared by row hash on every pass; unreadable timestamps are dead-lettered.
+/// A row whose updated_at is NULL is ordered by its <c>created_at_field</c> when the table has that column and the row a
+/// value there; other rows whose cursor column is NULL are compared by row hash on every pass. Unreadable timestamps are
+/// dead-lettered.
 /// </summary>
 internal sealed class SqliteCursorCapture : IChangeCapture
 {
@@ -24,6 +26,7 @@ internal sealed class SqliteCursorCapture : IChangeCapture
     private readonly SqliteRowMapper _mapper;
     private readonly bool _isTimestamp;
     private readonly int _cursorIndex;
+    private readonly int _createdAtIndex = -1;
     private readonly string _cursorExpression;
     private readonly DateTimeZone _zone;
     private readonly IClock _clock;
@@ -43,7 +46,16 @@ internal sealed class SqliteCursorCapture : IChangeCapture
         }
 
         var quoted = SqliteSql.Quote(request.Schema.Columns[_cursorIndex].Name);
-        _cursorExpression = isTimestamp ? SqliteTimestampSql.EpochMilliseconds(quoted) : SqliteTimestampSql.Sequence(quoted);
+        if (isTimestamp && request.Plan.CreatedAtField is { } createdAt)
+        {
+            // A created_at_field the table lacks is fine: those rows are compared by row hash.
+            var index = request.Schema.IndexOf(createdAt);
+            _createdAtIndex = index == _cursorIndex ? -1 : index;
+        }
+
+        _cursorExpression = !isTimestamp ? SqliteTimestampSql.Sequence(quoted)
+            : _createdAtIndex < 0 ? SqliteTimestampSql.EpochMilliseconds(quoted)
+            : SqliteTimestampSql.EpochMillisecondsOrCreatedAt(quoted, SqliteSql.Quote(request.Schema.Columns[_createdAtIndex].Name));
         _zone = zone;
         _clock = clock;
     }
@@ -229,6 +241,9 @@ internal sealed class SqliteCursorCapture : IChangeCapture
         private List<ChangeEvent> _events;
         private List<DeadLetter> _deadLetters = [];
         private int _nullCursor;
+        private int _createdAtFallback;
+        private int _dstGap;
+        private int _dstOverlap;
         private int _rows;
         private Instant? _highWaterMark;
 
@@ -250,11 +265,22 @@ internal sealed class SqliteCursorCapture : IChangeCapture
             Instant? commitTime = null;
             if (raw is null)
             {
-                _nullCursor++;
+                if (!position.IsNone && _owner._createdAtIndex >= 0
+                    && SourceTimestamp.TryParse(values[_owner._createdAtIndex], _owner._zone, out var created, out var createdMapping, out _))
+                {
+                    _createdAtFallback++;
+                    commitTime = created;
+                    Note(created, createdMapping);
+                }
+                else
+                {
+                    _nullCursor++;
+                    position = Position.None;
+                }
             }
             else if (_owner._isTimestamp)
             {
-                var parsed = SourceTimestamp.TryParse(raw, _owner._zone, out var instant, out var problem);
+                var parsed = SourceTimestamp.TryParse(raw, _owner._zone, out var instant, out var mapping, out var problem);
                 if (!parsed || position.IsNone)
                 {
                     var reason = parsed
@@ -266,10 +292,7 @@ internal sealed class SqliteCursorCapture : IChangeCapture
                 }
 
                 commitTime = instant;
-                if (_highWaterMark is null || instant > _highWaterMark)
-                {
-                    _highWaterMark = instant;
-                }
+                Note(instant, mapping);
             }
             else if (position.IsNone)
             {
@@ -288,6 +311,24 @@ internal sealed class SqliteCursorCapture : IChangeCapture
             return change.Key;
         }
 
+        /// <summary>Moves the high-water mark and counts zone-less values the DST rule placed.</summary>
+        private void Note(Instant commitTime, LocalTimeMapping mapping)
+        {
+            if (_highWaterMark is null || commitTime > _highWaterMark)
+            {
+                _highWaterMark = commitTime;
+            }
+
+            if (mapping == LocalTimeMapping.Gap)
+            {
+                _dstGap++;
+            }
+            else if (mapping == LocalTimeMapping.Overlap)
+            {
+                _dstOverlap++;
+            }
+        }
+
         public ChangeBatch Take(Position checkpoint)
         {
             var batch = new ChangeBatch(_owner._request.Schema, _events, checkpoint)
@@ -295,10 +336,16 @@ internal sealed class SqliteCursorCapture : IChangeCapture
                 DeadLetters = _deadLetters,
                 HighWaterMark = _highWaterMark,
                 NullCursorRows = _nullCursor,
+                CreatedAtFallbackRows = _createdAtFallback,
+                DstGapRows = _dstGap,
+                DstOverlapRows = _dstOverlap,
             };
             _events = new List<ChangeEvent>(_owner._request.BatchSize);
             _deadLetters = [];
             _nullCursor = 0;
+            _createdAtFallback = 0;
+            _dstGap = 0;
+            _dstOverlap = 0;
             _rows = 0;
             return batch;
         }

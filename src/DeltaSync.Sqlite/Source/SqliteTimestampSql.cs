@@ -15,10 +15,27 @@ internal static class SqliteTimestampSql
           WHEN {quotedColumn} IS NULL THEN NULL
           WHEN typeof({quotedColumn}) IN ('integer', 'real') THEN CAST(CASE WHEN abs({quotedColumn}) >= 100000000000 THEN {quotedColumn} ELSE {quotedColumn} * 1000 END AS INTEGER)
           WHEN typeof({quotedColumn}) = 'text' AND {quotedColumn} GLOB '[0-9]*' AND {quotedColumn} NOT GLOB '*[^0-9.]*' THEN CAST(CASE WHEN abs(CAST({quotedColumn} AS REAL)) >= 100000000000 THEN CAST({quotedColumn} AS REAL) ELSE CAST({quotedColumn} AS REAL) * 1000 END AS INTEGER)
-          WHEN typeof({quotedColumn}) = 'text' THEN CAST(round(unixepoch({quotedColumn}, 'subsec') * 1000) AS INTEGER)
+          WHEN typeof({quotedColumn}) = 'text' THEN CAST(round(coalesce(unixepoch({quotedColumn}, 'subsec'), {LeapSecond(quotedColumn)}) * 1000) AS INTEGER)
           ELSE NULL
         END)
         """;
+
+    /// <summary>
+    /// A timestamp cursor that falls back to <paramref name="quotedCreatedAt"/> where <paramref name="quotedUpdatedAt"/> is
+    /// NULL (never where it holds text SQLite cannot read: that row is dead-lettered, not re-dated).
+    /// </summary>
+    public static string EpochMillisecondsOrCreatedAt(string quotedUpdatedAt, string quotedCreatedAt) =>
+        $"(CASE WHEN {quotedUpdatedAt} IS NULL THEN {EpochMilliseconds(quotedCreatedAt)} ELSE {EpochMilliseconds(quotedUpdatedAt)} END)";
+
+    /// <summary>
+    /// SQLite's date functions return NULL for a leap second (<c>…HH:MM:60[.f…][offset]</c>). Such text is read as
+    /// <c>HH:MM:59.999</c> with the same offset — the last millisecond of the second before, as the C# parser reads it
+    /// (to the nanosecond) — so it sorts after every other time of its minute and is not taken for unreadable text.
+    /// Only evaluated when the plain reading failed, so ordinary rows pay nothing.
+    /// </summary>
+    private static string LeapSecond(string c) =>
+        $"(CASE WHEN substr({c}, 17, 3) = ':60' AND substr({c}, 1, 16) GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9][T ][0-9][0-9]:[0-9][0-9]' " +
+        $"THEN unixepoch(substr({c}, 1, 17) || '59.999' || CASE WHEN substr({c}, 20, 1) = '.' THEN ltrim(substr({c}, 21), '0123456789') ELSE substr({c}, 20) END, 'subsec') END)";
 
     /// <summary>A sequence column as an integer; NULL for NULL and for values that are not whole numbers.</summary>
     public static string Sequence(string quotedColumn) =>
