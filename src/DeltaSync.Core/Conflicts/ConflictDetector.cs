@@ -40,13 +40,21 @@ public sealed class ConflictDetector(ConflictPolicy policy)
         var plain = new List<string>();
         var clashes = new List<string>();
         var held = new List<string>();
+        var convergent = new List<string>();
         foreach (var (field, value) in version.Values.OrderBy(p => p.Key, StringComparer.Ordinal))
         {
-            var counter = policy.For(field).Rule == CustomRule.SumDeltas;
+            // Three-way: the source changed the field only if it differs from what the source itself said before
+            // (full rows repeat untouched fields); the destination's "before" is what was merged into it.
             var previous = fromDestination ? record.Values.GetValueOrDefault(field) : record.PreviousValue(source, field);
-            var unchanged = counter ? FieldValues.Same(value, previous) : record.Values.TryGetValue(field, out var current) && FieldValues.Same(value, current);
-            if (unchanged)
+            if (FieldValues.Same(value, previous) && (record.Values.ContainsKey(field) || record.SourceViews.ContainsKey(source)))
             {
+                continue;
+            }
+
+            var counter = policy.For(field).Rule == CustomRule.SumDeltas;
+            if (!counter && record.Values.TryGetValue(field, out var current) && FieldValues.Same(value, current) && !record.Holds.ContainsKey(field))
+            {
+                convergent.Add(field);
                 continue;
             }
 
@@ -80,7 +88,7 @@ public sealed class ConflictDetector(ConflictPolicy policy)
             type = ConflictType.Insert;
         }
 
-        return new Detection(version, false, type, plain, clashes, held, existence);
+        return new Detection(version, false, type, plain, clashes, held, existence) { ConvergentFields = convergent };
     }
 
     private static Detection DetectDelete(RecordBase record, RecordVersion version, bool fromDestination)
@@ -138,5 +146,8 @@ public sealed record Detection(
     IReadOnlyList<string> HeldFields,
     ExistenceEffect Existence)
 {
+    /// <summary>Fields the version changed to the value the destination already holds: no conflict; the write's stamp is kept if it ranks higher.</summary>
+    public IReadOnlyList<string> ConvergentFields { get; init; } = [];
+
     internal static Detection Stale(RecordVersion version) => new(version, true, null, [], [], [], ExistenceEffect.Concur);
 }

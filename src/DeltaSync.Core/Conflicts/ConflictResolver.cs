@@ -53,6 +53,40 @@ public sealed class ConflictResolver(ConflictPolicy policy)
         return BelowThreshold(decision, incumbent);
     }
 
+    /// <summary>
+    /// The stamp that ranks higher in <paramref name="fieldPolicy"/>'s total order, without window or review: priority,
+    /// time, name for source priority; time, priority, name otherwise (one source's stamps by their own order). Equal
+    /// writes keep the higher stamp, so the field settles on the same stamp whatever the arrival order.
+    /// </summary>
+    public WriteStamp Dominant(FieldPolicy fieldPolicy, WriteStamp a, WriteStamp b)
+    {
+        ArgumentNullException.ThrowIfNull(fieldPolicy);
+        ArgumentNullException.ThrowIfNull(a);
+        ArgumentNullException.ThrowIfNull(b);
+        if (a.Source == b.Source)
+        {
+            return b.IsAfterInSameSource(a) ? b : a;
+        }
+
+        int rankA = fieldPolicy.Rank(a.Source), rankB = fieldPolicy.Rank(b.Source);
+        if (fieldPolicy.Strategy == ConflictStrategy.SourceWins && rankA != rankB)
+        {
+            return rankA < rankB ? a : b;
+        }
+
+        if (a.Time != b.Time)
+        {
+            return a.Time > b.Time ? a : b;
+        }
+
+        if (rankA != rankB)
+        {
+            return rankA < rankB ? a : b;
+        }
+
+        return string.CompareOrdinal(a.Source, b.Source) < 0 ? a : b;
+    }
+
     private FieldDecision ByTime(FieldPolicy fieldPolicy, FieldCandidate incumbent, FieldCandidate incoming)
     {
         var name = ConflictNames.Of(ConflictStrategy.LastWriteWins);

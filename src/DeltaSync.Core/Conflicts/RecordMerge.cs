@@ -48,6 +48,11 @@ internal sealed class RecordMerge
 
     public void WritePlain()
     {
+        foreach (var field in _detection.ConvergentFields)
+        {
+            _writers[field] = _record.Writers.TryGetValue(field, out var writer) ? _resolver.Dominant(_policy.For(field), writer, Stamp) : Stamp;
+        }
+
         foreach (var field in _detection.PlainFields)
         {
             var value = _version.Values[field];
@@ -103,11 +108,11 @@ internal sealed class RecordMerge
         switch (_detection.Existence)
         {
             case ExistenceEffect.Plain:
-                _existence = _exists && !deletes && _existence is { } current ? Dominant(current, Stamp) : Stamp;
+                _existence = _exists && !deletes && _existence is { } current ? _resolver.Dominant(_policy.Default, current, Stamp) : Stamp;
                 _exists = !deletes;
                 return null;
             case ExistenceEffect.Concur:
-                _existence = _existence is { } deciding ? Dominant(deciding, Stamp) : Stamp;
+                _existence = _existence is { } deciding ? _resolver.Dominant(_policy.Default, deciding, Stamp) : Stamp;
                 return null;
             case ExistenceEffect.Held:
                 Join(RecordBase.RecordHoldField, new ConflictCandidate(Stamp, deletes, deletes ? ImmutableDictionary<string, object?>.Empty : _version.Values));
@@ -183,34 +188,5 @@ internal sealed class RecordMerge
 
         _holds[field] = hold with { Candidates = hold.Candidates.SetItem(candidate.Source, candidate) };
         _heldUpdates.Add(new HeldUpdate(hold.ConflictId, _record.Key, field, candidate));
-    }
-
-    /// <summary>The stamp that ranks higher in the record policy's total order (last-write-wins or priority first).</summary>
-    private WriteStamp Dominant(WriteStamp a, WriteStamp b)
-    {
-        if (a.Source == b.Source)
-        {
-            return b.IsAfterInSameSource(a) ? b : a;
-        }
-
-        var policy = _policy.Default;
-        int rankA = policy.Rank(a.Source), rankB = policy.Rank(b.Source);
-        var byPriority = policy.Strategy == ConflictStrategy.SourceWins;
-        if (byPriority && rankA != rankB)
-        {
-            return rankA < rankB ? a : b;
-        }
-
-        if (a.Time != b.Time)
-        {
-            return a.Time > b.Time ? a : b;
-        }
-
-        if (rankA != rankB)
-        {
-            return rankA < rankB ? a : b;
-        }
-
-        return string.CompareOrdinal(a.Source, b.Source) < 0 ? a : b;
     }
 }
