@@ -70,6 +70,10 @@ internal static class ConfigChoices
 
     public static readonly ConfigChoice<string> ConflictStrategies = Strings("last_write_wins", "source_wins", "manual_review", "custom");
 
+    public static readonly ConfigChoice<string> ConflictRules = Strings("max", "min", "prefer_non_null", "concat_unique", "sum_deltas", "plugin");
+
+    public static readonly ConfigChoice<string> ToleranceFallbacks = Strings("source_wins", "manual_review");
+
     public static readonly ConfigChoice<StateStorageType> StorageTypes = new(
         ("database", StateStorageType.Database),
         ("file", StateStorageType.File),

@@ -36,11 +36,17 @@ internal static class ConfigKeys
 
     public static readonly string[] Trigger = ["change_table", "prune"];
 
-    public static readonly string[] ConflictResolution = ["default_strategy", "strategies", "tolerance"];
+    public static readonly string[] ConflictResolution = ["default_strategy", "source_priority", "strategies", "tolerance", "plugin", "notifications"];
 
-    public static readonly string[] FieldStrategy = ["field", "strategy", "source_priority"];
+    public static readonly string[] FieldStrategy = ["field", "strategy", "source_priority", "rule"];
 
-    public static readonly string[] Tolerance = ["time_window", "manual_review_threshold"];
+    public static readonly string[] Tolerance = ["time_window", "manual_review_threshold", "fallback"];
+
+    public static readonly string[] ConflictPlugin = ["assembly", "type"];
+
+    public static readonly string[] Notifications = ["webhook", "threshold_per_run"];
+
+    public static readonly string[] Webhook = ["url", "headers", "max_attempts"];
 
     public static readonly string[] State = ["storage", "checkpointing", "recovery", "backup"];
 

@@ -71,7 +71,7 @@ public static class ConfigLoader
         // cdc first: a realtime sync.frequency polls at cdc.polling.interval, and version CDC checks cdc.version.
         var cdc = CdcBlockBinder.Bind(root.Section("cdc", ConfigKeys.Cdc));
         var (sync, name) = SyncBlockBinder.Bind(root.Section("sync", ConfigKeys.Sync, required: true), cdc);
-        var conflicts = ConflictResolutionBlockBinder.Bind(root.Section("conflict_resolution", ConfigKeys.ConflictResolution));
+        var conflicts = ConflictResolutionBlockBinder.Bind(root.Section("conflict_resolution", ConfigKeys.ConflictResolution), baseDirectory);
         var state = StateBlockBinder.Bind(root.Section("state", ConfigKeys.State), baseDirectory, Path.GetFileNameWithoutExtension(configPath));
 
         if (reader.Errors.Count > 0)

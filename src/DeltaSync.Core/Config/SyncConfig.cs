@@ -177,10 +177,57 @@ public sealed record ConflictResolutionOptions(
     string DefaultStrategy,
     IReadOnlyList<FieldStrategyOptions> Strategies,
     Duration? ToleranceTimeWindow,
-    double? ManualReviewThreshold);
+    double? ManualReviewThreshold)
+{
+    /// <summary>Every option at its default: last-write-wins everywhere, no window, no threshold, no plug-in, no notifications.</summary>
+    public static ConflictResolutionOptions Default { get; } = new("last_write_wins", [], null, null);
+
+    /// <summary>
+    /// <c>conflict_resolution.source_priority</c>: sources in order of precedence for every field without its own list
+    /// (<c>source_wins</c>, the window's fallback, and last-write-wins ties).
+    /// </summary>
+    public IReadOnlyList<string> SourcePriority { get; init; } = [];
+
+    /// <summary>
+    /// <c>conflict_resolution.tolerance.fallback</c>: what decides writes closer than the time window, where clocks
+    /// cannot order them (<c>source_wins</c> or <c>manual_review</c>, the default).
+    /// </summary>
+    public string ToleranceFallback { get; init; } = "manual_review";
+
+    /// <summary><c>conflict_resolution.plugin</c>: an <c>IConflictResolver</c> loaded from an assembly; null when absent.</summary>
+    public ConflictPluginOptions? Plugin { get; init; }
+
+    /// <summary><c>conflict_resolution.notifications</c>: null when absent (no webhook, no threshold).</summary>
+    public ConflictNotificationOptions? Notifications { get; init; }
+}
 
 /// <summary>One entry of <c>conflict_resolution.strategies</c>.</summary>
-public sealed record FieldStrategyOptions(string Field, string Strategy, IReadOnlyList<string> SourcePriority);
+public sealed record FieldStrategyOptions(string Field, string Strategy, IReadOnlyList<string> SourcePriority)
+{
+    /// <summary>
+    /// For <c>strategy: custom</c>: <c>max</c>, <c>min</c>, <c>prefer_non_null</c>, <c>concat_unique</c>,
+    /// <c>sum_deltas</c> or <c>plugin</c>; null for the other strategies.
+    /// </summary>
+    public string? Rule { get; init; }
+}
+
+/// <summary><c>conflict_resolution.plugin</c>: <paramref name="AssemblyPath"/> is absolute (resolved from the config's folder).</summary>
+public sealed record ConflictPluginOptions(string AssemblyPath, string TypeName);
+
+/// <summary>
+/// <c>conflict_resolution.notifications</c>: a run whose conflicts need attention (any held for manual review, or more
+/// than <paramref name="ThresholdPerRun"/> of them) is posted to <paramref name="Webhook"/> and logged as a warning.
+/// </summary>
+public sealed record ConflictNotificationOptions(WebhookOptions? Webhook, int? ThresholdPerRun);
+
+/// <summary>
+/// <c>conflict_resolution.notifications.webhook</c>: a JSON POST to <paramref name="Url"/> with <paramref name="Headers"/>,
+/// tried at most <paramref name="MaxAttempts"/> times (network errors, timeouts, 408, 429 and 5xx are tried again).
+/// </summary>
+public sealed record WebhookOptions(Uri Url, IReadOnlyDictionary<string, string> Headers, int MaxAttempts)
+{
+    public const int DefaultMaxAttempts = 4;
+}
 
 /// <summary>The <c>state</c> block.</summary>
 public sealed record StateOptions(StateStorageOptions Storage, CheckpointingOptions Checkpointing, RecoveryOptions Recovery)

@@ -31,4 +31,13 @@ public static partial class Log
 
     [LoggerMessage(EventId = 120, Level = LogLevel.Warning, Message = "Table {Table}: record {RecordId} sent to the dead-letter queue: {Reason}")]
     public static partial void DeadLettered(ILogger logger, string table, string recordId, string reason);
+
+    [LoggerMessage(EventId = 130, Level = LogLevel.Warning, Message = "Sync {Sync} run {RunId}: {Detected} conflict(s), {PendingReview} waiting for manual review ({Reason}); webhook {Webhook}")]
+    public static partial void ConflictsNeedAttention(ILogger logger, string sync, string runId, int detected, int pendingReview, string reason, string webhook);
+
+    [LoggerMessage(EventId = 131, Level = LogLevel.Warning, Message = "Sync {Sync} run {RunId}: the conflict webhook {Webhook} was not delivered after {Attempts} attempt(s): {Error}")]
+    public static partial void ConflictWebhookFailed(ILogger logger, string sync, string runId, string webhook, int attempts, string error);
+
+    [LoggerMessage(EventId = 132, Level = LogLevel.Debug, Message = "Sync {Sync} run {RunId}: conflict webhook {Webhook} attempt {Attempt} failed ({Error}); trying again in {DelayMs} ms")]
+    public static partial void ConflictWebhookRetry(ILogger logger, string sync, string runId, string webhook, int attempt, string error, double delayMs);
 }

@@ -1,0 +1,95 @@
+using DeltaSync.Core.Config;
+using NodaTime;
+
+namespace DeltaSync.Core.Conflicts;
+
+/// <summary>
+/// The <c>conflict_resolution</c> block, ready to decide: the strategy of each field, source ranks, the tolerance
+/// window and its fallback, the review threshold and the plug-in.
+/// </summary>
+public sealed class ConflictPolicy
+{
+    private readonly Dictionary<string, FieldPolicy> _fields;
+
+    private ConflictPolicy(FieldPolicy defaultPolicy, Dictionary<string, FieldPolicy> fields, Duration? timeWindow, ConflictStrategy fallback, double? reviewThreshold, IConflictResolver? plugin)
+    {
+        Default = defaultPolicy;
+        _fields = fields;
+        TimeWindow = timeWindow is { } w && w > Duration.Zero ? w : null;
+        Fallback = fallback;
+        ReviewThreshold = reviewThreshold;
+        Plugin = plugin;
+    }
+
+    /// <summary>The policy of fields without their own entry, and of a record's existence (delete conflicts).</summary>
+    public FieldPolicy Default { get; }
+
+    /// <summary>Writes closer than this are concurrent: clocks cannot order them (null: clocks are trusted).</summary>
+    public Duration? TimeWindow { get; }
+
+    /// <summary>What decides writes inside <see cref="TimeWindow"/>: <see cref="ConflictStrategy.SourceWins"/> or <see cref="ConflictStrategy.ManualReview"/>.</summary>
+    public ConflictStrategy Fallback { get; }
+
+    /// <summary>Automatic resolutions with a lower confidence go to manual review (null: none do).</summary>
+    public double? ReviewThreshold { get; }
+
+    /// <summary>The plug-in for <see cref="CustomRule.Plugin"/>, when configured.</summary>
+    public IConflictResolver? Plugin { get; }
+
+    /// <summary>A policy from the configuration; <paramref name="plugin"/> is the loaded <c>conflict_resolution.plugin</c> (<see cref="ConflictPluginLoader"/>).</summary>
+    /// <exception cref="ArgumentException">A custom rule <c>plugin</c> is configured but <paramref name="plugin"/> is null.</exception>
+    public static ConflictPolicy From(ConflictResolutionOptions options, IConflictResolver? plugin = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var defaultStrategy = ConflictNames.ParseStrategy(options.DefaultStrategy);
+        var defaultPolicy = new FieldPolicy(defaultStrategy, defaultStrategy == ConflictStrategy.Custom ? CustomRule.Plugin : null, options.SourcePriority);
+        var fields = new Dictionary<string, FieldPolicy>(StringComparer.Ordinal);
+        foreach (var entry in options.Strategies)
+        {
+            var strategy = ConflictNames.ParseStrategy(entry.Strategy);
+            var rule = strategy == ConflictStrategy.Custom ? ConflictNames.ParseRule(entry.Rule ?? "plugin") : (CustomRule?)null;
+            fields[entry.Field] = new FieldPolicy(strategy, rule, entry.SourcePriority.Count > 0 ? entry.SourcePriority : options.SourcePriority);
+        }
+
+        var needsPlugin = defaultPolicy.Rule == CustomRule.Plugin || fields.Values.Any(f => f.Rule == CustomRule.Plugin);
+        if (needsPlugin && plugin is null)
+        {
+            throw new ArgumentException("the configuration uses the custom rule 'plugin' but no IConflictResolver was given (load it with ConflictPluginLoader)", nameof(plugin));
+        }
+
+        return new ConflictPolicy(
+            defaultPolicy,
+            fields,
+            options.ToleranceTimeWindow,
+            ConflictNames.ParseStrategy(options.ToleranceFallback),
+            options.ManualReviewThreshold,
+            plugin);
+    }
+
+    /// <summary>The policy of <paramref name="field"/>.</summary>
+    public FieldPolicy For(string field) => _fields.TryGetValue(field, out var policy) ? policy : Default;
+}
+
+/// <summary>How one field's conflicts are decided.</summary>
+/// <param name="Strategy">The strategy.</param>
+/// <param name="Rule">For <see cref="ConflictStrategy.Custom"/>, the rule.</param>
+/// <param name="SourcePriority">Sources, first = highest precedence (the field's list, else the block's).</param>
+public sealed record FieldPolicy(ConflictStrategy Strategy, CustomRule? Rule, IReadOnlyList<string> SourcePriority)
+{
+    /// <summary>0 for the first source of <see cref="SourcePriority"/>; <see cref="int.MaxValue"/> for sources not listed.</summary>
+    public int Rank(string source)
+    {
+        for (var i = 0; i < SourcePriority.Count; i++)
+        {
+            if (string.Equals(SourcePriority[i], source, StringComparison.Ordinal))
+            {
+                return i;
+            }
+        }
+
+        return int.MaxValue;
+    }
+
+    /// <summary>The name reports give: <c>last_write_wins</c>, <c>custom:max</c>…</summary>
+    public string Name => Strategy == ConflictStrategy.Custom && Rule is { } rule ? $"custom:{ConflictNames.Of(rule)}" : ConflictNames.Of(Strategy);
+}

@@ -1,0 +1,153 @@
+using System.Collections;
+using System.Globalization;
+using DeltaSync.Core.Model;
+
+namespace DeltaSync.Core.Conflicts;
+
+/// <summary>Comparisons and arithmetic on field values of any source type (numbers across types, text, times, lists, blobs).</summary>
+internal static class FieldValues
+{
+    /// <summary>Whether two values are the same value (1 and 1.0 are; "1" and 1 are not).</summary>
+    public static bool Same(object? a, object? b)
+    {
+        if (a is null || b is null)
+        {
+            return a is null && b is null;
+        }
+
+        if (TryDecimal(a, out var x) && TryDecimal(b, out var y))
+        {
+            return x == y;
+        }
+
+        if (IsNumber(a) || IsNumber(b))
+        {
+            return IsNumber(a) && IsNumber(b) && ToDouble(a).Equals(ToDouble(b));
+        }
+
+        if (a is byte[] ba && b is byte[] bb)
+        {
+            return ba.AsSpan().SequenceEqual(bb);
+        }
+
+        if (IsList(a) && IsList(b))
+        {
+            var left = ((IEnumerable)a).Cast<object?>().ToList();
+            var right = ((IEnumerable)b).Cast<object?>().ToList();
+            return left.Count == right.Count && left.Zip(right).All(p => Same(p.First, p.Second));
+        }
+
+        return a.GetType() == b.GetType() ? a.Equals(b) : string.Equals(PortableValue.ToText(a), PortableValue.ToText(b), StringComparison.Ordinal);
+    }
+
+    /// <summary>Order for max/min: numbers by value, same-typed comparables by their order, anything else by text; null first.</summary>
+    public static int Compare(object? a, object? b)
+    {
+        if (a is null || b is null)
+        {
+            return a is null ? (b is null ? 0 : -1) : 1;
+        }
+
+        if (TryDecimal(a, out var x) && TryDecimal(b, out var y))
+        {
+            return x.CompareTo(y);
+        }
+
+        if (IsNumber(a) && IsNumber(b))
+        {
+            return ToDouble(a).CompareTo(ToDouble(b));
+        }
+
+        if (a.GetType() == b.GetType() && a is IComparable comparable)
+        {
+            return comparable.CompareTo(b);
+        }
+
+        return string.CompareOrdinal(PortableValue.ToText(a), PortableValue.ToText(b));
+    }
+
+    /// <summary><paramref name="total"/> + (<paramref name="now"/> − <paramref name="before"/>), null counting as 0; integers stay integers.</summary>
+    /// <exception cref="InvalidOperationException">A value is not a number.</exception>
+    public static object AddDelta(object? total, object? now, object? before)
+    {
+        object?[] values = [total, now, before];
+        foreach (var value in values)
+        {
+            if (value is not null && !IsNumber(value))
+            {
+                throw new InvalidOperationException($"sum_deltas needs numbers, got {PortableValue.ToText(value)}");
+            }
+        }
+
+        if (values.All(v => v is null or sbyte or byte or short or ushort or int or uint or long))
+        {
+            return checked(ToLong(total) + (ToLong(now) - ToLong(before)));
+        }
+
+        if (values.All(v => v is null || !(v is double or float)))
+        {
+            return ToDecimal(total) + (ToDecimal(now) - ToDecimal(before));
+        }
+
+        return ToDouble(total) + (ToDouble(now) - ToDouble(before));
+    }
+
+    /// <summary>
+    /// The union of two values' items, without duplicates, in ordinal order of their text. Lists give a list; text is a
+    /// comma-separated list and gives text ("b,a" ∪ "c,a" = "a,b,c").
+    /// </summary>
+    public static object? ConcatUnique(object? a, object? b)
+    {
+        var items = Items(a).Concat(Items(b))
+            .GroupBy(v => PortableValue.ToText(v) ?? string.Empty, StringComparer.Ordinal)
+            .OrderBy(g => g.Key, StringComparer.Ordinal)
+            .Select(g => g.First())
+            .ToList();
+        var asText = a is null or string && b is null or string;
+        if (asText)
+        {
+            return items.Count == 0 && a is null && b is null ? null : string.Join(",", items.Select(PortableValue.ToText));
+        }
+
+        return items.ToArray();
+    }
+
+    private static IEnumerable<object?> Items(object? value) => value switch
+    {
+        null => [],
+        string text => text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries),
+        byte[] => [value],
+        IEnumerable list => list.Cast<object?>(),
+        _ => [value],
+    };
+
+    private static bool IsList(object value) => value is IEnumerable and not string and not byte[];
+
+    private static bool IsNumber(object value) =>
+        value is sbyte or byte or short or ushort or int or uint or long or ulong or float or double or decimal;
+
+    private static bool TryDecimal(object value, out decimal result)
+    {
+        switch (value)
+        {
+            case sbyte or byte or short or ushort or int or uint or long or ulong or decimal:
+                result = Convert.ToDecimal(value, CultureInfo.InvariantCulture);
+                return true;
+            case double d when double.IsFinite(d) && Math.Abs(d) < 7.9e27:
+                result = (decimal)d;
+                return true;
+            case float f when float.IsFinite(f) && Math.Abs(f) < 7.9e27f:
+                result = (decimal)f;
+                return true;
+            default:
+                result = 0;
+                return false;
+        }
+    }
+
+    private static long ToLong(object? value) => value is null ? 0 : Convert.ToInt64(value, CultureInfo.InvariantCulture);
+
+    private static decimal ToDecimal(object? value) => value is null ? 0 : Convert.ToDecimal(value, CultureInfo.InvariantCulture);
+
+    private static double ToDouble(object? value) => value is null ? 0 : Convert.ToDouble(value, CultureInfo.InvariantCulture);
+}
