@@ -37,4 +37,13 @@ public sealed class ChangeBatch
 
     /// <summary>Rows whose cursor column (updated_at, sequence) was NULL: compared with the ledger by row hash instead.</summary>
     public int NullCursorRows { get; init; }
+
+    /// <summary>
+    /// Repairs found by reconciliation: each change is written even when the ledger says it is applied (the
+    /// destination drifted from what the ledger recorded — a row edited or deleted there out of band).
+    /// </summary>
+    public bool Repair { get; init; }
+
+    /// <summary>What the reconciliation that produced this batch compared and fetched (on its last batch only).</summary>
+    public Capture.ReconciliationStats? Reconciliation { get; init; }
 }

@@ -35,11 +35,15 @@ public static class ChangeResolver
         }
 
         var known = await ledger.LookupAsync(scope, keys, cancellationToken).ConfigureAwait(false);
-        return Resolve(batch.Events, known);
+        return Resolve(batch.Events, known, batch.Repair);
     }
 
-    /// <summary>The pure part: given what the ledger holds for the batch's keys, the writes to make.</summary>
-    public static ResolvedBatch Resolve(IReadOnlyList<ChangeEvent> events, IReadOnlyDictionary<RecordKey, LedgerEntry> known)
+    /// <summary>
+    /// The pure part: given what the ledger holds for the batch's keys, the writes to make. A <paramref name="repair"/>
+    /// batch (reconciliation found the destination itself differs from the source) is written whatever the ledger
+    /// says: the ledger describes what was applied, and the destination has since drifted from it.
+    /// </summary>
+    public static ResolvedBatch Resolve(IReadOnlyList<ChangeEvent> events, IReadOnlyDictionary<RecordKey, LedgerEntry> known, bool repair = false)
     {
         ArgumentNullException.ThrowIfNull(events);
         ArgumentNullException.ThrowIfNull(known);
@@ -53,7 +57,7 @@ public static class ChangeResolver
             current.TryGetValue(change.Key, out var entry);
             if (change.Operation == ChangeOperation.Delete)
             {
-                if (entry is null || entry.Deleted)
+                if (!repair && (entry is null || entry.Deleted))
                 {
                     skipped++;
                     continue;
@@ -66,7 +70,7 @@ public static class ChangeResolver
                 continue;
             }
 
-            if (entry is { Deleted: false } && entry.RowHash == change.RowHash)
+            if (!repair && entry is { Deleted: false } && entry.RowHash == change.RowHash)
             {
                 skipped++;
                 continue;

@@ -33,4 +33,8 @@ public sealed record TableRunResult(
     IReadOnlyList<string> ProcessedRecordIds,
     IReadOnlyList<string> Warnings,
     IReadOnlyList<Reporting.ReportError> Errors,
-    string? Error);
+    string? Error)
+{
+    /// <summary>What a reconciliation in this pass compared, fetched and repaired; null when none ran.</summary>
+    public Capture.ReconciliationStats? Reconciliation { get; init; }
+}

@@ -70,7 +70,28 @@ public sealed record TableReport(
     [property: JsonPropertyName("checkpoint_version")] long CheckpointVersion,
     [property: JsonPropertyName("resumed_from_version")] long? ResumedFromVersion,
     [property: JsonPropertyName("duration_seconds")] double DurationSeconds,
-    [property: JsonPropertyName("error")] string? Error);
+    [property: JsonPropertyName("error")] string? Error)
+{
+    /// <summary>What a reconciliation of the table compared, fetched and repaired in this run (absent when none ran).</summary>
+    [JsonPropertyName("reconciliation")]
+    public ReconciliationReport? Reconciliation { get; init; }
+}
+
+/// <summary>A table's reconciliation figures in the report.</summary>
+public sealed record ReconciliationReport(
+    [property: JsonPropertyName("ranges_compared")] long RangesCompared,
+    [property: JsonPropertyName("ranges_differing")] long RangesDiffering,
+    [property: JsonPropertyName("rows_fetched")] long RowsFetched,
+    [property: JsonPropertyName("bytes_fetched")] long BytesFetched,
+    [property: JsonPropertyName("rows_upserted")] long RowsUpserted,
+    [property: JsonPropertyName("rows_deleted")] long RowsDeleted)
+{
+    public static ReconciliationReport From(Capture.ReconciliationStats stats)
+    {
+        ArgumentNullException.ThrowIfNull(stats);
+        return new(stats.RangesCompared, stats.RangesDiffering, stats.RowsFetched, stats.BytesFetched, stats.RowsUpserted, stats.RowsDeleted);
+    }
+}
 
 public sealed record ConflictReport(
     [property: JsonPropertyName("record_id")] string RecordId,
