@@ -19,8 +19,11 @@ namespace DeltaSync.Benchmarks;
 /// </param>
 public sealed record BenchmarkOptions(int Rows, double ChangedPercent, string WorkDirectory, bool ScaleCheck, string? CliPath, int Rounds, string? PostgresUri = null, bool PostgresStream = false)
 {
+    /// <summary><c>--reconcile</c>: the key-range reconciliation benchmark (SQLite) instead of the sync benchmark.</summary>
+    public bool Reconcile { get; init; }
+
     public const string Usage =
-        "usage: dotnet run -c Release --project bench/DeltaSync.Benchmarks -- [--rows 1000000] [--changed-percent 1] [--work DIR] [--scale-check] [--rounds 1] [--cli PATH/deltasync.dll] [--postgres postgresql://user:pass@host:port/db [--postgres-stream]]";
+        "usage: dotnet run -c Release --project bench/DeltaSync.Benchmarks -- [--rows 1000000] [--changed-percent 1] [--work DIR] [--scale-check] [--rounds 1] [--cli PATH/deltasync.dll] [--postgres postgresql://user:pass@host:port/db [--postgres-stream]] [--reconcile]";
 
     public const int ScaleFactor = 5;
 
@@ -43,6 +46,7 @@ public sealed record BenchmarkOptions(int Rows, double ChangedPercent, string Wo
                 "--cli" => options with { CliPath = Path.GetFullPath(Value(args, ++i)) },
                 "--postgres" => options with { PostgresUri = Value(args, ++i) },
                 "--postgres-stream" => options with { PostgresStream = true },
+                "--reconcile" => options with { Reconcile = true },
                 _ => throw new ArgumentException($"unknown argument '{args[i]}'\n{Usage}"),
             };
         }

@@ -14,6 +14,9 @@ app.Configure(config =>
         .WithDescription("Sync the configured tables: one pass (--once, the default) or continuously (--follow).")
         .WithExample("run", "--config", "deltasync.yaml")
         .WithExample("run", "--config", "deltasync.yaml", "--table", "orders", "--follow");
+    config.AddCommand<ReconcileCommand>("reconcile")
+        .WithDescription("Compare the tables with the destination now by key-range checksums and repair drift, hard deletes included.")
+        .WithExample("reconcile", "--config", "deltasync.yaml", "--table", "orders");
     config.AddCommand<StatusCommand>("status")
         .WithDescription("Per table: last run, cursor, high-water mark, lag and counts.");
     config.AddBranch("state", state =>

@@ -9,9 +9,11 @@ namespace DeltaSync.Core.Capture;
 
 /// <summary>
 /// <c>cdc_method: hybrid</c>: a base capture (the change log where the source has one, else a cursor) for every pass,
-/// and every <c>cdc.hybrid.reconcile_interval</c> a reconciliation pass that reads the source in key order and merges
-/// it with the ledger: whatever the base missed — a hard delete a timestamp cursor cannot see, a row written with a
-/// backdated timestamp, a change lost with a dropped log — is found and repaired. Its position wraps the base's:
+/// and every <c>cdc.hybrid.reconcile_interval</c> a reconciliation pass: where source and destination both compute
+/// key-range digests with the same row hash (<see cref="RangeReconciliation"/>), only the ranges whose digests differ
+/// are bisected and read; otherwise the source is read in key order and merged with the ledger. Whatever the base
+/// missed — a hard delete a timestamp cursor cannot see, a row written with a backdated timestamp, a change lost with a
+/// dropped log, and with digests also a row edited or deleted at the destination — is found and repaired. Its position wraps the base's:
 /// <c>hybrid:&lt;last reconciliation, epoch ms&gt;|&lt;base position&gt;</c>.
 /// </summary>
 public sealed class HybridCapture : IChangeCapture
@@ -23,10 +25,12 @@ public sealed class HybridCapture : IChangeCapture
     private readonly CdcMethod _baseMethod;
     private readonly Duration _interval;
     private readonly IClock _clock;
+    private readonly RangeReconcileOptions _options;
     private IChangeCapture? _base;
 
-    public HybridCapture(ISource source, CaptureRequest request, CdcMethod baseMethod, Duration interval, IClock clock)
+    public HybridCapture(ISource source, CaptureRequest request, CdcMethod baseMethod, Duration interval, IClock clock, RangeReconcileOptions? options = null)
     {
+        _options = options ?? new RangeReconcileOptions();
         _source = source;
         _request = request;
         _baseMethod = baseMethod;
@@ -59,10 +63,12 @@ public sealed class HybridCapture : IChangeCapture
             yield break;
         }
 
-        // Reconciliation: every source row against the ledger, in key order, streamed. Only differences are written.
-        await using var reconcile = _source.CreateCapture(_request with { Plan = _request.Plan with { Method = CdcMethod.Polling }, Resume = Position.None });
+        var (sourceDigests, destinationDigests, unavailable) = await RangeReconciliation.OpenAsync(_source, _request, cancellationToken).ConfigureAwait(false);
+        var reconciliation = sourceDigests is not null && destinationDigests is not null
+            ? RangeReconciliation.PassAsync(_source, sourceDigests, destinationDigests, _request, _options, Position.None, cancellationToken)
+            : StreamingPassAsync(unavailable, cancellationToken);
         ChangeBatch? previous = null;
-        await foreach (var batch in reconcile.ReadAsync(cancellationToken).ConfigureAwait(false))
+        await foreach (var batch in reconciliation.ConfigureAwait(false))
         {
             if (previous is not null)
             {
@@ -84,10 +90,45 @@ public sealed class HybridCapture : IChangeCapture
                 CreatedAtFallbackRows = wrapped.CreatedAtFallbackRows,
                 DstGapRows = wrapped.DstGapRows,
                 DstOverlapRows = wrapped.DstOverlapRows,
+                Repair = wrapped.Repair,
+                Reconciliation = wrapped.Reconciliation,
                 Warnings = [.. wrapped.Warnings, $"'{_request.Plan.Table}' was reconciled with the source (hybrid capture; next reconciliation after {_interval.TotalMinutes.ToString("0.#", CultureInfo.InvariantCulture)} minutes)"],
             };
         }
     }
+
+    /// <summary>
+    /// Where the two sides cannot compare digests (different engines, or a connector without them): every source
+    /// row, streamed in key order, against the ledger. Finds what the base missed at the source, not drift made at
+    /// the destination itself.
+    /// </summary>
+    private async IAsyncEnumerable<ChangeBatch> StreamingPassAsync(string? unavailable, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        await using var reconcile = _source.CreateCapture(_request with { Plan = _request.Plan with { Method = CdcMethod.Polling }, Resume = Position.None });
+        ChangeBatch? previous = null;
+        await foreach (var batch in reconcile.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            if (previous is not null)
+            {
+                yield return previous;
+            }
+
+            previous = batch;
+        }
+
+        if (previous is not null)
+        {
+            yield return new ChangeBatch(previous.Schema, previous.Events, previous.CheckpointPosition)
+            {
+                DeadLetters = previous.DeadLetters,
+                Warnings = [.. previous.Warnings, StreamingWarning(_request.Plan.Table, unavailable)],
+            };
+        }
+    }
+
+    /// <summary>The report line of a reconciliation that could not use digests.</summary>
+    public static string StreamingWarning(string table, string? unavailable) =>
+        $"'{table}' was reconciled by streaming every source row and comparing it with the ledger, not by key-range digests ({unavailable ?? "digests unavailable"}); drift made at the destination itself is not seen this way";
 
     public ValueTask OnCheckpointedAsync(Position position, CancellationToken cancellationToken)
     {

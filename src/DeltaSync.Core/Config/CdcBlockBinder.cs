@@ -25,7 +25,11 @@ internal static class CdcBlockBinder
             hybrid.Report("base", "the base of hybrid capture is changelog, timestamp, version or trigger (reconciliation already compares every row)");
         }
 
-        return new HybridCdcOptions(baseMethod, hybrid.Duration("reconcile_interval", Duration.FromHours(1), allowZero: true));
+        return new HybridCdcOptions(baseMethod, hybrid.Duration("reconcile_interval", Duration.FromHours(1), allowZero: true))
+        {
+            Ranges = hybrid.Integer("ranges", Capture.RangeReconcileOptions.DefaultRanges, min: 2, max: 4096),
+            LeafRows = hybrid.Integer("leaf_rows", Capture.RangeReconcileOptions.DefaultLeafRows, min: 1, max: 100_000),
+        };
     }
 
     private static TimestampCdcOptions BindTimestamp(YamlSection timestamp)

@@ -24,7 +24,7 @@ internal static class ConfigKeys
 
     public static readonly string[] Cdc = ["timestamp", "version", "changelog", "polling", "trigger", "hybrid"];
 
-    public static readonly string[] Hybrid = ["base", "reconcile_interval"];
+    public static readonly string[] Hybrid = ["base", "reconcile_interval", "ranges", "leaf_rows"];
 
     public static readonly string[] Timestamp = ["updated_at_field", "created_at_field", "timezone", "tolerance_window", "safety_margin", "max_future_skew"];
 

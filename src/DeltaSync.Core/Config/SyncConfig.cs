@@ -139,10 +139,20 @@ public sealed record CdcOptions(
     public HybridCdcOptions Hybrid { get; init; } = new(null, Duration.FromHours(1));
 }
 
-/// <summary><c>cdc.hybrid</c>: a capture method plus periodic reconciliation with the ledger.</summary>
+/// <summary><c>cdc.hybrid</c>: a capture method plus periodic reconciliation of source and destination.</summary>
 /// <param name="Base">The method between reconciliations; default: changelog where the source has a log, else timestamp.</param>
-/// <param name="ReconcileInterval">How often a pass also compares every source row with what was applied (0: every pass).</param>
-public sealed record HybridCdcOptions(CdcMethod? Base, Duration ReconcileInterval);
+/// <param name="ReconcileInterval">How often a pass also reconciles the table with the destination (0: every pass).</param>
+public sealed record HybridCdcOptions(CdcMethod? Base, Duration ReconcileInterval)
+{
+    /// <summary><c>cdc.hybrid.ranges</c>: top-level key ranges a differing table is cut into (also used by <c>reconcile</c>).</summary>
+    public int Ranges { get; init; } = Capture.RangeReconcileOptions.DefaultRanges;
+
+    /// <summary><c>cdc.hybrid.leaf_rows</c>: a differing range this small is compared row by row.</summary>
+    public int LeafRows { get; init; } = Capture.RangeReconcileOptions.DefaultLeafRows;
+
+    /// <summary>The reconciler's options.</summary>
+    public Capture.RangeReconcileOptions Reconcile => new(Ranges, LeafRows);
+}
 
 /// <summary><c>cdc.timestamp</c>.</summary>
 /// <param name="ToleranceWindow">Every run re-reads this far behind the cursor; the ledger drops what is already applied.</param>

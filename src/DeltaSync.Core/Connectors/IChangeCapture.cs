@@ -19,7 +19,15 @@ public sealed record CaptureRequest(
     int BatchSize,
     ILedger Ledger,
     LedgerScope Scope,
-    Instant? HighWaterMark);
+    Instant? HighWaterMark)
+{
+    /// <summary>
+    /// Opens the destination table's key-range digests (same projection as the source's), for reconciliation by
+    /// bisection; null when the pipeline offers none. The pipeline first waits until every batch this capture
+    /// yielded so far is applied, so the digests describe the destination as the capture left it.
+    /// </summary>
+    public Func<CancellationToken, ValueTask<IRangeDigests?>>? DestinationDigests { get; init; }
+}
 
 /// <summary>
 /// Reads one table's changes as batches in source order. Each batch carries the position that is safe to checkpoint

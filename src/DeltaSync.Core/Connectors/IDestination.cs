@@ -29,4 +29,10 @@ public interface IDestination : IAsyncDisposable
 
     /// <summary>Forgets a stream: its ledger scope and committed checkpoint (the data stays).</summary>
     Task ResetStreamAsync(string stream, LedgerScope scope, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Key-range digests of <paramref name="destinationTable"/> over the source's columns in source column order
+    /// (<paramref name="sourceSchema"/>), for reconciliation; null when this destination cannot compute them.
+    /// </summary>
+    Task<IRangeDigests?> OpenRangeDigestsAsync(string destinationTable, TableSchema sourceSchema, CancellationToken cancellationToken) => Task.FromResult<IRangeDigests?>(null);
 }

@@ -43,6 +43,12 @@ public interface ISource : IAsyncDisposable
     /// of the source's clock can be recognised before resuming; null when the position is no timestamp cursor.
     /// </summary>
     Instant? CursorTime(Position position) => null;
+
+    /// <summary>
+    /// The table's key-range digests for reconciliation (<see cref="Capture.RangeReconciler"/>), computed inside the
+    /// source; null when this source cannot compute them (reconciliation then compares every row).
+    /// </summary>
+    Task<IRangeDigests?> OpenRangeDigestsAsync(TableSchema schema, CancellationToken cancellationToken) => Task.FromResult<IRangeDigests?>(null);
 }
 
 /// <summary>A row read back by key (<see cref="ISource.ReadRowsAsync"/>).</summary>

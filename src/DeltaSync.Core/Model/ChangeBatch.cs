@@ -31,6 +31,8 @@ public sealed class ChangeBatch
             CreatedAtFallbackRows = CreatedAtFallbackRows,
             DstGapRows = DstGapRows,
             DstOverlapRows = DstOverlapRows,
+            Repair = Repair,
+            Reconciliation = Reconciliation,
         };
 
     public IReadOnlyList<ChangeEvent> Events { get; }
@@ -73,4 +75,13 @@ public sealed class ChangeBatch
 
     /// <summary>Zone-less timestamps that fell in a DST overlap of the source zone and took the earlier offset.</summary>
     public int DstOverlapRows { get; init; }
+
+    /// <summary>
+    /// Repairs found by reconciliation: each change is written even when the ledger says it is applied (the
+    /// destination drifted from what the ledger recorded — a row edited or deleted there out of band).
+    /// </summary>
+    public bool Repair { get; init; }
+
+    /// <summary>What the reconciliation that produced this batch compared and fetched (on its last batch only).</summary>
+    public Capture.ReconciliationStats? Reconciliation { get; init; }
 }

@@ -46,7 +46,7 @@ public static class ChangeResolver
         if (batch.TruncateFirst)
         {
             // Everything is deleted before these changes: the ledger's entries no longer describe the destination.
-            return Resolve(batch.Events, new Dictionary<RecordKey, LedgerEntry>(), batch.InCommitOrder);
+            return Resolve(batch.Events, new Dictionary<RecordKey, LedgerEntry>(), batch.InCommitOrder, batch.Repair);
         }
 
         var keys = new HashSet<RecordKey>(batch.Events.Count);
@@ -56,7 +56,7 @@ public static class ChangeResolver
         }
 
         var known = await ledger.LookupAsync(scope, keys, cancellationToken).ConfigureAwait(false);
-        return Resolve(batch.Events, known, batch.InCommitOrder);
+        return Resolve(batch.Events, known, batch.InCommitOrder, batch.Repair);
     }
 
     /// <summary>The pure part: given what the ledger holds for the batch's keys, the writes to make.</summary>
@@ -64,7 +64,11 @@ public static class ChangeResolver
     /// The events come from a change log or trigger table in commit order: each supersedes what was applied before it,
     /// whatever the commit times say (a trigger's time is its transaction's start, which commits need not follow).
     /// </param>
-    public static ResolvedBatch Resolve(IReadOnlyList<ChangeEvent> events, IReadOnlyDictionary<RecordKey, LedgerEntry> known, bool inCommitOrder = false)
+    /// <param name="repair">
+    /// Reconciliation found the destination itself differs from the source: every change is written whatever the
+    /// ledger says (it describes what was applied, and the destination has since drifted from it).
+    /// </param>
+    public static ResolvedBatch Resolve(IReadOnlyList<ChangeEvent> events, IReadOnlyDictionary<RecordKey, LedgerEntry> known, bool inCommitOrder = false, bool repair = false)
     {
         ArgumentNullException.ThrowIfNull(events);
         ArgumentNullException.ThrowIfNull(known);
@@ -79,13 +83,13 @@ public static class ChangeResolver
             current.TryGetValue(change.Key, out var entry);
             if (change.Operation == ChangeOperation.Delete)
             {
-                if (entry is null || entry.Deleted)
+                if (!repair && (entry is null || entry.Deleted))
                 {
                     skipped++;
                     continue;
                 }
 
-                if (Older(change, entry, inCommitOrder))
+                if (!repair && Older(change, entry!, inCommitOrder))
                 {
                     // A delayed delete: the record was updated after the delete happened; the update stands.
                     delayedDeletes++;
@@ -101,7 +105,7 @@ public static class ChangeResolver
                 continue;
             }
 
-            if (entry is { Deleted: true } && Older(change, entry, inCommitOrder))
+            if (!repair && entry is { Deleted: true } && Older(change, entry, inCommitOrder))
             {
                 // Undelete only by a write newer than the delete.
                 revivalsRefused++;
@@ -115,7 +119,7 @@ public static class ChangeResolver
                 versionResets++;
             }
 
-            if (entry is { Deleted: false } && entry.RowHash == change.RowHash)
+            if (!repair && entry is { Deleted: false } && entry.RowHash == change.RowHash)
             {
                 skipped++;
                 if (reset)

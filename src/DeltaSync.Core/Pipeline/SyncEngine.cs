@@ -15,7 +15,11 @@ namespace DeltaSync.Core.Pipeline;
 /// <param name="Tables">Only these tables (all when empty).</param>
 /// <param name="FullRefresh">Re-read every table from the start (the ledger keeps unchanged rows unchanged).</param>
 /// <param name="ReportPath">Where to write the report; null for the <c>reports/</c> folder beside the state.</param>
-public sealed record RunOptions(IReadOnlyList<string> Tables, bool FullRefresh, string? ReportPath);
+public sealed record RunOptions(IReadOnlyList<string> Tables, bool FullRefresh, string? ReportPath)
+{
+    /// <summary>Reconcile each table with the destination now instead of its capture pass (<c>deltasync reconcile</c>).</summary>
+    public bool Reconcile { get; init; }
+}
 
 /// <summary>A finished run: its report and where the report was written.</summary>
 public sealed record RunOutcome(SyncReport Report, string ReportPath);
@@ -117,8 +121,12 @@ public sealed class SyncEngine
             plans,
             p => p.Priority,
             _config.Sync.MaxParallelTables,
-            p => Task.Run(() => new TablePipeline(p, services).RunAsync(options.FullRefresh, progress, stop))).ConfigureAwait(false);
+            p => Task.Run(() => new TablePipeline(p, services).RunAsync(options.FullRefresh, progress, stop, options.Reconcile))).ConfigureAwait(false);
         var report = BuildReport(runId, started, _clock.GetCurrentInstant(), results, options.FullRefresh);
+        if (options.Reconcile)
+        {
+            report = report with { Metadata = report.Metadata with { Mode = "reconcile" } };
+        }
         if (await StateBackup.AfterRunAsync(_config, state, _clock, stop).ConfigureAwait(false) is { } backupWarning)
         {
             report = report with { Warnings = [.. report.Warnings, backupWarning] };
@@ -231,6 +239,7 @@ public sealed class SyncEngine
             NullTimestamps = r.Timestamps is { } t ? new NullTimestampsReport(t.CreatedAtFallback, t.RowHash) : null,
             DstResolved = r.Timestamps is { } d ? new DstResolvedReport(d.DstGap, d.DstOverlap) : null,
             RecordsFutureTimestamp = r.Timestamps?.Future,
+            Reconciliation = r.Reconciliation is { } reconciled ? ReconciliationReport.From(reconciled) : null,
         }).ToList();
         return new SyncReport(
             new ReportMetadata(

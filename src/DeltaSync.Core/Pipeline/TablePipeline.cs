@@ -44,13 +44,17 @@ public sealed class TablePipeline
         _services = services;
     }
 
-    /// <summary>Runs one pass. <paramref name="stop"/> ends the pass cleanly after the batch in flight.</summary>
-    public async Task<TableRunResult> RunAsync(bool fullRefresh, IProgress<TableProgress>? progress, CancellationToken stop)
+    /// <summary>
+    /// Runs one pass. <paramref name="stop"/> ends the pass cleanly after the batch in flight. With
+    /// <paramref name="reconcile"/> the pass is one reconciliation of the table with the destination instead of its
+    /// capture method's pass (<c>deltasync reconcile</c>); the position does not move.
+    /// </summary>
+    public async Task<TableRunResult> RunAsync(bool fullRefresh, IProgress<TableProgress>? progress, CancellationToken stop, bool reconcile = false)
     {
         var state = new RunState(_services.Clock.GetCurrentInstant());
         try
         {
-            await RunCoreAsync(state, fullRefresh, progress, stop).ConfigureAwait(false);
+            await RunCoreAsync(state, fullRefresh, reconcile, progress, stop).ConfigureAwait(false);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
@@ -88,16 +92,17 @@ public sealed class TablePipeline
             Counts = state.Counts,
             LateArrivals = state.LateArrivals,
             Timestamps = _plan.Method == CdcMethod.Timestamp ? state.Timestamps.ToCounts() : null,
+            Reconciliation = state.Reconciliation,
         };
     }
 
-    private async Task RunCoreAsync(RunState state, bool fullRefresh, IProgress<TableProgress>? progress, CancellationToken stop)
+    private async Task RunCoreAsync(RunState state, bool fullRefresh, bool reconcile, IProgress<TableProgress>? progress, CancellationToken stop)
     {
         // One worker per table at a time: the lease (where the state store keeps them) fences every later write.
         var lease = await TableLease.AcquireAsync(_services.History.Store, _plan.Stream, stop).ConfigureAwait(false);
         try
         {
-            await RunLeasedAsync(state, fullRefresh, progress, lease, stop).ConfigureAwait(false);
+            await RunLeasedAsync(state, fullRefresh, reconcile, progress, lease, stop).ConfigureAwait(false);
         }
         finally
         {
@@ -108,7 +113,7 @@ public sealed class TablePipeline
         }
     }
 
-    private async Task RunLeasedAsync(RunState state, bool fullRefresh, IProgress<TableProgress>? progress, TableLease? lease, CancellationToken stop)
+    private async Task RunLeasedAsync(RunState state, bool fullRefresh, bool reconcile, IProgress<TableProgress>? progress, TableLease? lease, CancellationToken stop)
     {
         var services = _services;
         var config = services.Config;
@@ -170,10 +175,25 @@ public sealed class TablePipeline
             await SourceClockAsync(stop).ConfigureAwait(false),
             services.Clock);
         state.Watermark = checkpoint?.Watermark;
-        var request = new CaptureRequest(_plan, schema, position, config.Sync.BatchSize, services.Destination.Ledger, scope, checkpoint?.HighWaterMark);
-        await using var capture = _plan.Method == CdcMethod.Hybrid
-            ? new HybridCapture(services.Source, request, HybridCapture.BaseFor(services.Source, config.Cdc.Hybrid), config.Cdc.Hybrid.ReconcileInterval, services.Clock)
+        // Reconciliation reads the destination's own digests, once everything the capture yielded before is applied.
+        var drain = new DrainSignal();
+        var destinationSchema = schema;
+        var request = new CaptureRequest(_plan, schema, position, config.Sync.BatchSize, services.Destination.Ledger, scope, checkpoint?.HighWaterMark)
+        {
+            DestinationDigests = async cancellationToken =>
+            {
+                await drain.WaitAsync(cancellationToken).ConfigureAwait(false);
+                return await services.Destination.OpenRangeDigestsAsync(_plan.DestinationTable, destinationSchema, cancellationToken).ConfigureAwait(false);
+            },
+        };
+        var reconcileOptions = config.Cdc.Hybrid.Reconcile;
+        await using var capture = reconcile
+            ? new ReconcileCapture(services.Source, request, reconcileOptions, services.Clock)
+            : _plan.Method == CdcMethod.Hybrid
+            ? new HybridCapture(services.Source, request, HybridCapture.BaseFor(services.Source, config.Cdc.Hybrid), config.Cdc.Hybrid.ReconcileInterval, services.Clock, reconcileOptions)
             : services.Source.CreateCapture(request);
+        var queuedIds = queued.Select(q => q.RecordId).ToHashSet(StringComparer.Ordinal);
+        var repairsQueued = 0;
         var channel = Channel.CreateBounded<ChangeBatch>(new BoundedChannelOptions(ChannelCapacity) { SingleReader = true, SingleWriter = true, FullMode = BoundedChannelFullMode.Wait });
         using var producerStop = CancellationTokenSource.CreateLinkedTokenSource(stop);
         var producer = Task.Run(
@@ -183,6 +203,7 @@ public sealed class TablePipeline
                 {
                     await foreach (var batch in capture.ReadAsync(producerStop.Token).ConfigureAwait(false))
                     {
+                        drain.Handed();
                         await channel.Writer.WriteAsync(batch, producerStop.Token).ConfigureAwait(false);
                     }
 
@@ -253,14 +274,28 @@ public sealed class TablePipeline
                     state.Warnings.Add($"The schema of '{_plan.Table}' changed while streaming; the destination table was evolved to match");
                 }
 
-                var changes = batch;
+                var toResolve = batch;
+                if (batch.Repair && queuedIds.Count > 0 && batch.Events.Any(e => queuedIds.Contains(e.Key.ToString())))
+                {
+                    // A record waiting in the dead-letter queue differs from the source by definition; it is replayed
+                    // from there (dlq replay), not forced through here — reconciliation finds it again until then.
+                    var kept = batch.Events.Where(e => !queuedIds.Contains(e.Key.ToString())).ToList();
+                    repairsQueued += batch.Events.Count - kept.Count;
+                    toResolve = batch.With(kept, batch.CheckpointPosition);
+                }
+
+                if (batch.Reconciliation is { } reconciled)
+                {
+                    state.Reconciliation = (state.Reconciliation ?? ReconciliationStats.Zero).Add(reconciled);
+                }
+
                 if (softDeletes is not null)
                 {
-                    (changes, var softDeleted) = softDeletes.Apply(batch);
+                    (toResolve, var softDeleted) = softDeletes.Apply(toResolve);
                     state.Counts.SoftDeleted += softDeleted;
                 }
 
-                var resolved = await ChangeResolver.ResolveAsync(changes, services.Destination.Ledger, scope, CancellationToken.None).ConfigureAwait(false);
+                var resolved = await ChangeResolver.ResolveAsync(toResolve, services.Destination.Ledger, scope, CancellationToken.None).ConfigureAwait(false);
                 state.Timings.Resolve += stage.Elapsed;
                 var arrivals = lateness.Observe(resolved.Applied, state.Counts);
                 if (batch.HighWaterMark is { } hwm && (state.HighWaterMark is null || hwm > state.HighWaterMark))
@@ -382,6 +417,7 @@ public sealed class TablePipeline
 
                 state.Timings.Save += watch.Elapsed;
                 progress?.Report(state.Progress(_plan.Table, phase, done: false));
+                drain.Applied();
                 waited.Restart();
                 if (stop.IsCancellationRequested)
                 {
@@ -411,6 +447,11 @@ public sealed class TablePipeline
         }
 
         Log.TableTimings(services.Logger, _plan.Table, state.Timings.Capture.TotalSeconds, state.Timings.Resolve.TotalSeconds, state.Timings.Apply.TotalSeconds, state.Timings.Save.TotalSeconds);
+        if (repairsQueued > 0)
+        {
+            state.Warnings.Add($"{repairsQueued} row(s) of '{_plan.Table}' differ between source and destination but are in the dead-letter queue; reconciliation leaves them to 'dlq replay' and will find them again until then");
+        }
+
         if (stillQueued > 0)
         {
             state.Warnings.Add($"{stillQueued} record(s) of '{_plan.Table}' are still in the dead-letter queue, unchanged since they were queued; fix them at the source and the next run syncs them");
@@ -651,6 +692,7 @@ public sealed class TablePipeline
         public int Retries { get; set; }
         public int AlreadyApplied { get; set; }
         public long? CommittedEpoch { get; set; }
+        public ReconciliationStats? Reconciliation { get; set; }
         public string? LastRetriedError { get; set; }
         public long Version { get; set; }
         public long? ResumedFrom { get; set; }

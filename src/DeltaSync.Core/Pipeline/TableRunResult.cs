@@ -35,6 +35,9 @@ public sealed record TableRunResult(
     IReadOnlyList<Reporting.ReportError> Errors,
     string? Error)
 {
+    /// <summary>What a reconciliation in this pass compared, fetched and repaired; null when none ran.</summary>
+    public Capture.ReconciliationStats? Reconciliation { get; init; }
+
     /// <summary>For timestamp CDC: NULL, DST-resolved and future timestamps met by the run; null for other methods.</summary>
     public TimestampCounts? Timestamps { get; init; }
 

@@ -123,6 +123,10 @@ public sealed record TableReport(
     /// <summary>Timestamp CDC: rows stamped more than <c>max_future_skew</c> ahead of the source's clock (applied).</summary>
     [JsonPropertyName("records_future_timestamp")]
     public long? RecordsFutureTimestamp { get; init; }
+
+    /// <summary>What a reconciliation of the table compared, fetched and repaired in this run (absent when none ran).</summary>
+    [JsonPropertyName("reconciliation")]
+    public ReconciliationReport? Reconciliation { get; init; }
 }
 
 /// <summary>Rows whose updated_at was NULL: ordered by created_at instead, or compared with the ledger by row hash.</summary>
@@ -134,6 +138,22 @@ public sealed record NullTimestampsReport(
 public sealed record DstResolvedReport(
     [property: JsonPropertyName("gap")] long Gap,
     [property: JsonPropertyName("overlap")] long Overlap);
+
+/// <summary>A table's reconciliation figures in the report.</summary>
+public sealed record ReconciliationReport(
+    [property: JsonPropertyName("ranges_compared")] long RangesCompared,
+    [property: JsonPropertyName("ranges_differing")] long RangesDiffering,
+    [property: JsonPropertyName("rows_fetched")] long RowsFetched,
+    [property: JsonPropertyName("bytes_fetched")] long BytesFetched,
+    [property: JsonPropertyName("rows_upserted")] long RowsUpserted,
+    [property: JsonPropertyName("rows_deleted")] long RowsDeleted)
+{
+    public static ReconciliationReport From(Capture.ReconciliationStats stats)
+    {
+        ArgumentNullException.ThrowIfNull(stats);
+        return new(stats.RangesCompared, stats.RangesDiffering, stats.RowsFetched, stats.BytesFetched, stats.RowsUpserted, stats.RowsDeleted);
+    }
+}
 
 public sealed record ConflictReport(
     [property: JsonPropertyName("record_id")] string RecordId,

@@ -60,6 +60,13 @@ internal sealed partial class PostgresDestination : IDestination
             cancellationToken);
     }
 
+    public async Task<IRangeDigests?> OpenRangeDigestsAsync(string destinationTable, TableSchema sourceSchema, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(sourceSchema);
+        var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        return await Reconcile.PostgresRangeDigests.OpenAsync(connection, destinationTable, sourceSchema, cancellationToken).ConfigureAwait(false);
+    }
+
     public Task<ApplyResult> ApplyAsync(ApplyUnit unit, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(unit);

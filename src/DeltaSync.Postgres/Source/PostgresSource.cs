@@ -107,6 +107,13 @@ internal sealed class PostgresSource : ISource
     /// key column's declared type in SQL, so a uuid, a timestamp or a numeric key matches as the table stores it; the
     /// cast key is read back too, in the source's own values, for the keys that no longer have a row.
     /// </summary>
+    public async Task<IRangeDigests?> OpenRangeDigestsAsync(TableSchema schema, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(schema);
+        var connection = await PostgresConnectionFactory.OpenAsync(_data, "source", cancellationToken).ConfigureAwait(false);
+        return await Reconcile.PostgresRangeDigests.OpenAsync(connection, schema.Name, schema, cancellationToken).ConfigureAwait(false);
+    }
+
     public async Task<IReadOnlyList<KeyedRow>> ReadRowsAsync(TableSchema schema, IReadOnlyList<RecordKey> keys, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(schema);

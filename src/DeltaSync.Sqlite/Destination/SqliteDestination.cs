@@ -55,6 +55,13 @@ internal sealed partial class SqliteDestination : IDestination
             },
             cancellationToken);
 
+    /// <summary>On a read connection of its own (WAL: readers do not wait for the writer).</summary>
+    public Task<IRangeDigests?> OpenRangeDigestsAsync(string destinationTable, TableSchema sourceSchema, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(sourceSchema);
+        return Task.FromResult(Reconcile.SqliteRangeDigests.Open(_path, destinationTable, sourceSchema, "destination"));
+    }
+
     public Task<ApplyResult> ApplyAsync(ApplyUnit unit, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(unit);

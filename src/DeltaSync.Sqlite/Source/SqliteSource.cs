@@ -30,7 +30,7 @@ internal sealed class SqliteSource : ISource
     }
 
     public IReadOnlyCollection<CdcMethod> SupportedMethods { get; } =
-        [CdcMethod.Timestamp, CdcMethod.Version, CdcMethod.Trigger, CdcMethod.Polling];
+        [CdcMethod.Timestamp, CdcMethod.Version, CdcMethod.Trigger, CdcMethod.Polling, CdcMethod.Hybrid];
 
     public Task<TableSchema> DescribeTableAsync(TableOptions table, CancellationToken cancellationToken)
     {
@@ -106,6 +106,12 @@ internal sealed class SqliteSource : ISource
         }
 
         return Task.FromResult<IReadOnlyList<KeyedRow>>(rows);
+    }
+
+    public Task<IRangeDigests?> OpenRangeDigestsAsync(TableSchema schema, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(schema);
+        return Task.FromResult(Reconcile.SqliteRangeDigests.Open(_path, schema.Name, schema, "source"));
     }
 
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;

@@ -86,6 +86,8 @@ public sealed class ConfigValidationTests
     [InlineData("cdc:\n  polling:\n    interval: 0", "cdc.polling.interval", "must be longer than zero")]
     [InlineData("cdc:\n  changelog:\n    type: oracle_redo", "cdc.changelog.type", "expected one of postgres_wal, mysql_binlog or mongo_oplog, got 'oracle_redo'")]
     [InlineData("cdc:\n  trigger:\n    prune: maybe", "cdc.trigger.prune", "expected true or false, got 'maybe'")]
+    [InlineData("cdc:\n  hybrid:\n    ranges: 1", "cdc.hybrid.ranges", "expected an integer from 2 to 4096, got '1'")]
+    [InlineData("cdc:\n  hybrid:\n    leaf_rows: lots", "cdc.hybrid.leaf_rows", "expected a positive integer up to 100000, got 'lots'")]
     [InlineData("conflict_resolution:\n  tolerance:\n    manual_review_threshold: 1.5", "conflict_resolution.tolerance.manual_review_threshold", "expected a number between 0 and 1, got '1.5'")]
     [InlineData("conflict_resolution:\n  default_strategy: newest", "conflict_resolution.default_strategy", "expected one of last_write_wins, source_wins, manual_review or custom, got 'newest'")]
     [InlineData("conflict_resolution:\n  strategies:\n    - field: email", "conflict_resolution.strategies[0].strategy", "is required: one of last_write_wins, source_wins, manual_review or custom")]

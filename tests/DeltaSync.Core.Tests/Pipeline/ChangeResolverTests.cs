@@ -154,6 +154,19 @@ public sealed class ChangeResolverTests
         Assert.Equal(2, resolved.Skipped);
     }
 
+    [Fact]
+    public void A_repair_is_written_even_where_the_ledger_says_it_is_applied()
+    {
+        // Reconciliation found the destination drifted from the ledger: a row edited there, a row the ledger never saw.
+        var row = Row(1, "same");
+        var known = Ledger(Applied(row), Tombstone(2));
+
+        var resolved = ChangeResolver.Resolve([Upsert(row), Delete(2), Delete(3)], known, repair: true);
+
+        Assert.Equal([WriteKind.Update, WriteKind.Delete, WriteKind.Delete], resolved.Writes.Select(w => w.Kind));
+        Assert.Equal(0, resolved.Skipped);
+    }
+
     private static object?[] Row(long id, string value) => [id, value];
 
     private static RecordKey Key(long id) => new([id]);

@@ -52,18 +52,18 @@ internal sealed class PgSyncWorkspace : IAsyncDisposable
         {blocks}
         """);
 
-    public async Task<SyncReport> RunAsync(SyncConfig config, bool fullRefresh = false)
+    public async Task<SyncReport> RunAsync(SyncConfig config, bool fullRefresh = false, bool reconcile = false)
     {
         var clock = SystemClock.Instance;
         var engine = new SyncEngine(config, new ConnectorRegistry().Add(new SqliteConnector(clock)).Add(new PostgresConnector(clock)), clock, NullLogger.Instance);
         var reportPath = Path.Combine(Folder, "reports", $"run-{Interlocked.Increment(ref _runs):D3}.json");
-        var outcome = await engine.RunOnceAsync(new RunOptions([], fullRefresh, reportPath), null, CancellationToken.None);
+        var outcome = await engine.RunOnceAsync(new RunOptions([], fullRefresh, reportPath) { Reconcile = reconcile }, null, CancellationToken.None);
         return outcome.Report;
     }
 
-    public async Task<SyncReport> RunCompletedAsync(SyncConfig config, bool fullRefresh = false)
+    public async Task<SyncReport> RunCompletedAsync(SyncConfig config, bool fullRefresh = false, bool reconcile = false)
     {
-        var report = await RunAsync(config, fullRefresh);
+        var report = await RunAsync(config, fullRefresh, reconcile);
         Assert.True(report.Metadata.Status == "completed", $"run status {report.Metadata.Status}: {Describe(report)}");
         return report;
     }

@@ -48,20 +48,20 @@ internal sealed class SyncWorkspace : IDisposable
     public SyncConfig Configure(string yaml) => ConfigLoader.Parse(yaml, ConfigPath, _ => null);
 
     /// <summary>One engine pass; <paramref name="clock"/> is the engine's and the source's clock (the system clock by default).</summary>
-    public async Task<SyncReport> RunAsync(SyncConfig config, bool fullRefresh = false, IClock? clock = null)
+    public async Task<SyncReport> RunAsync(SyncConfig config, bool fullRefresh = false, IClock? clock = null, bool reconcile = false)
     {
         clock ??= SystemClock.Instance;
         var engine = new SyncEngine(config, new ConnectorRegistry().Add(new SqliteConnector(clock)), clock, NullLogger.Instance);
         var reportPath = Path.Combine(Folder, "reports", $"run-{Interlocked.Increment(ref _runs):D3}.json");
-        var outcome = await engine.RunOnceAsync(new RunOptions([], fullRefresh, reportPath), null, CancellationToken.None);
+        var outcome = await engine.RunOnceAsync(new RunOptions([], fullRefresh, reportPath) { Reconcile = reconcile }, null, CancellationToken.None);
         Assert.True(File.Exists(outcome.ReportPath), "the run wrote no report");
         return outcome.Report;
     }
 
     /// <summary>Runs and requires the run to have completed (no failed table, nothing dead-lettered).</summary>
-    public async Task<SyncReport> RunCompletedAsync(SyncConfig config, bool fullRefresh = false, IClock? clock = null)
+    public async Task<SyncReport> RunCompletedAsync(SyncConfig config, bool fullRefresh = false, IClock? clock = null, bool reconcile = false)
     {
-        var report = await RunAsync(config, fullRefresh, clock);
+        var report = await RunAsync(config, fullRefresh, clock, reconcile);
         Assert.True(report.Metadata.Status == "completed", $"run status {report.Metadata.Status}: {Describe(report)}");
         return report;
     }
