@@ -199,3 +199,106 @@ public sealed class ChangeResolverTests
             _entries.Values.OrderBy(e => e.Key).ToAsyncEnumerable();
     }
 }
+
+/// <summary>Ordering by ledger time: delayed deletes, undeletes, backdated rows and version resets.</summary>
+public sealed class ChangeResolverOrderingTests
+{
+    private static readonly Instant T0 = Instant.FromUtc(2026, 1, 1, 12, 0);
+    private static readonly Position At = new("cursor", "");
+
+    private static ChangeEvent Upsert(long id, string value, Instant? at, Position? position = null)
+    {
+        object?[] row = [id, value];
+        return new ChangeEvent("t", new RecordKey([id]), ChangeOperation.Upsert, row, position ?? At, at, "source") { RowHash = RowHash.Compute(row) };
+    }
+
+    private static ChangeEvent Delete(long id, Instant? at) => new("t", new RecordKey([id]), ChangeOperation.Delete, null, At, at, "source");
+
+    private static LedgerEntry Applied(long id, string value, Instant? at, Position? position = null) =>
+        new(new RecordKey([id]), position ?? At, at, RowHash.Compute([id, value]), Deleted: false);
+
+    private static LedgerEntry Tombstone(long id, Instant? at) => new(new RecordKey([id]), At, at, 0, Deleted: true);
+
+    private static Dictionary<RecordKey, LedgerEntry> Ledger(params LedgerEntry[] entries) => entries.ToDictionary(e => e.Key);
+
+    [Fact]
+    public void A_delete_older_than_the_last_applied_update_is_ignored()
+    {
+        var resolved = ChangeResolver.Resolve([Delete(1, T0 - Duration.FromMinutes(5))], Ledger(Applied(1, "renamed", T0)));
+
+        Assert.Empty(resolved.Writes);
+        Assert.Equal(1, resolved.DelayedDeletes);
+        Assert.Empty(resolved.LedgerUpdates);
+    }
+
+    [Fact]
+    public void A_delete_at_or_after_the_last_applied_update_is_applied()
+    {
+        var resolved = ChangeResolver.Resolve([Delete(1, T0), Delete(2, null)], Ledger(Applied(1, "x", T0), Applied(2, "y", T0)));
+
+        Assert.Equal([WriteKind.Delete, WriteKind.Delete], resolved.Writes.Select(w => w.Kind));
+        Assert.Equal(0, resolved.DelayedDeletes);
+    }
+
+    [Fact]
+    public void A_re_insert_newer_than_the_delete_revives_the_record_and_an_older_one_does_not()
+    {
+        var known = Ledger(Tombstone(1, T0), Tombstone(2, T0));
+
+        var resolved = ChangeResolver.Resolve([Upsert(1, "back", T0 + Duration.FromSeconds(1)), Upsert(2, "stale", T0 - Duration.FromSeconds(1))], known);
+
+        var write = Assert.Single(resolved.Writes);
+        Assert.Equal(new RecordKey([1L]), write.Key);
+        Assert.Equal(WriteKind.Insert, write.Kind);
+        Assert.Equal(1, resolved.RevivalsRefused);
+    }
+
+    [Fact]
+    public void Changes_in_commit_order_are_never_overruled_by_their_times()
+    {
+        // A trigger's time is its transaction's start: a later change may carry an earlier time.
+        var known = Ledger(Applied(1, "x", T0), Tombstone(2, T0));
+
+        var resolved = ChangeResolver.Resolve([Delete(1, T0 - Duration.FromMinutes(1)), Upsert(2, "back", T0 - Duration.FromMinutes(1))], known, inCommitOrder: true);
+
+        Assert.Equal([WriteKind.Delete, WriteKind.Insert], resolved.Writes.Select(w => w.Kind));
+        Assert.Equal(0, resolved.DelayedDeletes + resolved.RevivalsRefused);
+    }
+
+    [Fact]
+    public void A_changed_row_with_an_older_timestamp_is_applied_and_counted_as_backdated()
+    {
+        var resolved = ChangeResolver.Resolve([Upsert(1, "backdated", T0 - Duration.FromHours(1))], Ledger(Applied(1, "current", T0)));
+
+        Assert.Equal(WriteKind.Update, Assert.Single(resolved.Writes).Kind);
+        Assert.Equal(1, resolved.Backdated);
+    }
+
+    [Fact]
+    public void A_lower_version_with_new_content_is_a_reset_applied_by_content()
+    {
+        var v9 = new Position(Core.Capture.LedgerDiff.VersionKind, "9");
+        var v2 = new Position(Core.Capture.LedgerDiff.VersionKind, "2");
+
+        var changed = ChangeResolver.Resolve([Upsert(1, "after reset", null, v2)], Ledger(Applied(1, "before", null, v9)));
+        var same = ChangeResolver.Resolve([Upsert(1, "before", null, v2)], Ledger(Applied(1, "before", null, v9)));
+
+        Assert.Equal(1, changed.VersionResets);
+        Assert.Equal(WriteKind.Update, Assert.Single(changed.Writes).Kind);
+        Assert.Equal(1, same.VersionResets);
+        Assert.Empty(same.Writes);
+        // The ledger follows the new numbering, so the next pass compares against version 2.
+        Assert.Equal(v2, Assert.Single(same.LedgerUpdates).Position);
+    }
+
+    [Fact]
+    public void Repairs_are_written_whatever_the_ledger_and_the_times_say()
+    {
+        var known = Ledger(Applied(1, "same", T0), Tombstone(2, T0));
+
+        var resolved = ChangeResolver.Resolve([Upsert(1, "same", T0), Upsert(2, "old", T0 - Duration.FromHours(1)), Delete(3, null)], known, repair: true);
+
+        Assert.Equal(3, resolved.Writes.Count);
+        Assert.Equal(0, resolved.RevivalsRefused);
+    }
+}
