@@ -81,6 +81,10 @@ public static class RangeReconciliation
         var origin = request.Plan.SourceName;
         var reconciler = new RangeReconciler(sourceDigests, destinationDigests, options);
         var batch = new List<ChangeEvent>(request.BatchSize);
+        // A repaired row's event time is its updated_at where it has one: a row that reconciliation had to find
+        // arrived later than the tolerance window, and late-arrival reporting needs its time.
+        var timeIndex = schema.IndexOf(request.Plan.UpdatedAtField);
+        var zone = NodaTime.DateTimeZoneProviders.Tzdb.GetZoneOrNull(request.Plan.Timezone) ?? NodaTime.DateTimeZone.Utc;
         long rowsRead = 0, bytesRead = 0, upserts = 0, deletes = 0;
         await foreach (var repair in reconciler.ReconcileAsync(cancellationToken).ConfigureAwait(false))
         {
@@ -98,7 +102,8 @@ public static class RangeReconciliation
 
                     rowsRead++;
                     bytesRead += RowBytes(row.Values);
-                    batch.Add(RowChanges.Upsert(schema, origin, row.Values, Position.None, null));
+                    NodaTime.Instant? at = timeIndex >= 0 && Time.SourceTimestamp.TryParse(row.Values[timeIndex], zone, out var instant, out _) ? instant : null;
+                    batch.Add(RowChanges.Upsert(schema, origin, row.Values, Position.None, at));
                     upserts++;
                 }
             }
