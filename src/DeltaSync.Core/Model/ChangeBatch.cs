@@ -19,13 +19,13 @@ public sealed class ChangeBatch
     /// This batch with other events and checkpoint position, everything else (dead letters, marks, counts) kept: for
     /// stages that rewrite a batch (soft deletes, hybrid capture's wrapped positions).
     /// </summary>
-    public ChangeBatch With(IReadOnlyList<ChangeEvent> events, Position checkpointPosition) =>
+    public ChangeBatch With(IReadOnlyList<ChangeEvent> events, Position checkpointPosition, string? warning = null) =>
         new(Schema, events, checkpointPosition)
         {
             DeadLetters = DeadLetters,
             HighWaterMark = HighWaterMark,
             TruncateFirst = TruncateFirst,
-            Warnings = Warnings,
+            Warnings = warning is null ? Warnings : [.. Warnings, warning],
             InCommitOrder = InCommitOrder,
             NullCursorRows = NullCursorRows,
             CreatedAtFallbackRows = CreatedAtFallbackRows,

@@ -248,6 +248,19 @@ internal sealed class PostgresCursorCapture : IChangeCapture
             throw new SyncException(ErrorClass.Fatal, $"table '{_request.Plan.Table}': checkpoint position '{resume}' is not a sequence cursor");
         }
 
+        string? reset = null;
+        if (cursor.Value != long.MinValue)
+        {
+            await using var highest0 = new NpgsqlCommand($"SELECT max({PostgresSql.Quote(_cursor.Name)})::bigint FROM {_mapper.Table.QualifiedName}", connection);
+            if (await highest0.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is long max && max < cursor.Value)
+            {
+                // Every row is below the cursor: the sequence was reset (or its newest rows deleted). New rows there
+                // would never be read, so the pass starts over; the ledger writes only what differs.
+                reset = $"The {_request.Plan.SequenceField} of '{_request.Plan.Table}' went back (highest now {max}, cursor at {cursor.Value}): the sequence was reset or its newest rows deleted; the table was re-read from the start and rows were compared by content";
+                cursor = SequenceCursor.Start;
+            }
+        }
+
         var horizon = await CommitHorizon.ObserveAsync(connection, cancellationToken).ConfigureAwait(false);
         var next = cursor.Advance(Micros(horizon.Bound));
         await using var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, cancellationToken).ConfigureAwait(false);
@@ -256,7 +269,7 @@ internal sealed class PostgresCursorCapture : IChangeCapture
         var column = PostgresSql.Quote(_cursor.Name);
         command.Parameters.Add(new NpgsqlParameter { Value = cursor.Value == long.MinValue ? long.MinValue : cursor.Value });
         command.CommandText = $"SELECT {_mapper.SelectList()} FROM {_mapper.Table.QualifiedName} WHERE {column} IS NULL OR {column} >= $1 ORDER BY {column} NULLS LAST, {_mapper.KeyOrder()}";
-        var builder = new BatchBuilder(this) { Warning = horizon.Warning(_request.Plan.Table, _user) };
+        var builder = new BatchBuilder(this) { Warning = reset ?? horizon.Warning(_request.Plan.Table, _user) };
         var highest = long.MinValue;
         await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
         {

@@ -109,13 +109,45 @@ internal sealed class SqliteCursorCapture : IChangeCapture
 
         var lookback = _isTimestamp ? (long)_request.Plan.ToleranceWindow.TotalMilliseconds : 0;
         var ceiling = _isTimestamp ? Ceiling() : long.MaxValue;
+        var reset = _isTimestamp ? null : SequenceReset(cursor);
+        if (reset is not null)
+        {
+            // Every row is below the cursor: read them all again; the ledger writes only what differs.
+            cursor = new CursorPosition(Kind, long.MinValue, null);
+        }
+
         foreach (var batch in Incremental(cursor.StartWithLookback(lookback), ceiling, cursor, cancellationToken))
         {
-            yield return batch;
+            yield return reset is null ? batch : batch.With(batch.Events, batch.CheckpointPosition, reset);
+            reset = null;
         }
     }
 
     public ValueTask OnCheckpointedAsync(Position position, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+
+    /// <summary>
+    /// A sequence cursor above every value the table now holds: the sequence was reset (the table recreated, the
+    /// counter restarted) or its newest rows deleted. New rows below the cursor would never be read, so the pass starts
+    /// over; returns the warning saying so, or null.
+    /// </summary>
+    private string? SequenceReset(CursorPosition cursor)
+    {
+        if (cursor.Value == long.MinValue)
+        {
+            return null;
+        }
+
+        using var statement = new RawStatement(_connection.Handle!, $"SELECT max({_cursorExpression}) FROM {SqliteSql.Quote(_request.Schema.Name)}");
+        if (!statement.Step() || statement.IsNull(0))
+        {
+            return null;
+        }
+
+        var max = statement.GetInt64(0);
+        return max >= cursor.Value
+            ? null
+            : $"The {_request.Plan.SequenceField} of '{_request.Plan.Table}' went back (highest now {max}, cursor at {cursor.Value}): the sequence was reset or its newest rows deleted; the table was re-read from the start and rows were compared by content";
+    }
 
     public ValueTask DisposeAsync()
     {
