@@ -238,16 +238,21 @@ public sealed class DeletionHandlingSyncTests : IDisposable
         _workspace.AssertSynced("orders", "id");
     }
 
-    [Fact]
-    public async Task DeletePropagation_of_a_soft_deleted_parent_cascades_to_children_the_source_keeps()
+    /// <summary>The shop synced once with soft-deleted customers and <paramref name="onDelete"/>; then customers soft-deleted and synced.</summary>
+    private async Task<SyncReport> SoftDeleteCustomersAsync(string onDelete, string where, bool completed = true)
     {
         CreateShop();
         FillShop();
-        var yaml = ShopYaml("{name: customers, soft_delete: {field: deleted_at}}", "cascade");
+        var yaml = ShopYaml("{name: customers, soft_delete: {field: deleted_at}}", onDelete);
         await RunAsync(yaml);
-        _workspace.Source.Execute("UPDATE customers SET deleted_at = $at, updated_at = $at WHERE id = 1", ("$at", At(Duration.Zero)));
+        _workspace.Source.Execute($"UPDATE customers SET deleted_at = $at, updated_at = $at WHERE {where}", ("$at", At(Duration.Zero)));
+        return await RunAsync(yaml, completed);
+    }
 
-        var report = await RunAsync(yaml);
+    [Fact]
+    public async Task DeletePropagation_of_a_soft_deleted_parent_cascades_to_children_the_source_keeps()
+    {
+        var report = await SoftDeleteCustomersAsync("cascade", "id = 1");
 
         Assert.Equal(6, Table(report, "customers").ChildRowsDeleted);
         Assert.Equal(0, DestinationCount("customers", "id = 1"));
@@ -260,13 +265,7 @@ public sealed class DeletionHandlingSyncTests : IDisposable
     [Fact]
     public async Task DeletePropagation_with_set_null_clears_the_childrens_foreign_key()
     {
-        CreateShop();
-        FillShop();
-        var yaml = ShopYaml("{name: customers, soft_delete: {field: deleted_at}}", "set_null");
-        await RunAsync(yaml);
-        _workspace.Source.Execute("UPDATE customers SET deleted_at = $at, updated_at = $at WHERE id = 3", ("$at", At(Duration.Zero)));
-
-        var report = await RunAsync(yaml);
+        var report = await SoftDeleteCustomersAsync("set_null", "id = 3");
 
         Assert.Equal(2, Table(report, "customers").ChildRowsSetNull);
         Assert.Equal(0, DestinationCount("customers", "id = 3"));
@@ -277,13 +276,8 @@ public sealed class DeletionHandlingSyncTests : IDisposable
     [Fact]
     public async Task DeletePropagation_with_restrict_refuses_the_parent_delete_into_the_dead_letter_queue()
     {
-        CreateShop();
-        FillShop();
-        var yaml = ShopYaml("{name: customers, soft_delete: {field: deleted_at}}", "restrict");
-        await RunAsync(yaml);
-        _workspace.Source.Execute("UPDATE customers SET deleted_at = $at, updated_at = $at WHERE id IN (1, 2)", ("$at", At(Duration.Zero)));
         // Both customers still have orders at the destination: both deletes are refused, the rest of the run goes on.
-        var report = await RunAsync(yaml, completed: false);
+        var report = await SoftDeleteCustomersAsync("restrict", "id IN (1, 2)", completed: false);
 
         Assert.Equal("partial", report.Metadata.Status);
         Assert.Equal(2, report.Errors.Count(e => e.Table == "customers" && e.Message.Contains("restrict", StringComparison.Ordinal)));
