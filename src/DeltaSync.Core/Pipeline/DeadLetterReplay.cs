@@ -155,13 +155,20 @@ public sealed class DeadLetterReplay
 
         var written = default(ApplyResult);
         var scope = new LedgerScope(plan.DestinationTable, plan.SourceName);
-        var resolved = await ChangeResolver.ResolveAsync(new ChangeBatch(schema, events, Position.None), _destination.Ledger, scope, cancellationToken).ConfigureAwait(false);
+        // The same stages a run's batch goes through: soft-deleted rows become deletes, parent deletes reach children.
+        var batch = new ChangeBatch(schema, events, Position.None);
+        if (SoftDeletes.For(plan, schema) is { } softDeletes)
+        {
+            batch = softDeletes.Apply(batch).Batch;
+        }
+
+        var resolved = await ChangeResolver.ResolveAsync(batch, _destination.Ledger, scope, cancellationToken).ConfigureAwait(false);
         if (resolved.Writes.Count > 0)
         {
             var checkpoint = await CheckpointAsync(plan, schema, epoch, now, cancellationToken).ConfigureAwait(false);
             var refused = new Dictionary<RecordKey, string>();
             var outcome = await _applier.ApplyAsync(
-                new ApplyUnit(schema, plan.DestinationTable, scope, resolved.Writes, resolved.LedgerUpdates, checkpoint) { CommitsCheckpoint = false },
+                new ApplyUnit(schema, plan.DestinationTable, scope, resolved.Writes, resolved.LedgerUpdates, checkpoint) { CommitsCheckpoint = false, Children = plan.Children },
                 (write, reason) =>
                 {
                     refused[write.Key] = reason;

@@ -1,4 +1,6 @@
+using DeltaSync.Core.Pipeline;
 using DeltaSync.Core.Reporting;
+using DeltaSync.Core.State;
 using NodaTime;
 
 namespace DeltaSync.Sqlite.Tests.Engine;
@@ -286,6 +288,35 @@ public sealed class DeletionHandlingSyncTests : IDisposable
         await using var state = await _workspace.OpenStateAsync();
         var letters = await state.ReadDeadLettersAsync(SyncWorkspace.Stream("customers"), 10, CancellationToken.None);
         Assert.Equal(["1", "2"], letters.Select(l => l.RecordId).Order());
+    }
+
+    [Fact]
+    public async Task DeletePropagation_a_restricted_delete_replayed_from_the_dead_letter_queue_applies_once_the_children_are_gone()
+    {
+        CreateShop();
+        FillShop();
+        // Orders by trigger: their hard deletes reach the destination.
+        var yaml = ShopYaml("{name: customers, soft_delete: {field: deleted_at}}", "restrict").Replace("tables: [{name: customers, soft_delete: {field: deleted_at}}, orders, order_items]", "tables: [{name: customers, soft_delete: {field: deleted_at}}, {name: orders, cdc_method: trigger}, order_items]", StringComparison.Ordinal);
+        await RunAsync(yaml);
+        _workspace.Source.Execute("UPDATE customers SET deleted_at = $at, updated_at = $at WHERE id = 1", ("$at", At(Duration.Zero)));
+        Assert.Equal("partial", (await RunAsync(yaml, completed: false)).Metadata.Status);
+        _workspace.Source.Execute("DELETE FROM order_items WHERE order_id IN (11, 12); DELETE FROM orders WHERE customer_id = 1");
+        await RunAsync(yaml, completed: false);
+        Assert.Equal(0, DestinationCount("orders", "customer_id = 1"));
+
+        var config = _workspace.Configure(yaml);
+        var connector = new SqliteConnector(_clock);
+        await using var store = await _workspace.OpenStateAsync();
+        await using var source = await connector.OpenSourceAsync(config.Sync.Source, config, CancellationToken.None);
+        await using var destination = await connector.OpenDestinationAsync(config.Sync.Destination, config, CancellationToken.None);
+        var entries = await new DeadLetterQueue(config, store).ListAsync(null, CancellationToken.None);
+        var replay = Assert.Single(await new DeadLetterReplay(config, source, destination, store, _clock).ReplayAsync(entries, CancellationToken.None));
+
+        // The row is read again, still soft-deleted: a delete, no longer restricted.
+        Assert.True(replay.Error is null, replay.Error);
+        Assert.Equal(1, replay.Applied);
+        Assert.Empty(replay.StillFailing);
+        Assert.Equal(0, DestinationCount("customers", "id = 1"));
     }
 
     [Fact]
