@@ -447,6 +447,7 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
         var columnMap = stream.ColumnMap;
         var enumerator = stream.Messages;
         var acknowledged = false;
+        uint xid = 0;
         if (chunks is not null)
         {
             await TakeChunkAsync(sql, chunks, cancellationToken).ConfigureAwait(false);
@@ -483,7 +484,8 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
 
             switch (enumerator.Current)
             {
-                case BeginMessage:
+                case BeginMessage begin:
+                    xid = begin.TransactionXid;
                     transaction.Clear();
                     truncated = false;
                     break;
@@ -563,6 +565,7 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
                         }
 
                         pendingTruncate |= truncated;
+                        chunks?.Consumed(xid);
                         if (Keyless)
                         {
                             IdentifyKeylessRows(transaction, commit.TransactionEndLsn, warnings);
@@ -702,17 +705,35 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
         var id = Guid.NewGuid().ToString("N");
         await EmitMarkerAsync(sql, "low:" + id, cancellationToken).ConfigureAwait(false);
         var rows = new List<ChangeEvent>(Math.Min(chunks.ChunkSize, 4096));
-        await using (var command = new NpgsqlCommand { Connection = sql })
+        bool settled;
+        await using (var transaction = await sql.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, cancellationToken).ConfigureAwait(false))
         {
+            // The chunk's snapshot, taken by this first statement, must see every transaction already read from the log.
+            await using (var snapshot = new NpgsqlCommand(
+                "SELECT pg_snapshot_xmin(s)::text::bigint, pg_snapshot_xmax(s)::text::bigint, ARRAY(SELECT x::text::bigint FROM pg_snapshot_xip(s) x) FROM pg_current_snapshot() s",
+                sql,
+                transaction))
+            await using (var reader = await snapshot.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+            {
+                await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+                var inProgress = reader.GetFieldValue<long[]>(2).Select(x => (ulong)x).ToHashSet();
+                settled = chunks.Settle((ulong)reader.GetInt64(0), (ulong)reader.GetInt64(1), inProgress);
+            }
+
+            await using var command = new NpgsqlCommand { Connection = sql, Transaction = transaction };
             var where = chunks.LastKey is null ? "" : " WHERE " + _mapper.KeyAfter(chunks.LastKey, command);
             command.CommandText = string.Create(
                 CultureInfo.InvariantCulture,
                 $"SELECT {_mapper.SelectList()} FROM {_mapper.Table.QualifiedName}{where} ORDER BY {_mapper.KeyOrder()} LIMIT {chunks.ChunkSize}");
-            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
             {
-                rows.Add(_mapper.Upsert(_mapper.ReadValues(reader), Position.None, null));
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    rows.Add(_mapper.Upsert(_mapper.ReadValues(reader), Position.None, null));
+                }
             }
+
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         }
 
         if (ChunkSelected is { } selected)
@@ -721,7 +742,7 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
         }
 
         await EmitMarkerAsync(sql, "high:" + id, cancellationToken).ConfigureAwait(false);
-        chunks.Open(rows, "high:" + id);
+        chunks.Open(rows, "high:" + id, settled);
     }
 
     /// <summary>

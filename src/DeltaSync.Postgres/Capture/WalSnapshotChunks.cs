@@ -17,6 +17,7 @@ internal sealed class WalSnapshotChunks : IAsyncDisposable
     private readonly int _chunkSize;
     private readonly Func<CancellationToken, IAsyncEnumerable<LedgerEntry>> _scanLedger;
     private readonly HashSet<RecordKey> _touched = [];
+    private readonly HashSet<uint> _unsettled = [];
     private IAsyncEnumerator<LedgerEntry>? _ledger;
     private bool? _ledgerHas;
     private List<ChangeEvent>? _rows;
@@ -54,12 +55,43 @@ internal sealed class WalSnapshotChunks : IAsyncDisposable
     /// <summary>The open chunk is the table's last (it came back shorter than a chunk): its range has no upper end.</summary>
     public bool IsLast { get; private set; }
 
-    /// <summary>A chunk was just selected; its HIGH marker is <paramref name="high"/>.</summary>
-    public void Open(List<ChangeEvent> rows, string high)
+    /// <summary>
+    /// A transaction that changed the table was read from the log. Until a chunk's snapshot sees it, a chunk could
+    /// hold a row older than what the log already applied: PostgreSQL writes (and decodes) a commit before the
+    /// transaction becomes visible — for as long as a synchronous standby takes to confirm it, say.
+    /// </summary>
+    public void Consumed(uint xid) => _unsettled.Add(xid);
+
+    /// <summary>
+    /// Whether every transaction read from the log so far is visible in the snapshot a chunk was selected in (given
+    /// as <c>pg_current_snapshot()</c>: xmin, xmax, in-progress xids, all 64-bit); those that are are forgotten.
+    /// </summary>
+    public bool Settle(ulong xmin, ulong xmax, IReadOnlySet<ulong> inProgress)
+    {
+        _unsettled.RemoveWhere(xid =>
+        {
+            // The log's xids are 32-bit: widened with the epoch of the snapshot's xmax (they are all recent).
+            var full = (xmax & 0xFFFF_FFFF_0000_0000UL) | xid;
+            if (full >= xmax && full >= 0x1_0000_0000UL)
+            {
+                full -= 0x1_0000_0000UL;
+            }
+
+            return full < xmin || (full < xmax && !inProgress.Contains(full));
+        });
+        return _unsettled.Count == 0;
+    }
+
+    /// <summary>
+    /// A chunk was just selected; its HIGH marker is <paramref name="high"/>. When its snapshot did not see every
+    /// transaction already read from the log (<paramref name="settled"/> false) it is discarded at its HIGH marker
+    /// and selected again.
+    /// </summary>
+    public void Open(List<ChangeEvent> rows, string high, bool settled)
     {
         _rows = rows;
         _touched.Clear();
-        _discarded = false;
+        _discarded = !settled;
         High = high;
         IsLast = rows.Count < _chunkSize;
         _upper = IsLast ? null : rows[^1].Key;
