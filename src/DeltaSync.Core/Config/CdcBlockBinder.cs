@@ -54,7 +54,10 @@ internal static class CdcBlockBinder
         new(version.Text("version_field"), version.Text("sequence_field"));
 
     private static ChangelogCdcOptions BindChangelog(YamlSection changelog) =>
-        new(changelog.OptionalName("type", ConfigChoices.ChangelogTypes), changelog.Text("position"), changelog.Text("slot_name"), changelog.Text("publication_name"));
+        new(changelog.OptionalName("type", ConfigChoices.ChangelogTypes), changelog.Text("position"), changelog.Text("slot_name"), changelog.Text("publication_name"))
+        {
+            SnapshotChunkSize = changelog.Integer("snapshot_chunk_size", ChangelogCdcOptions.DefaultSnapshotChunkSize, min: 1, max: 10_000_000),
+        };
 
     private static PollingCdcOptions BindPolling(YamlSection polling) =>
         new(polling.Duration("interval", DefaultPollingInterval), polling.Text("query"));

@@ -30,7 +30,7 @@ internal static class ConfigKeys
 
     public static readonly string[] Version = ["version_field", "sequence_field"];
 
-    public static readonly string[] Changelog = ["type", "position", "slot_name", "publication_name"];
+    public static readonly string[] Changelog = ["type", "position", "slot_name", "publication_name", "snapshot_chunk_size"];
 
     public static readonly string[] Polling = ["interval", "query"];
 

@@ -174,7 +174,17 @@ public sealed record VersionCdcOptions(string? VersionField, string? SequenceFie
 /// <param name="Position">Where to start reading the log when there is no checkpoint yet (informational for the WAL: a new slot starts at its creation).</param>
 /// <param name="SlotName">The replication slot (PostgreSQL); default: one per table, named after the sync and table.</param>
 /// <param name="PublicationName">The publication (PostgreSQL); default: one per table, named like the slot.</param>
-public sealed record ChangelogCdcOptions(string? Type, string? Position, string? SlotName = null, string? PublicationName = null);
+public sealed record ChangelogCdcOptions(string? Type, string? Position, string? SlotName = null, string? PublicationName = null)
+{
+    /// <summary>The default of <see cref="SnapshotChunkSize"/>.</summary>
+    public const int DefaultSnapshotChunkSize = 50_000;
+
+    /// <summary>
+    /// Rows per chunk of a log capture's initial snapshot (<c>snapshot_chunk_size</c>): the table is copied in key-ordered
+    /// chunks interleaved with the log, so the slot never holds WAL for the whole copy.
+    /// </summary>
+    public int SnapshotChunkSize { get; init; } = DefaultSnapshotChunkSize;
+}
 
 /// <summary><c>cdc.polling</c>.</summary>
 public sealed record PollingCdcOptions(Duration Interval, string? Query);

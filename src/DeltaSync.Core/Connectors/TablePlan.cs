@@ -40,6 +40,9 @@ public sealed record TablePlan(
     /// <summary>The publication this table's log capture reads (PostgreSQL).</summary>
     public string PublicationName { get; init; } = "";
 
+    /// <summary>Rows per chunk of a log capture's initial snapshot, taken between reads of the log (<c>cdc.changelog.snapshot_chunk_size</c>).</summary>
+    public int SnapshotChunkSize { get; init; } = Config.ChangelogCdcOptions.DefaultSnapshotChunkSize;
+
     /// <summary>The table's <c>soft_delete</c> settings; null when deletes are only hard deletes.</summary>
     public SoftDeleteOptions? SoftDelete { get; init; }
 
@@ -77,6 +80,7 @@ public sealed record TablePlan(
             ChangelogType = cdc.Changelog.Type,
             SlotName = LogObjectName(cdc.Changelog.SlotName, config, t.Name, tables.Count),
             PublicationName = LogObjectName(cdc.Changelog.PublicationName ?? cdc.Changelog.SlotName, config, t.Name, tables.Count),
+            SnapshotChunkSize = cdc.Changelog.SnapshotChunkSize,
             SoftDelete = t.SoftDelete,
             Children = ChildrenOf(config, t.Name, new HashSet<string>()),
         }).ToList();

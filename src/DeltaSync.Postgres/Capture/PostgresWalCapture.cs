@@ -45,6 +45,12 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
     // end, closed otherwise.
     private WalStream? _stream;
 
+    // The snapshot being taken between reads of the log, when one is.
+    private WalSnapshotChunks? _chunks;
+
+    /// <summary>Test seam: runs after a chunk is selected and before its HIGH marker is written.</summary>
+    internal Func<CancellationToken, Task>? ChunkSelected { get; set; }
+
     public PostgresWalCapture(NpgsqlDataSource data, string connection, CaptureRequest request, PgTable table, WalStreams streams, IClock clock)
     {
         _data = data;
@@ -95,23 +101,43 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
             await using (var replication = new LogicalReplicationConnection(_replicationConnection))
             {
                 await OpenReplicationAsync(replication, cancellationToken).ConfigureAwait(false);
-                var created = await replication.CreatePgOutputReplicationSlot(_slot, temporarySlot: false, LogicalSlotSnapshotInitMode.Export, cancellationToken: cancellationToken).ConfigureAwait(false);
-                then = new Position(Kind, created.ConsistentPoint.ToString());
-                await foreach (var batch in SnapshotAsync(sql, created.SnapshotName, after: null, then, warnings, cancellationToken).ConfigureAwait(false))
+                if (Keyless)
                 {
-                    yield return batch;
+                    // No key to cut chunks at: the whole table is copied in the slot's exported snapshot.
+                    var created = await replication.CreatePgOutputReplicationSlot(_slot, temporarySlot: false, LogicalSlotSnapshotInitMode.Export, cancellationToken: cancellationToken).ConfigureAwait(false);
+                    then = new Position(Kind, created.ConsistentPoint.ToString());
+                    await foreach (var batch in SnapshotAsync(sql, created.SnapshotName, after: null, then, warnings, cancellationToken).ConfigureAwait(false))
+                    {
+                        yield return batch;
+                    }
+                }
+                else
+                {
+                    // The snapshot is taken in chunks between reads of the log, from the slot's start on.
+                    var created = await replication.CreatePgOutputReplicationSlot(_slot, temporarySlot: false, LogicalSlotSnapshotInitMode.NoExport, cancellationToken: cancellationToken).ConfigureAwait(false);
+                    then = SnapshotPosition.Create(null, new Position(Kind, created.ConsistentPoint.ToString()));
                 }
             }
 
             resume = then;
         }
-        else if (SnapshotPosition.TryParse(resume, out var lastKey, out var continuation))
+
+        WalSnapshotChunks? chunks = null;
+        if (SnapshotPosition.TryParse(resume, out var lastKey, out var continuation))
         {
-            // An interrupted snapshot: the rest of the keys in a fresh snapshot, then the log from the slot's start
-            // replays everything since, so the rows converge on the source's.
-            await foreach (var batch in SnapshotAsync(sql, snapshotName: null, lastKey, continuation, warnings, cancellationToken).ConfigureAwait(false))
+            if (Keyless)
             {
-                yield return batch;
+                // Written by an older version: the rest of the keys in a fresh snapshot, then the log from the slot's start.
+                await foreach (var batch in SnapshotAsync(sql, snapshotName: null, lastKey, continuation, warnings, cancellationToken).ConfigureAwait(false))
+                {
+                    yield return batch;
+                }
+            }
+            else
+            {
+                // A snapshot in progress (or one an older version copied in the exported snapshot and that was cut
+                // short: the same thing): the log from where it stands, the chunks after the last key copied.
+                chunks = _chunks = new WalSnapshotChunks(lastKey, _request.Plan.SnapshotChunkSize, ct => _request.Ledger.ScanAsync(_request.Scope, ct));
             }
 
             resume = continuation;
@@ -122,7 +148,7 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
             throw new SyncException(ErrorClass.Fatal, $"table '{_request.Plan.Table}': checkpoint position '{resume}' is not a log position");
         }
 
-        await foreach (var batch in StreamAsync(sql, start, warnings, cancellationToken).ConfigureAwait(false))
+        await foreach (var batch in StreamAsync(sql, start, chunks, warnings, cancellationToken).ConfigureAwait(false))
         {
             yield return batch;
         }
@@ -155,6 +181,12 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
 
     public async ValueTask DisposeAsync()
     {
+        if (_chunks is not null)
+        {
+            await _chunks.DisposeAsync().ConfigureAwait(false);
+            _chunks = null;
+        }
+
         if (_stream is not null)
         {
             await _stream.DisposeAsync().ConfigureAwait(false);
@@ -366,26 +398,18 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
         }
     }
 
-    /// <summary>One pass of the log: from <paramref name="start"/> up to a marker written now, in whole transactions.</summary>
-    private async IAsyncEnumerable<ChangeBatch> StreamAsync(NpgsqlConnection sql, NpgsqlLogSequenceNumber start, List<string> warnings, [EnumeratorCancellation] CancellationToken cancellationToken)
+    /// <summary>
+    /// One pass of the log: from <paramref name="start"/> up to a marker written now, in whole transactions. With a
+    /// snapshot in progress, its chunks are taken first, one after another between reads of the log, and the pass's
+    /// marker is written once the last one is emitted.
+    /// </summary>
+    private async IAsyncEnumerable<ChangeBatch> StreamAsync(NpgsqlConnection sql, NpgsqlLogSequenceNumber start, WalSnapshotChunks? chunks, List<string> warnings, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        var marker = "pass " + Guid.NewGuid().ToString("N");
-        await using (var markerTransaction = await sql.BeginTransactionAsync(cancellationToken).ConfigureAwait(false))
+        string? marker = null;
+        if (chunks is null)
         {
-            // A transactional marker, committed with synchronous_commit on: the commit flushes the WAL up to it, and
-            // logical decoding sends only flushed WAL, so a server running with synchronous_commit off does not hold
-            // the pass back until its WAL writer gets round to it. It is decoded in commit order, after every
-            // transaction that committed before it.
-            await using (var flush = new NpgsqlCommand("SET LOCAL synchronous_commit = on", sql, markerTransaction))
-            {
-                await flush.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-            }
-
-            await using var emit = new NpgsqlCommand("SELECT pg_logical_emit_message(true, $1, $2)", sql, markerTransaction);
-            emit.Parameters.Add(new NpgsqlParameter<string> { TypedValue = MarkerPrefix });
-            emit.Parameters.Add(new NpgsqlParameter<string> { TypedValue = marker });
-            await emit.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-            await markerTransaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+            marker = "pass " + Guid.NewGuid().ToString("N");
+            await EmitMarkerAsync(sql, marker, cancellationToken).ConfigureAwait(false);
         }
 
         // The previous pass's stream when it stands exactly here (run --follow), else a new one from the checkpoint.
@@ -423,6 +447,15 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
         var columnMap = stream.ColumnMap;
         var enumerator = stream.Messages;
         var acknowledged = false;
+        uint xid = 0;
+        if (chunks is not null)
+        {
+            await TakeChunkAsync(sql, chunks, cancellationToken).ConfigureAwait(false);
+        }
+
+        // Until the snapshot is complete a checkpoint also says how far it got.
+        Position Checkpoint(Position log) => chunks is null ? log : SnapshotPosition.Create(chunks.LastKey, log);
+
         while (true)
         {
             bool more;
@@ -451,7 +484,8 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
 
             switch (enumerator.Current)
             {
-                case BeginMessage:
+                case BeginMessage begin:
+                    xid = begin.TransactionXid;
                     transaction.Clear();
                     truncated = false;
                     break;
@@ -461,13 +495,14 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
                     {
                         if (pending.Count > 0)
                         {
-                            yield return Batch(pending, last!.Value, warnings, highWaterMark, pendingTruncate);
+                            yield return Batch(pending, Checkpoint(last!.Value), warnings, highWaterMark, pendingTruncate);
                             pending = new List<ChangeEvent>(_request.BatchSize);
                             pendingTruncate = false;
                         }
 
                         var before = _mapper.Schema;
                         await RedescribeAsync(cancellationToken).ConfigureAwait(false);
+                        chunks?.Discard();
                         // DDL inside a transaction: the changes read before it take the new shape too.
                         for (var r = 0; r < transaction.Count; r++)
                         {
@@ -511,33 +546,42 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
                     truncated = true;
                     if (pending.Count > 0)
                     {
-                        yield return Batch(pending, last!.Value, warnings, highWaterMark, pendingTruncate);
+                        yield return Batch(pending, Checkpoint(last!.Value), warnings, highWaterMark, pendingTruncate);
                         pending = new List<ChangeEvent>(_request.BatchSize);
                         pendingTruncate = false;
                     }
 
                     break;
                 case CommitMessage commit:
-                    var position = new Position(Kind, commit.TransactionEndLsn.ToString());
+                    var logPosition = new Position(Kind, commit.TransactionEndLsn.ToString());
+                    var position = Checkpoint(logPosition);
                     var committedAt = Instant.FromDateTimeUtc(DateTime.SpecifyKind(commit.TransactionCommitTimestamp, DateTimeKind.Utc));
                     if (transaction.Count > 0 || truncated)
                     {
                         if (truncated && pending.Count > 0)
                         {
-                            yield return Batch(pending, last!.Value, warnings, highWaterMark, pendingTruncate);
+                            yield return Batch(pending, Checkpoint(last!.Value), warnings, highWaterMark, pendingTruncate);
                             pending = new List<ChangeEvent>(_request.BatchSize);
                         }
 
                         pendingTruncate |= truncated;
+                        chunks?.Consumed(xid);
                         if (Keyless)
                         {
                             IdentifyKeylessRows(transaction, commit.TransactionEndLsn, warnings);
                         }
 
                         await FillUnchangedToastAsync(sql, transaction, cancellationToken).ConfigureAwait(false);
+                        if (truncated)
+                        {
+                            chunks?.Truncated();
+                        }
+
                         foreach (var row in transaction)
                         {
-                            pending.Add(row.ToEvent(_mapper, position, committedAt));
+                            // The log's version of a row of the open chunk is as new as the chunk's, or newer.
+                            chunks?.Touch(row.Key);
+                            pending.Add(row.ToEvent(_mapper, logPosition, committedAt));
                         }
 
                         if (highWaterMark is null || committedAt > highWaterMark)
@@ -548,7 +592,7 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
 
                     transaction.Clear();
                     truncated = false;
-                    last = position;
+                    last = logPosition;
                     if (pending.Count >= _request.BatchSize)
                     {
                         yield return Batch(pending, position, warnings, highWaterMark, pendingTruncate);
@@ -558,21 +602,172 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
 
                     break;
                 case LogicalDecodingMessage message when message.Prefix == MarkerPrefix:
-                    using (var text = new StreamReader(message.Data))
+                    string text;
+                    using (var reader = new StreamReader(message.Data))
                     {
-                        if (await text.ReadToEndAsync(cancellationToken).ConfigureAwait(false) != marker)
+                        text = await reader.ReadToEndAsync(cancellationToken).ConfigureAwait(false);
+                    }
+
+                    var end = NpgsqlLogSequenceNumber.Larger(message.MessageLsn, last is { } l && NpgsqlLogSequenceNumber.TryParse(l.Value, out var lsn) ? lsn : start);
+                    var endPosition = new Position(Kind, end.ToString());
+                    if (chunks is not null && text == chunks.High)
+                    {
+                        // The chunk's HIGH marker: every change the log made to its rows since it was selected is
+                        // read (and pending or applied), so the rest of the chunk is emitted now.
+                        var isLast = chunks.IsLast;
+                        var chunkEvents = chunks.Close(_request.Schema.Name, _request.Plan.SourceName, cancellationToken);
+                        if (chunkEvents is not null)
                         {
-                            break;
+                            await foreach (var change in chunkEvents.ConfigureAwait(false))
+                            {
+                                pending.Add(change);
+                                if (pending.Count >= _request.BatchSize)
+                                {
+                                    yield return Batch(pending, SnapshotPosition.Create(change.Key, endPosition), warnings, highWaterMark, pendingTruncate);
+                                    pending = new List<ChangeEvent>(_request.BatchSize);
+                                    pendingTruncate = false;
+                                }
+                            }
+
+                            if (isLast)
+                            {
+                                // The snapshot is complete: from here on the pass is a pass like any other.
+                                if (chunks.Emitted > 1 || chunks.Resumed)
+                                {
+                                    warnings.Add(string.Create(
+                                        CultureInfo.InvariantCulture,
+                                        $"'{_request.Plan.Table}' was snapshotted in {chunks.Emitted} chunk(s) of up to {chunks.ChunkSize} rows{(chunks.Resumed ? " (continuing an interrupted snapshot)" : "")}, read between the log's transactions (low/high watermarks) so the slot held WAL for one chunk at a time"));
+                                }
+
+                                yield return Batch(pending, endPosition, warnings, highWaterMark, pendingTruncate);
+                                pending = new List<ChangeEvent>(_request.BatchSize);
+                                pendingTruncate = false;
+                                await chunks.DisposeAsync().ConfigureAwait(false);
+                                chunks = _chunks = null;
+                                marker = "pass " + Guid.NewGuid().ToString("N");
+                                await EmitMarkerAsync(sql, marker, cancellationToken).ConfigureAwait(false);
+                                break;
+                            }
+
+                            yield return Batch(pending, SnapshotPosition.Create(chunks.LastKey, endPosition), warnings, highWaterMark, pendingTruncate);
+                            pending = new List<ChangeEvent>(_request.BatchSize);
+                            pendingTruncate = false;
+                            await AcknowledgeAppliedAsync(replication, end, cancellationToken).ConfigureAwait(false);
                         }
+
+                        await TakeChunkAsync(sql, chunks, cancellationToken).ConfigureAwait(false);
+                        break;
+                    }
+
+                    if (marker is null || text != marker)
+                    {
+                        break;
                     }
 
                     // Caught up with the log as of the start of this pass.
-                    var end = NpgsqlLogSequenceNumber.Larger(message.MessageLsn, last is { } l && NpgsqlLogSequenceNumber.TryParse(l.Value, out var lsn) ? lsn : start);
-                    stream.Position = new Position(Kind, end.ToString());
+                    stream.Position = endPosition;
                     yield return Batch(pending, stream.Position, warnings, highWaterMark, pendingTruncate);
                     yield break;
             }
         }
+    }
+
+    /// <summary>
+    /// Writes a marker into the log. Transactional, and committed with synchronous_commit on: the commit flushes the
+    /// WAL up to it, and logical decoding sends only flushed WAL, so a server running with synchronous_commit off
+    /// does not hold the pass back until its WAL writer gets round to it. It is decoded in commit order, after every
+    /// transaction that committed before it.
+    /// </summary>
+    private static async Task EmitMarkerAsync(NpgsqlConnection sql, string marker, CancellationToken cancellationToken)
+    {
+        await using var markerTransaction = await sql.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        await using (var flush = new NpgsqlCommand("SET LOCAL synchronous_commit = on", sql, markerTransaction))
+        {
+            await flush.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        await using var emit = new NpgsqlCommand("SELECT pg_logical_emit_message(true, $1, $2)", sql, markerTransaction);
+        emit.Parameters.Add(new NpgsqlParameter<string> { TypedValue = MarkerPrefix });
+        emit.Parameters.Add(new NpgsqlParameter<string> { TypedValue = marker });
+        await emit.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        await markerTransaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Selects the next chunk of the snapshot between a LOW and a HIGH marker. Reading the log paused at a transaction
+    /// boundary before the LOW marker; every transaction the chunk's statement cannot see commits after that point and
+    /// before the HIGH marker (then the log's version replaces the chunk's) or after it (then it is applied after the
+    /// chunk). The window from the pause to the LOW marker only holds transactions the chunk sees as well: taking
+    /// their keys out of the chunk too just prefers the log's equal version.
+    /// </summary>
+    private async Task TakeChunkAsync(NpgsqlConnection sql, WalSnapshotChunks chunks, CancellationToken cancellationToken)
+    {
+        var id = Guid.NewGuid().ToString("N");
+        await EmitMarkerAsync(sql, "low:" + id, cancellationToken).ConfigureAwait(false);
+        var rows = new List<ChangeEvent>(Math.Min(chunks.ChunkSize, 4096));
+        bool settled;
+        await using (var transaction = await sql.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, cancellationToken).ConfigureAwait(false))
+        {
+            // The chunk's snapshot, taken by this first statement, must see every transaction already read from the log.
+            await using (var snapshot = new NpgsqlCommand(
+                "SELECT pg_snapshot_xmin(s)::text::bigint, pg_snapshot_xmax(s)::text::bigint, ARRAY(SELECT x::text::bigint FROM pg_snapshot_xip(s) x) FROM pg_current_snapshot() s",
+                sql,
+                transaction))
+            await using (var reader = await snapshot.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+            {
+                await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+                var inProgress = reader.GetFieldValue<long[]>(2).Select(x => (ulong)x).ToHashSet();
+                settled = chunks.Settle((ulong)reader.GetInt64(0), (ulong)reader.GetInt64(1), inProgress);
+            }
+
+            await using var command = new NpgsqlCommand { Connection = sql, Transaction = transaction };
+            var where = chunks.LastKey is null ? "" : " WHERE " + _mapper.KeyAfter(chunks.LastKey, command);
+            command.CommandText = string.Create(
+                CultureInfo.InvariantCulture,
+                $"SELECT {_mapper.SelectList()} FROM {_mapper.Table.QualifiedName}{where} ORDER BY {_mapper.KeyOrder()} LIMIT {chunks.ChunkSize}");
+            await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+            {
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    rows.Add(_mapper.Upsert(_mapper.ReadValues(reader), Position.None, null));
+                }
+            }
+
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        if (ChunkSelected is { } selected)
+        {
+            await selected(cancellationToken).ConfigureAwait(false);
+        }
+
+        await EmitMarkerAsync(sql, "high:" + id, cancellationToken).ConfigureAwait(false);
+        chunks.Open(rows, "high:" + id, settled);
+    }
+
+    /// <summary>
+    /// Between chunks: once the pipeline has applied every batch yielded so far (their checkpoints commit with the
+    /// data), the server is told it may let go of the WAL before <paramref name="lsn"/>, so the slot holds WAL for one
+    /// chunk's window rather than for the whole snapshot. Without a way to know what is applied nothing is said; the
+    /// slot then moves at the end of the pass, as always.
+    /// </summary>
+    private async Task AcknowledgeAppliedAsync(LogicalReplicationConnection replication, NpgsqlLogSequenceNumber lsn, CancellationToken cancellationToken)
+    {
+        if (_request.DestinationDigests is not { } applied)
+        {
+            return;
+        }
+
+        // The pipeline hands out the destination's digests only once everything yielded before is applied: that wait
+        // is what is needed here; the digests themselves are not.
+        var digests = await applied(cancellationToken).ConfigureAwait(false);
+        if (digests is not null)
+        {
+            await digests.DisposeAsync().ConfigureAwait(false);
+        }
+
+        replication.SetReplicationStatus(lsn);
+        await replication.SendStatusUpdate(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>The table has no key: rows are identified by where they were inserted (<see cref="PostgresCatalog.RowIdColumn"/>).</summary>

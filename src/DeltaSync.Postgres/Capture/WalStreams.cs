@@ -112,6 +112,7 @@ internal sealed class WalStreams : IAsyncDisposable
         try
         {
             await using var sql = await PostgresConnectionFactory.OpenAsync(data, "source", cancellationToken).ConfigureAwait(false);
+            await WaitReleasedAsync(sql, slot, cancellationToken).ConfigureAwait(false);
             await using var command = new NpgsqlCommand(
                 "SELECT pg_replication_slot_advance(slot_name, $2) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active AND confirmed_flush_lsn < $2",
                 sql);
@@ -122,6 +123,25 @@ internal sealed class WalStreams : IAsyncDisposable
         catch (PostgresException e) when (e.SqlState is "55000" or "55006")
         {
             // Another reader holds the slot right now; the next pass acknowledges.
+        }
+    }
+
+    /// <summary>
+    /// The walsender of a stream we just closed exits on its own, a moment later; until it has, the slot is active and
+    /// cannot be advanced. Waits a little for that (not indefinitely: another process may hold the slot).
+    /// </summary>
+    private static async Task WaitReleasedAsync(NpgsqlConnection sql, string slot, CancellationToken cancellationToken)
+    {
+        await using var active = new NpgsqlCommand("SELECT active FROM pg_replication_slots WHERE slot_name = $1", sql);
+        active.Parameters.Add(new NpgsqlParameter<string> { TypedValue = slot });
+        for (var attempt = 0; attempt < 50; attempt++)
+        {
+            if (await active.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is not true)
+            {
+                return;
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(100), cancellationToken).ConfigureAwait(false);
         }
     }
 }

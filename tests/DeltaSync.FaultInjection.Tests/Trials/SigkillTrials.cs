@@ -15,7 +15,8 @@ namespace DeltaSync.FaultInjection.Tests.Trials;
 /// </summary>
 public sealed class SigkillTrials
 {
-    private const string Changelog = "cdc: {changelog: {type: postgres_wal}}";
+    // Chunks of 2000 of the 10 000 rows: the first kill lands in a snapshot taken in chunks between reads of the log.
+    private const string Changelog = "cdc: {changelog: {type: postgres_wal, snapshot_chunk_size: 2000}}";
 
     private static readonly Dictionary<string, KillMethod> Methods = new[]
     {
