@@ -27,6 +27,13 @@ public sealed record CaptureRequest(
     /// yielded so far is applied, so the digests describe the destination as the capture left it.
     /// </summary>
     public Func<CancellationToken, ValueTask<IRangeDigests?>>? DestinationDigests { get; init; }
+
+    /// <summary>
+    /// Completes once the pipeline has applied (and committed the checkpoint of) every batch this capture yielded so far;
+    /// null when the pipeline offers no such signal. A log capture waits on it before telling the server it may release
+    /// WAL mid-pass.
+    /// </summary>
+    public Func<CancellationToken, Task>? WaitForApplied { get; init; }
 }
 
 /// <summary>

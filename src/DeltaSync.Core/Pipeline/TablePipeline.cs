@@ -180,6 +180,7 @@ public sealed class TablePipeline
         var destinationSchema = schema;
         var request = new CaptureRequest(_plan, schema, position, config.Sync.BatchSize, services.Destination.Ledger, scope, checkpoint?.HighWaterMark)
         {
+            WaitForApplied = drain.WaitAsync,
             DestinationDigests = async cancellationToken =>
             {
                 await drain.WaitAsync(cancellationToken).ConfigureAwait(false);

@@ -753,19 +753,12 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
     /// </summary>
     private async Task AcknowledgeAppliedAsync(LogicalReplicationConnection replication, NpgsqlLogSequenceNumber lsn, CancellationToken cancellationToken)
     {
-        if (_request.DestinationDigests is not { } applied)
+        if (_request.WaitForApplied is not { } applied)
         {
             return;
         }
 
-        // The pipeline hands out the destination's digests only once everything yielded before is applied: that wait
-        // is what is needed here; the digests themselves are not.
-        var digests = await applied(cancellationToken).ConfigureAwait(false);
-        if (digests is not null)
-        {
-            await digests.DisposeAsync().ConfigureAwait(false);
-        }
-
+        await applied(cancellationToken).ConfigureAwait(false);
         replication.SetReplicationStatus(lsn);
         await replication.SendStatusUpdate(cancellationToken).ConfigureAwait(false);
     }

@@ -99,7 +99,7 @@ public sealed class WalChunkedSnapshotTests
         var request = new CaptureRequest(plan, schema, Position.None, 1000, new EmptyLedger(), new LedgerScope("accounts", plan.SourceName), null)
         {
             // Every batch counts as applied as soon as it is handed over.
-            DestinationDigests = _ => ValueTask.FromResult<IRangeDigests?>(null),
+            WaitForApplied = _ => Task.CompletedTask,
         };
 
         var highs = new List<NpgsqlLogSequenceNumber>();
