@@ -71,13 +71,13 @@ public sealed class ConflictSession
     /// conflict log and review queue (a crash before the commit re-detects the same conflicts under the same ids, and
     /// the store does not log them twice).
     /// </summary>
-    public async Task RecordAsync(IStateStore store, TablePlan plan, IReadOnlyList<MergeOutcome> outcomes, Instant now, CancellationToken cancellationToken)
+    public async Task RecordAsync(IStateStore store, TablePlan plan, IReadOnlyList<(Model.RecordKey Key, MergeOutcome Outcome)> outcomes, Instant now, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(store);
         ArgumentNullException.ThrowIfNull(plan);
         var entries = new List<ConflictLogRecord>();
         var reviews = new List<ConflictReview>();
-        foreach (var outcome in outcomes)
+        foreach (var (key, outcome) in outcomes)
         {
             Log.Append(outcome);
             foreach (var resolved in outcome.Conflicts)
@@ -89,7 +89,7 @@ public sealed class ConflictSession
                 entries.Add(new ConflictLogRecord($"{id}:resolved:{Digest(resolution)}", id, plan.Stream, ConflictLogEntry.Kinds.Resolved, now, resolution));
                 if (resolved.Resolution.NeedsReview)
                 {
-                    reviews.Add(new ConflictReview(id, plan.Stream, plan.DestinationTable, resolved.Conflict.RecordId, resolved.Conflict.DetectedAt, record.ToJson()));
+                    reviews.Add(new ConflictReview(id, plan.Stream, plan.DestinationTable, resolved.Conflict.RecordId, Convert.ToHexStringLower(key.Encoded), resolved.Conflict.DetectedAt, record.ToJson()));
                 }
             }
 

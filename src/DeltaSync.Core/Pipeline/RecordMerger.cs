@@ -9,10 +9,10 @@ namespace DeltaSync.Core.Pipeline;
 /// <param name="Writes">The row writes the destination needs now (merged rows, deletes; none where a hold keeps the destination as it is).</param>
 /// <param name="RecordBases">The new record bases, committed with the writes.</param>
 /// <param name="Outcomes">Every record's merge outcome that found a conflict or joined a review.</param>
-public sealed record MergedBatch(IReadOnlyList<RowWrite> Writes, IReadOnlyList<RecordBaseWrite> RecordBases, IReadOnlyList<MergeOutcome> Outcomes)
+public sealed record MergedBatch(IReadOnlyList<RowWrite> Writes, IReadOnlyList<RecordBaseWrite> RecordBases, IReadOnlyList<(RecordKey Key, MergeOutcome Outcome)> Outcomes)
 {
     /// <summary>Conflicts detected in the batch.</summary>
-    public int ConflictCount => Outcomes.Sum(o => o.Conflicts.Count);
+    public int ConflictCount => Outcomes.Sum(o => o.Outcome.Conflicts.Count);
 }
 
 /// <summary>
@@ -56,10 +56,11 @@ public static class RecordMerger
             list.Add(change);
         }
 
+        var tracking = TrackingFields(plan, schema);
         var stored = await destination.ReadRecordsAsync(plan.DestinationTable, schema, order, cancellationToken).ConfigureAwait(false);
         var writes = new List<RowWrite>(order.Count);
         var bases = new List<RecordBaseWrite>(order.Count);
-        var outcomes = new List<MergeOutcome>();
+        var outcomes = new List<(RecordKey, MergeOutcome)>();
         foreach (var key in order)
         {
             stored.TryGetValue(key, out var found);
@@ -71,7 +72,7 @@ public static class RecordMerger
             {
                 record = RecordBaseCodec.Decode(id, text);
                 // The destination's row as a version of its own: fields edited out-of-band since the base differ from it.
-                versions.Add(RecordVersion.FromDestination(id, row is null ? null : Known(row, record), now));
+                versions.Add(RecordVersion.FromDestination(id, row is null ? null : Known(row, record, tracking), now));
             }
             else
             {
@@ -86,14 +87,19 @@ public static class RecordMerger
                 var at = change.CommitTime ?? now;
                 var version = change.Operation == ChangeOperation.Delete
                     ? RecordVersion.Delete(plan.SourceName, id, at, sequence)
-                    : RecordVersion.Upsert(plan.SourceName, id, ValuesOf(schema, change.Values!), at, sequence);
+                    : RecordVersion.Upsert(plan.SourceName, id, ValuesOf(schema, change.Values!, tracking), at, sequence);
                 versions.Add(version with { ClockOffset = plan.ClockOffset });
             }
 
             var outcome = engine.Merge(record, versions, now);
+            if (tracking.Count > 0)
+            {
+                outcome = outcome with { Record = WithTracking(outcome.Record, schema, tracking, byKey[key]) };
+            }
+
             if (outcome.Conflicts.Count > 0 || outcome.HeldUpdates.Count > 0)
             {
-                outcomes.Add(outcome);
+                outcomes.Add((key, outcome));
             }
 
             var next = outcome.Record;
@@ -145,27 +151,72 @@ public static class RecordMerger
         return same ? null : new RowWrite(row is null ? WriteKind.Insert : WriteKind.Update, key, values);
     }
 
-    private static Dictionary<string, object?> ValuesOf(TableSchema schema, object?[] row)
+    private static Dictionary<string, object?> ValuesOf(TableSchema schema, object?[] row, IReadOnlyDictionary<string, int> tracking)
     {
         var values = new Dictionary<string, object?>(row.Length, StringComparer.Ordinal);
         for (var i = 0; i < row.Length && i < schema.Columns.Count; i++)
         {
-            values[schema.Columns[i].Name] = RecordBaseCodec.Normalize(row[i]);
+            if (!tracking.ContainsKey(schema.Columns[i].Name))
+            {
+                values[schema.Columns[i].Name] = RecordBaseCodec.Normalize(row[i]);
+            }
         }
 
         return values;
+    }
+
+    /// <summary>
+    /// The change-tracking columns (<c>updated_at_field</c>, <c>version_field</c>, <c>sequence_field</c>) by index: each
+    /// source's own bookkeeping, not data. Every source stamps them on every change, so comparing them would make any
+    /// two concurrent changes conflict; they are kept out of detection and the destination holds their maximum.
+    /// </summary>
+    private static Dictionary<string, int> TrackingFields(TablePlan plan, TableSchema schema)
+    {
+        var fields = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var name in new[] { plan.UpdatedAtField, plan.VersionField, plan.SequenceField })
+        {
+            if (name is not null && schema.IndexOf(name) is var index and >= 0 && !schema.Columns[index].IsPrimaryKey)
+            {
+                fields[schema.Columns[index].Name] = index;
+            }
+        }
+
+        return fields;
+    }
+
+    private static RecordBase WithTracking(RecordBase record, TableSchema schema, IReadOnlyDictionary<string, int> tracking, IReadOnlyList<ChangeEvent> changes)
+    {
+        var values = record.Values;
+        foreach (var change in changes)
+        {
+            if (change.Values is not { } row)
+            {
+                continue;
+            }
+
+            foreach (var (field, index) in tracking)
+            {
+                var incoming = RecordBaseCodec.Normalize(row[index]);
+                if (!values.TryGetValue(field, out var current) || current is null || (incoming is not null && FieldValues.Compare(incoming, current) > 0))
+                {
+                    values = values.SetItem(field, incoming);
+                }
+            }
+        }
+
+        return record with { Values = values };
     }
 
     private static Dictionary<string, object?> Normalized(IReadOnlyDictionary<string, object?> row) =>
         row.ToDictionary(p => p.Key, p => RecordBaseCodec.Normalize(p.Value), StringComparer.Ordinal);
 
     /// <summary>The row's fields the base knows (columns only another tool writes are not edits of this record).</summary>
-    private static Dictionary<string, object?> Known(IReadOnlyDictionary<string, object?> row, RecordBase record)
+    private static Dictionary<string, object?> Known(IReadOnlyDictionary<string, object?> row, RecordBase record, IReadOnlyDictionary<string, int> tracking)
     {
         var values = new Dictionary<string, object?>(record.Values.Count, StringComparer.Ordinal);
         foreach (var (field, value) in row)
         {
-            if (record.Values.ContainsKey(field))
+            if (record.Values.ContainsKey(field) && !tracking.ContainsKey(field))
             {
                 values[field] = RecordBaseCodec.Normalize(value);
             }

@@ -22,6 +22,7 @@ public sealed record ConflictLogRecord(string EntryId, string ConflictId, string
 /// <param name="Stream">The stream whose change met it.</param>
 /// <param name="Table">The destination table.</param>
 /// <param name="RecordId">The record's key as reports show it.</param>
+/// <param name="Key">The record's key in its encoded form (<see cref="Model.RecordKey.Encoded"/>), hex: how the destination finds it.</param>
 /// <param name="DetectedAt">When it was detected.</param>
 /// <param name="RecordJson">The Conflict Resolution Report JSON.</param>
-public sealed record ConflictReview(string ConflictId, string Stream, string Table, string RecordId, Instant DetectedAt, string RecordJson);
+public sealed record ConflictReview(string ConflictId, string Stream, string Table, string RecordId, string Key, Instant DetectedAt, string RecordJson);

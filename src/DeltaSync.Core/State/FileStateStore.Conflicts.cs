@@ -89,6 +89,7 @@ public sealed partial class FileStateStore
                 ["stream"] = review.Stream,
                 ["table"] = review.Table,
                 ["record_id"] = review.RecordId,
+                ["key"] = review.Key,
                 ["detected_at"] = InstantPattern.ExtendedIso.Format(review.DetectedAt),
                 ["record"] = review.RecordJson,
             };
@@ -116,6 +117,7 @@ public sealed partial class FileStateStore
                 o["stream"]!.GetValue<string>(),
                 o["table"]!.GetValue<string>(),
                 o["record_id"]!.GetValue<string>(),
+                o["key"]!.GetValue<string>(),
                 InstantPattern.ExtendedIso.Parse(o["detected_at"]!.GetValue<string>()).GetValueOrThrow(),
                 o["record"]!.GetValue<string>()));
         }

@@ -100,15 +100,16 @@ public sealed partial class PostgresStateStore
                 {
                     await using var command = new NpgsqlCommand(
                         $"""
-                        INSERT INTO {ConflictReviews} (conflict_id, stream, table_name, record_id, detected_at, record) VALUES ($1, $2, $3, $4, $5, $6)
+                        INSERT INTO {ConflictReviews} (conflict_id, stream, table_name, record_id, record_key, detected_at, record) VALUES ($1, $2, $3, $4, $5, $6, $7)
                         ON CONFLICT (conflict_id) DO UPDATE SET stream = excluded.stream, table_name = excluded.table_name,
-                            record_id = excluded.record_id, detected_at = excluded.detected_at, record = excluded.record
+                            record_id = excluded.record_id, record_key = excluded.record_key, detected_at = excluded.detected_at, record = excluded.record
                         """,
                         connection);
                     Add(command, review.ConflictId);
                     Add(command, review.Stream);
                     Add(command, review.Table);
                     Add(command, review.RecordId);
+                    Add(command, review.Key);
                     Add(command, ToDateTime(review.DetectedAt));
                     Add(command, review.RecordJson);
                     await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
@@ -127,8 +128,8 @@ public sealed partial class PostgresStateStore
                 await EnsureConflictTablesAsync(connection, cancellationToken).ConfigureAwait(false);
                 await using var command = new NpgsqlCommand(
                     conflictId is null
-                        ? $"SELECT conflict_id, stream, table_name, record_id, detected_at, record FROM {ConflictReviews} ORDER BY detected_at, conflict_id LIMIT $1"
-                        : $"SELECT conflict_id, stream, table_name, record_id, detected_at, record FROM {ConflictReviews} WHERE conflict_id = $2 LIMIT $1",
+                        ? $"SELECT conflict_id, stream, table_name, record_id, record_key, detected_at, record FROM {ConflictReviews} ORDER BY detected_at, conflict_id LIMIT $1"
+                        : $"SELECT conflict_id, stream, table_name, record_id, record_key, detected_at, record FROM {ConflictReviews} WHERE conflict_id = $2 LIMIT $1",
                     connection);
                 Add(command, limit);
                 if (conflictId is not null)
@@ -142,7 +143,7 @@ public sealed partial class PostgresStateStore
                 {
                     while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
                     {
-                        reviews.Add(new ConflictReview(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), ToInstant(reader.GetDateTime(4)), reader.GetString(5)));
+                        reviews.Add(new ConflictReview(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetString(4), ToInstant(reader.GetDateTime(5)), reader.GetString(6)));
                     }
                 }
 
@@ -189,6 +190,7 @@ public sealed partial class PostgresStateStore
                 stream text COLLATE "C" NOT NULL,
                 table_name text NOT NULL,
                 record_id text NOT NULL,
+                record_key text NOT NULL,
                 detected_at timestamptz NOT NULL,
                 record text NOT NULL);
             """,

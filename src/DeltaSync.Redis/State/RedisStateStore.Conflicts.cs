@@ -73,7 +73,7 @@ public sealed partial class RedisStateStore
         }
 
         var fields = reviews
-            .Select(r => new HashEntry(r.ConflictId, JsonSerializer.Serialize(new StoredReview(r.ConflictId, r.Stream, r.Table, r.RecordId, InstantPattern.ExtendedIso.Format(r.DetectedAt), r.RecordJson))))
+            .Select(r => new HashEntry(r.ConflictId, JsonSerializer.Serialize(new StoredReview(r.ConflictId, r.Stream, r.Table, r.RecordId, r.Key, InstantPattern.ExtendedIso.Format(r.DetectedAt), r.RecordJson))))
             .ToArray();
         return RunAsync($"queue {reviews.Count} conflicts for review", database => database.HashSetAsync(ConflictReviewsKey, fields), cancellationToken);
     }
@@ -91,7 +91,7 @@ public sealed partial class RedisStateStore
                 return values
                     .Where(v => v.HasValue)
                     .Select(v => JsonSerializer.Deserialize<StoredReview>((string)v!)!)
-                    .Select(r => new ConflictReview(r.ConflictId, r.Stream, r.Table, r.RecordId, InstantPattern.ExtendedIso.Parse(r.DetectedAt).GetValueOrThrow(), r.RecordJson))
+                    .Select(r => new ConflictReview(r.ConflictId, r.Stream, r.Table, r.RecordId, r.Key, InstantPattern.ExtendedIso.Parse(r.DetectedAt).GetValueOrThrow(), r.RecordJson))
                     .OrderBy(r => r.DetectedAt)
                     .ThenBy(r => r.ConflictId, StringComparer.Ordinal)
                     .Take(limit)
@@ -119,6 +119,7 @@ public sealed partial class RedisStateStore
         [property: JsonPropertyName("stream")] string Stream,
         [property: JsonPropertyName("table")] string Table,
         [property: JsonPropertyName("record_id")] string RecordId,
+        [property: JsonPropertyName("key")] string Key,
         [property: JsonPropertyName("detected_at")] string DetectedAt,
         [property: JsonPropertyName("record")] string RecordJson);
 }

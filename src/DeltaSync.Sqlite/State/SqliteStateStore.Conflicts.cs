@@ -101,15 +101,16 @@ public sealed partial class SqliteStateStore
             {
                 await using var command = connection.CreateCommand();
                 command.CommandText = """
-                    INSERT INTO conflict_reviews (conflict_id, stream, table_name, record_id, detected_at, record)
-                    VALUES ($conflict_id, $stream, $table_name, $record_id, $detected_at, $record)
+                    INSERT INTO conflict_reviews (conflict_id, stream, table_name, record_id, record_key, detected_at, record)
+                    VALUES ($conflict_id, $stream, $table_name, $record_id, $record_key, $detected_at, $record)
                     ON CONFLICT (conflict_id) DO UPDATE SET stream = excluded.stream, table_name = excluded.table_name,
-                        record_id = excluded.record_id, detected_at = excluded.detected_at, record = excluded.record
+                        record_id = excluded.record_id, record_key = excluded.record_key, detected_at = excluded.detected_at, record = excluded.record
                     """;
                 var conflictId = command.Parameters.Add("$conflict_id", SqliteType.Text);
                 var stream = command.Parameters.Add("$stream", SqliteType.Text);
                 var table = command.Parameters.Add("$table_name", SqliteType.Text);
                 var recordId = command.Parameters.Add("$record_id", SqliteType.Text);
+                var recordKey = command.Parameters.Add("$record_key", SqliteType.Text);
                 var detectedAt = command.Parameters.Add("$detected_at", SqliteType.Text);
                 var record = command.Parameters.Add("$record", SqliteType.Text);
                 await command.PrepareAsync(cancellationToken).ConfigureAwait(false);
@@ -119,6 +120,7 @@ public sealed partial class SqliteStateStore
                     stream.Value = review.Stream;
                     table.Value = review.Table;
                     recordId.Value = review.RecordId;
+                    recordKey.Value = review.Key;
                     detectedAt.Value = SortableIso.Format(review.DetectedAt);
                     record.Value = review.RecordJson;
                     await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
@@ -137,8 +139,8 @@ public sealed partial class SqliteStateStore
         {
             await using var command = connection.CreateCommand();
             command.CommandText = conflictId is null
-                ? "SELECT conflict_id, stream, table_name, record_id, detected_at, record FROM conflict_reviews ORDER BY detected_at, conflict_id LIMIT $limit"
-                : "SELECT conflict_id, stream, table_name, record_id, detected_at, record FROM conflict_reviews WHERE conflict_id = $conflict_id LIMIT $limit";
+                ? "SELECT conflict_id, stream, table_name, record_id, record_key, detected_at, record FROM conflict_reviews ORDER BY detected_at, conflict_id LIMIT $limit"
+                : "SELECT conflict_id, stream, table_name, record_id, record_key, detected_at, record FROM conflict_reviews WHERE conflict_id = $conflict_id LIMIT $limit";
             if (conflictId is not null)
             {
                 command.Parameters.AddWithValue("$conflict_id", conflictId);
@@ -156,8 +158,9 @@ public sealed partial class SqliteStateStore
                         reader.GetString(1),
                         reader.GetString(2),
                         reader.GetString(3),
-                        InstantPattern.ExtendedIso.Parse(reader.GetString(4)).GetValueOrThrow(),
-                        reader.GetString(5)));
+                        reader.GetString(4),
+                        InstantPattern.ExtendedIso.Parse(reader.GetString(5)).GetValueOrThrow(),
+                        reader.GetString(6)));
                 }
             }
 

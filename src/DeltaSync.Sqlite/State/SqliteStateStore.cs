@@ -66,6 +66,7 @@ public sealed partial class SqliteStateStore : IStateStore, ILeaseStore
             stream TEXT NOT NULL,
             table_name TEXT NOT NULL,
             record_id TEXT NOT NULL,
+            record_key TEXT NOT NULL,
             detected_at TEXT NOT NULL,
             record TEXT NOT NULL);
         INSERT INTO meta (key, value) VALUES ('schema_version', $schema_version) ON CONFLICT (key) DO NOTHING;
