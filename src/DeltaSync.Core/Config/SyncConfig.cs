@@ -79,7 +79,10 @@ public sealed record EndpointOptions(string Name, string Type, string Connection
     /// <c>key_map</c> of a <c>sync.sources</c> entry: per table, destination key column → this source's column, for
     /// sources that name key columns differently (records meet by primary key at the destination).
     /// </summary>
-    public IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>> KeyMap { get; init; } =
+    public IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>> KeyMap { get; init; } = NoKeyMap;
+
+    // One shared empty map, so endpoints without key_map stay equal as records.
+    private static readonly IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>> NoKeyMap =
         new Dictionary<string, IReadOnlyDictionary<string, string>>(StringComparer.OrdinalIgnoreCase);
 
     /// <summary><c>clock_offset</c>: how far this source's clock runs ahead of true time (negative: behind); conflict decisions subtract it.</summary>
