@@ -1,3 +1,5 @@
+using System.Net;
+using System.Net.Sockets;
 using System.Text.Json;
 using DeltaSync.Core.Connectors;
 using DeltaSync.Core.Pipeline;
@@ -274,6 +276,49 @@ public sealed class MultiSourceConflictSyncTests : IDisposable
         SeedSynced();
         await RunAsync();
         Assert.True((long)_workspace.Destination.Scalar($"SELECT count(*) FROM {SqliteDestination.RecordsTable} WHERE destination_table = 'customers'")! >= 1);
+    }
+
+    [Fact]
+    public async Task A_run_leaving_conflicts_for_review_posts_them_to_the_webhook()
+    {
+        using var listener = new HttpListener();
+        int port;
+        using (var socket = new TcpListener(IPAddress.Loopback, 0))
+        {
+            socket.Start();
+            port = ((IPEndPoint)socket.LocalEndpoint).Port;
+        }
+
+        var prefix = $"http://127.0.0.1:{port}/hooks/";
+        listener.Prefixes.Add(prefix);
+        listener.Start();
+        var received = Task.Run(async () =>
+        {
+            var context = await listener.GetContextAsync();
+            using var reader = new StreamReader(context.Request.InputStream);
+            var body = await reader.ReadToEndAsync();
+            var authorization = context.Request.Headers["Authorization"];
+            context.Response.StatusCode = 204;
+            context.Response.Close();
+            return (body, authorization);
+        });
+        SeedSynced();
+        var yaml = Yaml("{default_strategy: manual_review, notifications: {webhook: {url: \"" + prefix + "conflicts\", headers: {Authorization: \"Bearer t0ken\"}}}}");
+        await RunAsync(yaml);
+        Upsert(_crm, 1, "Ann", "ann@crm", "111", 40);
+        Upsert(_shop, 1, "Ann", "ann@shop", "111", 30);
+
+        var report = await RunAsync(yaml);
+
+        var (body, authorization) = await received.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal("Bearer t0ken", authorization);
+        using var payload = JsonDocument.Parse(body);
+        Assert.Equal("deltasync.conflicts_need_attention", payload.RootElement.GetProperty("event").GetString());
+        Assert.Equal(report.Metadata.SyncId, payload.RootElement.GetProperty("run_id").GetString());
+        var conflict = Assert.Single(payload.RootElement.GetProperty("conflicts").EnumerateArray().ToList());
+        Assert.Equal("pending_review", conflict.GetProperty("status").GetString());
+        Assert.Equal("1", conflict.GetProperty("record_id").GetString());
+        Assert.DoesNotContain(report.Warnings, w => w.Contains("webhook could not be notified", StringComparison.Ordinal));
     }
 
     private async Task<ReviewResolved?> ResolveAsync(string yaml, string conflictId, ReviewDecision decision)
