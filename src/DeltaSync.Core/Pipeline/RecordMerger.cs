@@ -92,6 +92,7 @@ public static class RecordMerger
             }
 
             var outcome = engine.Merge(record, versions, now);
+            outcome = outcome with { Record = Converge(outcome.Record) };
             if (tracking.Count > 0)
             {
                 outcome = outcome with { Record = WithTracking(outcome.Record, schema, tracking, byKey[key]) };
@@ -149,6 +150,38 @@ public static class RecordMerger
         }
 
         return same ? null : new RowWrite(row is null ? WriteKind.Insert : WriteKind.Update, key, values);
+    }
+
+    /// <summary>
+    /// Fields every source has reported with the value the destination holds become common ground again (their writer
+    /// is forgotten), and a record every source has reported is no longer "inserted by" one of them: a source that
+    /// already holds a value has seen it, so its next change to it is not concurrent with the write that put it there.
+    /// Without this, two sources starting from the same rows would conflict on the first change of either one, depending
+    /// only on which of them happened to be read first.
+    /// </summary>
+    internal static RecordBase Converge(RecordBase record)
+    {
+        var views = record.SourceViews.Where(v => v.Key != RecordVersion.DestinationSource).Select(v => v.Value).ToList();
+        if (views.Count < 2 || !record.Exists)
+        {
+            return record;
+        }
+
+        var writers = record.Writers;
+        foreach (var (field, writer) in record.Writers)
+        {
+            if (writer.Source == RecordVersion.DestinationSource || record.Holds.ContainsKey(field) || !record.Values.TryGetValue(field, out var value))
+            {
+                continue;
+            }
+
+            if (views.All(view => view.TryGetValue(field, out var seen) && FieldValues.Same(seen, value)))
+            {
+                writers = writers.Remove(field);
+            }
+        }
+
+        return writers == record.Writers && record.InsertedBy is null ? record : record with { Writers = writers, InsertedBy = null };
     }
 
     private static Dictionary<string, object?> ValuesOf(TableSchema schema, object?[] row, IReadOnlyDictionary<string, int> tracking)

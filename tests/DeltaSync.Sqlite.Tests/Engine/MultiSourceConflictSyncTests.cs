@@ -110,6 +110,22 @@ public sealed class MultiSourceConflictSyncTests : IDisposable
     }
 
     [Fact]
+    public async Task Two_sources_starting_from_the_same_rows_do_not_conflict_on_later_changes_to_different_fields()
+    {
+        Upsert(_crm, 1, "Ann", "ann@old", "111", 600);
+        Upsert(_shop, 1, "Ann", "ann@old", "111", 600);
+        var first = await RunAsync();
+        Assert.Equal(1, first.Statistics.RecordsInserted);
+
+        Upsert(_crm, 1, "Ann", "ann@crm", "111", 30);
+        Upsert(_shop, 1, "Ann", "ann@old", "222", 20);
+        var report = await RunAsync();
+
+        Assert.Equal(0, report.Statistics.ConflictsDetected);
+        Assert.Equal(("ann@crm", "222"), (Dest("email"), Dest("phone")));
+    }
+
+    [Fact]
     public async Task Same_field_changed_by_both_sources_is_an_update_conflict_resolved_by_last_write()
     {
         SeedSynced();
