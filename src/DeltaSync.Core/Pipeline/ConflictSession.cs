@@ -82,14 +82,14 @@ public sealed class ConflictSession
             Log.Append(outcome);
             foreach (var resolved in outcome.Conflicts)
             {
-                var record = ConflictRecords.ToRecord(resolved);
+                var recordJson = ConflictRecords.ToRecord(resolved).ToJson();
                 var id = resolved.Conflict.ConflictId;
-                entries.Add(new ConflictLogRecord($"{id}:detected", id, plan.Stream, ConflictLogEntry.Kinds.Detected, now, record.ToJson()));
+                entries.Add(new ConflictLogRecord($"{id}:detected", id, plan.Stream, ConflictLogEntry.Kinds.Detected, now, recordJson));
                 var resolution = ResolutionJson(resolved.Resolution);
                 entries.Add(new ConflictLogRecord($"{id}:resolved:{Digest(resolution)}", id, plan.Stream, ConflictLogEntry.Kinds.Resolved, now, resolution));
                 if (resolved.Resolution.NeedsReview)
                 {
-                    reviews.Add(new ConflictReview(id, plan.Stream, plan.DestinationTable, resolved.Conflict.RecordId, Convert.ToHexStringLower(key.Encoded), resolved.Conflict.DetectedAt, record.ToJson()));
+                    reviews.Add(new ConflictReview(id, plan.Stream, plan.DestinationTable, resolved.Conflict.RecordId, Convert.ToHexStringLower(key.Encoded), resolved.Conflict.DetectedAt, recordJson));
                 }
             }
 
@@ -121,7 +121,7 @@ public sealed class ConflictSession
     {
         ArgumentNullException.ThrowIfNull(report);
         var current = Log.Current();
-        var records = Log.ToRecords();
+        var records = current.Select(ConflictRecords.ToRecord).ToList();
         var pending = current.Count(c => c.Resolution.NeedsReview);
         var warnings = report.Warnings.ToList();
         if (pending > 0)
@@ -142,7 +142,7 @@ public sealed class ConflictSession
         return report with
         {
             Statistics = report.Statistics with { ConflictsDetected = current.Count, ConflictsResolved = current.Count - pending },
-            Conflicts = Log.ToReports(),
+            Conflicts = current.Select(c => ConflictRecords.ToReport(c.Conflict, c.Resolution)).ToList(),
             Warnings = warnings,
         };
     }

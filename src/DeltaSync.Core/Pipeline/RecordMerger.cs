@@ -72,7 +72,12 @@ public static class RecordMerger
             {
                 record = RecordBaseCodec.Decode(id, text);
                 // The destination's row as a version of its own: fields edited out-of-band since the base differ from it.
-                versions.Add(RecordVersion.FromDestination(id, row is null ? null : Known(row, record, tracking), now));
+                // A row that still holds what was merged (the usual case) adds nothing, so it is not merged at all.
+                var known = row is null ? null : Known(row, record, tracking);
+                if (known is null ? record.Exists : known.Any(f => !FieldValues.Same(f.Value, record.Values[f.Key])))
+                {
+                    versions.Add(RecordVersion.FromDestination(id, known, now));
+                }
             }
             else
             {
