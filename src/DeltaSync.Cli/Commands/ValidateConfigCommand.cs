@@ -39,7 +39,7 @@ public sealed class ValidateConfigCommand : Command<ValidateConfigSettings>
         Terminal.Line($"sync '{config.Name}': {string.Join(" + ", config.Sync.Sources.Select(s => config.Sync.IsMultiSource ? $"{s.Name} ({ConnectionText.Redact(s.Connection)})" : ConnectionText.Redact(s.Connection)))} → {ConnectionText.Redact(config.Sync.Destination.Connection)}");
         Terminal.Table(
             ["table", "cdc_method", "priority", "primary key"],
-            plans.Select(p => new[] { p.Table, p.Method.ToString().ToLowerInvariant(), p.Priority.ToString().ToLowerInvariant(), p.PrimaryKey is null ? "(from catalog)" : string.Join(", ", p.PrimaryKey) }));
+            plans.Select(p => new[] { config.Sync.IsMultiSource ? $"{p.Table} ({p.SourceName})" : p.Table, p.Method.ToString().ToLowerInvariant(), p.Priority.ToString().ToLowerInvariant(), p.PrimaryKey is null ? "(from catalog)" : string.Join(", ", p.PrimaryKey) }));
         return ExitCodes.Completed;
     }
 }
