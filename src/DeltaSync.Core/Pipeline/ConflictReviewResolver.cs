@@ -26,15 +26,20 @@ public sealed record ReviewDecision(string? TakeSource, IReadOnlyDictionary<stri
 public sealed record ReviewResolved(ConflictReview Review, ConflictResolution Resolution, ApplyResult Written);
 
 /// <summary>A review decision that cannot be applied: an unknown source or field, or a held field left undecided.</summary>
-public sealed class ReviewDecisionException(string message) : Exception(message)
+public sealed class ReviewDecisionException : Exception
 {
     public ReviewDecisionException()
-        : this("the review decision cannot be applied")
+        : base("the review decision cannot be applied")
+    {
+    }
+
+    public ReviewDecisionException(string message)
+        : base(message)
     {
     }
 
     public ReviewDecisionException(string message, Exception innerException)
-        : this(message + ": " + innerException?.Message)
+        : base(message, innerException)
     {
     }
 }
