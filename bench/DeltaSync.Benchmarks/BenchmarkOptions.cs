@@ -22,8 +22,11 @@ public sealed record BenchmarkOptions(int Rows, double ChangedPercent, string Wo
     /// <summary><c>--reconcile</c>: the key-range reconciliation benchmark (SQLite) instead of the sync benchmark.</summary>
     public bool Reconcile { get; init; }
 
+    /// <summary><c>--conflicts</c>: the cost of conflict detection (<see cref="ConflictScenario"/>), 100,000 rows unless given.</summary>
+    public bool Conflicts { get; init; }
+
     public const string Usage =
-        "usage: dotnet run -c Release --project bench/DeltaSync.Benchmarks -- [--rows 1000000] [--changed-percent 1] [--work DIR] [--scale-check] [--rounds 1] [--cli PATH/deltasync.dll] [--postgres postgresql://user:pass@host:port/db [--postgres-stream]] [--reconcile]";
+        "usage: dotnet run -c Release --project bench/DeltaSync.Benchmarks -- [--rows 1000000] [--changed-percent 1] [--work DIR] [--scale-check] [--rounds 1] [--cli PATH/deltasync.dll] [--postgres postgresql://user:pass@host:port/db [--postgres-stream]] [--reconcile] [--conflicts]";
 
     public const int ScaleFactor = 5;
 
@@ -47,6 +50,7 @@ public sealed record BenchmarkOptions(int Rows, double ChangedPercent, string Wo
                 "--postgres" => options with { PostgresUri = Value(args, ++i) },
                 "--postgres-stream" => options with { PostgresStream = true },
                 "--reconcile" => options with { Reconcile = true },
+                "--conflicts" => options with { Conflicts = true },
                 _ => throw new ArgumentException($"unknown argument '{args[i]}'\n{Usage}"),
             };
         }
@@ -64,6 +68,11 @@ public sealed record BenchmarkOptions(int Rows, double ChangedPercent, string Wo
         if (options.PostgresStream && options.PostgresUri is null)
         {
             throw new ArgumentException($"--postgres-stream needs --postgres URI\n{Usage}");
+        }
+
+        if (options.Conflicts && !args.Contains("--rows"))
+        {
+            options = options with { Rows = 100_000 };
         }
 
         // The streaming benchmark's (b) updates 100-row ranges over the whole table: 100,000 rows are 1,000 transactions.

@@ -29,6 +29,11 @@ catch (InvalidOperationException e)
 Console.WriteLine($"# CLI: dotnet {cli.AssemblyPath}; batch_size {DeltaSyncCli.BatchSize:N0}; work folder {options.WorkDirectory}");
 Directory.CreateDirectory(options.WorkDirectory);
 await cli.WarmUpAsync(options.WorkDirectory);
+if (options.Conflicts)
+{
+    return await ConflictScenario.RunAsync(cli, options);
+}
+
 if (options.Reconcile)
 {
     return await ReconcileScenario.RunAsync(cli, options);

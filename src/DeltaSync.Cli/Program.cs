@@ -38,6 +38,15 @@ app.Configure(config =>
         dlq.AddCommand<DeadLetterReplayCommand>("replay").WithDescription("Re-read entries' records from the source and apply them (after a fix at the source or destination).");
         dlq.AddCommand<DeadLetterPurgeCommand>("purge").WithDescription("Remove entries (--id, --table or --all).");
     });
+    config.AddBranch("conflicts", conflicts =>
+    {
+        conflicts.SetDescription("The conflict review queue: list, inspect and resolve conflicts held for manual review.");
+        conflicts.AddCommand<ConflictListCommand>("list").WithDescription("Conflicts waiting for review: id, table, record, type, held fields, sources.");
+        conflicts.AddCommand<ConflictShowCommand>("show").WithDescription("One conflict's Conflict Resolution Report and its history.");
+        conflicts.AddCommand<ConflictResolveCommand>("resolve")
+            .WithDescription("Decide a held conflict (--take SOURCE, --field NAME=SOURCE, --value JSON) and apply it to the destination.")
+            .WithExample("conflicts", "resolve", "conflict_0123abcd", "--take", "crm", "--config", "deltasync.yaml");
+    });
     config.AddCommand<ValidateConfigCommand>("validate-config")
         .WithDescription("Check a configuration file and list every problem.");
     config.AddCommand<DemoCommand>("demo")

@@ -175,10 +175,17 @@ public sealed class DeadLetterReplayCommand : AsyncCommand<DeadLetterReplaySetti
         }
 
         var connectors = CliHost.Connectors();
-        await using var source = await Open(connectors, config.Sync.Source, "source", c => c.OpenSourceAsync(config.Sync.Source, config, cancellationToken)).ConfigureAwait(false);
         await using var destination = await Open(connectors, config.Sync.Destination, "destination", c => c.OpenDestinationAsync(config.Sync.Destination, config, cancellationToken)).ConfigureAwait(false);
-        var results = await new DeadLetterReplay(config, source, destination, session.Store, SystemClock.Instance)
-            .ReplayAsync(selected, cancellationToken).ConfigureAwait(false);
+        // Each entry is read again from the source its stream belongs to (sync.sources: one per source).
+        var plans = TablePlan.FromConfig(config);
+        var results = new List<TableReplayResult>();
+        foreach (var group in selected.GroupBy(d => plans.FirstOrDefault(p => p.Stream == d.Stream)?.SourceName ?? config.Sync.Source.Name, StringComparer.Ordinal))
+        {
+            var endpoint = config.Sync.SourceNamed(group.Key);
+            await using var source = await Open(connectors, endpoint, "source", c => c.OpenSourceAsync(endpoint, config, cancellationToken)).ConfigureAwait(false);
+            results.AddRange(await new DeadLetterReplay(config, source, destination, session.Store, SystemClock.Instance)
+                .ReplayAsync(group.ToList(), cancellationToken).ConfigureAwait(false));
+        }
         if (settings.Json)
         {
             Terminal.WriteJson(new { tables = results.Select(DeadLetterJson.Replay) });

@@ -151,13 +151,22 @@ public sealed class StateResetCommand : AsyncCommand<TableSettings>
         await using var session = await StateSession.OpenAsync(settings, cancellationToken).ConfigureAwait(false);
         var connectors = CliHost.Connectors();
         var config = session.Config;
-        var sourceConnector = connectors.Find(config.Sync.Source.Connection);
         var destinationConnector = connectors.Find(config.Sync.Destination.Connection);
-        ISource? source = sourceConnector is null ? null : await sourceConnector.OpenSourceAsync(config.Sync.Source, config, cancellationToken).ConfigureAwait(false);
-        IDestination? destination = destinationConnector is null ? null : await destinationConnector.OpenDestinationAsync(config.Sync.Destination, config, cancellationToken).ConfigureAwait(false);
+        // Every source: each table's triggers, slot and publication are removed from the source its stream reads.
+        var sources = new Dictionary<string, ISource>(StringComparer.Ordinal);
+        IDestination? destination = null;
         try
         {
-            var reset = await session.Admin.ResetAsync(settings.Tables, source, destination, cancellationToken).ConfigureAwait(false);
+            foreach (var endpoint in config.Sync.Sources)
+            {
+                if (connectors.Find(endpoint.Connection) is { } sourceConnector)
+                {
+                    sources[endpoint.Name] = await sourceConnector.OpenSourceAsync(endpoint, config, cancellationToken).ConfigureAwait(false);
+                }
+            }
+
+            destination = destinationConnector is null ? null : await destinationConnector.OpenDestinationAsync(config.Sync.Destination, config, cancellationToken).ConfigureAwait(false);
+            var reset = await session.Admin.ResetAsync(settings.Tables, plan => sources.GetValueOrDefault(plan.SourceName), destination, cancellationToken).ConfigureAwait(false);
             if (settings.Json)
             {
                 Terminal.WriteJson(new { reset });
@@ -169,7 +178,7 @@ public sealed class StateResetCommand : AsyncCommand<TableSettings>
         }
         finally
         {
-            if (source is not null)
+            foreach (var source in sources.Values)
             {
                 await source.DisposeAsync().ConfigureAwait(false);
             }

@@ -63,28 +63,33 @@ public sealed class StatusCommand : AsyncCommand<TableSettings>
             return result;
         }
 
-        var connector = CliHost.Connectors().Find(config.Sync.Source.Connection);
-        if (connector is null)
+        // Each table is described by the source its stream reads (sync.sources: several).
+        foreach (var group in plans.GroupBy(p => p.SourceName, StringComparer.Ordinal))
         {
-            return result;
-        }
-
-        try
-        {
-            await using var source = await connector.OpenSourceAsync(config.Sync.Source, config, cancellationToken).ConfigureAwait(false);
-            foreach (var plan in plans)
+            var endpoint = config.Sync.SourceNamed(group.Key);
+            var connector = CliHost.Connectors().Find(endpoint.Connection);
+            if (connector is null)
             {
-                if (await source.DescribeCaptureAsync(plan, cancellationToken).ConfigureAwait(false) is { } text)
+                continue;
+            }
+
+            try
+            {
+                await using var source = await connector.OpenSourceAsync(endpoint, config, cancellationToken).ConfigureAwait(false);
+                foreach (var plan in group)
                 {
-                    result[plan.Table] = text;
+                    if (await source.DescribeCaptureAsync(plan, cancellationToken).ConfigureAwait(false) is { } text)
+                    {
+                        result[plan.Table] = text;
+                    }
                 }
             }
-        }
-        catch (Core.Pipeline.SyncException e)
-        {
-            foreach (var plan in plans)
+            catch (Core.Pipeline.SyncException e)
             {
-                result[plan.Table] = "source not reachable: " + e.Message;
+                foreach (var plan in group)
+                {
+                    result[plan.Table] = "source not reachable: " + e.Message;
+                }
             }
         }
 

@@ -29,16 +29,17 @@ public sealed class ValidateConfigCommand : Command<ValidateConfigSettings>
                 sync = config.Name,
                 source = ConnectionText.Redact(config.Sync.Source.Connection),
                 destination = ConnectionText.Redact(config.Sync.Destination.Connection),
-                tables = plans.Select(p => new { table = p.Table, cdc_method = p.Method.ToString().ToLowerInvariant(), priority = p.Priority.ToString().ToLowerInvariant() }),
+                sources = config.Sync.IsMultiSource ? config.Sync.Sources.Select(s => new { name = s.Name, connection = ConnectionText.Redact(s.Connection) }) : null,
+                tables = plans.Select(p => new { table = p.Table, source = config.Sync.IsMultiSource ? p.SourceName : null, cdc_method = p.Method.ToString().ToLowerInvariant(), priority = p.Priority.ToString().ToLowerInvariant() }),
             });
             return ExitCodes.Completed;
         }
 
         Terminal.Line($"{config.ConfigPath}: valid");
-        Terminal.Line($"sync '{config.Name}': {ConnectionText.Redact(config.Sync.Source.Connection)} → {ConnectionText.Redact(config.Sync.Destination.Connection)}");
+        Terminal.Line($"sync '{config.Name}': {string.Join(" + ", config.Sync.Sources.Select(s => config.Sync.IsMultiSource ? $"{s.Name} ({ConnectionText.Redact(s.Connection)})" : ConnectionText.Redact(s.Connection)))} → {ConnectionText.Redact(config.Sync.Destination.Connection)}");
         Terminal.Table(
             ["table", "cdc_method", "priority", "primary key"],
-            plans.Select(p => new[] { p.Table, p.Method.ToString().ToLowerInvariant(), p.Priority.ToString().ToLowerInvariant(), p.PrimaryKey is null ? "(from catalog)" : string.Join(", ", p.PrimaryKey) }));
+            plans.Select(p => new[] { config.Sync.IsMultiSource ? $"{p.Table} ({p.SourceName})" : p.Table, p.Method.ToString().ToLowerInvariant(), p.Priority.ToString().ToLowerInvariant(), p.PrimaryKey is null ? "(from catalog)" : string.Join(", ", p.PrimaryKey) }));
         return ExitCodes.Completed;
     }
 }

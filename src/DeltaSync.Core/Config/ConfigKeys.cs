@@ -6,13 +6,15 @@ internal static class ConfigKeys
 {
     public static readonly string[] Root = ["sync", "cdc", "conflict_resolution", "state"];
 
-    public static readonly string[] Sync = ["name", "source", "destination", "cdc_method", "frequency", "batch_size", "max_parallel_tables", "retry", "circuit_breaker", "relationships"];
+    public static readonly string[] Sync = ["name", "source", "sources", "destination", "cdc_method", "frequency", "batch_size", "max_parallel_tables", "retry", "circuit_breaker", "relationships"];
 
     public static readonly string[] Retry = ["max_attempts", "initial_delay", "max_delay"];
 
     public static readonly string[] CircuitBreaker = ["failure_threshold", "break_duration"];
 
     public static readonly string[] Source = ["name", "type", "connection", "tables"];
+
+    public static readonly string[] SourceEntry = ["name", "type", "connection", "tables", "cdc_method", "key_map", "clock_offset"];
 
     public static readonly string[] Destination = ["name", "type", "connection"];
 

@@ -16,9 +16,9 @@ internal static class SyncBlockBinder
         var name = sync.Text("name");
         var cdcMethod = sync.Choice("cdc_method", CdcMethod.Timestamp, ConfigChoices.CdcMethods);
 
-        var sourceSection = sync.Section("source", ConfigKeys.Source, required: true);
-        var tables = TableListBinder.Bind(sourceSection, cdcMethod, cdc.Version, sync);
-        var source = BindEndpoint(sourceSection, "source", ConfigChoices.SourceTypes, tables);
+        var sources = BindSources(sync, cdcMethod, cdc);
+        var source = sources.Count > 0 ? sources[0] : new EndpointOptions("source", "database", string.Empty, []);
+        var tables = sources.SelectMany(s => s.Tables).ToList();
         var destination = BindEndpoint(sync.Section("destination", ConfigKeys.Destination, required: true), "destination", ConfigChoices.DestinationTypes, []);
 
         var options = new SyncOptions(
@@ -31,6 +31,7 @@ internal static class SyncBlockBinder
         {
             Retry = BindRetry(sync.Section("retry", ConfigKeys.Retry), sync.Section("circuit_breaker", ConfigKeys.CircuitBreaker)),
             Relationships = BindRelationships(sync, tables),
+            Sources = sources,
         };
         return (options, name);
     }
@@ -98,6 +99,140 @@ internal static class SyncBlockBinder
             max,
             breaker.Integer("failure_threshold", defaults.BreakerFailureThreshold, min: 2, max: 1000),
             breaker.Duration("break_duration", defaults.BreakDuration));
+    }
+
+    /// <summary>
+    /// <c>sync.source</c> (one source) or <c>sync.sources</c> (several named sources, each with its own connection,
+    /// tables, <c>cdc_method</c>, <c>key_map</c> and <c>clock_offset</c>): exactly one of the two.
+    /// </summary>
+    private static List<EndpointOptions> BindSources(YamlSection sync, CdcMethod cdcMethod, CdcOptions cdc)
+    {
+        var hasSingle = sync.IsPresent && !ConfigReader.IsNull(sync["source"]);
+        var hasList = sync.IsPresent && !ConfigReader.IsNull(sync["sources"]);
+        if (hasSingle && hasList)
+        {
+            sync.Report("sources", "set either sync.source (one source) or sync.sources (several named sources), not both");
+            return [];
+        }
+
+        if (!hasList)
+        {
+            var sourceSection = sync.Section("source", ConfigKeys.Source, required: true);
+            var tables = TableListBinder.Bind(sourceSection, cdcMethod, cdc.Version, sync);
+            return [BindEndpoint(sourceSection, "source", ConfigChoices.SourceTypes, tables)];
+        }
+
+        var sources = new List<EndpointOptions>();
+        var firstPathByName = new Dictionary<string, string>(StringComparer.Ordinal);
+        var items = sync.Items("sources", "a list of {name, connection, tables} mappings");
+        if (items.Count == 0 && sync["sources"] is YamlDotNet.RepresentationModel.YamlSequenceNode)
+        {
+            sync.Report("sources", "is empty: list at least one source, e.g. [{name: crm, connection: 'sqlite:crm.db', tables: [customers]}]");
+        }
+
+        foreach (var (node, path) in items)
+        {
+            var entry = sync.Reader.Section(node, path, ConfigKeys.SourceEntry, required: true);
+            if (!entry.IsPresent)
+            {
+                continue;
+            }
+
+            var name = entry.RequiredText("name", "the source's name, used in the ledger, reports and source_priority, e.g. crm")?.Trim();
+            if (name is not null && string.Equals(name, Conflicts.RecordVersion.DestinationSource, StringComparison.Ordinal))
+            {
+                entry.Report("name", $"'{name}' is reserved for edits made at the destination itself; choose another name");
+            }
+            else if (name is not null && !firstPathByName.TryAdd(name, path))
+            {
+                entry.Report("name", $"duplicate source name '{name}'; it is already used at {firstPathByName[name]}");
+            }
+
+            var method = entry.OptionalChoice("cdc_method", ConfigChoices.CdcMethods);
+            var tables = TableListBinder.Bind(entry, method ?? cdcMethod, cdc.Version, sync);
+            var endpoint = BindEndpoint(entry, "source", ConfigChoices.SourceTypes, tables) with
+            {
+                Name = name ?? string.Empty,
+                CdcMethod = method,
+                KeyMap = BindKeyMap(entry, tables),
+                ClockOffset = BindClockOffset(entry),
+            };
+            sources.Add(endpoint);
+        }
+
+        return sources;
+    }
+
+    /// <summary><c>key_map: {customers: {id: customer_no}}</c>: per table, destination key column → source column.</summary>
+    private static Dictionary<string, IReadOnlyDictionary<string, string>> BindKeyMap(YamlSection entry, IReadOnlyList<TableOptions> tables)
+    {
+        var map = new Dictionary<string, IReadOnlyDictionary<string, string>>(StringComparer.OrdinalIgnoreCase);
+        var node = entry["key_map"];
+        if (ConfigReader.IsNull(node))
+        {
+            return map;
+        }
+
+        if (node is not YamlDotNet.RepresentationModel.YamlMappingNode tablesNode)
+        {
+            entry.Report("key_map", "expected a mapping of table → {destination_key_column: source_column}, e.g. {customers: {id: customer_no}}");
+            return map;
+        }
+
+        var known = tables.Select(t => t.Name).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        foreach (var (tableKey, columnsNode) in tablesNode.Children)
+        {
+            var table = (tableKey as YamlDotNet.RepresentationModel.YamlScalarNode)?.Value ?? string.Empty;
+            var path = entry.PathOf("key_map") + "." + table;
+            if (!known.Contains(table))
+            {
+                entry.Reader.Report(path, $"'{table}' is not one of this source's tables ({string.Join(", ", known.Order(StringComparer.Ordinal))})", tableKey);
+                continue;
+            }
+
+            if (columnsNode is not YamlDotNet.RepresentationModel.YamlMappingNode columns || columns.Children.Count == 0)
+            {
+                entry.Reader.Report(path, "expected a mapping of destination_key_column: source_column, e.g. {id: customer_no}", columnsNode);
+                continue;
+            }
+
+            var pairs = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+            foreach (var (destinationColumn, sourceColumn) in columns.Children)
+            {
+                var to = (destinationColumn as YamlDotNet.RepresentationModel.YamlScalarNode)?.Value;
+                var from = (sourceColumn as YamlDotNet.RepresentationModel.YamlScalarNode)?.Value;
+                if (string.IsNullOrWhiteSpace(to) || string.IsNullOrWhiteSpace(from))
+                {
+                    entry.Reader.Report(path, "expected column names: destination_key_column: source_column", columnsNode);
+                    continue;
+                }
+
+                pairs[to.Trim()] = from.Trim();
+            }
+
+            map[table] = pairs;
+        }
+
+        return map;
+    }
+
+    /// <summary><c>clock_offset</c>: a duration, negative when the source's clock runs behind (<c>"-2s"</c>).</summary>
+    private static Duration BindClockOffset(YamlSection entry)
+    {
+        var text = entry.Text("clock_offset")?.Trim();
+        if (string.IsNullOrEmpty(text))
+        {
+            return Duration.Zero;
+        }
+
+        var negative = text.StartsWith('-');
+        if (DurationParser.TryParse(negative ? text[1..] : text, out var offset))
+        {
+            return negative ? -offset : offset;
+        }
+
+        entry.Report("clock_offset", $"expected a duration such as '2s' or '-500ms' (how far the source's clock runs ahead), got {ConfigReader.Quote(text)}");
+        return Duration.Zero;
     }
 
     private static EndpointOptions BindEndpoint(YamlSection endpoint, string role, ConfigChoice<string> types, IReadOnlyList<TableOptions> tables) =>

@@ -30,6 +30,27 @@ public sealed record SyncOptions(
 
     /// <summary><c>sync.relationships</c>: parent deletes carried to child tables at the destination.</summary>
     public IReadOnlyList<RelationshipOptions> Relationships { get; init; } = [];
+
+    /// <summary>
+    /// Every source: <c>sync.sources</c> when configured (several named sources meeting at one destination), else the
+    /// single <c>sync.source</c>. <see cref="Source"/> is the first of them.
+    /// </summary>
+    public IReadOnlyList<EndpointOptions> Sources
+    {
+        get => _sources ?? [Source];
+        init => _sources = value;
+    }
+
+    private readonly IReadOnlyList<EndpointOptions>? _sources;
+
+    /// <summary>Whether several sources are configured (stream names then include the source's name).</summary>
+    public bool IsMultiSource => Sources.Count > 1;
+
+    /// <summary>The source named <paramref name="name"/>.</summary>
+    /// <exception cref="InvalidOperationException">No source has that name.</exception>
+    public EndpointOptions SourceNamed(string name) =>
+        Sources.FirstOrDefault(s => string.Equals(s.Name, name, StringComparison.Ordinal))
+        ?? throw new InvalidOperationException($"no source is named '{name}' (configured: {string.Join(", ", Sources.Select(s => s.Name))})");
 }
 
 /// <summary>
@@ -49,7 +70,24 @@ public sealed record RetryOptions(int MaxAttempts, Duration InitialDelay, Durati
 /// <param name="Type"><c>database</c>, <c>api</c>, <c>file</c> or <c>data_warehouse</c>.</param>
 /// <param name="Connection">A URI (<c>sqlite:path.db</c>, <c>postgresql://…</c>) or a driver connection string, after <c>${ENV}</c> interpolation.</param>
 /// <param name="Tables">The tables to sync (source only; empty for a destination).</param>
-public sealed record EndpointOptions(string Name, string Type, string Connection, IReadOnlyList<TableOptions> Tables);
+public sealed record EndpointOptions(string Name, string Type, string Connection, IReadOnlyList<TableOptions> Tables)
+{
+    /// <summary>An entry of <c>sync.sources</c>: its <c>cdc_method</c>, overriding <c>sync.cdc_method</c> for its tables (null: inherit).</summary>
+    public CdcMethod? CdcMethod { get; init; }
+
+    /// <summary>
+    /// <c>key_map</c> of a <c>sync.sources</c> entry: per table, destination key column → this source's column, for
+    /// sources that name key columns differently (records meet by primary key at the destination).
+    /// </summary>
+    public IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>> KeyMap { get; init; } = NoKeyMap;
+
+    // One shared empty map, so endpoints without key_map stay equal as records.
+    private static readonly IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>> NoKeyMap =
+        new Dictionary<string, IReadOnlyDictionary<string, string>>(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary><c>clock_offset</c>: how far this source's clock runs ahead of true time (negative: behind); conflict decisions subtract it.</summary>
+    public Duration ClockOffset { get; init; }
+}
 
 /// <summary>One entry of <c>sync.source.tables</c>; unset fields fall back to the <c>sync</c>/<c>cdc</c> defaults.</summary>
 public sealed record TableOptions(

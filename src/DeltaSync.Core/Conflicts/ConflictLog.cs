@@ -15,6 +15,9 @@ public sealed class ConflictLog
     private readonly List<ConflictLogEntry> _entries = [];
     private readonly Dictionary<string, Conflict> _conflicts = new(StringComparer.Ordinal);
 
+    // Each conflict's resolutions in order, so the current state of n conflicts is O(n), not a scan of the log per conflict.
+    private readonly Dictionary<string, List<ConflictResolution>> _resolutions = new(StringComparer.Ordinal);
+
     /// <summary>Every entry, oldest first.</summary>
     public IReadOnlyList<ConflictLogEntry> Entries
     {
@@ -89,7 +92,7 @@ public sealed class ConflictLog
     {
         lock (_gate)
         {
-            return _entries.Where(e => e.ConflictId == conflictId && e.Resolution is not null).Select(e => e.Resolution!).ToList();
+            return _resolutions.TryGetValue(conflictId, out var history) ? history.ToList() : [];
         }
     }
 
@@ -123,7 +126,7 @@ public sealed class ConflictLog
 
     private ConflictResolution CurrentResolution(string conflictId)
     {
-        var history = _entries.Where(e => e.ConflictId == conflictId && e.Resolution is not null).Select(e => e.Resolution!).ToList();
+        var history = _resolutions[conflictId];
         var first = history[0];
         var settled = history.Skip(1).SelectMany(r => r.Fields.Where(f => !f.Held).Select(f => f.Field)).ToHashSet(StringComparer.Ordinal);
         if (history.Count == 1 || settled.Count == 0)
@@ -153,8 +156,19 @@ public sealed class ConflictLog
         };
     }
 
-    private void Add(string kind, string conflictId, Conflict? conflict = null, ConflictResolution? resolution = null, HeldUpdate? heldUpdate = null) =>
+    private void Add(string kind, string conflictId, Conflict? conflict = null, ConflictResolution? resolution = null, HeldUpdate? heldUpdate = null)
+    {
         _entries.Add(new ConflictLogEntry(_entries.Count + 1, kind, conflictId, conflict, resolution, heldUpdate));
+        if (resolution is not null)
+        {
+            if (!_resolutions.TryGetValue(conflictId, out var history))
+            {
+                _resolutions[conflictId] = history = [];
+            }
+
+            history.Add(resolution);
+        }
+    }
 }
 
 /// <summary>One entry of the conflict log: a detection (with the conflict), a resolution, or a write joining a review.</summary>

@@ -35,4 +35,15 @@ public interface IDestination : IAsyncDisposable
     /// (<paramref name="sourceSchema"/>), for reconciliation; null when this destination cannot compute them.
     /// </summary>
     Task<IRangeDigests?> OpenRangeDigestsAsync(string destinationTable, TableSchema sourceSchema, CancellationToken cancellationToken) => Task.FromResult<IRangeDigests?>(null);
+
+    /// <summary>
+    /// For conflict detection between several sources: per key, the stored record base (<see cref="ApplyUnit.RecordBases"/>)
+    /// and the row the destination holds now (every column by name; null when absent) — one batched read. Keys with
+    /// neither are missing from the result.
+    /// </summary>
+    Task<IReadOnlyDictionary<RecordKey, StoredRecord>> ReadRecordsAsync(string destinationTable, TableSchema schema, IReadOnlyCollection<RecordKey> keys, CancellationToken cancellationToken) =>
+        throw new SyncException(ErrorClass.Fatal, $"this destination cannot keep record bases, so '{destinationTable}' cannot be written by several sources (conflict detection needs them)");
 }
+
+/// <summary>What the destination holds for one record: its stored merge state (null when none yet) and its current row (null when absent).</summary>
+public sealed record StoredRecord(string? Base, IReadOnlyDictionary<string, object?>? Row);

@@ -52,52 +52,88 @@ public sealed record TablePlan(
     /// </summary>
     public IReadOnlyList<ChildRelation> Children { get; init; } = [];
 
-    /// <summary>Resolves every table of a config.</summary>
+    /// <summary>
+    /// <c>key_map</c>: destination key column → this source's column, for a source naming key columns differently;
+    /// empty when the names agree.
+    /// </summary>
+    public IReadOnlyDictionary<string, string> KeyMap { get; init; } = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>How far the source's clock runs ahead of true time (<c>clock_offset</c>); conflict decisions subtract it.</summary>
+    public Duration ClockOffset { get; init; }
+
+    /// <summary>
+    /// Resolves every table of a config: one plan per (source, table). With several sources the stream is
+    /// <c>sync/source/table</c>; a single source keeps <c>sync/table</c>, so state written before sources existed still applies.
+    /// </summary>
     public static IReadOnlyList<TablePlan> FromConfig(SyncConfig config)
     {
         ArgumentNullException.ThrowIfNull(config);
         var cdc = config.Cdc;
-        var tables = config.Sync.Source.Tables;
-        return tables.Select(t => new TablePlan(
-            StreamName(config.Name, t.Name),
-            config.Sync.Source.Name,
-            t.Name,
-            t.Name,
-            t.PrimaryKey,
-            t.CdcMethod ?? config.Sync.CdcMethod,
-            t.Priority,
-            t.UpdatedAtField ?? cdc.Timestamp.UpdatedAtField,
-            t.CreatedAtField ?? cdc.Timestamp.CreatedAtField,
-            t.VersionField ?? cdc.Version.VersionField,
-            t.SequenceField ?? cdc.Version.SequenceField,
-            cdc.Timestamp.ToleranceWindow,
-            cdc.Timestamp.SafetyMargin,
-            cdc.Timestamp.Timezone,
-            cdc.Trigger.ChangeTable,
-            cdc.Trigger.Prune)
+        var multi = config.Sync.IsMultiSource;
+        var plans = new List<TablePlan>();
+        foreach (var source in config.Sync.Sources)
         {
-            Consumer = $"{StreamName(config.Name, t.Name)}@{DestinationDigest(config.Sync.Destination.Connection)}",
-            ChangelogType = cdc.Changelog.Type,
-            SlotName = LogObjectName(cdc.Changelog.SlotName, config, t.Name, tables.Count),
-            PublicationName = LogObjectName(cdc.Changelog.PublicationName ?? cdc.Changelog.SlotName, config, t.Name, tables.Count),
-            SnapshotChunkSize = cdc.Changelog.SnapshotChunkSize,
-            SoftDelete = t.SoftDelete,
-            Children = ChildrenOf(config, t.Name, new HashSet<string>()),
-        }).ToList();
+            var tables = source.Tables;
+            foreach (var t in tables)
+            {
+                var stream = multi ? StreamName(config.Name, source.Name + "/" + t.Name) : StreamName(config.Name, t.Name);
+                var logTable = multi ? source.Name + "_" + t.Name : t.Name;
+                plans.Add(new TablePlan(
+                    stream,
+                    source.Name,
+                    t.Name,
+                    t.Name,
+                    t.PrimaryKey,
+                    t.CdcMethod ?? source.CdcMethod ?? config.Sync.CdcMethod,
+                    t.Priority,
+                    t.UpdatedAtField ?? cdc.Timestamp.UpdatedAtField,
+                    t.CreatedAtField ?? cdc.Timestamp.CreatedAtField,
+                    t.VersionField ?? cdc.Version.VersionField,
+                    t.SequenceField ?? cdc.Version.SequenceField,
+                    cdc.Timestamp.ToleranceWindow,
+                    cdc.Timestamp.SafetyMargin,
+                    cdc.Timestamp.Timezone,
+                    cdc.Trigger.ChangeTable,
+                    cdc.Trigger.Prune)
+                {
+                    Consumer = $"{stream}@{DestinationDigest(config.Sync.Destination.Connection)}",
+                    ChangelogType = cdc.Changelog.Type,
+                    SlotName = LogObjectName(cdc.Changelog.SlotName, config, logTable, tables.Count),
+                    PublicationName = LogObjectName(cdc.Changelog.PublicationName ?? cdc.Changelog.SlotName, config, logTable, tables.Count),
+                    SnapshotChunkSize = cdc.Changelog.SnapshotChunkSize,
+                    SoftDelete = t.SoftDelete,
+                    Children = ChildrenOf(config, source.Name, t.Name, new HashSet<string>()),
+                    KeyMap = source.KeyMap.TryGetValue(t.Name, out var keyMap) ? keyMap : new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase),
+                    ClockOffset = source.ClockOffset,
+                });
+            }
+        }
+
+        return plans;
     }
 
+    /// <summary>
+    /// Destination tables written by more than one source: their records go through conflict detection
+    /// (<see cref="Conflicts.ConflictEngine"/>); every other table keeps the single-source path.
+    /// </summary>
+    public static IReadOnlySet<string> SharedDestinationTables(IEnumerable<TablePlan> plans) =>
+        plans.GroupBy(p => p.DestinationTable, StringComparer.OrdinalIgnoreCase)
+            .Where(g => g.Select(p => p.SourceName).Distinct(StringComparer.Ordinal).Count() > 1)
+            .Select(g => g.Key)
+            .ToHashSet(StringComparer.OrdinalIgnoreCase);
+
     /// <summary>The relationships whose parent is <paramref name="table"/>, each with its own children (a cycle stops where it closes).</summary>
-    private static List<ChildRelation> ChildrenOf(SyncConfig config, string table, IReadOnlySet<string> visited)
+    private static List<ChildRelation> ChildrenOf(SyncConfig config, string sourceName, string table, IReadOnlySet<string> visited)
     {
         var seen = new HashSet<string>(visited, StringComparer.OrdinalIgnoreCase) { table };
         return config.Sync.Relationships
             .Where(r => string.Equals(r.Parent, table, StringComparison.OrdinalIgnoreCase) && !seen.Contains(r.Child))
             .Select(r => new ChildRelation(
                 r.Child,
-                new Ledger.LedgerScope(r.Child, config.Sync.Source.Name),
+                new Ledger.LedgerScope(r.Child, sourceName),
                 r.ForeignKey,
                 r.OnDelete,
-                ChildrenOf(config, r.Child, seen)))
+                ChildrenOf(config, sourceName, r.Child, seen)))
             .ToList();
     }
 

@@ -56,7 +56,17 @@ public sealed record ApplyUnit(
     /// to NULL, or, for <c>restrict</c>, the delete is refused as a permanent error while children remain.
     /// </summary>
     public IReadOnlyList<ChildRelation> Children { get; init; } = [];
+
+    /// <summary>
+    /// For a destination table several sources write: the new <see cref="Conflicts.RecordBase"/> of each merged record
+    /// (per-field last writer, per-source values, existence, review holds), committed with the rows, ledger and
+    /// checkpoint. Empty on the single-source path.
+    /// </summary>
+    public IReadOnlyList<RecordBaseWrite> RecordBases { get; init; } = [];
 }
+
+/// <summary>A record's merge state to store at the destination (<see cref="Conflicts.RecordBaseCodec"/> text), keyed by destination table and key.</summary>
+public readonly record struct RecordBaseWrite(RecordKey Key, string Body);
 
 /// <summary>
 /// A table referencing a parent: <paramref name="ForeignKey"/> columns of <paramref name="ChildTable"/> (a destination

@@ -150,7 +150,7 @@ public sealed class BatchApplier
         {
             if (unit.TruncateFirst)
             {
-                Add(await attempt.ApplyAsync(unit with { Writes = [], LedgerUpdates = [], CommitsCheckpoint = false, IdempotencyKey = null }).ConfigureAwait(false));
+                Add(await attempt.ApplyAsync(unit with { Writes = [], LedgerUpdates = [], RecordBases = [], CommitsCheckpoint = false, IdempotencyKey = null }).ConfigureAwait(false));
             }
 
             await SplitAsync(unit.Writes, refused).ConfigureAwait(false);
@@ -158,7 +158,9 @@ public sealed class BatchApplier
             // The checkpoint last (when the unit commits one), with the ledger entries that belong to no write (positions of unchanged records).
             var writeKeys = unit.Writes.Select(w => w.Key).ToHashSet();
             var rest = unit.LedgerUpdates.Where(l => !writeKeys.Contains(l.Key)).ToList();
-            Add(await attempt.ApplyAsync(unit with { Writes = [], LedgerUpdates = rest, TruncateFirst = false }).ConfigureAwait(false));
+            // A record base goes with its row write: a refused record keeps its old base (and its ledger), so it is merged again when replayed.
+            var restBases = unit.RecordBases.Where(b => !writeKeys.Contains(b.Key)).ToList();
+            Add(await attempt.ApplyAsync(unit with { Writes = [], LedgerUpdates = rest, RecordBases = restBases, TruncateFirst = false }).ConfigureAwait(false));
             return new ApplyResult(_inserted, _updated, _deleted, _alreadyApplied, _childrenDeleted, _childrenNulled);
         }
 
@@ -200,7 +202,9 @@ public sealed class BatchApplier
                 }
             }
 
-            return unit with { Writes = writes, LedgerUpdates = ledger, TruncateFirst = false, CommitsCheckpoint = false, IdempotencyKey = null };
+            var keys = writes.Select(w => w.Key).ToHashSet();
+            var bases = unit.RecordBases.Where(b => keys.Contains(b.Key)).ToList();
+            return unit with { Writes = writes, LedgerUpdates = ledger, RecordBases = bases, TruncateFirst = false, CommitsCheckpoint = false, IdempotencyKey = null };
         }
 
         private void Add(ApplyResult result)

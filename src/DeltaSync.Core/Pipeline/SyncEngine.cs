@@ -55,17 +55,18 @@ public sealed class SyncEngine
     /// <summary>The state store, source and destination of a run, opened once for every pass of <c>--follow</c>.</summary>
     private sealed class Endpoints : IAsyncDisposable
     {
-        private Endpoints(IStateStore state, ISource source, IDestination destination, RetryOptions retry)
+        private Endpoints(IStateStore state, IReadOnlyDictionary<string, ISource> sources, IDestination destination, RetryOptions retry)
         {
             State = state;
-            Source = source;
+            Sources = sources;
             Destination = destination;
             Applier = new BatchApplier(destination, retry);
         }
 
         public IStateStore State { get; }
 
-        public ISource Source { get; }
+        /// <summary>Every source by name (one for <c>sync.source</c>).</summary>
+        public IReadOnlyDictionary<string, ISource> Sources { get; }
 
         public IDestination Destination { get; }
 
@@ -75,19 +76,27 @@ public sealed class SyncEngine
         /// <summary>Ids of runs that finished (read once; passes of <c>--follow</c> add their own).</summary>
         public HashSet<string>? CompletedRuns { get; set; }
 
+        /// <summary>Per destination table, the lock serializing read-merge-apply of the sources writing it.</summary>
+        public DestinationTableLocks Locks { get; } = new();
+
         public static async Task<Endpoints> OpenAsync(SyncEngine engine, CancellationToken stop)
         {
             var state = await StateStores.OpenAsync(engine._config, engine._connectors, stop).ConfigureAwait(false);
-            ISource? source = null;
+            var sources = new Dictionary<string, ISource>(StringComparer.Ordinal);
             try
             {
-                source = await engine.OpenAsync(engine._config.Sync.Source, "source", (c, e) => c.OpenSourceAsync(e, engine._config, stop)).ConfigureAwait(false);
+                foreach (var endpoint in engine._config.Sync.Sources)
+                {
+                    var role = engine._config.Sync.IsMultiSource ? $"source '{endpoint.Name}'" : "source";
+                    sources[endpoint.Name] = await engine.OpenAsync(endpoint, role, (c, e) => c.OpenSourceAsync(e, engine._config, stop)).ConfigureAwait(false);
+                }
+
                 var destination = await engine.OpenAsync(engine._config.Sync.Destination, "destination", (c, e) => c.OpenDestinationAsync(e, engine._config, stop)).ConfigureAwait(false);
-                return new Endpoints(state, source, destination, engine._config.Sync.Retry);
+                return new Endpoints(state, sources, destination, engine._config.Sync.Retry);
             }
             catch
             {
-                if (source is not null)
+                foreach (var source in sources.Values)
                 {
                     await source.DisposeAsync().ConfigureAwait(false);
                 }
@@ -100,7 +109,11 @@ public sealed class SyncEngine
         public async ValueTask DisposeAsync()
         {
             await Destination.DisposeAsync().ConfigureAwait(false);
-            await Source.DisposeAsync().ConfigureAwait(false);
+            foreach (var source in Sources.Values)
+            {
+                await source.DisposeAsync().ConfigureAwait(false);
+            }
+
             await State.DisposeAsync().ConfigureAwait(false);
         }
     }
@@ -115,14 +128,23 @@ public sealed class SyncEngine
         var history = new CheckpointHistory(state, _clock);
         var completedRuns = endpoints.CompletedRuns ??=
             (await state.ReadRunsAsync(1000, stop).ConfigureAwait(false)).Select(r => r.RunId).ToHashSet(StringComparer.Ordinal);
-        Log.RunStarted(_logger, runId, plans.Count, ConnectionText.Redact(_config.Sync.Source.Connection), ConnectionText.Redact(_config.Sync.Destination.Connection));
-        var services = new PipelineServices(_config, endpoints.Source, endpoints.Destination, history, _clock, _logger, runId, completedRuns, endpoints.Applier);
+        Log.RunStarted(_logger, runId, plans.Count, string.Join(", ", _config.Sync.Sources.Select(s => ConnectionText.Redact(s.Connection))), ConnectionText.Redact(_config.Sync.Destination.Connection));
+        var conflicts = ConflictSession.For(_config, TablePlan.FromConfig(_config), endpoints.Locks, runId);
+        var services = new PipelineServices(_config, endpoints.Sources[plans.Count > 0 ? plans[0].SourceName : _config.Sync.Source.Name], endpoints.Destination, history, _clock, _logger, runId, completedRuns, endpoints.Applier)
+        {
+            Conflicts = conflicts,
+        };
         var results = await PriorityScheduler.RunAsync(
             plans,
             p => p.Priority,
             _config.Sync.MaxParallelTables,
-            p => Task.Run(() => new TablePipeline(p, services).RunAsync(options.FullRefresh, progress, stop, options.Reconcile))).ConfigureAwait(false);
+            p => Task.Run(() => new TablePipeline(p, services with { Source = endpoints.Sources[p.SourceName] }).RunAsync(options.FullRefresh, progress, stop, options.Reconcile))).ConfigureAwait(false);
         var report = BuildReport(runId, started, _clock.GetCurrentInstant(), results, options.FullRefresh);
+        if (conflicts is not null)
+        {
+            report = await conflicts.FinishRunAsync(report, state, _logger, stop).ConfigureAwait(false);
+        }
+
         if (options.Reconcile)
         {
             report = report with { Metadata = report.Metadata with { Mode = "reconcile" } };
@@ -240,11 +262,13 @@ public sealed class SyncEngine
             DstResolved = r.Timestamps is { } d ? new DstResolvedReport(d.DstGap, d.DstOverlap) : null,
             RecordsFutureTimestamp = r.Timestamps?.Future,
             Reconciliation = r.Reconciliation is { } reconciled ? ReconciliationReport.From(reconciled) : null,
+            Source = _config.Sync.IsMultiSource ? r.Plan.SourceName : null,
+            ConflictsDetected = r.ConflictsDetected > 0 ? r.ConflictsDetected : null,
         }).ToList();
         return new SyncReport(
             new ReportMetadata(
                 runId,
-                _config.Sync.Source.Name,
+                string.Join(",", _config.Sync.Sources.Select(s => s.Name)),
                 _config.Sync.Destination.Name,
                 Iso(started),
                 Iso(completed),

@@ -23,7 +23,11 @@ public sealed record PipelineServices(
     ILogger Logger,
     string RunId,
     IReadOnlySet<string> CompletedRunIds,
-    BatchApplier Applier);
+    BatchApplier Applier)
+{
+    /// <summary>The run's conflict handling; null when no destination table is written by several sources.</summary>
+    public ConflictSession? Conflicts { get; init; }
+}
 
 /// <summary>
 /// One table's sync: capture → (bounded channel) → resolve against the ledger → apply rows, ledger and checkpoint in
@@ -93,6 +97,7 @@ public sealed class TablePipeline
             LateArrivals = state.LateArrivals,
             Timestamps = _plan.Method == CdcMethod.Timestamp ? state.Timestamps.ToCounts() : null,
             Reconciliation = state.Reconciliation,
+            ConflictsDetected = state.ConflictsDetected,
         };
     }
 
@@ -119,7 +124,10 @@ public sealed class TablePipeline
         var config = services.Config;
         var scope = new LedgerScope(_plan.DestinationTable, _plan.SourceName);
         var schema = await services.Source.DescribeTableAsync(_plan.ToTableOptions(), stop).ConfigureAwait(false);
-        var columnsAdded = await services.Destination.PrepareTableAsync(_plan.DestinationTable, schema, stop).ConfigureAwait(false);
+        // Records of several sources meet by primary key: key_map renames this source's key columns to the destination's.
+        var conflicts = services.Conflicts is { } session && session.Covers(_plan) ? session : null;
+        var destinationSchema = KeyMapping.Rename(schema, _plan.KeyMap);
+        var columnsAdded = await services.Destination.PrepareTableAsync(_plan.DestinationTable, destinationSchema, stop).ConfigureAwait(false);
 
         var checkpoint = await LoadCheckpointAsync(state, stop).ConfigureAwait(false);
         if (lease is not null && state.CommittedEpoch is { } committedEpoch && await lease.RaiseAboveAsync(committedEpoch, stop).ConfigureAwait(false))
@@ -177,7 +185,6 @@ public sealed class TablePipeline
         state.Watermark = checkpoint?.Watermark;
         // Reconciliation reads the destination's own digests, once everything the capture yielded before is applied.
         var drain = new DrainSignal();
-        var destinationSchema = schema;
         var request = new CaptureRequest(_plan, schema, position, config.Sync.BatchSize, services.Destination.Ledger, scope, checkpoint?.HighWaterMark)
         {
             WaitForApplied = drain.WaitAsync,
@@ -269,8 +276,9 @@ public sealed class TablePipeline
                 {
                     // A log capture saw the table change shape mid-stream (a column added): evolve the destination and
                     // carry on; the checkpoints from here on record the new shape.
-                    await services.Destination.PrepareTableAsync(_plan.DestinationTable, batch.Schema, CancellationToken.None).ConfigureAwait(false);
                     schema = batch.Schema;
+                    destinationSchema = KeyMapping.Rename(schema, _plan.KeyMap);
+                    await services.Destination.PrepareTableAsync(_plan.DestinationTable, destinationSchema, CancellationToken.None).ConfigureAwait(false);
                     fingerprint = schema.Fingerprint();
                     state.Warnings.Add($"The schema of '{_plan.Table}' changed while streaming; the destination table was evolved to match");
                 }
@@ -322,16 +330,41 @@ public sealed class TablePipeline
                     services.RunId,
                     services.Clock.GetCurrentInstant());
                 var watch = Stopwatch.StartNew();
-                var batchSchema = schema;
-                var outcome = await services.Applier.ApplyAsync(
-                    new ApplyUnit(schema, _plan.DestinationTable, scope, resolved.Writes, resolved.LedgerUpdates, committed)
+                var batchSchema = destinationSchema;
+                IReadOnlyList<RecordBaseWrite> recordBases = [];
+                AppliedBatch outcome;
+                // Several sources write this table: read-merge-apply under the table's lock, so no source merges on a
+                // base another source has already replaced.
+                var tableLock = conflicts is null ? null : await conflicts.Locks.AcquireAsync(_plan.DestinationTable, CancellationToken.None).ConfigureAwait(false);
+                try
+                {
+                    if (conflicts is not null)
                     {
-                        TruncateFirst = batch.TruncateFirst,
-                        Children = _plan.Children,
-                        IdempotencyKey = BatchIdentity.Key(_plan.SourceName, _plan.Table, state.Position, committed.Position, resolved.Writes, resolved.LedgerUpdates),
-                    },
-                    (write, reason) => RefusedRecord(batchSchema, write, reason, committed.Position),
-                    CancellationToken.None).ConfigureAwait(false);
+                        var now = services.Clock.GetCurrentInstant();
+                        var merged = await RecordMerger.MergeAsync(conflicts.Engine, services.Destination, _plan, destinationSchema, resolved.Applied, now, CancellationToken.None).ConfigureAwait(false);
+                        resolved = resolved with { Writes = merged.Writes };
+                        recordBases = merged.RecordBases;
+                        state.ConflictsDetected += merged.ConflictCount;
+                        // Logged before the commit, like dead letters: a crash in between re-detects them under the same ids.
+                        await conflicts.RecordAsync(services.History.Store, _plan, merged.Outcomes, now, CancellationToken.None).ConfigureAwait(false);
+                    }
+
+                    outcome = await services.Applier.ApplyAsync(
+                        new ApplyUnit(destinationSchema, _plan.DestinationTable, scope, resolved.Writes, resolved.LedgerUpdates, committed)
+                        {
+                            TruncateFirst = batch.TruncateFirst,
+                            Children = _plan.Children,
+                            IdempotencyKey = BatchIdentity.Key(_plan.SourceName, _plan.Table, state.Position, committed.Position, resolved.Writes, resolved.LedgerUpdates),
+                            RecordBases = recordBases,
+                        },
+                        (write, reason) => RefusedRecord(batchSchema, write, reason, committed.Position),
+                        CancellationToken.None).ConfigureAwait(false);
+                }
+                finally
+                {
+                    tableLock?.Dispose();
+                }
+
                 var applied = outcome.Result;
                 if (applied.AlreadyApplied)
                 {
@@ -690,6 +723,7 @@ public sealed class TablePipeline
         public long Deleted { get; set; }
         public long Unchanged { get; set; }
         public long DeadLettered { get; set; }
+        public long ConflictsDetected { get; set; }
         public int Retries { get; set; }
         public int AlreadyApplied { get; set; }
         public long? CommittedEpoch { get; set; }

@@ -35,6 +35,9 @@ public sealed record TableRunResult(
     IReadOnlyList<Reporting.ReportError> Errors,
     string? Error)
 {
+    /// <summary>Conflicts this table's changes met at the destination (multi-source tables).</summary>
+    public long ConflictsDetected { get; init; }
+
     /// <summary>What a reconciliation in this pass compared, fetched and repaired; null when none ran.</summary>
     public Capture.ReconciliationStats? Reconciliation { get; init; }
 

@@ -127,6 +127,14 @@ public sealed record TableReport(
     /// <summary>What a reconciliation of the table compared, fetched and repaired in this run (absent when none ran).</summary>
     [JsonPropertyName("reconciliation")]
     public ReconciliationReport? Reconciliation { get; init; }
+
+    /// <summary>The source this table's changes came from (only with several sources, <c>sync.sources</c>).</summary>
+    [JsonPropertyName("source")]
+    public string? Source { get; init; }
+
+    /// <summary>Conflicts this table's changes met at the destination in the run (absent when none).</summary>
+    [JsonPropertyName("conflicts_detected")]
+    public long? ConflictsDetected { get; init; }
 }
 
 /// <summary>Rows whose updated_at was NULL: ordered by created_at instead, or compared with the ledger by row hash.</summary>

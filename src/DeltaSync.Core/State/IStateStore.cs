@@ -38,6 +38,24 @@ public interface IStateStore : IAsyncDisposable
     /// </summary>
     Task<int> RemoveDeadLettersAsync(IReadOnlyList<DeadLetter> deadLetters, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Appends to the conflict log (append-only: entries are never changed or removed). An entry whose
+    /// <see cref="ConflictLogRecord.EntryId"/> is already logged is skipped.
+    /// </summary>
+    Task AppendConflictLogAsync(IReadOnlyList<ConflictLogRecord> entries, CancellationToken cancellationToken);
+
+    /// <summary>Conflict log entries in the order they were appended; only <paramref name="conflictId"/>'s when given.</summary>
+    Task<IReadOnlyList<ConflictLogRecord>> ReadConflictLogAsync(string? conflictId, int limit, CancellationToken cancellationToken);
+
+    /// <summary>Adds conflicts to the review queue; one already queued (same conflict id) is replaced.</summary>
+    Task AddConflictReviewsAsync(IReadOnlyList<ConflictReview> reviews, CancellationToken cancellationToken);
+
+    /// <summary>The review queue, oldest detection first; only <paramref name="conflictId"/> when given.</summary>
+    Task<IReadOnlyList<ConflictReview>> ReadConflictReviewsAsync(string? conflictId, int limit, CancellationToken cancellationToken);
+
+    /// <summary>Removes a conflict from the review queue (it was resolved); false when it was not queued.</summary>
+    Task<bool> RemoveConflictReviewAsync(string conflictId, CancellationToken cancellationToken);
+
     /// <summary>Stores a run summary (JSON) for <c>status</c>.</summary>
     Task AppendRunAsync(RunRecord run, CancellationToken cancellationToken);
 

@@ -84,11 +84,17 @@ public sealed class StateAdmin
     /// Forgets tables: their checkpoint history, their ledger scope and committed checkpoint at the destination, and what
     /// the engine installed at the source (triggers, change rows). The next run starts with a snapshot.
     /// </summary>
-    public async Task<IReadOnlyList<string>> ResetAsync(IReadOnlyList<string>? tables, ISource? source, IDestination? destination, CancellationToken cancellationToken)
+    public Task<IReadOnlyList<string>> ResetAsync(IReadOnlyList<string>? tables, ISource? source, IDestination? destination, CancellationToken cancellationToken) =>
+        ResetAsync(tables, _ => source, destination, cancellationToken);
+
+    /// <summary>As above, with each table's own source (<c>sync.sources</c>: the one its stream reads).</summary>
+    public async Task<IReadOnlyList<string>> ResetAsync(IReadOnlyList<string>? tables, Func<TablePlan, ISource?> sourceOf, IDestination? destination, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(sourceOf);
         var done = new List<string>();
         foreach (var plan in Plans(tables))
         {
+            var source = sourceOf(plan);
             await _store.DeleteStreamAsync(plan.Stream, cancellationToken).ConfigureAwait(false);
             if (destination is not null)
             {

@@ -123,6 +123,11 @@ internal sealed partial class PostgresDestination : IDestination
                     {
                         await slot.Writer.WriteAsync(connection, unit.Writes, cancellationToken).ConfigureAwait(false);
                         await _ledger.WriteAsync(connection, scopeId, unit.LedgerUpdates, cancellationToken).ConfigureAwait(false);
+                        if (unit.RecordBases.Count > 0)
+                        {
+                            await WriteRecordBasesAsync(connection, unit.DestinationTable, unit.RecordBases, cancellationToken).ConfigureAwait(false);
+                        }
+
                         if (parentDeletes.Count > 0)
                         {
                             await CarryDeletesAsync(connection, unit.DestinationTable, parentDeletes, unit.Children, carried, cancellationToken).ConfigureAwait(false);
@@ -401,7 +406,8 @@ internal sealed partial class PostgresDestination : IDestination
                         $"CREATE SCHEMA IF NOT EXISTS {PostgresSql.Quote(Schema)};" + PostgresLedger.CreateSql(Schema) +
                         $"CREATE TABLE IF NOT EXISTS {CheckpointTable} (stream text PRIMARY KEY, version bigint NOT NULL, payload text NOT NULL, epoch bigint NOT NULL DEFAULT 0);" +
                         $"ALTER TABLE {CheckpointTable} ADD COLUMN IF NOT EXISTS epoch bigint NOT NULL DEFAULT 0;" +
-                        $"CREATE TABLE IF NOT EXISTS {AppliedBatchesTable} (stream text NOT NULL, idempotency_key text NOT NULL, version bigint NOT NULL, PRIMARY KEY (stream, idempotency_key));",
+                        $"CREATE TABLE IF NOT EXISTS {AppliedBatchesTable} (stream text NOT NULL, idempotency_key text NOT NULL, version bigint NOT NULL, PRIMARY KEY (stream, idempotency_key));" +
+                        RecordsCreateSql,
                         connection,
                         transaction))
                     {

@@ -22,7 +22,7 @@ namespace DeltaSync.Postgres.State;
 /// Instants are stored as <c>timestamptz</c>, so they keep microseconds (PostgreSQL's precision), not NodaTime's
 /// nanoseconds. Lease times come from the server's clock only, so workers with skewed clocks still agree on expiry.
 /// </remarks>
-public sealed class PostgresStateStore : IStateStore, ILeaseStore
+public sealed partial class PostgresStateStore : IStateStore, ILeaseStore
 {
     /// <summary>The layout this code reads and writes, kept in <c>state_meta.schema_version</c>.</summary>
     private const int SchemaVersion = 1;

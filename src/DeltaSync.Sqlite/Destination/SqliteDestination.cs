@@ -35,7 +35,8 @@ internal sealed partial class SqliteDestination : IDestination
         SqliteConnectionFactory.Execute(_writer, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -24576; PRAGMA temp_store = MEMORY");
         _ledger = new SqliteLedger(this);
         SqliteConnectionFactory.Execute(_writer, SqliteLedger.CreateSql + $"CREATE TABLE IF NOT EXISTS {CheckpointTable} (stream TEXT PRIMARY KEY, version INTEGER NOT NULL, payload TEXT NOT NULL, epoch INTEGER NOT NULL DEFAULT 0);" +
-            $"CREATE TABLE IF NOT EXISTS {AppliedBatchesTable} (stream TEXT NOT NULL, idempotency_key TEXT NOT NULL, version INTEGER NOT NULL, PRIMARY KEY (stream, idempotency_key)) WITHOUT ROWID;");
+            $"CREATE TABLE IF NOT EXISTS {AppliedBatchesTable} (stream TEXT NOT NULL, idempotency_key TEXT NOT NULL, version INTEGER NOT NULL, PRIMARY KEY (stream, idempotency_key)) WITHOUT ROWID;" +
+            RecordsCreateSql);
         if (!SqliteCatalog.Columns(_writer, CheckpointTable)!.Any(c => c.Name == "epoch"))
         {
             // Destinations written before leases existed.
@@ -231,6 +232,11 @@ internal sealed partial class SqliteDestination : IDestination
             if (!duplicate)
             {
                 _ledger.Write(db, scopeId, unit.LedgerUpdates, ledger);
+                if (unit.RecordBases.Count > 0)
+                {
+                    WriteRecordBases(db, unit.DestinationTable, unit.RecordBases);
+                }
+
                 if (unit.IdempotencyKey is { } applied)
                 {
                     RecordApplied(db, unit.Checkpoint, applied);

@@ -83,6 +83,8 @@ internal sealed class RawStatement : IDisposable
 
     public bool IsNull(int column) => raw.sqlite3_column_type(_stmt, column) == raw.SQLITE_NULL;
 
+    public string ColumnName(int column) => raw.sqlite3_column_name(_stmt, column).utf8_to_string();
+
     public long GetInt64(int column) => raw.sqlite3_column_int64(_stmt, column);
 
     public string GetText(int column) => Encoding.UTF8.GetString(raw.sqlite3_column_blob(_stmt, column));

@@ -52,6 +52,23 @@ public sealed partial class SqliteStateStore : IStateStore, ILeaseStore
             status TEXT NOT NULL,
             report TEXT NOT NULL);
         CREATE INDEX IF NOT EXISTS runs_by_completed_at ON runs (completed_at, run_id);
+        CREATE TABLE IF NOT EXISTS conflict_log (
+            seq INTEGER PRIMARY KEY,
+            entry_id TEXT NOT NULL UNIQUE,
+            conflict_id TEXT NOT NULL,
+            stream TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            logged_at TEXT NOT NULL,
+            entry TEXT NOT NULL);
+        CREATE INDEX IF NOT EXISTS conflict_log_by_conflict ON conflict_log (conflict_id, seq);
+        CREATE TABLE IF NOT EXISTS conflict_reviews (
+            conflict_id TEXT PRIMARY KEY,
+            stream TEXT NOT NULL,
+            table_name TEXT NOT NULL,
+            record_id TEXT NOT NULL,
+            record_key TEXT NOT NULL,
+            detected_at TEXT NOT NULL,
+            record TEXT NOT NULL);
         INSERT INTO meta (key, value) VALUES ('schema_version', $schema_version) ON CONFLICT (key) DO NOTHING;
         """;
 

@@ -14,6 +14,7 @@ public sealed class ConfigSchemaTests
         { "", ConfigKeys.Root },
         { "sync", ConfigKeys.Sync },
         { "sync.source", ConfigKeys.Source },
+        { "sync.sources.items", ConfigKeys.SourceEntry },
         { "sync.destination", ConfigKeys.Destination },
         { "$defs.table.anyOf[1]", ConfigKeys.Table },
         { "$defs.table.anyOf[1].soft_delete", ConfigKeys.SoftDelete },

@@ -275,6 +275,16 @@ public sealed class CheckpointHistoryTests
 
         public Task<int> RemoveDeadLettersAsync(IReadOnlyList<DeadLetter> deadLetters, CancellationToken cancellationToken) => throw new NotSupportedException();
 
+        public Task AppendConflictLogAsync(IReadOnlyList<ConflictLogRecord> entries, CancellationToken cancellationToken) => throw new NotSupportedException();
+
+        public Task<IReadOnlyList<ConflictLogRecord>> ReadConflictLogAsync(string? conflictId, int limit, CancellationToken cancellationToken) => throw new NotSupportedException();
+
+        public Task AddConflictReviewsAsync(IReadOnlyList<ConflictReview> reviews, CancellationToken cancellationToken) => throw new NotSupportedException();
+
+        public Task<IReadOnlyList<ConflictReview>> ReadConflictReviewsAsync(string? conflictId, int limit, CancellationToken cancellationToken) => throw new NotSupportedException();
+
+        public Task<bool> RemoveConflictReviewAsync(string conflictId, CancellationToken cancellationToken) => throw new NotSupportedException();
+
         public Task AppendRunAsync(RunRecord run, CancellationToken cancellationToken) => throw new NotSupportedException();
 
         public Task<IReadOnlyList<RunRecord>> ReadRunsAsync(int limit, CancellationToken cancellationToken) => throw new NotSupportedException();

@@ -365,4 +365,44 @@ public abstract class StateStoreContract
 
     protected static DeadLetter Letter(string stream, string recordId, string raw, Instant failedAt) =>
         new(stream, "orders", recordId, raw, "value too long for column total", ErrorClass.Permanent, new Position("cursor", "2025-03-14T09:00:00Z|" + recordId), failedAt);
+
+    [Fact]
+    public async Task The_conflict_log_is_append_only_in_order_and_skips_entries_already_logged()
+    {
+        await using var store = await CreateStoreAsync();
+        var detected = new ConflictLogRecord("conflict_a:detected", "conflict_a", "sync/crm/customers", "detected", T0, """{"conflict_id":"conflict_a","record_id":"1"}""");
+        var resolved = new ConflictLogRecord("conflict_a:resolved:1", "conflict_a", "sync/crm/customers", "resolved", T0 + Duration.FromSeconds(1), """{"resolution":{"strategy":"last_write_wins"}}""");
+        var other = new ConflictLogRecord("conflict_b:detected", "conflict_b", "sync/shop/customers", "detected", T0, """{"conflict_id":"conflict_b","record_id":"2"}""");
+
+        await store.AppendConflictLogAsync([detected, resolved], Ct);
+        await store.AppendConflictLogAsync([detected with { Json = "{}" }, other], Ct);
+        await store.AppendConflictLogAsync([], Ct);
+
+        await using var reopened = await ReopenAsync();
+        Assert.Equal([detected, resolved, other], await reopened.ReadConflictLogAsync(null, 100, Ct));
+        Assert.Equal([detected, resolved], await reopened.ReadConflictLogAsync("conflict_a", 100, Ct));
+        Assert.Equal([detected], await reopened.ReadConflictLogAsync(null, 1, Ct));
+        Assert.Empty(await reopened.ReadConflictLogAsync("conflict_none", 100, Ct));
+    }
+
+    [Fact]
+    public async Task The_review_queue_keeps_one_entry_per_conflict_oldest_first_until_it_is_removed()
+    {
+        await using var store = await CreateStoreAsync();
+        var later = new ConflictReview("conflict_b", "sync/shop/customers", "customers", "2", "0102", T0 + Duration.FromMinutes(1), """{"conflict_id":"conflict_b"}""");
+        var first = new ConflictReview("conflict_a", "sync/crm/customers", "customers", "1", "0101", T0, """{"conflict_id":"conflict_a"}""");
+
+        await store.AddConflictReviewsAsync([later, first], Ct);
+        await store.AddConflictReviewsAsync([first with { RecordJson = """{"conflict_id":"conflict_a","v":2}""" }], Ct);
+
+        await using var reopened = await ReopenAsync();
+        var queued = await reopened.ReadConflictReviewsAsync(null, 100, Ct);
+        Assert.Equal(["conflict_a", "conflict_b"], queued.Select(r => r.ConflictId));
+        Assert.Equal(first with { RecordJson = """{"conflict_id":"conflict_a","v":2}""" }, queued[0]);
+        Assert.Equal(later, Assert.Single(await reopened.ReadConflictReviewsAsync("conflict_b", 10, Ct)));
+        Assert.True(await reopened.RemoveConflictReviewAsync("conflict_a", Ct));
+        Assert.False(await reopened.RemoveConflictReviewAsync("conflict_a", Ct));
+        Assert.Equal([later], await reopened.ReadConflictReviewsAsync(null, 100, Ct));
+        Assert.Empty(await reopened.ReadConflictReviewsAsync("conflict_a", 10, Ct));
+    }
 }

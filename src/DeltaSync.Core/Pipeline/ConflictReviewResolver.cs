@@ -1,0 +1,150 @@
+using System.Collections.Immutable;
+using DeltaSync.Core.Config;
+using DeltaSync.Core.Conflicts;
+using DeltaSync.Core.Connectors;
+using DeltaSync.Core.Ledger;
+using DeltaSync.Core.Model;
+using DeltaSync.Core.State;
+using NodaTime;
+
+namespace DeltaSync.Core.Pipeline;
+
+/// <summary>
+/// A reviewer's decision on a held conflict: take one source's candidate for every held field (<c>--take</c>),
+/// per field (<c>--field NAME=SOURCE</c>), or give values outright (<c>--value JSON</c>). Per field, an explicit value
+/// wins over a field's source, which wins over <see cref="TakeSource"/>.
+/// </summary>
+public sealed record ReviewDecision(string? TakeSource, IReadOnlyDictionary<string, string> FieldSources, IReadOnlyDictionary<string, object?> Values)
+{
+    public bool IsEmpty => TakeSource is null && FieldSources.Count == 0 && Values.Count == 0;
+}
+
+/// <summary>What resolving a review did.</summary>
+/// <param name="Review">The review, as it was queued.</param>
+/// <param name="Resolution">The decision as recorded in the resolution history.</param>
+/// <param name="Written">What the destination wrote (the decided values, or the record's delete).</param>
+public sealed record ReviewResolved(ConflictReview Review, ConflictResolution Resolution, ApplyResult Written);
+
+/// <summary>A review decision that cannot be applied: an unknown source or field, or a held field left undecided.</summary>
+public sealed class ReviewDecisionException : Exception
+{
+    public ReviewDecisionException()
+        : base("the review decision cannot be applied")
+    {
+    }
+
+    public ReviewDecisionException(string message)
+        : base(message)
+    {
+    }
+
+    public ReviewDecisionException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+}
+
+/// <summary>
+/// Settles a conflict held for manual review (<c>deltasync conflicts resolve</c>): under the stream's lease, reads the
+/// record's base and row from the destination, applies the decision to every field the conflict holds
+/// (<see cref="ConflictEngine.ResolveReview"/>), writes the decided row (or delete) and the new base through the
+/// destination's apply path in one transaction, appends the resolution to the conflict log and takes the conflict
+/// out of the review queue. Writes that joined the review meanwhile are candidates like the first ones.
+/// </summary>
+public sealed class ConflictReviewResolver(SyncConfig config, IStateStore store, IDestination destination, Func<TablePlan, CancellationToken, Task<TableSchema>> describe, IClock clock)
+{
+    public async Task<ReviewResolved?> ResolveAsync(string conflictId, ReviewDecision decision, string resolvedBy, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(decision);
+        var review = (await store.ReadConflictReviewsAsync(conflictId, 1, cancellationToken).ConfigureAwait(false)).SingleOrDefault();
+        if (review is null)
+        {
+            return null;
+        }
+
+        var plan = TablePlan.FromConfig(config).FirstOrDefault(p => p.Stream == review.Stream)
+            ?? throw new ReviewDecisionException($"conflict {conflictId} belongs to stream '{review.Stream}', which this configuration no longer syncs");
+        var lease = await TableLease.AcquireAsync(store, plan.Stream, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await ResolveLeasedAsync(review, plan, decision, resolvedBy, lease?.Hold.Epoch ?? 0, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (lease is not null)
+            {
+                await lease.ReleaseAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task<ReviewResolved> ResolveLeasedAsync(ConflictReview review, TablePlan plan, ReviewDecision decision, string resolvedBy, long epoch, CancellationToken cancellationToken)
+    {
+        var now = clock.GetCurrentInstant();
+        var schema = KeyMapping.Rename(await describe(plan, cancellationToken).ConfigureAwait(false), plan.KeyMap);
+        var key = RecordKey.FromEncoded(Convert.FromHexString(review.Key));
+        var stored = await destination.ReadRecordsAsync(plan.DestinationTable, schema, [key], cancellationToken).ConfigureAwait(false);
+        stored.TryGetValue(key, out var found);
+        var record = found?.Base is { } text ? RecordBaseCodec.Decode(review.RecordId, text) : RecordBase.Absent(review.RecordId);
+        var holds = record.Holds.Values.Where(h => h.ConflictId == review.ConflictId).OrderBy(h => h.Field, StringComparer.Ordinal).ToList();
+        var engine = new ConflictEngine(ConflictSession.PolicyOf(config));
+        var fields = new List<FieldResolution>();
+        var values = new Dictionary<string, object?>(StringComparer.Ordinal);
+        foreach (var hold in holds)
+        {
+            var field = hold.Field;
+            if (decision.Values.TryGetValue(field, out var value) && field != RecordBase.RecordHoldField)
+            {
+                var normalized = RecordBaseCodec.Normalize(value);
+                // A value the reviewer typed is nobody's write: it becomes common ground, as if synced.
+                record = record with { Values = record.Values.SetItem(field, normalized), Writers = record.Writers.Remove(field), Holds = record.Holds.Remove(field) };
+                values[field] = normalized;
+                fields.Add(new FieldResolution(field, "manual_review", null, normalized, 1.0, false, $"{resolvedBy} set the value"));
+                continue;
+            }
+
+            var source = decision.FieldSources.GetValueOrDefault(field) ?? decision.TakeSource
+                ?? throw new ReviewDecisionException($"conflict {review.ConflictId}: held field '{field}' has no decision; candidates: {string.Join(", ", hold.Candidates.Keys.Order(StringComparer.Ordinal))} (use --take SOURCE, --field {field}=SOURCE or --value)");
+            if (!hold.Candidates.ContainsKey(source))
+            {
+                throw new ReviewDecisionException($"conflict {review.ConflictId}, field '{field}': '{source}' is not a candidate; candidates: {string.Join(", ", hold.Candidates.Keys.Order(StringComparer.Ordinal))}");
+            }
+
+            (record, var resolution) = engine.ResolveReview(record, field, source, resolvedBy, now);
+            fields.AddRange(resolution.Fields);
+            foreach (var (name, resolved) in resolution.ResolvedValues)
+            {
+                values[name] = resolved;
+            }
+        }
+
+        var unknown = decision.FieldSources.Keys.Concat(decision.Values.Keys).Where(f => holds.All(h => h.Field != f)).ToList();
+        if (unknown.Count > 0)
+        {
+            throw new ReviewDecisionException($"conflict {review.ConflictId} holds no field {string.Join(", ", unknown)}; held: {string.Join(", ", holds.Select(h => h.Field))}");
+        }
+
+        var written = default(ApplyResult);
+        if (holds.Count > 0)
+        {
+            var write = RecordMerger.WriteOf(schema, key, record, found?.Row);
+            var checkpoint = new Checkpoint(plan.Stream, plan.Table, 0, Position.None, plan.Method.ToString().ToLowerInvariant(), null, null, schema.Fingerprint(), CheckpointCounters.Zero, epoch, "conflict-review", now);
+            written = await destination.ApplyAsync(
+                new ApplyUnit(schema, plan.DestinationTable, new LedgerScope(plan.DestinationTable, plan.SourceName), write is { } w ? [w] : [], [], checkpoint)
+                {
+                    CommitsCheckpoint = false,
+                    RecordBases = [new RecordBaseWrite(key, RecordBaseCodec.Encode(record))],
+                },
+                cancellationToken).ConfigureAwait(false);
+        }
+
+        var strategy = ConflictNames.Of(ConflictStrategy.ManualReview);
+        var decided = new ConflictResolution(review.ConflictId, strategy, values.ToImmutableDictionary(StringComparer.Ordinal), !record.Exists, now, resolvedBy, 1.0, [], fields);
+        var json = ConflictSession.ResolutionJson(decided);
+        await store.AppendConflictLogAsync(
+            [new ConflictLogRecord($"{review.ConflictId}:resolved:review:{now.ToUnixTimeTicks()}", review.ConflictId, review.Stream, ConflictLogEntry.Kinds.Resolved, now, json)],
+            cancellationToken).ConfigureAwait(false);
+        await store.RemoveConflictReviewAsync(review.ConflictId, cancellationToken).ConfigureAwait(false);
+        return new ReviewResolved(review, decided, written);
+    }
+}

@@ -1,0 +1,161 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using DeltaSync.Core.Config;
+using DeltaSync.Core.Conflicts;
+using DeltaSync.Core.Connectors;
+using DeltaSync.Core.Reporting;
+using DeltaSync.Core.State;
+using Microsoft.Extensions.Logging;
+using NodaTime;
+
+namespace DeltaSync.Core.Pipeline;
+
+/// <summary>
+/// Conflict handling for one run of a configuration where several sources write one destination table: the engine
+/// deciding merges, the per-destination-table locks, the run's <see cref="ConflictLog"/>, and what goes to the state
+/// store (conflict log entries and the review queue) and the report at the end.
+/// </summary>
+public sealed class ConflictSession
+{
+    private static readonly HttpClient WebhookClient = new() { Timeout = TimeSpan.FromSeconds(30) };
+
+    private readonly SyncConfig _config;
+    private readonly IReadOnlySet<string> _sharedTables;
+
+    private ConflictSession(SyncConfig config, ConflictEngine engine, IReadOnlySet<string> sharedTables, DestinationTableLocks locks, string runId)
+    {
+        _config = config;
+        Engine = engine;
+        _sharedTables = sharedTables;
+        Locks = locks;
+        RunId = runId;
+    }
+
+    /// <summary>Decides merges.</summary>
+    public ConflictEngine Engine { get; }
+
+    /// <summary>Serializes read-merge-apply per destination table.</summary>
+    public DestinationTableLocks Locks { get; }
+
+    /// <summary>The run's conflicts and resolutions, in the order they happened.</summary>
+    public ConflictLog Log { get; } = new();
+
+    public string RunId { get; }
+
+    /// <summary>
+    /// The session of a run, or null when no destination table is written by more than one source (every table then
+    /// keeps the single-source path).
+    /// </summary>
+    public static ConflictSession? For(SyncConfig config, IReadOnlyList<TablePlan> plans, DestinationTableLocks locks, string runId)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        var shared = TablePlan.SharedDestinationTables(plans);
+        return shared.Count == 0 ? null : new ConflictSession(config, new ConflictEngine(PolicyOf(config)), shared, locks, runId);
+    }
+
+    /// <summary>The policy of <paramref name="config"/>, with its plug-in loaded when one is configured.</summary>
+    public static ConflictPolicy PolicyOf(SyncConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        var options = config.ConflictResolution;
+        var plugin = options.Plugin is { } p ? ConflictPluginLoader.Load(p, config.ConfigPath) : null;
+        return ConflictPolicy.From(options, plugin);
+    }
+
+    /// <summary>Whether <paramref name="plan"/>'s destination table goes through conflict detection.</summary>
+    public bool Covers(TablePlan plan) => _sharedTables.Contains(plan.DestinationTable);
+
+    /// <summary>
+    /// Logs what a batch's merges produced — in the run's log and, before the batch commits, in the state store's
+    /// conflict log and review queue (a crash before the commit re-detects the same conflicts under the same ids, and
+    /// the store does not log them twice).
+    /// </summary>
+    public async Task RecordAsync(IStateStore store, TablePlan plan, IReadOnlyList<(Model.RecordKey Key, MergeOutcome Outcome)> outcomes, Instant now, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        ArgumentNullException.ThrowIfNull(plan);
+        var entries = new List<ConflictLogRecord>();
+        var reviews = new List<ConflictReview>();
+        foreach (var (key, outcome) in outcomes)
+        {
+            Log.Append(outcome);
+            foreach (var resolved in outcome.Conflicts)
+            {
+                var recordJson = ConflictRecords.ToRecord(resolved).ToJson();
+                var id = resolved.Conflict.ConflictId;
+                entries.Add(new ConflictLogRecord($"{id}:detected", id, plan.Stream, ConflictLogEntry.Kinds.Detected, now, recordJson));
+                var resolution = ResolutionJson(resolved.Resolution);
+                entries.Add(new ConflictLogRecord($"{id}:resolved:{Digest(resolution)}", id, plan.Stream, ConflictLogEntry.Kinds.Resolved, now, resolution));
+                if (resolved.Resolution.NeedsReview)
+                {
+                    reviews.Add(new ConflictReview(id, plan.Stream, plan.DestinationTable, resolved.Conflict.RecordId, Convert.ToHexStringLower(key.Encoded), resolved.Conflict.DetectedAt, recordJson));
+                }
+            }
+
+            foreach (var held in outcome.HeldUpdates)
+            {
+                var json = JsonSerializer.Serialize(
+                    new { conflict_id = held.ConflictId, record_id = held.RecordId, field = held.Field, source = held.Candidate.Source, timestamp = ConflictRecords.Time(held.Candidate.Stamp.Time), deleted = held.Candidate.Deleted, values = held.Candidate.Values },
+                    SyncReport.JsonOptions);
+                entries.Add(new ConflictLogRecord($"{held.ConflictId}:held:{held.Field}:{held.Candidate.Stamp}", held.ConflictId, plan.Stream, ConflictLogEntry.Kinds.HeldUpdate, now, json));
+            }
+        }
+
+        if (entries.Count > 0)
+        {
+            await store.AppendConflictLogAsync(entries, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (reviews.Count > 0)
+        {
+            await store.AddConflictReviewsAsync(reviews, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Adds the run's conflicts to the report (<c>conflicts</c>, <c>conflicts_detected</c>, <c>conflicts_resolved</c>)
+    /// and notifies (<c>conflict_resolution.notifications</c>) when they need attention; an unreachable webhook is a warning.
+    /// </summary>
+    public async Task<SyncReport> FinishRunAsync(SyncReport report, IStateStore state, ILogger logger, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(report);
+        var current = Log.Current();
+        var records = current.Select(ConflictRecords.ToRecord).ToList();
+        var pending = current.Count(c => c.Resolution.NeedsReview);
+        var warnings = report.Warnings.ToList();
+        if (pending > 0)
+        {
+            warnings.Add($"{pending} conflict(s) wait for manual review: deltasync conflicts list --config {_config.ConfigPath}");
+        }
+
+        if (_config.ConflictResolution.Notifications is { } notifications)
+        {
+            var notifier = new ConflictNotifier(WebhookClient, notifications, logger);
+            var result = await notifier.NotifyAsync(_config.Name, RunId, records, cancellationToken).ConfigureAwait(false);
+            if (result.Needed && notifications.Webhook is not null && !result.Delivered)
+            {
+                warnings.Add($"The conflict webhook could not be notified after {result.Attempts} attempt(s){(result.StatusCode is { } code ? $" (HTTP {code})" : "")}: {result.Reason}");
+            }
+        }
+
+        return report with
+        {
+            Statistics = report.Statistics with { ConflictsDetected = current.Count, ConflictsResolved = current.Count - pending },
+            Conflicts = current.Select(c => ConflictRecords.ToReport(c.Conflict, c.Resolution)).ToList(),
+            Warnings = warnings,
+        };
+    }
+
+    /// <summary>A resolution as the log's JSON (the spec's <c>resolution</c> block, plus confidence and held fields).</summary>
+    public static string ResolutionJson(ConflictResolution resolution)
+    {
+        ArgumentNullException.ThrowIfNull(resolution);
+        var record = ConflictRecords.ToRecord(
+            new Conflict(resolution.ConflictId, "", ConflictType.Update, [], [], Instant.MinValue),
+            resolution).Resolution;
+        return JsonSerializer.Serialize(new { conflict_id = resolution.ConflictId, resolution = record }, SyncReport.JsonOptions);
+    }
+
+    private static string Digest(string text) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)).AsSpan(0, 8));
+}

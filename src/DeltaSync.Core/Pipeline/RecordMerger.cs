@@ -1,0 +1,265 @@
+using DeltaSync.Core.Conflicts;
+using DeltaSync.Core.Connectors;
+using DeltaSync.Core.Model;
+using NodaTime;
+
+namespace DeltaSync.Core.Pipeline;
+
+/// <summary>What merging one batch of a multi-source table produced.</summary>
+/// <param name="Writes">The row writes the destination needs now (merged rows, deletes; none where a hold keeps the destination as it is).</param>
+/// <param name="RecordBases">The new record bases, committed with the writes.</param>
+/// <param name="Outcomes">Every record's merge outcome that found a conflict or joined a review.</param>
+public sealed record MergedBatch(IReadOnlyList<RowWrite> Writes, IReadOnlyList<RecordBaseWrite> RecordBases, IReadOnlyList<(RecordKey Key, MergeOutcome Outcome)> Outcomes)
+{
+    /// <summary>Conflicts detected in the batch.</summary>
+    public int ConflictCount => Outcomes.Sum(o => o.Outcome.Conflicts.Count);
+}
+
+/// <summary>
+/// The conflict path of a table several sources write: after <see cref="ChangeResolver"/> dropped replays, the batch's
+/// changes become <see cref="RecordVersion"/>s of their source (sequence after the last one applied, the source's clock
+/// offset), the destination's current row becomes the <c>destination</c> pseudo-source's version (out-of-band edits), and
+/// <see cref="ConflictEngine"/> merges them into each record's base. The caller holds the destination table's lock from
+/// the read here until the writes commit.
+/// </summary>
+public static class RecordMerger
+{
+    public static async Task<MergedBatch> MergeAsync(
+        ConflictEngine engine,
+        IDestination destination,
+        TablePlan plan,
+        TableSchema schema,
+        IReadOnlyList<ChangeEvent> changes,
+        Instant now,
+        CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(engine);
+        ArgumentNullException.ThrowIfNull(destination);
+        ArgumentNullException.ThrowIfNull(plan);
+        ArgumentNullException.ThrowIfNull(schema);
+        ArgumentNullException.ThrowIfNull(changes);
+        if (changes.Count == 0)
+        {
+            return new MergedBatch([], [], []);
+        }
+
+        var byKey = new Dictionary<RecordKey, List<ChangeEvent>>();
+        var order = new List<RecordKey>();
+        foreach (var change in changes)
+        {
+            if (!byKey.TryGetValue(change.Key, out var list))
+            {
+                byKey[change.Key] = list = [];
+                order.Add(change.Key);
+            }
+
+            list.Add(change);
+        }
+
+        var tracking = TrackingFields(plan, schema);
+        var stored = await destination.ReadRecordsAsync(plan.DestinationTable, schema, order, cancellationToken).ConfigureAwait(false);
+        var writes = new List<RowWrite>(order.Count);
+        var bases = new List<RecordBaseWrite>(order.Count);
+        var outcomes = new List<(RecordKey, MergeOutcome)>();
+        foreach (var key in order)
+        {
+            stored.TryGetValue(key, out var found);
+            var id = key.ToString();
+            var row = found?.Row;
+            var versions = new List<RecordVersion>(byKey[key].Count + 1);
+            RecordBase record;
+            if (found?.Base is { } text)
+            {
+                record = RecordBaseCodec.Decode(id, text);
+                // The destination's row as a version of its own: fields edited out-of-band since the base differ from it.
+                // A row that still holds what was merged (the usual case) adds nothing, so it is not merged at all.
+                var known = row is null ? null : Known(row, record, tracking);
+                if (known is null ? record.Exists : known.Any(f => !FieldValues.Same(f.Value, record.Values[f.Key])))
+                {
+                    versions.Add(RecordVersion.FromDestination(id, known, now));
+                }
+            }
+            else
+            {
+                // A record synced before several sources met (or written by another tool): its row is common ground.
+                record = row is null ? RecordBase.Absent(id) : RecordBase.Synced(id, Normalized(row));
+            }
+
+            var sequence = record.SourceStamps.TryGetValue(plan.SourceName, out var last) ? last.Sequence : 0;
+            foreach (var change in byKey[key])
+            {
+                sequence++;
+                var at = change.CommitTime ?? now;
+                var version = change.Operation == ChangeOperation.Delete
+                    ? RecordVersion.Delete(plan.SourceName, id, at, sequence)
+                    : RecordVersion.Upsert(plan.SourceName, id, ValuesOf(schema, change.Values!, tracking), at, sequence);
+                versions.Add(version with { ClockOffset = plan.ClockOffset });
+            }
+
+            var outcome = engine.Merge(record, versions, now);
+            outcome = outcome with { Record = Converge(outcome.Record) };
+            if (tracking.Count > 0)
+            {
+                outcome = outcome with { Record = WithTracking(outcome.Record, schema, tracking, byKey[key]) };
+            }
+
+            if (outcome.Conflicts.Count > 0 || outcome.HeldUpdates.Count > 0)
+            {
+                outcomes.Add((key, outcome));
+            }
+
+            var next = outcome.Record;
+            if (WriteOf(schema, key, next, row) is { } write)
+            {
+                writes.Add(write);
+            }
+
+            var body = RecordBaseCodec.Encode(next);
+            if (!string.Equals(body, found?.Base, StringComparison.Ordinal))
+            {
+                bases.Add(new RecordBaseWrite(key, body));
+            }
+        }
+
+        return new MergedBatch(writes, bases, outcomes);
+    }
+
+    /// <summary>The write that makes the destination hold <paramref name="record"/>, or null when it already does.</summary>
+    public static RowWrite? WriteOf(TableSchema schema, RecordKey key, RecordBase record, IReadOnlyDictionary<string, object?>? row)
+    {
+        ArgumentNullException.ThrowIfNull(schema);
+        ArgumentNullException.ThrowIfNull(record);
+        if (!record.Exists)
+        {
+            return row is null ? null : new RowWrite(WriteKind.Delete, key, null);
+        }
+
+        var values = new object?[schema.Columns.Count];
+        var same = row is not null;
+        for (var i = 0; i < values.Length; i++)
+        {
+            var column = schema.Columns[i].Name;
+            object? current = null;
+            var hasCurrent = row is not null && row.TryGetValue(column, out current);
+            values[i] = record.Values.TryGetValue(column, out var merged) ? merged : hasCurrent ? current : null;
+            if (same && !(hasCurrent && FieldValues.Same(RecordBaseCodec.Normalize(values[i]), RecordBaseCodec.Normalize(current))))
+            {
+                same = false;
+            }
+        }
+
+        for (var i = 0; i < schema.KeyIndexes.Count; i++)
+        {
+            // The key columns keep the key's own values (the base holds them normalized).
+            values[schema.KeyIndexes[i]] = key.Values[i];
+        }
+
+        return same ? null : new RowWrite(row is null ? WriteKind.Insert : WriteKind.Update, key, values);
+    }
+
+    /// <summary>
+    /// Fields every source has reported with the value the destination holds become common ground again (their writer
+    /// is forgotten), and a record every source has reported is no longer "inserted by" one of them: a source that
+    /// already holds a value has seen it, so its next change to it is not concurrent with the write that put it there.
+    /// Without this, two sources starting from the same rows would conflict on the first change of either one, depending
+    /// only on which of them happened to be read first.
+    /// </summary>
+    internal static RecordBase Converge(RecordBase record)
+    {
+        var views = record.SourceViews.Where(v => v.Key != RecordVersion.DestinationSource).Select(v => v.Value).ToList();
+        if (views.Count < 2 || !record.Exists)
+        {
+            return record;
+        }
+
+        var writers = record.Writers;
+        foreach (var (field, writer) in record.Writers)
+        {
+            if (writer.Source == RecordVersion.DestinationSource || record.Holds.ContainsKey(field) || !record.Values.TryGetValue(field, out var value))
+            {
+                continue;
+            }
+
+            if (views.All(view => view.TryGetValue(field, out var seen) && FieldValues.Same(seen, value)))
+            {
+                writers = writers.Remove(field);
+            }
+        }
+
+        return writers == record.Writers && record.InsertedBy is null ? record : record with { Writers = writers, InsertedBy = null };
+    }
+
+    private static Dictionary<string, object?> ValuesOf(TableSchema schema, object?[] row, IReadOnlyDictionary<string, int> tracking)
+    {
+        var values = new Dictionary<string, object?>(row.Length, StringComparer.Ordinal);
+        for (var i = 0; i < row.Length && i < schema.Columns.Count; i++)
+        {
+            if (!tracking.ContainsKey(schema.Columns[i].Name))
+            {
+                values[schema.Columns[i].Name] = RecordBaseCodec.Normalize(row[i]);
+            }
+        }
+
+        return values;
+    }
+
+    /// <summary>
+    /// The change-tracking columns (<c>updated_at_field</c>, <c>version_field</c>, <c>sequence_field</c>) by index: each
+    /// source's own bookkeeping, not data. Every source stamps them on every change, so comparing them would make any
+    /// two concurrent changes conflict; they are kept out of detection and the destination holds their maximum.
+    /// </summary>
+    private static Dictionary<string, int> TrackingFields(TablePlan plan, TableSchema schema)
+    {
+        var fields = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var name in new[] { plan.UpdatedAtField, plan.VersionField, plan.SequenceField })
+        {
+            if (name is not null && schema.IndexOf(name) is var index and >= 0 && !schema.Columns[index].IsPrimaryKey)
+            {
+                fields[schema.Columns[index].Name] = index;
+            }
+        }
+
+        return fields;
+    }
+
+    private static RecordBase WithTracking(RecordBase record, TableSchema schema, IReadOnlyDictionary<string, int> tracking, IReadOnlyList<ChangeEvent> changes)
+    {
+        var values = record.Values;
+        foreach (var change in changes)
+        {
+            if (change.Values is not { } row)
+            {
+                continue;
+            }
+
+            foreach (var (field, index) in tracking)
+            {
+                var incoming = RecordBaseCodec.Normalize(row[index]);
+                if (!values.TryGetValue(field, out var current) || current is null || (incoming is not null && FieldValues.Compare(incoming, current) > 0))
+                {
+                    values = values.SetItem(field, incoming);
+                }
+            }
+        }
+
+        return record with { Values = values };
+    }
+
+    private static Dictionary<string, object?> Normalized(IReadOnlyDictionary<string, object?> row) =>
+        row.ToDictionary(p => p.Key, p => RecordBaseCodec.Normalize(p.Value), StringComparer.Ordinal);
+
+    /// <summary>The row's fields the base knows (columns only another tool writes are not edits of this record).</summary>
+    private static Dictionary<string, object?> Known(IReadOnlyDictionary<string, object?> row, RecordBase record, IReadOnlyDictionary<string, int> tracking)
+    {
+        var values = new Dictionary<string, object?>(record.Values.Count, StringComparer.Ordinal);
+        foreach (var (field, value) in row)
+        {
+            if (record.Values.ContainsKey(field) && !tracking.ContainsKey(field))
+            {
+                values[field] = RecordBaseCodec.Normalize(value);
+            }
+        }
+
+        return values;
+    }
+}

@@ -1,0 +1,112 @@
+using DeltaSync.Core.Connectors;
+using DeltaSync.Core.Model;
+using DeltaSync.Core.Pipeline;
+using DeltaSync.Sqlite.Raw;
+using SQLitePCL;
+
+namespace DeltaSync.Sqlite.Destination;
+
+/// <summary>
+/// Record bases of tables several sources write (<c>_deltasync_records</c>: one JSON body per destination table and
+/// encoded key), written in the batch's transaction, and the batched read of bases and current rows the merge needs.
+/// </summary>
+internal sealed partial class SqliteDestination
+{
+    internal const string RecordsTable = "_deltasync_records";
+    private const int KeysPerRead = 400;
+
+    private static string RecordsCreateSql =>
+        $"CREATE TABLE IF NOT EXISTS {RecordsTable} (destination_table TEXT NOT NULL, key BLOB NOT NULL, body TEXT NOT NULL, PRIMARY KEY (destination_table, key)) WITHOUT ROWID;";
+
+    public Task<IReadOnlyDictionary<RecordKey, StoredRecord>> ReadRecordsAsync(string destinationTable, TableSchema schema, IReadOnlyCollection<RecordKey> keys, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(schema);
+        ArgumentNullException.ThrowIfNull(keys);
+        return WithWriterAsync<IReadOnlyDictionary<RecordKey, StoredRecord>>(
+            db =>
+            {
+                var wanted = keys.Distinct().ToList();
+                var bases = new Dictionary<RecordKey, string>(wanted.Count);
+                var rows = new Dictionary<RecordKey, IReadOnlyDictionary<string, object?>>(wanted.Count);
+                var table = SqliteSql.Quote(destinationTable);
+                var keyColumns = schema.PrimaryKey;
+                for (var start = 0; start < wanted.Count; start += KeysPerRead)
+                {
+                    var chunk = wanted.GetRange(start, Math.Min(KeysPerRead, wanted.Count - start));
+                    var marks = string.Join(", ", chunk.Select((_, i) => $"?{i + 2}"));
+                    using (var read = new RawStatement(db, $"SELECT key, body FROM {RecordsTable} WHERE destination_table = ?1 AND key IN ({marks})"))
+                    {
+                        read.Bind(1, destinationTable);
+                        for (var i = 0; i < chunk.Count; i++)
+                        {
+                            read.Bind(i + 2, chunk[i].Encoded);
+                        }
+
+                        while (read.Step())
+                        {
+                            bases[RecordKey.FromEncoded((byte[])read.GetValue(0)!)] = read.GetText(1);
+                        }
+                    }
+
+                    var width = keyColumns.Count;
+                    var tuple = width == 1 ? SqliteSql.Quote(keyColumns[0]) : "(" + SqliteSql.ColumnList(keyColumns) + ")";
+                    var values = string.Join(", ", chunk.Select((_, i) => width == 1 ? $"?{i + 1}" : "(" + string.Join(", ", Enumerable.Range(0, width).Select(c => $"?{(i * width) + c + 1}")) + ")"));
+                    var inList = width == 1 ? values : "VALUES " + values;
+                    using var select = new RawStatement(db, $"SELECT * FROM {table} WHERE {tuple} IN ({inList})");
+                    for (var i = 0; i < chunk.Count; i++)
+                    {
+                        for (var c = 0; c < width; c++)
+                        {
+                            select.Bind((i * width) + c + 1, chunk[i].Values[c]);
+                        }
+                    }
+
+                    var count = select.ColumnCount;
+                    var names = Enumerable.Range(0, count).Select(select.ColumnName).ToArray();
+                    var keyIndexes = keyColumns.Select(k => Array.FindIndex(names, n => string.Equals(n, k, StringComparison.OrdinalIgnoreCase))).ToArray();
+                    while (select.Step())
+                    {
+                        var row = new Dictionary<string, object?>(count, StringComparer.Ordinal);
+                        var keyValues = new object?[width];
+                        for (var c = 0; c < count; c++)
+                        {
+                            row[names[c]] = select.GetValue(c);
+                        }
+
+                        for (var k = 0; k < width; k++)
+                        {
+                            keyValues[k] = row[names[keyIndexes[k]]];
+                        }
+
+                        rows[new RecordKey(keyValues)] = row;
+                    }
+                }
+
+                var found = new Dictionary<RecordKey, StoredRecord>(wanted.Count);
+                foreach (var key in wanted)
+                {
+                    var hasBase = bases.TryGetValue(key, out var body);
+                    var hasRow = rows.TryGetValue(key, out var row);
+                    if (hasBase || hasRow)
+                    {
+                        found[key] = new StoredRecord(body, row);
+                    }
+                }
+
+                return found;
+            },
+            cancellationToken);
+    }
+
+    private void WriteRecordBases(sqlite3 db, string destinationTable, IReadOnlyList<RecordBaseWrite> records)
+    {
+        var upsert = Statement("\u0001records", () => $"INSERT INTO {RecordsTable} (destination_table, key, body) VALUES (?1, ?2, ?3) ON CONFLICT (destination_table, key) DO UPDATE SET body = excluded.body");
+        foreach (var record in records)
+        {
+            upsert.Bind(1, destinationTable);
+            upsert.Bind(2, record.Key.Encoded);
+            upsert.Bind(3, record.Body);
+            upsert.Execute();
+        }
+    }
+}
