@@ -94,14 +94,7 @@ public sealed class ConflictCommandTests : IDisposable
     private static string Ago(int seconds) =>
         DateTime.UtcNow.AddSeconds(-seconds).ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
 
-    private object? Execute(string database, string sql)
-    {
-        using var connection = new SqliteConnection($"Data Source={Path.Combine(_dir, database)};Pooling=False");
-        connection.Open();
-        using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        return command.ExecuteScalar();
-    }
+    private object? Execute(string database, string sql) => SqliteFile.Execute(_dir, database, sql);
 
     private string CreateSources()
     {

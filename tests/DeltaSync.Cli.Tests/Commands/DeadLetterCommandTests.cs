@@ -109,14 +109,7 @@ public sealed class DeadLetterCommandTests : IDisposable
         Directory.Delete(_dir, recursive: true);
     }
 
-    private object? Execute(string database, string sql)
-    {
-        using var connection = new SqliteConnection($"Data Source={Path.Combine(_dir, database)};Pooling=False");
-        connection.Open();
-        using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        return command.ExecuteScalar();
-    }
+    private object? Execute(string database, string sql) => SqliteFile.Execute(_dir, database, sql);
 
     private string CreateShop()
     {
