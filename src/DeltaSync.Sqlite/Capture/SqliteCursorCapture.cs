@@ -137,13 +137,16 @@ internal sealed class SqliteCursorCapture : IChangeCapture
             return null;
         }
 
-        using var statement = new RawStatement(_connection.Handle!, $"SELECT max({_cursorExpression}) FROM {SqliteSql.Quote(_request.Schema.Name)}");
-        if (!statement.Step() || statement.IsNull(0))
+        // max() of the raw column: one index probe where the column is indexed (as a cursor column usually is), never
+        // the cursor expression evaluated over every row. A text value sorts above every number, so a column holding
+        // one gives no integer maximum and is not checked.
+        var column = SqliteSql.Quote(_request.Schema.Columns[_cursorIndex].Name);
+        using var statement = new RawStatement(_connection.Handle!, $"SELECT max({column}) FROM {SqliteSql.Quote(_request.Schema.Name)}");
+        if (!statement.Step() || statement.GetValue(0) is not long max)
         {
             return null;
         }
 
-        var max = statement.GetInt64(0);
         return max >= cursor.Value
             ? null
             : $"The {_request.Plan.SequenceField} of '{_request.Plan.Table}' went back (highest now {max}, cursor at {cursor.Value}): the sequence was reset or its newest rows deleted; the table was re-read from the start and rows were compared by content";
