@@ -20,6 +20,14 @@ public sealed class DeletionHandlingSyncTests : IDisposable
     /// <summary>A timestamp <paramref name="offset"/> from the source's clock now (runs move it on by a minute each).</summary>
     private string At(Duration offset) => ItemsTable.Timestamp(_clock.Now + offset);
 
+    /// <summary>A config syncing <c>accounts</c> (given as a table entry) from source.db to dest.db, plus a top-level block.</summary>
+    private static string AccountsYaml(string table, string blocks = "") => $$"""
+        sync:
+          source: {connection: "sqlite:source.db", tables: [{{table}}]}
+          destination: {connection: "sqlite:dest.db"}
+        {{blocks}}
+        """;
+
     private void CreateAccounts() => _workspace.Source.Execute("""
         CREATE TABLE accounts (
           id INTEGER PRIMARY KEY,
@@ -54,11 +62,7 @@ public sealed class DeletionHandlingSyncTests : IDisposable
     public async Task SoftDeletes_with_a_deleted_at_column_are_deleted_at_the_destination()
     {
         CreateAccounts();
-        const string yaml = """
-            sync:
-              source: {connection: "sqlite:source.db", tables: [{name: accounts, soft_delete: {field: deleted_at}}]}
-              destination: {connection: "sqlite:dest.db"}
-            """;
+        var yaml = AccountsYaml("{name: accounts, soft_delete: {field: deleted_at}}");
         for (var id = 1; id <= 5; id++)
         {
             Account(id, $"account {id}", Duration.FromSeconds(-id));
@@ -83,11 +87,7 @@ public sealed class DeletionHandlingSyncTests : IDisposable
     public async Task SoftDeletes_with_a_flag_and_deleted_values_are_deleted_at_the_destination()
     {
         CreateAccounts();
-        const string yaml = """
-            sync:
-              source: {connection: "sqlite:source.db", tables: [{name: accounts, soft_delete: {field: is_deleted, deleted_values: [1, true]}}]}
-              destination: {connection: "sqlite:dest.db"}
-            """;
+        var yaml = AccountsYaml("{name: accounts, soft_delete: {field: is_deleted, deleted_values: [1, true]}}");
         Account(1, "kept", Duration.FromSeconds(1));
         Account(2, "flagged at once", Duration.FromSeconds(2), isDeleted: 1);
         Account(3, "flagged later", Duration.FromSeconds(3));
@@ -108,11 +108,7 @@ public sealed class DeletionHandlingSyncTests : IDisposable
     public async Task SoftDeletes_with_mode_keep_copy_the_flag()
     {
         CreateAccounts();
-        const string yaml = """
-            sync:
-              source: {connection: "sqlite:source.db", tables: [{name: accounts, soft_delete: {field: deleted_at, mode: keep}}]}
-              destination: {connection: "sqlite:dest.db"}
-            """;
+        var yaml = AccountsYaml("{name: accounts, soft_delete: {field: deleted_at, mode: keep}}");
         Account(1, "one", Duration.FromSeconds(1));
         Account(2, "two", Duration.FromSeconds(2));
         await RunAsync(yaml);
@@ -130,11 +126,7 @@ public sealed class DeletionHandlingSyncTests : IDisposable
     public async Task HardDeletes_are_captured_by_triggers()
     {
         CreateAccounts();
-        const string yaml = """
-            sync:
-              source: {connection: "sqlite:source.db", tables: [{name: accounts, cdc_method: trigger}]}
-              destination: {connection: "sqlite:dest.db"}
-            """;
+        var yaml = AccountsYaml("{name: accounts, cdc_method: trigger}");
         for (var id = 1; id <= 4; id++)
         {
             Account(id, $"account {id}", Duration.FromSeconds(-id));
@@ -153,12 +145,7 @@ public sealed class DeletionHandlingSyncTests : IDisposable
     public async Task HardDeletes_under_timestamp_cdc_are_found_by_reconciliation()
     {
         CreateAccounts();
-        const string yaml = """
-            sync:
-              source: {connection: "sqlite:source.db", tables: [{name: accounts, cdc_method: hybrid}]}
-              destination: {connection: "sqlite:dest.db"}
-            cdc: {hybrid: {base: timestamp, reconcile_interval: 0s}}
-            """;
+        var yaml = AccountsYaml("{name: accounts, cdc_method: hybrid}", "cdc: {hybrid: {base: timestamp, reconcile_interval: 0s}}");
         for (var id = 1; id <= 4; id++)
         {
             Account(id, $"account {id}", Duration.FromSeconds(-id));
@@ -323,12 +310,7 @@ public sealed class DeletionHandlingSyncTests : IDisposable
     public async Task DelayedDeletes_older_than_the_last_applied_update_are_ignored()
     {
         CreateAccounts();
-        const string yaml = """
-            sync:
-              source: {connection: "sqlite:source.db", tables: [{name: accounts, soft_delete: {field: deleted_at}}]}
-              destination: {connection: "sqlite:dest.db"}
-            cdc: {timestamp: {tolerance_window: 1 hour}}
-            """;
+        var yaml = AccountsYaml("{name: accounts, soft_delete: {field: deleted_at}}", "cdc: {timestamp: {tolerance_window: 1 hour}}");
         Account(1, "one", Duration.Zero);
         Account(2, "two", Duration.Zero);
         await RunAsync(yaml);
@@ -356,12 +338,7 @@ public sealed class DeletionHandlingSyncTests : IDisposable
     public async Task Undeleting_a_record_revives_it_only_with_a_write_newer_than_the_delete()
     {
         CreateAccounts();
-        const string yaml = """
-            sync:
-              source: {connection: "sqlite:source.db", tables: [{name: accounts, soft_delete: {field: deleted_at}}]}
-              destination: {connection: "sqlite:dest.db"}
-            cdc: {timestamp: {tolerance_window: 1 hour}}
-            """;
+        var yaml = AccountsYaml("{name: accounts, soft_delete: {field: deleted_at}}", "cdc: {timestamp: {tolerance_window: 1 hour}}");
         Account(1, "one", Duration.Zero);
         Account(2, "two", Duration.Zero);
         await RunAsync(yaml);
@@ -385,11 +362,7 @@ public sealed class DeletionHandlingSyncTests : IDisposable
     public async Task Undeleting_after_a_hard_delete_re_inserts_the_record()
     {
         CreateAccounts();
-        const string yaml = """
-            sync:
-              source: {connection: "sqlite:source.db", tables: [{name: accounts, cdc_method: trigger}]}
-              destination: {connection: "sqlite:dest.db"}
-            """;
+        var yaml = AccountsYaml("{name: accounts, cdc_method: trigger}");
         Account(1, "one", Duration.FromSeconds(1));
         await RunAsync(yaml);
         _workspace.Source.Execute("DELETE FROM accounts WHERE id = 1");
