@@ -7,46 +7,17 @@ namespace DeltaSync.Sqlite.State;
 /// <summary>The conflict log (append-only, <c>conflict_log</c>) and the review queue (<c>conflict_reviews</c>).</summary>
 public sealed partial class SqliteStateStore
 {
-    public async Task AppendConflictLogAsync(IReadOnlyList<ConflictLogRecord> entries, CancellationToken cancellationToken)
+    public Task AppendConflictLogAsync(IReadOnlyList<ConflictLogRecord> entries, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(entries);
-        if (entries.Count == 0)
-        {
-            return;
-        }
-
-        var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using (connection.ConfigureAwait(false))
-        {
-            var transaction = (SqliteTransaction)await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-            await using (transaction.ConfigureAwait(false))
-            {
-                await using var command = connection.CreateCommand();
-                command.CommandText = """
-                    INSERT INTO conflict_log (entry_id, conflict_id, stream, kind, logged_at, entry)
-                    VALUES ($entry_id, $conflict_id, $stream, $kind, $logged_at, $entry) ON CONFLICT (entry_id) DO NOTHING
-                    """;
-                var entryId = command.Parameters.Add("$entry_id", SqliteType.Text);
-                var conflictId = command.Parameters.Add("$conflict_id", SqliteType.Text);
-                var stream = command.Parameters.Add("$stream", SqliteType.Text);
-                var kind = command.Parameters.Add("$kind", SqliteType.Text);
-                var loggedAt = command.Parameters.Add("$logged_at", SqliteType.Text);
-                var entry = command.Parameters.Add("$entry", SqliteType.Text);
-                await command.PrepareAsync(cancellationToken).ConfigureAwait(false);
-                foreach (var record in entries)
-                {
-                    entryId.Value = record.EntryId;
-                    conflictId.Value = record.ConflictId;
-                    stream.Value = record.Stream;
-                    kind.Value = record.Kind;
-                    loggedAt.Value = SortableIso.Format(record.LoggedAt);
-                    entry.Value = record.Json;
-                    await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-                }
-
-                await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
-            }
-        }
+        return ExecuteEachAsync(
+            """
+            INSERT INTO conflict_log (entry_id, conflict_id, stream, kind, logged_at, entry)
+            VALUES ($entry_id, $conflict_id, $stream, $kind, $logged_at, $entry) ON CONFLICT (entry_id) DO NOTHING
+            """,
+            entries,
+            record => [record.EntryId, record.ConflictId, record.Stream, record.Kind, SortableIso.Format(record.LoggedAt), record.Json],
+            cancellationToken);
     }
 
     public async Task<IReadOnlyList<ConflictLogRecord>> ReadConflictLogAsync(string? conflictId, int limit, CancellationToken cancellationToken)
@@ -85,50 +56,19 @@ public sealed partial class SqliteStateStore
         }
     }
 
-    public async Task AddConflictReviewsAsync(IReadOnlyList<ConflictReview> reviews, CancellationToken cancellationToken)
+    public Task AddConflictReviewsAsync(IReadOnlyList<ConflictReview> reviews, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(reviews);
-        if (reviews.Count == 0)
-        {
-            return;
-        }
-
-        var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using (connection.ConfigureAwait(false))
-        {
-            var transaction = (SqliteTransaction)await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-            await using (transaction.ConfigureAwait(false))
-            {
-                await using var command = connection.CreateCommand();
-                command.CommandText = """
-                    INSERT INTO conflict_reviews (conflict_id, stream, table_name, record_id, record_key, detected_at, record)
-                    VALUES ($conflict_id, $stream, $table_name, $record_id, $record_key, $detected_at, $record)
-                    ON CONFLICT (conflict_id) DO UPDATE SET stream = excluded.stream, table_name = excluded.table_name,
-                        record_id = excluded.record_id, record_key = excluded.record_key, detected_at = excluded.detected_at, record = excluded.record
-                    """;
-                var conflictId = command.Parameters.Add("$conflict_id", SqliteType.Text);
-                var stream = command.Parameters.Add("$stream", SqliteType.Text);
-                var table = command.Parameters.Add("$table_name", SqliteType.Text);
-                var recordId = command.Parameters.Add("$record_id", SqliteType.Text);
-                var recordKey = command.Parameters.Add("$record_key", SqliteType.Text);
-                var detectedAt = command.Parameters.Add("$detected_at", SqliteType.Text);
-                var record = command.Parameters.Add("$record", SqliteType.Text);
-                await command.PrepareAsync(cancellationToken).ConfigureAwait(false);
-                foreach (var review in reviews)
-                {
-                    conflictId.Value = review.ConflictId;
-                    stream.Value = review.Stream;
-                    table.Value = review.Table;
-                    recordId.Value = review.RecordId;
-                    recordKey.Value = review.Key;
-                    detectedAt.Value = SortableIso.Format(review.DetectedAt);
-                    record.Value = review.RecordJson;
-                    await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-                }
-
-                await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
-            }
-        }
+        return ExecuteEachAsync(
+            """
+            INSERT INTO conflict_reviews (conflict_id, stream, table_name, record_id, record_key, detected_at, record)
+            VALUES ($conflict_id, $stream, $table_name, $record_id, $record_key, $detected_at, $record)
+            ON CONFLICT (conflict_id) DO UPDATE SET stream = excluded.stream, table_name = excluded.table_name,
+                record_id = excluded.record_id, record_key = excluded.record_key, detected_at = excluded.detected_at, record = excluded.record
+            """,
+            reviews,
+            review => [review.ConflictId, review.Stream, review.Table, review.RecordId, review.Key, SortableIso.Format(review.DetectedAt), review.RecordJson],
+            cancellationToken);
     }
 
     public async Task<IReadOnlyList<ConflictReview>> ReadConflictReviewsAsync(string? conflictId, int limit, CancellationToken cancellationToken)

@@ -229,51 +229,65 @@ public sealed partial class SqliteStateStore : IStateStore, ILeaseStore
         }
     }
 
-    public async Task AddDeadLettersAsync(IReadOnlyList<DeadLetter> deadLetters, CancellationToken cancellationToken)
+    public Task AddDeadLettersAsync(IReadOnlyList<DeadLetter> deadLetters, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(deadLetters);
-        if (deadLetters.Count == 0)
+        // The upsert makes "same record, same raw content" one row.
+        return ExecuteEachAsync(
+            $"""
+            INSERT INTO dead_letters ({DeadLetterColumns}, raw_hash)
+            VALUES ($stream, $table_name, $record_id, $raw_record, $reason, $error_class, $position, $failed_at, $attempts, $raw_hash)
+            ON CONFLICT (stream, record_id, raw_hash) DO UPDATE SET attempts = dead_letters.attempts + excluded.attempts,
+                reason = excluded.reason, error_class = excluded.error_class, failed_at = max(dead_letters.failed_at, excluded.failed_at)
+            """,
+            deadLetters,
+            letter =>
+            [
+                letter.Stream,
+                letter.Table,
+                letter.RecordId,
+                letter.RawRecord,
+                letter.Reason,
+                letter.ErrorClass.ToString(),
+                letter.Position.ToString(),
+                SortableIso.Format(letter.FailedAt),
+                (long)Math.Max(1, letter.Attempts),
+                Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(letter.RawRecord))),
+            ],
+            cancellationToken);
+    }
+
+    /// <summary>
+    /// Runs <paramref name="sql"/> once per row in one transaction, prepared once; its <c>$name</c> parameters, in
+    /// order of first appearance, take <paramref name="values"/> of each row.
+    /// </summary>
+    private async Task ExecuteEachAsync<T>(string sql, IReadOnlyList<T> rows, Func<T, object?[]> values, CancellationToken cancellationToken)
+    {
+        if (rows.Count == 0)
         {
             return;
         }
 
+        var names = System.Text.RegularExpressions.Regex.Matches(sql, @"\$[a-z_]+").Select(m => m.Value).Distinct().ToList();
         var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using (connection.ConfigureAwait(false))
         {
             var transaction = (SqliteTransaction)await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
             await using (transaction.ConfigureAwait(false))
             {
-                // One prepared statement for the batch; the upsert makes "same record, same raw content" one row.
                 await using var command = connection.CreateCommand();
-                command.CommandText = $"""
-                    INSERT INTO dead_letters ({DeadLetterColumns}, raw_hash)
-                    VALUES ($stream, $table_name, $record_id, $raw_record, $reason, $error_class, $position, $failed_at, $attempts, $raw_hash)
-                    ON CONFLICT (stream, record_id, raw_hash) DO UPDATE SET attempts = dead_letters.attempts + excluded.attempts,
-                        reason = excluded.reason, error_class = excluded.error_class, failed_at = max(dead_letters.failed_at, excluded.failed_at)
-                    """;
-                var stream = command.Parameters.Add("$stream", SqliteType.Text);
-                var table = command.Parameters.Add("$table_name", SqliteType.Text);
-                var recordId = command.Parameters.Add("$record_id", SqliteType.Text);
-                var raw = command.Parameters.Add("$raw_record", SqliteType.Text);
-                var reason = command.Parameters.Add("$reason", SqliteType.Text);
-                var errorClass = command.Parameters.Add("$error_class", SqliteType.Text);
-                var position = command.Parameters.Add("$position", SqliteType.Text);
-                var failedAt = command.Parameters.Add("$failed_at", SqliteType.Text);
-                var attempts = command.Parameters.Add("$attempts", SqliteType.Integer);
-                var rawHash = command.Parameters.Add("$raw_hash", SqliteType.Text);
+                command.CommandText = sql;
+                // Untyped: each value binds as its own storage class (text, integer).
+                var parameters = names.Select(n => command.Parameters.Add(new SqliteParameter { ParameterName = n })).ToList();
                 await command.PrepareAsync(cancellationToken).ConfigureAwait(false);
-                foreach (var letter in deadLetters)
+                foreach (var row in rows)
                 {
-                    stream.Value = letter.Stream;
-                    table.Value = letter.Table;
-                    recordId.Value = letter.RecordId;
-                    raw.Value = letter.RawRecord;
-                    reason.Value = letter.Reason;
-                    errorClass.Value = letter.ErrorClass.ToString();
-                    position.Value = letter.Position.ToString();
-                    failedAt.Value = SortableIso.Format(letter.FailedAt);
-                    attempts.Value = Math.Max(1, letter.Attempts);
-                    rawHash.Value = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(letter.RawRecord)));
+                    var rowValues = values(row);
+                    for (var i = 0; i < parameters.Count; i++)
+                    {
+                        parameters[i].Value = rowValues[i] ?? DBNull.Value;
+                    }
+
                     await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
                 }
 
