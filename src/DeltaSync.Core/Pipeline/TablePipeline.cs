@@ -180,7 +180,7 @@ public sealed class TablePipeline
             _plan.ToleranceWindow,
             resuming ? checkpoint!.Watermark : null,
             resuming ? checkpoint!.HighWaterMark : null,
-            await SourceClockAsync(stop).ConfigureAwait(false),
+            await SourceNowAsync(state, stop).ConfigureAwait(false),
             services.Clock);
         state.Watermark = checkpoint?.Watermark;
         // Reconciliation reads the destination's own digests, once everything the capture yielded before is applied.
@@ -232,7 +232,7 @@ public sealed class TablePipeline
         var policy = new CheckpointPolicy(config.State.Checkpointing, services.Clock);
         Checkpoint? unsaved = null;
         var nullCursorRows = 0L;
-        var future = await FutureTimestampsAsync(stop).ConfigureAwait(false);
+        var future = await FutureTimestampsAsync(state, stop).ConfigureAwait(false);
         try
         {
             var waited = Stopwatch.StartNew();
@@ -518,7 +518,7 @@ public sealed class TablePipeline
     private async Task<Checkpoint?> LoadCheckpointAsync(RunState state, CancellationToken cancellationToken)
     {
         var services = _services;
-        var validate = await CursorValidatorAsync(cancellationToken).ConfigureAwait(false);
+        var validate = await CursorValidatorAsync(state, cancellationToken).ConfigureAwait(false);
         var loaded = await services.History.LoadAsync(_plan.Stream, services.Config.State.Recovery, validate, cancellationToken).ConfigureAwait(false);
         state.Warnings.AddRange(loaded.Warnings);
         var checkpoint = loaded.Checkpoint;
@@ -594,14 +594,14 @@ public sealed class TablePipeline
     /// <c>cdc.timestamp.max_future_skew</c>) was not written against this source's time — its clock was set back, or
     /// the state belongs elsewhere — and resuming there would skip every change until the clock catches up.
     /// </summary>
-    private async Task<Func<Checkpoint, string?>?> CursorValidatorAsync(CancellationToken cancellationToken)
+    private async Task<Func<Checkpoint, string?>?> CursorValidatorAsync(RunState state, CancellationToken cancellationToken)
     {
         if (_plan.Method is not (CdcMethod.Timestamp or CdcMethod.Hybrid))
         {
             return null;
         }
 
-        var now = await _services.Source.GetClockAsync(cancellationToken).ConfigureAwait(false);
+        var now = await SourceNowAsync(state, cancellationToken).ConfigureAwait(false);
         var limit = now + _services.Config.Cdc.Timestamp.MaxFutureSkew;
         return checkpoint =>
         {
@@ -617,14 +617,14 @@ public sealed class TablePipeline
     /// source clock is read once; later readings add the time elapsed here, so a long run does not flag rows committed
     /// during it.
     /// </summary>
-    private async Task<FutureTimestampCounter?> FutureTimestampsAsync(CancellationToken cancellationToken)
+    private async Task<FutureTimestampCounter?> FutureTimestampsAsync(RunState state, CancellationToken cancellationToken)
     {
         if (_plan.Method != CdcMethod.Timestamp)
         {
             return null;
         }
 
-        var sourceNow = await _services.Source.GetClockAsync(cancellationToken).ConfigureAwait(false);
+        var sourceNow = await SourceNowAsync(state, cancellationToken).ConfigureAwait(false);
         return new FutureTimestampCounter(sourceNow, _services.Clock, _services.Config.Cdc.Timestamp.MaxFutureSkew);
     }
 
@@ -681,18 +681,12 @@ public sealed class TablePipeline
         }
     }
 
-    /// <summary>The source's clock now (late-data watermarks never pass it); ours when the source cannot say.</summary>
-    private async Task<Instant> SourceClockAsync(CancellationToken cancellationToken)
-    {
-        try
-        {
-            return await _services.Source.GetClockAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (SyncException)
-        {
-            return _services.Clock.GetCurrentInstant();
-        }
-    }
+    /// <summary>
+    /// The source's clock at the start of this pass, read once (a query on a database source) and shared by the cursor
+    /// validation, the future-timestamp check and the late-data watermark; each adds the time elapsed here itself.
+    /// </summary>
+    private async Task<Instant> SourceNowAsync(RunState state, CancellationToken cancellationToken) =>
+        state.SourceNow ??= await _services.Source.GetClockAsync(cancellationToken).ConfigureAwait(false);
 
     private static long CountOf(ResolvedBatch resolved, WriteKind kind) => resolved.Writes.Count(w => w.Kind == kind);
 
@@ -734,6 +728,7 @@ public sealed class TablePipeline
         public Position Position { get; set; } = Position.None;
         public Instant? HighWaterMark { get; set; }
         public Instant? Watermark { get; set; }
+        public Instant? SourceNow { get; set; }
         public TimeAndDeleteCounts Counts { get; } = new();
         public List<LateArrivalReport> LateArrivals { get; } = [];
         public string? Error { get; set; }
