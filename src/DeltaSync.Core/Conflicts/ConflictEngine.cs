@@ -46,7 +46,9 @@ public sealed class ConflictEngine
         var conflicts = new List<ResolvedConflict>();
         var heldUpdates = new List<HeldUpdate>();
         var destinationEdits = new List<string>();
-        foreach (var version in CanonicalOrder(versions))
+        // One version (the usual case) needs no ordering.
+        var ordered = versions is IReadOnlyList<RecordVersion> { Count: 1 } single ? single : CanonicalOrder(versions);
+        foreach (var version in ordered)
         {
             if (!string.Equals(version.Key, record.Key, StringComparison.Ordinal))
             {
@@ -81,14 +83,13 @@ public sealed class ConflictEngine
         var existence = merge.ApplyExistence();
         var next = merge.Finish();
         var heldUpdates = merge.HeldUpdates;
-        var conflictId = merge.ConflictId;
         var destinationEdits = version.Source == RecordVersion.DestinationSource ? detection.PlainFields.ToList() : [];
         if (detection.Type is not { } type)
         {
             return new MergeOutcome(next, [], heldUpdates, destinationEdits);
         }
 
-        var conflict = Describe(record, next, version, type, detection, decisions, existence, now, conflictId);
+        var conflict = Describe(record, next, version, type, detection, decisions, existence, now, merge.ConflictId);
         return new MergeOutcome(next, [conflict], heldUpdates, destinationEdits);
     }
 

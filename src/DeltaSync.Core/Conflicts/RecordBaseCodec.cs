@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Collections;
 using System.Collections.Immutable;
 using System.Globalization;
@@ -14,80 +15,92 @@ namespace DeltaSync.Core.Conflicts;
 /// <c>{"$b": base64}</c>. Other values (times, decimals beyond a double) travel as their portable text, the way
 /// destinations hand them back, so a value read from the destination compares equal to the one stored.
 /// </summary>
+/// <remarks>
+/// Format 2 stores each source's view as its difference from the merged values: the fields whose value differs,
+/// and, when the view lacks fields the merged values have, <c>[differences, [missing fields]]</c>. A view equal to the
+/// merged values (the usual case: every source has reported what was merged) is <c>{}</c> and decodes to the very same
+/// dictionary. Format 1 (every view in full) still reads. Decoding walks the text once with a forward-only reader, and
+/// encoding writes keys in ordinal order, so an unchanged base encodes to the same text and is not rewritten.
+/// </remarks>
 public static class RecordBaseCodec
 {
-    private const int FormatVersion = 1;
+    private const int FormatVersion = 2;
+
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? t_buffer;
+
+    [ThreadStatic]
+    private static Utf8JsonWriter? t_writer;
 
     /// <summary>The stored text of <paramref name="record"/>.</summary>
     public static string Encode(RecordBase record)
     {
         ArgumentNullException.ThrowIfNull(record);
-        using var buffer = new MemoryStream();
-        using (var w = new Utf8JsonWriter(buffer))
+        var buffer = t_buffer ??= new ArrayBufferWriter<byte>(1024);
+        buffer.ResetWrittenCount();
+        var w = t_writer ??= new Utf8JsonWriter(buffer);
+        w.Reset(buffer);
+        w.WriteStartObject();
+        w.WriteNumber("f", FormatVersion);
+        w.WriteBoolean("e", record.Exists);
+        if (record.Existence is { } existence)
         {
-            w.WriteStartObject();
-            w.WriteNumber("f", FormatVersion);
-            w.WriteBoolean("e", record.Exists);
-            if (record.Existence is { } existence)
-            {
-                w.WritePropertyName("x");
-                WriteStamp(w, existence);
-            }
+            w.WritePropertyName("x");
+            WriteStamp(w, existence);
+        }
 
-            if (record.InsertedBy is { } inserted)
-            {
-                w.WritePropertyName("i");
-                WriteStamp(w, inserted);
-            }
+        if (record.InsertedBy is { } inserted)
+        {
+            w.WritePropertyName("i");
+            WriteStamp(w, inserted);
+        }
 
-            w.WritePropertyName("v");
-            WriteValues(w, record.Values);
-            w.WriteStartObject("w");
-            foreach (var (field, stamp) in record.Writers.OrderBy(p => p.Key, StringComparer.Ordinal))
-            {
-                w.WritePropertyName(field);
-                WriteStamp(w, stamp);
-            }
+        w.WritePropertyName("v");
+        WriteValues(w, record.Values);
+        w.WriteStartObject("w");
+        foreach (var field in Sorted(record.Writers))
+        {
+            w.WritePropertyName(field);
+            WriteStamp(w, record.Writers[field]);
+        }
 
-            w.WriteEndObject();
-            w.WriteStartObject("s");
-            foreach (var (source, view) in record.SourceViews.OrderBy(p => p.Key, StringComparer.Ordinal))
-            {
-                w.WritePropertyName(source);
-                WriteValues(w, view);
-            }
+        w.WriteEndObject();
+        w.WriteStartObject("s");
+        foreach (var source in Sorted(record.SourceViews))
+        {
+            w.WritePropertyName(source);
+            WriteView(w, record.SourceViews[source], record.Values);
+        }
 
-            w.WriteEndObject();
-            w.WriteStartObject("t");
-            foreach (var (source, stamp) in record.SourceStamps.OrderBy(p => p.Key, StringComparer.Ordinal))
-            {
-                w.WritePropertyName(source);
-                WriteStamp(w, stamp);
-            }
+        w.WriteEndObject();
+        w.WriteStartObject("t");
+        foreach (var source in Sorted(record.SourceStamps))
+        {
+            w.WritePropertyName(source);
+            WriteStamp(w, record.SourceStamps[source]);
+        }
 
-            w.WriteEndObject();
-            if (!record.Holds.IsEmpty)
+        w.WriteEndObject();
+        if (!record.Holds.IsEmpty)
+        {
+            w.WriteStartObject("h");
+            foreach (var field in Sorted(record.Holds))
             {
-                w.WriteStartObject("h");
-                foreach (var (field, hold) in record.Holds.OrderBy(p => p.Key, StringComparer.Ordinal))
+                var hold = record.Holds[field];
+                w.WriteStartObject(field);
+                w.WriteString("c", hold.ConflictId);
+                w.WriteStartObject("k");
+                foreach (var source in Sorted(hold.Candidates))
                 {
-                    w.WriteStartObject(field);
-                    w.WriteString("c", hold.ConflictId);
-                    w.WriteStartObject("k");
-                    foreach (var (source, candidate) in hold.Candidates.OrderBy(p => p.Key, StringComparer.Ordinal))
-                    {
-                        w.WritePropertyName(source);
-                        WriteCandidate(w, candidate);
-                    }
+                    w.WritePropertyName(source);
+                    WriteCandidate(w, hold.Candidates[source]);
+                }
 
-                    w.WriteEndObject();
-                    if (hold.Proposed is { } proposed)
-                    {
-                        w.WritePropertyName("p");
-                        WriteCandidate(w, proposed);
-                    }
-
-                    w.WriteEndObject();
+                w.WriteEndObject();
+                if (hold.Proposed is { } proposed)
+                {
+                    w.WritePropertyName("p");
+                    WriteCandidate(w, proposed);
                 }
 
                 w.WriteEndObject();
@@ -96,7 +109,9 @@ public static class RecordBaseCodec
             w.WriteEndObject();
         }
 
-        return Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
+        w.WriteEndObject();
+        w.Flush();
+        return Encoding.UTF8.GetString(buffer.WrittenSpan);
     }
 
     /// <summary>The record base of <paramref name="key"/> stored as <paramref name="text"/>.</summary>
@@ -104,40 +119,20 @@ public static class RecordBaseCodec
     public static RecordBase Decode(string key, string text)
     {
         ArgumentNullException.ThrowIfNull(text);
+        var rented = ArrayPool<byte>.Shared.Rent(Encoding.UTF8.GetMaxByteCount(text.Length));
         try
         {
-            using var document = JsonDocument.Parse(text);
-            var root = document.RootElement;
-            var record = new RecordBase(key)
-            {
-                Exists = root.GetProperty("e").GetBoolean(),
-                Existence = root.TryGetProperty("x", out var x) ? ReadStamp(x) : null,
-                InsertedBy = root.TryGetProperty("i", out var i) ? ReadStamp(i) : null,
-                Values = ReadValues(root.GetProperty("v")),
-                Writers = root.GetProperty("w").EnumerateObject().ToImmutableDictionary(p => p.Name, p => ReadStamp(p.Value), StringComparer.Ordinal),
-                SourceViews = root.GetProperty("s").EnumerateObject().ToImmutableDictionary(p => p.Name, p => ReadValues(p.Value), StringComparer.Ordinal),
-                SourceStamps = root.GetProperty("t").EnumerateObject().ToImmutableDictionary(p => p.Name, p => ReadStamp(p.Value), StringComparer.Ordinal),
-            };
-            if (root.TryGetProperty("h", out var holds))
-            {
-                record = record with
-                {
-                    Holds = holds.EnumerateObject().ToImmutableDictionary(
-                        p => p.Name,
-                        p => new ReviewHold(
-                            p.Value.GetProperty("c").GetString()!,
-                            p.Name,
-                            p.Value.GetProperty("k").EnumerateObject().ToImmutableDictionary(c => c.Name, c => ReadCandidate(c.Value), StringComparer.Ordinal),
-                            p.Value.TryGetProperty("p", out var proposed) ? ReadCandidate(proposed) : null),
-                        StringComparer.Ordinal),
-                };
-            }
-
-            return record;
+            var length = Encoding.UTF8.GetBytes(text, rented);
+            var reader = new Utf8JsonReader(rented.AsSpan(0, length));
+            return ReadRecord(key, ref reader);
         }
-        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException)
+        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException or ArgumentException)
         {
             throw new FormatException($"the stored record base of '{key}' is not readable: {e.Message}", e);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(rented);
         }
     }
 
@@ -154,6 +149,314 @@ public static class RecordBaseCodec
         _ => PortableValue.ToText(value),
     };
 
+    private static RecordBase ReadRecord(string key, ref Utf8JsonReader r)
+    {
+        Expect(ref r, JsonTokenType.StartObject);
+        int? format = null;
+        bool? exists = null;
+        WriteStamp? existence = null, inserted = null;
+        ImmutableDictionary<string, object?>? values = null;
+        ImmutableDictionary<string, WriteStamp>? writers = null, stamps = null;
+        List<(string Source, ImmutableDictionary<string, object?> Values, List<string>? Missing)>? views = null;
+        ImmutableDictionary<string, ReviewHold>? holds = null;
+        while (Next(ref r) == JsonTokenType.PropertyName)
+        {
+            var name = r.GetString();
+            r.Read();
+            switch (name)
+            {
+                case "f":
+                    format = r.GetInt32();
+                    break;
+                case "e":
+                    exists = r.GetBoolean();
+                    break;
+                case "x":
+                    existence = ReadStamp(ref r);
+                    break;
+                case "i":
+                    inserted = ReadStamp(ref r);
+                    break;
+                case "v":
+                    values = ReadValues(ref r);
+                    break;
+                case "w":
+                    writers = ReadStamps(ref r);
+                    break;
+                case "t":
+                    stamps = ReadStamps(ref r);
+                    break;
+                case "s":
+                    views = ReadViews(ref r);
+                    break;
+                case "h":
+                    holds = ReadHolds(ref r);
+                    break;
+                default:
+                    r.Skip();
+                    break;
+            }
+        }
+
+        if (format is not (1 or 2))
+        {
+            throw new FormatException(format is null ? "no format version" : $"format {format} is newer than this version of DeltaSync reads");
+        }
+
+        if (exists is null || values is null || writers is null || stamps is null || views is null)
+        {
+            throw new FormatException("a required part (e, v, w, s or t) is missing");
+        }
+
+        var sourceViews = ImmutableDictionary.CreateBuilder<string, ImmutableDictionary<string, object?>>(StringComparer.Ordinal);
+        foreach (var (source, stored, missing) in views)
+        {
+            // Format 1 stored each view in full; format 2 its difference from the merged values.
+            sourceViews[source] = format == 1 ? stored
+                : stored.IsEmpty && missing is null ? values
+                : missing is null ? values.SetItems(stored)
+                : values.SetItems(stored).RemoveRange(missing);
+        }
+
+        return new RecordBase(key)
+        {
+            Exists = exists.Value,
+            Existence = existence,
+            InsertedBy = inserted,
+            Values = values,
+            Writers = writers,
+            SourceViews = sourceViews.ToImmutable(),
+            SourceStamps = stamps,
+            Holds = holds ?? ImmutableDictionary.Create<string, ReviewHold>(StringComparer.Ordinal),
+        };
+    }
+
+    private static List<(string, ImmutableDictionary<string, object?>, List<string>?)> ReadViews(ref Utf8JsonReader r)
+    {
+        Expect(ref r, JsonTokenType.StartObject);
+        var views = new List<(string, ImmutableDictionary<string, object?>, List<string>?)>(2);
+        while (Next(ref r) == JsonTokenType.PropertyName)
+        {
+            var source = r.GetString()!;
+            r.Read();
+            if (r.TokenType == JsonTokenType.StartArray)
+            {
+                r.Read();
+                var differences = ReadValues(ref r);
+                r.Read();
+                Expect(ref r, JsonTokenType.StartArray);
+                var missing = new List<string>();
+                while (Next(ref r) == JsonTokenType.String)
+                {
+                    missing.Add(r.GetString()!);
+                }
+
+                Expect(ref r, JsonTokenType.EndArray);
+                r.Read();
+                Expect(ref r, JsonTokenType.EndArray);
+                views.Add((source, differences, missing));
+            }
+            else
+            {
+                views.Add((source, ReadValues(ref r), null));
+            }
+        }
+
+        return views;
+    }
+
+    private static ImmutableDictionary<string, ReviewHold> ReadHolds(ref Utf8JsonReader r)
+    {
+        Expect(ref r, JsonTokenType.StartObject);
+        var holds = ImmutableDictionary.CreateBuilder<string, ReviewHold>(StringComparer.Ordinal);
+        while (Next(ref r) == JsonTokenType.PropertyName)
+        {
+            var field = r.GetString()!;
+            r.Read();
+            Expect(ref r, JsonTokenType.StartObject);
+            string? conflictId = null;
+            ImmutableDictionary<string, ConflictCandidate>? candidates = null;
+            ConflictCandidate? proposed = null;
+            while (Next(ref r) == JsonTokenType.PropertyName)
+            {
+                var name = r.GetString();
+                r.Read();
+                switch (name)
+                {
+                    case "c":
+                        conflictId = r.GetString();
+                        break;
+                    case "k":
+                        Expect(ref r, JsonTokenType.StartObject);
+                        var builder = ImmutableDictionary.CreateBuilder<string, ConflictCandidate>(StringComparer.Ordinal);
+                        while (Next(ref r) == JsonTokenType.PropertyName)
+                        {
+                            var source = r.GetString()!;
+                            r.Read();
+                            builder[source] = ReadCandidate(ref r);
+                        }
+
+                        candidates = builder.ToImmutable();
+                        break;
+                    case "p":
+                        proposed = ReadCandidate(ref r);
+                        break;
+                    default:
+                        r.Skip();
+                        break;
+                }
+            }
+
+            holds[field] = new ReviewHold(
+                conflictId ?? throw new FormatException($"the hold of '{field}' has no conflict id"),
+                field,
+                candidates ?? throw new FormatException($"the hold of '{field}' has no candidates"),
+                proposed);
+        }
+
+        return holds.ToImmutable();
+    }
+
+    private static ConflictCandidate ReadCandidate(ref Utf8JsonReader r)
+    {
+        Expect(ref r, JsonTokenType.StartObject);
+        WriteStamp? stamp = null;
+        var deleted = false;
+        ImmutableDictionary<string, object?>? values = null;
+        while (Next(ref r) == JsonTokenType.PropertyName)
+        {
+            var name = r.GetString();
+            r.Read();
+            switch (name)
+            {
+                case "t":
+                    stamp = ReadStamp(ref r);
+                    break;
+                case "d":
+                    deleted = r.GetBoolean();
+                    break;
+                case "v":
+                    values = ReadValues(ref r);
+                    break;
+                default:
+                    r.Skip();
+                    break;
+            }
+        }
+
+        return new ConflictCandidate(stamp ?? throw new FormatException("a review candidate has no stamp"), deleted, values ?? ImmutableDictionary<string, object?>.Empty);
+    }
+
+    private static ImmutableDictionary<string, WriteStamp> ReadStamps(ref Utf8JsonReader r)
+    {
+        Expect(ref r, JsonTokenType.StartObject);
+        var stamps = ImmutableDictionary.CreateBuilder<string, WriteStamp>(StringComparer.Ordinal);
+        while (Next(ref r) == JsonTokenType.PropertyName)
+        {
+            var name = r.GetString()!;
+            r.Read();
+            stamps[name] = ReadStamp(ref r);
+        }
+
+        return stamps.ToImmutable();
+    }
+
+    private static WriteStamp ReadStamp(ref Utf8JsonReader r)
+    {
+        Expect(ref r, JsonTokenType.StartArray);
+        r.Read();
+        var source = r.GetString() ?? throw new FormatException("a stamp has no source");
+        r.Read();
+        var ticks = r.GetInt64();
+        r.Read();
+        var sequence = r.GetInt64();
+        r.Read();
+        Expect(ref r, JsonTokenType.EndArray);
+        return new WriteStamp(source, Instant.FromUnixTimeTicks(ticks), sequence);
+    }
+
+    private static ImmutableDictionary<string, object?> ReadValues(ref Utf8JsonReader r)
+    {
+        Expect(ref r, JsonTokenType.StartObject);
+        var values = ImmutableDictionary.CreateBuilder<string, object?>(StringComparer.Ordinal);
+        while (Next(ref r) == JsonTokenType.PropertyName)
+        {
+            var name = r.GetString()!;
+            r.Read();
+            values[name] = ReadValue(ref r);
+        }
+
+        return values.ToImmutable();
+    }
+
+    private static object? ReadValue(ref Utf8JsonReader r)
+    {
+        switch (r.TokenType)
+        {
+            case JsonTokenType.Null:
+                return null;
+            case JsonTokenType.String:
+                return r.GetString();
+            case JsonTokenType.True:
+                return true;
+            case JsonTokenType.False:
+                return false;
+            case JsonTokenType.Number:
+                return r.TryGetInt64(out var l) ? (object)l : r.GetDouble();
+            case JsonTokenType.StartArray:
+                var list = new List<object?>();
+                while (Next(ref r) != JsonTokenType.EndArray)
+                {
+                    list.Add(ReadValue(ref r));
+                }
+
+                return list;
+            case JsonTokenType.StartObject:
+                r.Read();
+                if (r.TokenType == JsonTokenType.PropertyName && r.ValueTextEquals("$b"u8))
+                {
+                    r.Read();
+                    var bytes = r.GetBytesFromBase64();
+                    r.Read();
+                    Expect(ref r, JsonTokenType.EndObject);
+                    return bytes;
+                }
+
+                throw new FormatException("an object value other than a blob");
+            default:
+                throw new FormatException($"unexpected {r.TokenType} where a value belongs");
+        }
+    }
+
+    private static JsonTokenType Next(ref Utf8JsonReader r) =>
+        r.Read() ? r.TokenType : throw new FormatException("the text ends early");
+
+    private static void Expect(ref Utf8JsonReader r, JsonTokenType expected)
+    {
+        if (r.TokenType == JsonTokenType.None)
+        {
+            r.Read();
+        }
+
+        if (r.TokenType != expected)
+        {
+            throw new FormatException($"expected {expected}, found {r.TokenType}");
+        }
+    }
+
+    private static string[] Sorted<T>(ImmutableDictionary<string, T> map)
+    {
+        var keys = new string[map.Count];
+        var i = 0;
+        foreach (var pair in map)
+        {
+            keys[i++] = pair.Key;
+        }
+
+        Array.Sort(keys, StringComparer.Ordinal);
+        return keys;
+    }
+
     private static void WriteStamp(Utf8JsonWriter w, WriteStamp stamp)
     {
         w.WriteStartArray();
@@ -162,9 +465,6 @@ public static class RecordBaseCodec
         w.WriteNumberValue(stamp.Sequence);
         w.WriteEndArray();
     }
-
-    private static WriteStamp ReadStamp(JsonElement e) =>
-        new(e[0].GetString()!, Instant.FromUnixTimeTicks(e[1].GetInt64()), e[2].GetInt64());
 
     private static void WriteCandidate(Utf8JsonWriter w, ConflictCandidate candidate)
     {
@@ -177,16 +477,87 @@ public static class RecordBaseCodec
         w.WriteEndObject();
     }
 
-    private static ConflictCandidate ReadCandidate(JsonElement e) =>
-        new(ReadStamp(e.GetProperty("t")), e.GetProperty("d").GetBoolean(), ReadValues(e.GetProperty("v")));
+    /// <summary>A source's view as its difference from the merged values (see the remarks).</summary>
+    private static void WriteView(Utf8JsonWriter w, ImmutableDictionary<string, object?> view, ImmutableDictionary<string, object?> values)
+    {
+        List<string>? missing = null;
+        if (!ReferenceEquals(view, values))
+        {
+            foreach (var field in Sorted(values))
+            {
+                if (!view.ContainsKey(field))
+                {
+                    (missing ??= []).Add(field);
+                }
+            }
+        }
 
-    private static void WriteValues(Utf8JsonWriter w, IEnumerable<KeyValuePair<string, object?>> values)
+        if (missing is not null)
+        {
+            w.WriteStartArray();
+        }
+
+        w.WriteStartObject();
+        if (!ReferenceEquals(view, values))
+        {
+            foreach (var field in Sorted(view))
+            {
+                var value = view[field];
+                if (!values.TryGetValue(field, out var merged) || !SameStored(value, merged))
+                {
+                    w.WritePropertyName(field);
+                    WriteValue(w, value);
+                }
+            }
+        }
+
+        w.WriteEndObject();
+        if (missing is not null)
+        {
+            w.WriteStartArray();
+            foreach (var field in missing)
+            {
+                w.WriteStringValue(field);
+            }
+
+            w.WriteEndArray();
+            w.WriteEndArray();
+        }
+    }
+
+    /// <summary>Whether two values are stored alike: the view may then take the merged value's place.</summary>
+    private static bool SameStored(object? a, object? b)
+    {
+        a = Normalize(a);
+        b = Normalize(b);
+        return (a, b) switch
+        {
+            (null, null) => true,
+            (string x, string y) => string.Equals(x, y, StringComparison.Ordinal),
+            (long x, long y) => x == y,
+            (double x, double y) => x.Equals(y),
+            (bool x, bool y) => x == y,
+            (byte[] x, byte[] y) => x.AsSpan().SequenceEqual(y),
+            (List<object?> x, List<object?> y) => x.Count == y.Count && x.Zip(y).All(p => SameStored(p.First, p.Second)),
+            _ => false,
+        };
+    }
+
+    private static void WriteValues(Utf8JsonWriter w, IReadOnlyDictionary<string, object?> values)
     {
         w.WriteStartObject();
-        foreach (var (field, value) in values.OrderBy(p => p.Key, StringComparer.Ordinal))
+        var keys = new string[values.Count];
+        var i = 0;
+        foreach (var pair in values)
+        {
+            keys[i++] = pair.Key;
+        }
+
+        Array.Sort(keys, StringComparer.Ordinal);
+        foreach (var field in keys)
         {
             w.WritePropertyName(field);
-            WriteValue(w, value);
+            WriteValue(w, values[field]);
         }
 
         w.WriteEndObject();
@@ -230,19 +601,4 @@ public static class RecordBaseCodec
                 break;
         }
     }
-
-    private static ImmutableDictionary<string, object?> ReadValues(JsonElement e) =>
-        e.EnumerateObject().ToImmutableDictionary(p => p.Name, p => ReadValue(p.Value), StringComparer.Ordinal);
-
-    private static object? ReadValue(JsonElement e) => e.ValueKind switch
-    {
-        JsonValueKind.Null or JsonValueKind.Undefined => null,
-        JsonValueKind.String => e.GetString(),
-        JsonValueKind.True => true,
-        JsonValueKind.False => false,
-        JsonValueKind.Number => e.TryGetInt64(out var l) ? l : e.GetDouble(),
-        JsonValueKind.Array => e.EnumerateArray().Select(ReadValue).ToList(),
-        JsonValueKind.Object when e.TryGetProperty("$b", out var b) => b.GetBytesFromBase64(),
-        _ => e.GetRawText(),
-    };
 }

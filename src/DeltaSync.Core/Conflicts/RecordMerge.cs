@@ -16,6 +16,7 @@ internal sealed class RecordMerge
     private readonly List<HeldUpdate> _heldUpdates = [];
     private bool _exists;
     private WriteStamp? _existence;
+    private string? _conflictId;
 
     public RecordMerge(RecordBase record, RecordVersion version, Detection detection, ConflictPolicy policy, ConflictResolver resolver)
     {
@@ -29,16 +30,10 @@ internal sealed class RecordMerge
         _holds = record.Holds.ToBuilder();
         _exists = record.Exists;
         _existence = record.Existence;
-        var incumbents = detection.ConflictingFields.Select(f => record.Writers[f]);
-        if (detection.Existence == ExistenceEffect.Conflict && record.Existence is { } existence)
-        {
-            incumbents = incumbents.Append(existence);
-        }
-
-        ConflictId = ConflictEngine.ConflictIdOf(record.Key, version, incumbents);
     }
 
-    public string ConflictId { get; }
+    /// <summary>The id a conflict (or hold) of this merge gets; computed only when there is one (it is a digest).</summary>
+    public string ConflictId => _conflictId ??= IdOfConflict();
 
     public IReadOnlyList<HeldUpdate> HeldUpdates => _heldUpdates;
 
@@ -160,6 +155,17 @@ internal sealed class RecordMerge
             SourceViews = views,
             SourceStamps = _record.SourceStamps.SetItem(Source, Stamp),
         };
+    }
+
+    private string IdOfConflict()
+    {
+        var incumbents = _detection.ConflictingFields.Select(f => _record.Writers[f]);
+        if (_detection.Existence == ExistenceEffect.Conflict && _record.Existence is { } existence)
+        {
+            incumbents = incumbents.Append(existence);
+        }
+
+        return ConflictEngine.ConflictIdOf(_record.Key, _version, incumbents);
     }
 
     private object? Previous(string field) =>

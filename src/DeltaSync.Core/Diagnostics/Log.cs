@@ -20,8 +20,8 @@ public static partial class Log
     [LoggerMessage(EventId = 112, Level = LogLevel.Information, Message = "Table {Table}: {Status}, {Processed} processed, {Inserted} inserted, {Updated} updated, {Deleted} deleted")]
     public static partial void TableFinished(ILogger logger, string table, string status, long processed, long inserted, long updated, long deleted);
 
-    [LoggerMessage(EventId = 115, Level = LogLevel.Information, Message = "Table {Table}: time waiting for capture {Capture:F2}s, ledger {Resolve:F2}s, destination {Apply:F2}s, state saves {Save:F2}s")]
-    public static partial void TableTimings(ILogger logger, string table, double capture, double resolve, double apply, double save);
+    [LoggerMessage(EventId = 115, Level = LogLevel.Information, Message = "Table {Table}: time waiting for capture {Capture:F2}s, ledger {Resolve:F2}s, waiting for the table's lock {Lock:F2}s, conflict merge {Merge:F2}s, destination (merge included) {Apply:F2}s, state saves {Save:F2}s")]
+    public static partial void TableTimings(ILogger logger, string table, double capture, double resolve, double @lock, double merge, double apply, double save);
 
     [LoggerMessage(EventId = 113, Level = LogLevel.Error, Message = "Table {Table} failed ({ErrorClass}): {Reason}")]
     public static partial void TableFailed(ILogger logger, string table, string errorClass, string reason);

@@ -58,70 +58,116 @@ public static class RecordMerger
 
         var tracking = TrackingFields(plan, schema);
         var stored = await destination.ReadRecordsAsync(plan.DestinationTable, schema, order, cancellationToken).ConfigureAwait(false);
+        var merged = new Merged[order.Count];
+        void MergeRange(int from, int to)
+        {
+            for (var i = from; i < to; i++)
+            {
+                var key = order[i];
+                stored.TryGetValue(key, out var found);
+                merged[i] = MergeRecord(engine, plan, schema, tracking, key, found, byKey[key], now);
+            }
+        }
+
+        // Records merge independently and the engine is pure, so a large batch is merged on every core (the caller
+        // holds the table's lock meanwhile); a plug-in resolver is not known to be thread-safe and runs on one.
+        if (order.Count >= ParallelThreshold && engine.Policy.Plugin is null && Environment.ProcessorCount > 1)
+        {
+            Parallel.ForEach(
+                System.Collections.Concurrent.Partitioner.Create(0, order.Count, Math.Max(256, order.Count / (Environment.ProcessorCount * 4))),
+                new ParallelOptions { CancellationToken = cancellationToken },
+                range => MergeRange(range.Item1, range.Item2));
+        }
+        else
+        {
+            MergeRange(0, order.Count);
+        }
+
         var writes = new List<RowWrite>(order.Count);
         var bases = new List<RecordBaseWrite>(order.Count);
         var outcomes = new List<(RecordKey, MergeOutcome)>();
-        foreach (var key in order)
+        for (var i = 0; i < merged.Length; i++)
         {
-            stored.TryGetValue(key, out var found);
-            var id = key.ToString();
-            var row = found?.Row;
-            var versions = new List<RecordVersion>(byKey[key].Count + 1);
-            RecordBase record;
-            if (found?.Base is { } text)
+            var (write, body, outcome) = merged[i];
+            if (write is { } needed)
             {
-                record = RecordBaseCodec.Decode(id, text);
-                // The destination's row as a version of its own: fields edited out-of-band since the base differ from it.
-                // A row that still holds what was merged (the usual case) adds nothing, so it is not merged at all.
-                var known = row is null ? null : Known(row, record, tracking);
-                if (known is null ? record.Exists : known.Any(f => !FieldValues.Same(f.Value, record.Values[f.Key])))
-                {
-                    versions.Add(RecordVersion.FromDestination(id, known, now));
-                }
-            }
-            else
-            {
-                // A record synced before several sources met (or written by another tool): its row is common ground.
-                record = row is null ? RecordBase.Absent(id) : RecordBase.Synced(id, Normalized(row));
+                writes.Add(needed);
             }
 
-            var sequence = record.SourceStamps.TryGetValue(plan.SourceName, out var last) ? last.Sequence : 0;
-            foreach (var change in byKey[key])
+            if (body is not null)
             {
-                sequence++;
-                var at = change.CommitTime ?? now;
-                var version = change.Operation == ChangeOperation.Delete
-                    ? RecordVersion.Delete(plan.SourceName, id, at, sequence)
-                    : RecordVersion.Upsert(plan.SourceName, id, ValuesOf(schema, change.Values!, tracking), at, sequence);
-                versions.Add(version with { ClockOffset = plan.ClockOffset });
+                bases.Add(new RecordBaseWrite(order[i], body));
             }
 
-            var outcome = engine.Merge(record, versions, now);
-            outcome = outcome with { Record = Converge(outcome.Record) };
-            if (tracking.Count > 0)
+            if (outcome is not null)
             {
-                outcome = outcome with { Record = WithTracking(outcome.Record, schema, tracking, byKey[key]) };
-            }
-
-            if (outcome.Conflicts.Count > 0 || outcome.HeldUpdates.Count > 0)
-            {
-                outcomes.Add((key, outcome));
-            }
-
-            var next = outcome.Record;
-            if (WriteOf(schema, key, next, row) is { } write)
-            {
-                writes.Add(write);
-            }
-
-            var body = RecordBaseCodec.Encode(next);
-            if (!string.Equals(body, found?.Base, StringComparison.Ordinal))
-            {
-                bases.Add(new RecordBaseWrite(key, body));
+                outcomes.Add((order[i], outcome));
             }
         }
 
         return new MergedBatch(writes, bases, outcomes);
+    }
+
+    /// <summary>Batches with fewer distinct records than this are merged on one thread (fanning out costs more than it saves).</summary>
+    private const int ParallelThreshold = 512;
+
+    /// <summary>One record's merge: the write the destination needs (null: none), the new base text (null: unchanged), the outcome when it found a conflict or joined a review.</summary>
+    private readonly record struct Merged(RowWrite? Write, string? Body, MergeOutcome? Outcome);
+
+    private static Merged MergeRecord(
+        ConflictEngine engine,
+        TablePlan plan,
+        TableSchema schema,
+        Dictionary<string, int> tracking,
+        RecordKey key,
+        StoredRecord? found,
+        List<ChangeEvent> changes,
+        Instant now)
+    {
+        var id = key.ToString();
+        var row = found?.Row;
+        var versions = new List<RecordVersion>(changes.Count + 1);
+        RecordBase record;
+        if (found?.Base is { } text)
+        {
+            record = RecordBaseCodec.Decode(id, text);
+            // The destination's row as a version of its own: fields edited out-of-band since the base differ from it.
+            // A row that still holds what was merged (the usual case) adds nothing, so it is not merged at all.
+            if (row is null ? record.Exists : EditedOutOfBand(row, record, tracking))
+            {
+                versions.Add(RecordVersion.FromDestination(id, row is null ? null : Known(row, record, tracking), now));
+            }
+        }
+        else
+        {
+            // A record synced before several sources met (or written by another tool): its row is common ground.
+            record = row is null ? RecordBase.Absent(id) : RecordBase.Synced(id, Normalized(row));
+        }
+
+        var sequence = record.SourceStamps.TryGetValue(plan.SourceName, out var last) ? last.Sequence : 0;
+        foreach (var change in changes)
+        {
+            sequence++;
+            var at = change.CommitTime ?? now;
+            var version = change.Operation == ChangeOperation.Delete
+                ? RecordVersion.Delete(plan.SourceName, id, at, sequence)
+                : RecordVersion.Upsert(plan.SourceName, id, ValuesOf(schema, change.Values!, tracking), at, sequence);
+            versions.Add(version with { ClockOffset = plan.ClockOffset });
+        }
+
+        var outcome = engine.Merge(record, versions, now);
+        outcome = outcome with { Record = Converge(outcome.Record) };
+        if (tracking.Count > 0)
+        {
+            outcome = outcome with { Record = WithTracking(outcome.Record, schema, tracking, changes) };
+        }
+
+        var next = outcome.Record;
+        var body = RecordBaseCodec.Encode(next);
+        return new Merged(
+            WriteOf(schema, key, next, row),
+            string.Equals(body, found?.Base, StringComparison.Ordinal) ? null : body,
+            outcome.Conflicts.Count > 0 || outcome.HeldUpdates.Count > 0 ? outcome : null);
     }
 
     /// <summary>The write that makes the destination hold <paramref name="record"/>, or null when it already does.</summary>
@@ -166,8 +212,21 @@ public static class RecordMerger
     /// </summary>
     internal static RecordBase Converge(RecordBase record)
     {
-        var views = record.SourceViews.Where(v => v.Key != RecordVersion.DestinationSource).Select(v => v.Value).ToList();
-        if (views.Count < 2 || !record.Exists)
+        if (!record.Exists || (record.Writers.IsEmpty && record.InsertedBy is null))
+        {
+            return record;
+        }
+
+        var sources = 0;
+        foreach (var (source, _) in record.SourceViews)
+        {
+            if (source != RecordVersion.DestinationSource)
+            {
+                sources++;
+            }
+        }
+
+        if (sources < 2)
         {
             return record;
         }
@@ -180,13 +239,26 @@ public static class RecordMerger
                 continue;
             }
 
-            if (views.All(view => view.TryGetValue(field, out var seen) && FieldValues.Same(seen, value)))
+            if (EverySourceHolds(record, field, value))
             {
                 writers = writers.Remove(field);
             }
         }
 
         return writers == record.Writers && record.InsertedBy is null ? record : record with { Writers = writers, InsertedBy = null };
+    }
+
+    private static bool EverySourceHolds(RecordBase record, string field, object? value)
+    {
+        foreach (var (source, view) in record.SourceViews)
+        {
+            if (source != RecordVersion.DestinationSource && !(view.TryGetValue(field, out var seen) && FieldValues.Same(seen, value)))
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     private static Dictionary<string, object?> ValuesOf(TableSchema schema, object?[] row, IReadOnlyDictionary<string, int> tracking)
@@ -247,6 +319,20 @@ public static class RecordMerger
 
     private static Dictionary<string, object?> Normalized(IReadOnlyDictionary<string, object?> row) =>
         row.ToDictionary(p => p.Key, p => RecordBaseCodec.Normalize(p.Value), StringComparer.Ordinal);
+
+    /// <summary>Whether a field of the row that the base knows differs from the base (an out-of-band edit), without building the row's view.</summary>
+    private static bool EditedOutOfBand(IReadOnlyDictionary<string, object?> row, RecordBase record, IReadOnlyDictionary<string, int> tracking)
+    {
+        foreach (var (field, value) in row)
+        {
+            if (record.Values.TryGetValue(field, out var merged) && !tracking.ContainsKey(field) && !FieldValues.Same(RecordBaseCodec.Normalize(value), merged))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 
     /// <summary>The row's fields the base knows (columns only another tool writes are not edits of this record).</summary>
     private static Dictionary<string, object?> Known(IReadOnlyDictionary<string, object?> row, RecordBase record, IReadOnlyDictionary<string, int> tracking)

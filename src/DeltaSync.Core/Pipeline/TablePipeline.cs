@@ -336,10 +336,12 @@ public sealed class TablePipeline
                 // Several sources write this table: read-merge-apply under the table's lock, so no source merges on a
                 // base another source has already replaced.
                 var tableLock = conflicts is null ? null : await conflicts.Locks.AcquireAsync(_plan.DestinationTable, CancellationToken.None).ConfigureAwait(false);
+                state.Timings.Lock += watch.Elapsed;
                 try
                 {
                     if (conflicts is not null)
                     {
+                        var merging = Stopwatch.StartNew();
                         var now = services.Clock.GetCurrentInstant();
                         var merged = await RecordMerger.MergeAsync(conflicts.Engine, services.Destination, _plan, destinationSchema, resolved.Applied, now, CancellationToken.None).ConfigureAwait(false);
                         resolved = resolved with { Writes = merged.Writes };
@@ -347,6 +349,7 @@ public sealed class TablePipeline
                         state.ConflictsDetected += merged.ConflictCount;
                         // Logged before the commit, like dead letters: a crash in between re-detects them under the same ids.
                         await conflicts.RecordAsync(services.History.Store, _plan, merged.Outcomes, now, CancellationToken.None).ConfigureAwait(false);
+                        state.Timings.Merge += merging.Elapsed;
                     }
 
                     outcome = await services.Applier.ApplyAsync(
@@ -480,7 +483,7 @@ public sealed class TablePipeline
             state.Warnings.Add($"{state.Retries} transient failure(s) writing '{_plan.Table}' to the destination were retried with back-off and succeeded (last: {state.LastRetriedError})");
         }
 
-        Log.TableTimings(services.Logger, _plan.Table, state.Timings.Capture.TotalSeconds, state.Timings.Resolve.TotalSeconds, state.Timings.Apply.TotalSeconds, state.Timings.Save.TotalSeconds);
+        Log.TableTimings(services.Logger, _plan.Table, state.Timings.Capture.TotalSeconds, state.Timings.Resolve.TotalSeconds, state.Timings.Lock.TotalSeconds, state.Timings.Merge.TotalSeconds, state.Timings.Apply.TotalSeconds, state.Timings.Save.TotalSeconds);
         if (repairsQueued > 0)
         {
             state.Warnings.Add($"{repairsQueued} row(s) of '{_plan.Table}' differ between source and destination but are in the dead-letter queue; reconciliation leaves them to 'dlq replay' and will find them again until then");
@@ -698,11 +701,13 @@ public sealed class TablePipeline
         _ => (ErrorClass.Fatal, e.Message),
     };
 
-    /// <summary>Where a table's run spent its time: waiting for capture, ledger look-ups, destination commits, state saves.</summary>
+    /// <summary>Where a table's run spent its time: waiting for capture, ledger look-ups, the destination table's lock and conflict merge (several sources), destination commits, state saves.</summary>
     private sealed class StageTimings
     {
         public TimeSpan Capture { get; set; }
         public TimeSpan Resolve { get; set; }
+        public TimeSpan Lock { get; set; }
+        public TimeSpan Merge { get; set; }
         public TimeSpan Apply { get; set; }
         public TimeSpan Save { get; set; }
     }
