@@ -1,4 +1,3 @@
-using System.Collections.Immutable;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
@@ -124,7 +123,7 @@ public sealed class ConflictEngine
             next = next with { Values = next.Values.SetItem(field, value), Writers = next.Writers.SetItem(field, candidate.Stamp) };
         }
 
-        var resolved = field == RecordBase.RecordHoldField ? next.Values : ImmutableDictionary.Create<string, object?>(StringComparer.Ordinal).Add(field, value);
+        var resolved = field == RecordBase.RecordHoldField ? next.Values : FieldDictionary.Of(field, value);
         var manual = ConflictNames.Of(ConflictStrategy.ManualReview);
         var resolution = new ConflictResolution(
             hold.ConflictId,
@@ -175,7 +174,7 @@ public sealed class ConflictEngine
         if (type == ConflictType.Delete)
         {
             var other = before.Existence!;
-            sides[other.Source] = new ConflictCandidate(other, !before.Exists, before.Exists ? Pick(before.Values, fieldList) : ImmutableDictionary<string, object?>.Empty);
+            sides[other.Source] = new ConflictCandidate(other, !before.Exists, before.Exists ? Pick(before.Values, fieldList) : FieldDictionary<object?>.Empty);
         }
 
         foreach (var field in detection.ConflictingFields)
@@ -219,8 +218,8 @@ public sealed class ConflictEngine
         return new ResolvedConflict(conflict, resolution);
     }
 
-    private static ImmutableDictionary<string, object?> Pick(IReadOnlyDictionary<string, object?> values, IEnumerable<string> fields) =>
-        ImmutableDictionary.CreateRange(StringComparer.Ordinal, fields.Where(values.ContainsKey).Select(f => KeyValuePair.Create(f, values[f])));
+    private static FieldDictionary<object?> Pick(IReadOnlyDictionary<string, object?> values, IEnumerable<string> fields) =>
+        FieldDictionary.From(fields.Where(values.ContainsKey).Select(f => KeyValuePair.Create(f, values[f])));
 
     /// <summary>The deterministic id of a conflict: a digest of the key, the type, the fields and the writes involved.</summary>
     internal static string ConflictIdOf(string key, RecordVersion version, IEnumerable<WriteStamp> incumbents)

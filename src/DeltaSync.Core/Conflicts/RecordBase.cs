@@ -1,5 +1,3 @@
-using System.Collections.Immutable;
-
 namespace DeltaSync.Core.Conflicts;
 
 /// <summary>
@@ -29,33 +27,30 @@ public sealed record RecordBase(string Key)
     public WriteStamp? InsertedBy { get; init; }
 
     /// <summary>The merged values (kept while the record is deleted, for an undelete).</summary>
-    public ImmutableDictionary<string, object?> Values { get; init; } = ImmutableDictionary.Create<string, object?>(StringComparer.Ordinal);
+    public FieldDictionary<object?> Values { get; init; } = FieldDictionary<object?>.Empty;
 
     /// <summary>Per field, the write that set its value; absent for common ground.</summary>
-    public ImmutableDictionary<string, WriteStamp> Writers { get; init; } = ImmutableDictionary.Create<string, WriteStamp>(StringComparer.Ordinal);
+    public FieldDictionary<WriteStamp> Writers { get; init; } = FieldDictionary<WriteStamp>.Empty;
 
     /// <summary>Per source, the values it last reported (the base of its next change: counters add the difference).</summary>
-    public ImmutableDictionary<string, ImmutableDictionary<string, object?>> SourceViews { get; init; } =
-        ImmutableDictionary.Create<string, ImmutableDictionary<string, object?>>(StringComparer.Ordinal);
+    public FieldDictionary<FieldDictionary<object?>> SourceViews { get; init; } = FieldDictionary<FieldDictionary<object?>>.Empty;
 
     /// <summary>Per source, the newest version applied (replays of it or of older ones change nothing).</summary>
-    public ImmutableDictionary<string, WriteStamp> SourceStamps { get; init; } = ImmutableDictionary.Create<string, WriteStamp>(StringComparer.Ordinal);
+    public FieldDictionary<WriteStamp> SourceStamps { get; init; } = FieldDictionary<WriteStamp>.Empty;
 
     /// <summary>Fields (or <see cref="RecordHoldField"/>) held for manual review: the destination keeps its value meanwhile.</summary>
-    public ImmutableDictionary<string, ReviewHold> Holds { get; init; } = ImmutableDictionary.Create<string, ReviewHold>(StringComparer.Ordinal);
+    public FieldDictionary<ReviewHold> Holds { get; init; } = FieldDictionary<ReviewHold>.Empty;
 
     /// <summary>A record as synced: these values are common ground for <paramref name="sources"/> (each source's view starts from them).</summary>
     public static RecordBase Synced(string key, IReadOnlyDictionary<string, object?> values, params IEnumerable<string> sources)
     {
         ArgumentNullException.ThrowIfNull(values);
-        var merged = ImmutableDictionary.CreateRange(StringComparer.Ordinal, values);
+        var merged = FieldDictionary.From(values);
         return new RecordBase(key)
         {
             Exists = true,
             Values = merged,
-            SourceViews = ImmutableDictionary.CreateRange(
-                StringComparer.Ordinal,
-                sources.Distinct(StringComparer.Ordinal).Select(s => KeyValuePair.Create(s, merged))),
+            SourceViews = FieldDictionary.From(sources.Distinct(StringComparer.Ordinal).Select(s => KeyValuePair.Create(s, merged))),
         };
     }
 
@@ -78,7 +73,7 @@ public sealed record RecordBase(string Key)
 /// <param name="Field">The field, or <see cref="RecordBase.RecordHoldField"/>.</param>
 /// <param name="Candidates">Per source, its newest write to the field.</param>
 /// <param name="Proposed">What the automatic strategy would have chosen, when one ran (confidence below the threshold); null otherwise.</param>
-public sealed record ReviewHold(string ConflictId, string Field, ImmutableDictionary<string, ConflictCandidate> Candidates, ConflictCandidate? Proposed);
+public sealed record ReviewHold(string ConflictId, string Field, FieldDictionary<ConflictCandidate> Candidates, ConflictCandidate? Proposed);
 
 /// <summary>One source's side of a conflict: its write's stamp and the values it wrote (or that it deleted the record).</summary>
 public sealed record ConflictCandidate(WriteStamp Stamp, bool Deleted, IReadOnlyDictionary<string, object?> Values)

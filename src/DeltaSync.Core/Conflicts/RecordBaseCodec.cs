@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Collections;
-using System.Collections.Immutable;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -155,10 +154,10 @@ public static class RecordBaseCodec
         int? format = null;
         bool? exists = null;
         WriteStamp? existence = null, inserted = null;
-        ImmutableDictionary<string, object?>? values = null;
-        ImmutableDictionary<string, WriteStamp>? writers = null, stamps = null;
-        List<(string Source, ImmutableDictionary<string, object?> Values, List<string>? Missing)>? views = null;
-        ImmutableDictionary<string, ReviewHold>? holds = null;
+        FieldDictionary<object?>? values = null;
+        FieldDictionary<WriteStamp>? writers = null, stamps = null;
+        List<(string Source, FieldDictionary<object?> Values, List<string>? Missing)>? views = null;
+        FieldDictionary<ReviewHold>? holds = null;
         while (Next(ref r) == JsonTokenType.PropertyName)
         {
             var name = r.GetString();
@@ -208,7 +207,7 @@ public static class RecordBaseCodec
             throw new FormatException("a required part (e, v, w, s or t) is missing");
         }
 
-        var sourceViews = ImmutableDictionary.CreateBuilder<string, ImmutableDictionary<string, object?>>(StringComparer.Ordinal);
+        var sourceViews = FieldDictionary<FieldDictionary<object?>>.Empty.ToBuilder();
         foreach (var (source, stored, missing) in views)
         {
             // Format 1 stored each view in full; format 2 its difference from the merged values.
@@ -227,14 +226,14 @@ public static class RecordBaseCodec
             Writers = writers,
             SourceViews = sourceViews.ToImmutable(),
             SourceStamps = stamps,
-            Holds = holds ?? ImmutableDictionary.Create<string, ReviewHold>(StringComparer.Ordinal),
+            Holds = holds ?? FieldDictionary<ReviewHold>.Empty,
         };
     }
 
-    private static List<(string, ImmutableDictionary<string, object?>, List<string>?)> ReadViews(ref Utf8JsonReader r)
+    private static List<(string, FieldDictionary<object?>, List<string>?)> ReadViews(ref Utf8JsonReader r)
     {
         Expect(ref r, JsonTokenType.StartObject);
-        var views = new List<(string, ImmutableDictionary<string, object?>, List<string>?)>(2);
+        var views = new List<(string, FieldDictionary<object?>, List<string>?)>(2);
         while (Next(ref r) == JsonTokenType.PropertyName)
         {
             var source = r.GetString()!;
@@ -265,17 +264,17 @@ public static class RecordBaseCodec
         return views;
     }
 
-    private static ImmutableDictionary<string, ReviewHold> ReadHolds(ref Utf8JsonReader r)
+    private static FieldDictionary<ReviewHold> ReadHolds(ref Utf8JsonReader r)
     {
         Expect(ref r, JsonTokenType.StartObject);
-        var holds = ImmutableDictionary.CreateBuilder<string, ReviewHold>(StringComparer.Ordinal);
+        var holds = FieldDictionary<ReviewHold>.Empty.ToBuilder();
         while (Next(ref r) == JsonTokenType.PropertyName)
         {
             var field = r.GetString()!;
             r.Read();
             Expect(ref r, JsonTokenType.StartObject);
             string? conflictId = null;
-            ImmutableDictionary<string, ConflictCandidate>? candidates = null;
+            FieldDictionary<ConflictCandidate>? candidates = null;
             ConflictCandidate? proposed = null;
             while (Next(ref r) == JsonTokenType.PropertyName)
             {
@@ -288,7 +287,7 @@ public static class RecordBaseCodec
                         break;
                     case "k":
                         Expect(ref r, JsonTokenType.StartObject);
-                        var builder = ImmutableDictionary.CreateBuilder<string, ConflictCandidate>(StringComparer.Ordinal);
+                        var builder = FieldDictionary<ConflictCandidate>.Empty.ToBuilder();
                         while (Next(ref r) == JsonTokenType.PropertyName)
                         {
                             var source = r.GetString()!;
@@ -322,7 +321,7 @@ public static class RecordBaseCodec
         Expect(ref r, JsonTokenType.StartObject);
         WriteStamp? stamp = null;
         var deleted = false;
-        ImmutableDictionary<string, object?>? values = null;
+        FieldDictionary<object?>? values = null;
         while (Next(ref r) == JsonTokenType.PropertyName)
         {
             var name = r.GetString();
@@ -344,13 +343,13 @@ public static class RecordBaseCodec
             }
         }
 
-        return new ConflictCandidate(stamp ?? throw new FormatException("a review candidate has no stamp"), deleted, values ?? ImmutableDictionary<string, object?>.Empty);
+        return new ConflictCandidate(stamp ?? throw new FormatException("a review candidate has no stamp"), deleted, values ?? FieldDictionary<object?>.Empty);
     }
 
-    private static ImmutableDictionary<string, WriteStamp> ReadStamps(ref Utf8JsonReader r)
+    private static FieldDictionary<WriteStamp> ReadStamps(ref Utf8JsonReader r)
     {
         Expect(ref r, JsonTokenType.StartObject);
-        var stamps = ImmutableDictionary.CreateBuilder<string, WriteStamp>(StringComparer.Ordinal);
+        var stamps = FieldDictionary<WriteStamp>.Empty.ToBuilder();
         while (Next(ref r) == JsonTokenType.PropertyName)
         {
             var name = r.GetString()!;
@@ -375,10 +374,10 @@ public static class RecordBaseCodec
         return new WriteStamp(source, Instant.FromUnixTimeTicks(ticks), sequence);
     }
 
-    private static ImmutableDictionary<string, object?> ReadValues(ref Utf8JsonReader r)
+    private static FieldDictionary<object?> ReadValues(ref Utf8JsonReader r)
     {
         Expect(ref r, JsonTokenType.StartObject);
-        var values = ImmutableDictionary.CreateBuilder<string, object?>(StringComparer.Ordinal);
+        var values = FieldDictionary<object?>.Empty.ToBuilder();
         while (Next(ref r) == JsonTokenType.PropertyName)
         {
             var name = r.GetString()!;
@@ -444,18 +443,8 @@ public static class RecordBaseCodec
         }
     }
 
-    private static string[] Sorted<T>(ImmutableDictionary<string, T> map)
-    {
-        var keys = new string[map.Count];
-        var i = 0;
-        foreach (var pair in map)
-        {
-            keys[i++] = pair.Key;
-        }
-
-        Array.Sort(keys, StringComparer.Ordinal);
-        return keys;
-    }
+    /// <summary>The names of <paramref name="map"/> (a <see cref="FieldDictionary{T}"/> is in ordinal order already).</summary>
+    private static IEnumerable<string> Sorted<T>(FieldDictionary<T> map) => map.Keys;
 
     private static void WriteStamp(Utf8JsonWriter w, WriteStamp stamp)
     {
@@ -478,7 +467,7 @@ public static class RecordBaseCodec
     }
 
     /// <summary>A source's view as its difference from the merged values (see the remarks).</summary>
-    private static void WriteView(Utf8JsonWriter w, ImmutableDictionary<string, object?> view, ImmutableDictionary<string, object?> values)
+    private static void WriteView(Utf8JsonWriter w, FieldDictionary<object?> view, FieldDictionary<object?> values)
     {
         List<string>? missing = null;
         if (!ReferenceEquals(view, values))
@@ -546,6 +535,18 @@ public static class RecordBaseCodec
     private static void WriteValues(Utf8JsonWriter w, IReadOnlyDictionary<string, object?> values)
     {
         w.WriteStartObject();
+        if (values is FieldDictionary<object?> ordered)
+        {
+            foreach (var (field, value) in ordered)
+            {
+                w.WritePropertyName(field);
+                WriteValue(w, value);
+            }
+
+            w.WriteEndObject();
+            return;
+        }
+
         var keys = new string[values.Count];
         var i = 0;
         foreach (var pair in values)

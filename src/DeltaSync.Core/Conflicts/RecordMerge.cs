@@ -1,5 +1,3 @@
-using System.Collections.Immutable;
-
 namespace DeltaSync.Core.Conflicts;
 
 /// <summary>One version merged into one record: the writes, the decisions and the holds, built into the next base.</summary>
@@ -10,9 +8,9 @@ internal sealed class RecordMerge
     private readonly Detection _detection;
     private readonly ConflictPolicy _policy;
     private readonly ConflictResolver _resolver;
-    private readonly ImmutableDictionary<string, object?>.Builder _values;
-    private readonly ImmutableDictionary<string, WriteStamp>.Builder _writers;
-    private readonly ImmutableDictionary<string, ReviewHold>.Builder _holds;
+    private readonly FieldDictionary<object?>.Builder _values;
+    private readonly FieldDictionary<WriteStamp>.Builder _writers;
+    private readonly FieldDictionary<ReviewHold>.Builder _holds;
     private readonly List<HeldUpdate> _heldUpdates = [];
     private bool _exists;
     private WriteStamp? _existence;
@@ -110,7 +108,7 @@ internal sealed class RecordMerge
                 _existence = _existence is { } deciding ? _resolver.Dominant(_policy.Default, deciding, Stamp) : Stamp;
                 return null;
             case ExistenceEffect.Held:
-                Join(RecordBase.RecordHoldField, new ConflictCandidate(Stamp, deletes, deletes ? ImmutableDictionary<string, object?>.Empty : _version.Values));
+                Join(RecordBase.RecordHoldField, new ConflictCandidate(Stamp, deletes, deletes ? FieldDictionary<object?>.Empty : _version.Values));
                 return null;
             default:
                 var other = _record.Existence!;
@@ -121,8 +119,8 @@ internal sealed class RecordMerge
                 {
                     Hold(
                         RecordBase.RecordHoldField,
-                        new ConflictCandidate(other, !_record.Exists, _record.Exists ? _record.Values : ImmutableDictionary<string, object?>.Empty),
-                        new ConflictCandidate(Stamp, deletes, deletes ? ImmutableDictionary<string, object?>.Empty : _version.Values),
+                        new ConflictCandidate(other, !_record.Exists, _record.Exists ? _record.Values : FieldDictionary<object?>.Empty),
+                        new ConflictCandidate(Stamp, deletes, deletes ? FieldDictionary<object?>.Empty : _version.Values),
                         decision.Proposed);
                 }
                 else
@@ -140,7 +138,7 @@ internal sealed class RecordMerge
         var views = _record.SourceViews;
         if (Source != RecordVersion.DestinationSource && _version.Operation == VersionOperation.Upsert)
         {
-            var view = views.TryGetValue(Source, out var existing) ? existing : ImmutableDictionary.Create<string, object?>(StringComparer.Ordinal);
+            var view = views.TryGetValue(Source, out var existing) ? existing : FieldDictionary<object?>.Empty;
             views = views.SetItem(Source, view.SetItems(_version.Values));
         }
 
@@ -172,15 +170,15 @@ internal sealed class RecordMerge
         Source == RecordVersion.DestinationSource ? _record.Values.GetValueOrDefault(field) : _record.PreviousValue(Source, field);
 
     private static ConflictCandidate Candidate(WriteStamp stamp, bool deleted, string field, object? value) =>
-        new(stamp, deleted, ImmutableDictionary.Create<string, object?>(StringComparer.Ordinal).Add(field, value));
+        new(stamp, deleted, FieldDictionary<object?>.Empty.Add(field, value));
 
     private void Hold(string field, ConflictCandidate incumbent, ConflictCandidate incoming, FieldDecision? proposed)
     {
-        var candidates = ImmutableDictionary.Create<string, ConflictCandidate>(StringComparer.Ordinal)
+        var candidates = FieldDictionary<ConflictCandidate>.Empty
             .SetItem(incumbent.Source, incumbent)
             .SetItem(incoming.Source, incoming);
         ConflictCandidate? proposal = proposed is null ? null : candidates.Values.FirstOrDefault(c => c.Stamp == proposed.Stamp)
-            ?? new ConflictCandidate(proposed.Stamp, false, ImmutableDictionary.Create<string, object?>(StringComparer.Ordinal).Add(field, proposed.Value));
+            ?? new ConflictCandidate(proposed.Stamp, false, FieldDictionary<object?>.Empty.Add(field, proposed.Value));
         _holds[field] = new ReviewHold(ConflictId, field, candidates, proposal);
     }
 

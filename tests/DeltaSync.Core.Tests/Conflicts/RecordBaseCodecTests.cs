@@ -1,4 +1,3 @@
-using System.Collections.Immutable;
 using DeltaSync.Core.Conflicts;
 using FsCheck.Xunit;
 using NodaTime;
@@ -74,14 +73,14 @@ public sealed class RecordBaseCodecTests
     {
         var record = RecordBase.Synced("7", new Dictionary<string, object?> { ["email"] = "a@x", ["phone"] = "1", ["tags"] = "t" }, "crm", "shop") with
         {
-            Writers = ImmutableDictionary.Create<string, WriteStamp>(StringComparer.Ordinal).Add("email", new WriteStamp("crm", Nine, 3)),
-            SourceStamps = ImmutableDictionary.Create<string, WriteStamp>(StringComparer.Ordinal).Add("crm", new WriteStamp("crm", Nine, 3)).Add("shop", new WriteStamp("shop", Nine - Duration.FromHours(1), 9)),
+            Writers = FieldDictionary<WriteStamp>.Empty.Add("email", new WriteStamp("crm", Nine, 3)),
+            SourceStamps = FieldDictionary<WriteStamp>.Empty.Add("crm", new WriteStamp("crm", Nine, 3)).Add("shop", new WriteStamp("shop", Nine - Duration.FromHours(1), 9)),
         };
         record = record with
         {
             SourceViews = record.SourceViews
                 .SetItem("shop", record.Values.SetItem("email", "old@x").Remove("tags").Add("extra", 5L))
-                .SetItem("late", ImmutableDictionary.Create<string, object?>(StringComparer.Ordinal)),
+                .SetItem("late", FieldDictionary<object?>.Empty),
         };
 
         var decoded = RecordBaseCodec.Decode("7", RecordBaseCodec.Encode(record));
