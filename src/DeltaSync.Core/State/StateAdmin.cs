@@ -149,7 +149,10 @@ public sealed class StateAdmin
         return result;
     }
 
-    /// <summary>Every stream's history, the dead letters and the runs, as one JSON document.</summary>
+    /// <summary>
+    /// Every stream's history, the dead letters, the conflict log and the manual review queue, as one JSON document
+    /// (<c>export_version</c> 2; version 1, without the conflict blocks, is still imported).
+    /// </summary>
     public async Task<string> ExportAsync(CancellationToken cancellationToken)
     {
         var streams = new JsonArray();
@@ -186,14 +189,46 @@ public sealed class StateAdmin
             });
         }
 
+        var conflictLog = new JsonArray();
+        foreach (var e in await _store.ReadConflictLogAsync(null, int.MaxValue, cancellationToken).ConfigureAwait(false))
+        {
+            conflictLog.Add(new JsonObject
+            {
+                ["entry_id"] = e.EntryId,
+                ["conflict_id"] = e.ConflictId,
+                ["stream"] = e.Stream,
+                ["kind"] = e.Kind,
+                ["logged_at"] = InstantPattern.ExtendedIso.Format(e.LoggedAt),
+                ["json"] = e.Json,
+            });
+        }
+
+        var reviews = new JsonArray();
+        foreach (var r in await _store.ReadConflictReviewsAsync(null, int.MaxValue, cancellationToken).ConfigureAwait(false))
+        {
+            reviews.Add(new JsonObject
+            {
+                ["conflict_id"] = r.ConflictId,
+                ["stream"] = r.Stream,
+                ["table"] = r.Table,
+                ["record_id"] = r.RecordId,
+                ["key"] = r.Key,
+                ["detected_at"] = InstantPattern.ExtendedIso.Format(r.DetectedAt),
+                ["record"] = r.RecordJson,
+            });
+        }
+
         var document = new JsonObject
         {
             ["format"] = "deltasync-state-export",
+            ["export_version"] = StateImport.CurrentExportVersion,
             ["state_version"] = Checkpoint.CurrentStateVersion,
             ["sync"] = _config.Name,
             ["exported_at"] = InstantPattern.ExtendedIso.Format(_clock.GetCurrentInstant()),
             ["streams"] = streams,
             ["dead_letters"] = deadLetters,
+            ["conflict_log"] = conflictLog,
+            ["conflict_reviews"] = reviews,
         };
         return document.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
     }
