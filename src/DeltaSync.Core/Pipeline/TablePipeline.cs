@@ -304,6 +304,13 @@ public sealed class TablePipeline
                     state.Counts.SoftDeleted += softDeleted;
                 }
 
+                if (conflicts is not null && toResolve.Repair)
+                {
+                    // Rows of the shared table this source never held are other sources' rows, not ones it deleted.
+                    (toResolve, var foreign) = await SharedTableRepairs.KeepOwnDeletesAsync(toResolve, services.Destination.Ledger, scope, CancellationToken.None).ConfigureAwait(false);
+                    state.ForeignRowsLeft += foreign;
+                }
+
                 IReadOnlySet<ChangeEvent>? withdrawn = null;
                 if (conflicts is not null && toResolve.TruncateFirst)
                 {
@@ -500,6 +507,11 @@ public sealed class TablePipeline
         if (repairsQueued > 0)
         {
             state.Warnings.Add($"{repairsQueued} row(s) of '{_plan.Table}' differ between source and destination but are in the dead-letter queue; reconciliation leaves them to 'dlq replay' and will find them again until then");
+        }
+
+        if (state.ForeignRowsLeft > 0)
+        {
+            state.Warnings.Add($"Reconciliation of '{_plan.Table}' from source '{_plan.SourceName}' found {state.ForeignRowsLeft} row(s) of '{_plan.DestinationTable}' that this source never held; they belong to other sources and were left as they are");
         }
 
         if (stillQueued > 0)
@@ -734,6 +746,7 @@ public sealed class TablePipeline
         public long Unchanged { get; set; }
         public long DeadLettered { get; set; }
         public long ConflictsDetected { get; set; }
+        public long ForeignRowsLeft { get; set; }
         public int Retries { get; set; }
         public int AlreadyApplied { get; set; }
         public long? CommittedEpoch { get; set; }
