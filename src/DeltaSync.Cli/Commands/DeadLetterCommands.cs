@@ -179,11 +179,12 @@ public sealed class DeadLetterReplayCommand : AsyncCommand<DeadLetterReplaySetti
         // Each entry is read again from the source its stream belongs to (sync.sources: one per source).
         var plans = TablePlan.FromConfig(config);
         var results = new List<TableReplayResult>();
+        var locks = new DestinationTableLocks();
         foreach (var group in selected.GroupBy(d => plans.FirstOrDefault(p => p.Stream == d.Stream)?.SourceName ?? config.Sync.Source.Name, StringComparer.Ordinal))
         {
             var endpoint = config.Sync.SourceNamed(group.Key);
             await using var source = await Open(connectors, endpoint, "source", c => c.OpenSourceAsync(endpoint, config, cancellationToken)).ConfigureAwait(false);
-            results.AddRange(await new DeadLetterReplay(config, source, destination, session.Store, SystemClock.Instance)
+            results.AddRange(await new DeadLetterReplay(config, source, destination, session.Store, SystemClock.Instance, locks: locks)
                 .ReplayAsync(group.ToList(), cancellationToken).ConfigureAwait(false));
         }
         if (settings.Json)

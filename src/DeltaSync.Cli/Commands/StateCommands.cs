@@ -310,6 +310,9 @@ public sealed class StateImportCommand : AsyncCommand<StateImportSettings>
                 skipped_dead_letters = result.DeadLettersSkipped,
                 replaced_streams = result.StreamsReplaced,
                 streams_ahead_of_file = result.StreamsAhead,
+                imported_conflict_log_entries = result.ConflictLogEntries,
+                imported_conflict_reviews = result.ConflictReviews,
+                settled_conflict_reviews = result.ConflictReviewsSettled,
             });
         }
         else
@@ -318,6 +321,12 @@ public sealed class StateImportCommand : AsyncCommand<StateImportSettings>
                 $"imported {result.Versions} checkpoint version(s) and {result.DeadLetters} dead letter(s) into {session.Store.Description}" +
                 $" ({result.VersionsSkipped} identical version(s) and {result.DeadLettersSkipped} queued dead letter(s) already there)" +
                 (result.StreamsReplaced.Count > 0 ? $"; replaced {string.Join(", ", result.StreamsReplaced)}" : ""));
+            if (result.ConflictLogEntries > 0 || result.ConflictReviews > 0 || result.ConflictReviewsSettled > 0)
+            {
+                Terminal.Line(
+                    $"imported {result.ConflictLogEntries} conflict log entr(ies) and {result.ConflictReviews} conflict(s) waiting for review" +
+                    (result.ConflictReviewsSettled > 0 ? $" ({result.ConflictReviewsSettled} already resolved by a reviewer, not queued again)" : ""));
+            }
         }
 
         foreach (var stream in result.StreamsAhead)

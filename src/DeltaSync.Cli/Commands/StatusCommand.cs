@@ -23,14 +23,17 @@ public sealed class StatusCommand : AsyncCommand<TableSettings>
             {
                 sync = config.Name,
                 state = store.Description,
-                tables = tables.Select(t => StateJson.Table(t, captures.GetValueOrDefault(t.Table))),
+                tables = tables.Select(t => StateJson.Table(t, captures.GetValueOrDefault(t.Stream))),
             });
             return ExitCodes.Completed;
         }
 
         Terminal.Line($"sync '{config.Name}', state in {store.Description}");
+        // With several sources one table has a row per source: the source column tells them apart.
+        var bySource = tables.Any(t => t.Source is not null);
+        string[] headers = ["table", "last run", "status", "cursor", "high-water mark", "lag", "processed", "inserted", "updated", "deleted", "version"];
         Terminal.Table(
-            ["table", "last run", "status", "cursor", "high-water mark", "lag", "processed", "inserted", "updated", "deleted", "version"],
+            bySource ? ["source", .. headers] : headers,
             tables.Select(t => new[]
             {
                 t.Table,
@@ -41,10 +44,13 @@ public sealed class StatusCommand : AsyncCommand<TableSettings>
                 t.LagSeconds is { } lag ? FormatLag(lag) : "-",
                 N(t.Latest?.Totals.RecordsProcessed), N(t.Latest?.Totals.Inserted), N(t.Latest?.Totals.Updated), N(t.Latest?.Totals.Deleted),
                 t.Latest is null ? "-" : "v" + t.Latest.Version,
-            }));
-        foreach (var (table, capture) in captures)
+            }).Select((row, i) => bySource ? [tables[i].Source ?? "-", .. row] : row));
+        foreach (var t in tables)
         {
-            Terminal.Line($"{table}: {capture}");
+            if (captures.TryGetValue(t.Stream, out var capture))
+            {
+                Terminal.Line(t.Source is null ? $"{t.Table}: {capture}" : $"{t.Source}/{t.Table}: {capture}");
+            }
         }
 
         return ExitCodes.Completed;
@@ -54,6 +60,7 @@ public sealed class StatusCommand : AsyncCommand<TableSettings>
     /// What each table's source says about its capture (a slot's retained WAL…). An unreachable source does not fail
     /// <c>status</c>: the state is still shown, with the reason the source could not be asked.
     /// </summary>
+    /// <remarks>Keyed by stream: with several sources one table has a capture per source.</remarks>
     private static async Task<Dictionary<string, string>> CapturesAsync(Core.Config.SyncConfig config, IReadOnlyList<string>? tables, CancellationToken cancellationToken)
     {
         var result = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
@@ -80,7 +87,7 @@ public sealed class StatusCommand : AsyncCommand<TableSettings>
                 {
                     if (await source.DescribeCaptureAsync(plan, cancellationToken).ConfigureAwait(false) is { } text)
                     {
-                        result[plan.Table] = text;
+                        result[plan.Stream] = text;
                     }
                 }
             }
@@ -88,7 +95,7 @@ public sealed class StatusCommand : AsyncCommand<TableSettings>
             {
                 foreach (var plan in group)
                 {
-                    result[plan.Table] = "source not reachable: " + e.Message;
+                    result[plan.Stream] = "source not reachable: " + e.Message;
                 }
             }
         }
@@ -110,7 +117,23 @@ public sealed class StatusCommand : AsyncCommand<TableSettings>
 /// <summary>JSON shapes of state for <c>--json</c>.</summary>
 internal static class StateJson
 {
-    public static object Table(TableState t, string? capture = null) => new
+    /// <summary>One stream's state; with several sources the entry names its <c>source</c> (single-source output is unchanged).</summary>
+    public static object Table(TableState t, string? capture = null) => t.Source is null ? SingleSource(t, capture) : new
+    {
+        table = t.Table,
+        source = t.Source,
+        stream = t.Stream,
+        last_run_id = t.LastRunId,
+        last_run_status = t.LastRunStatus,
+        last_run_at = t.LastRunAt is { } at ? InstantPattern.ExtendedIso.Format(at) : null,
+        lag_seconds = t.LagSeconds,
+        versions = t.StoredVersions,
+        problem = t.Problem,
+        checkpoint = t.Latest is null ? null : Checkpoint(t.Latest),
+        capture,
+    };
+
+    private static object SingleSource(TableState t, string? capture) => new
     {
         table = t.Table,
         stream = t.Stream,

@@ -35,6 +35,25 @@ public sealed class ChangeBatch
             Reconciliation = Reconciliation,
         };
 
+    /// <summary>
+    /// This batch with <paramref name="events"/> and <see cref="TruncateFirst"/> off: a stage that turned the TRUNCATE
+    /// into record-level changes (a table several sources write, <see cref="Pipeline.SharedTableTruncate"/>).
+    /// </summary>
+    public ChangeBatch WithTruncateResolved(IReadOnlyList<ChangeEvent> events) =>
+        new(Schema, events, CheckpointPosition)
+        {
+            DeadLetters = DeadLetters,
+            HighWaterMark = HighWaterMark,
+            Warnings = Warnings,
+            InCommitOrder = InCommitOrder,
+            NullCursorRows = NullCursorRows,
+            CreatedAtFallbackRows = CreatedAtFallbackRows,
+            DstGapRows = DstGapRows,
+            DstOverlapRows = DstOverlapRows,
+            Repair = Repair,
+            Reconciliation = Reconciliation,
+        };
+
     public IReadOnlyList<ChangeEvent> Events { get; }
 
     /// <summary>The position to store in the checkpoint after this batch commits.</summary>

@@ -22,12 +22,14 @@ public sealed class ConflictSession
 
     private readonly SyncConfig _config;
     private readonly IReadOnlySet<string> _sharedTables;
+    private readonly IReadOnlyList<TablePlan> _plans;
 
-    private ConflictSession(SyncConfig config, ConflictEngine engine, IReadOnlySet<string> sharedTables, DestinationTableLocks locks, string runId)
+    private ConflictSession(SyncConfig config, ConflictEngine engine, IReadOnlySet<string> sharedTables, IReadOnlyList<TablePlan> plans, DestinationTableLocks locks, string runId)
     {
         _config = config;
         Engine = engine;
         _sharedTables = sharedTables;
+        _plans = plans;
         Locks = locks;
         RunId = runId;
     }
@@ -51,7 +53,7 @@ public sealed class ConflictSession
     {
         ArgumentNullException.ThrowIfNull(config);
         var shared = TablePlan.SharedDestinationTables(plans);
-        return shared.Count == 0 ? null : new ConflictSession(config, new ConflictEngine(PolicyOf(config)), shared, locks, runId);
+        return shared.Count == 0 ? null : new ConflictSession(config, new ConflictEngine(PolicyOf(config)), shared, plans, locks, runId);
     }
 
     /// <summary>The policy of <paramref name="config"/>, with its plug-in loaded when one is configured.</summary>
@@ -65,6 +67,17 @@ public sealed class ConflictSession
 
     /// <summary>Whether <paramref name="plan"/>'s destination table goes through conflict detection.</summary>
     public bool Covers(TablePlan plan) => _sharedTables.Contains(plan.DestinationTable);
+
+    /// <summary>The sources other than <paramref name="plan"/>'s that write its destination table.</summary>
+    public IReadOnlyList<string> OtherSources(TablePlan plan)
+    {
+        ArgumentNullException.ThrowIfNull(plan);
+        return _plans
+            .Where(p => string.Equals(p.DestinationTable, plan.DestinationTable, StringComparison.OrdinalIgnoreCase) && p.SourceName != plan.SourceName)
+            .Select(p => p.SourceName)
+            .Distinct(StringComparer.Ordinal)
+            .ToList();
+    }
 
     /// <summary>
     /// Logs what a batch's merges produced — in the run's log and, before the batch commits, in the state store's

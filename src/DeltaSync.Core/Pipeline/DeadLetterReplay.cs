@@ -19,7 +19,11 @@ namespace DeltaSync.Core.Pipeline;
 /// <param name="Written">The destination writes the replay made.</param>
 /// <param name="StillFailing">Entries still queued, each as it is queued now (the new reason and attempt count).</param>
 /// <param name="Error">Why the table could not be replayed at all (its entries are unchanged); null when it was.</param>
-public sealed record TableReplayResult(string Table, int Replayed, int Applied, ApplyResult Written, IReadOnlyList<DeadLetter> StillFailing, string? Error);
+public sealed record TableReplayResult(string Table, int Replayed, int Applied, ApplyResult Written, IReadOnlyList<DeadLetter> StillFailing, string? Error)
+{
+    /// <summary>Conflicts the replayed records met on a table several sources write (logged like a run's).</summary>
+    public int ConflictsDetected { get; init; }
+}
 
 /// <summary>
 /// <c>dlq replay</c>: re-applies dead-lettered records after a fix. The fix is usually made at the source (a bad
@@ -39,11 +43,17 @@ public sealed class DeadLetterReplay
     private readonly CheckpointHistory _history;
     private readonly BatchApplier _applier;
     private readonly IClock _clock;
+    private readonly DestinationTableLocks _locks;
 
-    public DeadLetterReplay(SyncConfig config, ISource source, IDestination destination, IStateStore store, IClock clock, BatchApplier? applier = null)
+    /// <param name="locks">
+    /// The destination-table locks of the process (shared with any run in it), so a replay into a table several sources
+    /// write merges on record bases no other pipeline is replacing meanwhile; a fresh set when null.
+    /// </param>
+    public DeadLetterReplay(SyncConfig config, ISource source, IDestination destination, IStateStore store, IClock clock, BatchApplier? applier = null, DestinationTableLocks? locks = null)
     {
         ArgumentNullException.ThrowIfNull(config);
         _config = config;
+        _locks = locks ?? new DestinationTableLocks();
         _source = source;
         _destination = destination;
         _history = new CheckpointHistory(store, clock);
@@ -105,7 +115,9 @@ public sealed class DeadLetterReplay
     private async Task<TableReplayResult> ReplayLeasedAsync(TablePlan plan, List<DeadLetter> letters, long epoch, CancellationToken cancellationToken)
     {
         var schema = await _source.DescribeTableAsync(plan.ToTableOptions(), cancellationToken).ConfigureAwait(false);
-        await _destination.PrepareTableAsync(plan.DestinationTable, schema, cancellationToken).ConfigureAwait(false);
+        // Keys are read from the source's rows (its column names); the destination is written under key_map's names.
+        var destinationSchema = KeyMapping.Rename(schema, plan.KeyMap);
+        await _destination.PrepareTableAsync(plan.DestinationTable, destinationSchema, cancellationToken).ConfigureAwait(false);
         var now = _clock.GetCurrentInstant();
         var still = new List<DeadLetter>();
 
@@ -163,12 +175,28 @@ public sealed class DeadLetterReplay
         }
 
         var resolved = await ChangeResolver.ResolveAsync(batch, _destination.Ledger, scope, cancellationToken).ConfigureAwait(false);
-        if (resolved.Writes.Count > 0)
+        // A table several sources write: merged like a run's batch, from the read of record bases to the commit under the
+        // table's lock, so the bases stay what later changes of every source are checked against.
+        var conflicts = ConflictSession.For(_config, TablePlan.FromConfig(_config), _locks, "dlq-replay");
+        var shared = conflicts is not null && conflicts.Covers(plan) ? conflicts : null;
+        var conflictsDetected = 0;
+        using var tableLock = shared is null || resolved.Applied.Count == 0 ? null : await shared.Locks.AcquireAsync(plan.DestinationTable, cancellationToken).ConfigureAwait(false);
+        IReadOnlyList<RecordBaseWrite> recordBases = [];
+        if (tableLock is not null)
+        {
+            var merged = await RecordMerger.MergeAsync(shared!.Engine, _destination, plan, destinationSchema, resolved.Applied, now, cancellationToken).ConfigureAwait(false);
+            await shared.RecordAsync(Store, plan, merged.Outcomes, now, cancellationToken).ConfigureAwait(false);
+            resolved = resolved with { Writes = merged.Writes };
+            recordBases = merged.RecordBases;
+            conflictsDetected = merged.ConflictCount;
+        }
+
+        if (resolved.Writes.Count > 0 || recordBases.Count > 0)
         {
             var checkpoint = await CheckpointAsync(plan, schema, epoch, now, cancellationToken).ConfigureAwait(false);
             var refused = new Dictionary<RecordKey, string>();
             var outcome = await _applier.ApplyAsync(
-                new ApplyUnit(schema, plan.DestinationTable, scope, resolved.Writes, resolved.LedgerUpdates, checkpoint) { CommitsCheckpoint = false, Children = plan.Children },
+                new ApplyUnit(destinationSchema, plan.DestinationTable, scope, resolved.Writes, resolved.LedgerUpdates, checkpoint) { CommitsCheckpoint = false, Children = plan.Children, RecordBases = recordBases },
                 (write, reason) =>
                 {
                     refused[write.Key] = reason;
@@ -214,7 +242,7 @@ public sealed class DeadLetterReplay
             await Store.RemoveDeadLettersAsync(done, CancellationToken.None).ConfigureAwait(false);
         }
 
-        return new TableReplayResult(plan.Table, letters.Count, applied, written, still, null);
+        return new TableReplayResult(plan.Table, letters.Count, applied, written, still, null) { ConflictsDetected = conflictsDetected };
     }
 
     /// <summary>

@@ -304,7 +304,30 @@ public sealed class TablePipeline
                     state.Counts.SoftDeleted += softDeleted;
                 }
 
+                if (conflicts is not null && toResolve.Repair)
+                {
+                    // Rows of the shared table this source never held are other sources' rows, not ones it deleted.
+                    (toResolve, var foreign) = await SharedTableRepairs.KeepOwnDeletesAsync(toResolve, services.Destination.Ledger, scope, CancellationToken.None).ConfigureAwait(false);
+                    state.ForeignRowsLeft += foreign;
+                }
+
+                IReadOnlySet<ChangeEvent>? withdrawn = null;
+                if (conflicts is not null && toResolve.TruncateFirst)
+                {
+                    // Another source's rows must survive this source's TRUNCATE: it becomes deletes of this source's records.
+                    var expansion = await SharedTableTruncate.ExpandAsync(toResolve, _plan, conflicts.OtherSources(_plan), services.Destination.Ledger, services.Clock.GetCurrentInstant(), CancellationToken.None).ConfigureAwait(false);
+                    toResolve = expansion.Batch;
+                    withdrawn = expansion.Withdrawn;
+                    state.Warnings.Add($"'{_plan.Table}' was truncated at source '{_plan.SourceName}'; '{_plan.DestinationTable}' is written by several sources, so it was not emptied: {expansion.Deleted} record(s) only this source held were deleted through conflict detection, {expansion.Kept} record(s) other sources still hold were kept");
+                }
+
                 var resolved = await ChangeResolver.ResolveAsync(toResolve, services.Destination.Ledger, scope, CancellationToken.None).ConfigureAwait(false);
+                if (withdrawn is { Count: > 0 })
+                {
+                    // Withdrawn records keep their row and base; only this source's ledger entry is tombstoned.
+                    resolved = resolved with { Applied = resolved.Applied.Where(e => !withdrawn.Contains(e)).ToList() };
+                }
+
                 state.Timings.Resolve += stage.Elapsed;
                 var arrivals = lateness.Observe(resolved.Applied, state.Counts);
                 if (batch.HighWaterMark is { } hwm && (state.HighWaterMark is null || hwm > state.HighWaterMark))
@@ -355,7 +378,7 @@ public sealed class TablePipeline
                     outcome = await services.Applier.ApplyAsync(
                         new ApplyUnit(destinationSchema, _plan.DestinationTable, scope, resolved.Writes, resolved.LedgerUpdates, committed)
                         {
-                            TruncateFirst = batch.TruncateFirst,
+                            TruncateFirst = toResolve.TruncateFirst,
                             Children = _plan.Children,
                             IdempotencyKey = BatchIdentity.Key(_plan.SourceName, _plan.Table, state.Position, committed.Position, resolved.Writes, resolved.LedgerUpdates),
                             RecordBases = recordBases,
@@ -487,6 +510,11 @@ public sealed class TablePipeline
         if (repairsQueued > 0)
         {
             state.Warnings.Add($"{repairsQueued} row(s) of '{_plan.Table}' differ between source and destination but are in the dead-letter queue; reconciliation leaves them to 'dlq replay' and will find them again until then");
+        }
+
+        if (state.ForeignRowsLeft > 0)
+        {
+            state.Warnings.Add($"Reconciliation of '{_plan.Table}' from source '{_plan.SourceName}' found {state.ForeignRowsLeft} row(s) of '{_plan.DestinationTable}' that this source never held; they belong to other sources and were left as they are");
         }
 
         if (stillQueued > 0)
@@ -723,6 +751,7 @@ public sealed class TablePipeline
         public long Unchanged { get; set; }
         public long DeadLettered { get; set; }
         public long ConflictsDetected { get; set; }
+        public long ForeignRowsLeft { get; set; }
         public int Retries { get; set; }
         public int AlreadyApplied { get; set; }
         public long? CommittedEpoch { get; set; }

@@ -19,7 +19,11 @@ public sealed record TableState(
     string? LastRunId,
     string? LastRunStatus,
     Instant? LastRunAt,
-    double? LagSeconds);
+    double? LagSeconds)
+{
+    /// <summary>The source of the stream, with several sources (<c>sync.sources</c>: one entry per source and table); null otherwise.</summary>
+    public string? Source { get; init; }
+}
 
 /// <summary>The result of validating one stream's history.</summary>
 public sealed record StreamValidation(string Stream, long Versions, long Invalid, IReadOnlyList<string> Problems)
@@ -58,7 +62,9 @@ public sealed class StateAdmin
             var history = await _history.ListAsync(plan.Stream, int.MaxValue, cancellationToken).ConfigureAwait(false);
             var newest = history.Count == 0 ? default : history[0];
             var latest = newest.Parsed;
-            var lastRun = runs.FirstOrDefault(r => RunMentions(r, plan.Table));
+            // With several sources a table name appears once per source in a report: the entry is matched by source too.
+            var source = _config.Sync.IsMultiSource ? plan.SourceName : null;
+            var lastRun = runs.FirstOrDefault(r => RunMentions(r, plan.Table, source));
             result.Add(new TableState(
                 plan.Table,
                 plan.Stream,
@@ -66,9 +72,9 @@ public sealed class StateAdmin
                 newest.Problem,
                 history.Count,
                 lastRun?.RunId,
-                lastRun is null ? null : TableStatusIn(lastRun, plan.Table),
+                lastRun is null ? null : TableStatusIn(lastRun, plan.Table, source),
                 lastRun?.CompletedAt,
-                latest?.HighWaterMark is { } hwm ? Math.Round((now - hwm).TotalSeconds, 1) : null));
+                latest?.HighWaterMark is { } hwm ? Math.Round((now - hwm).TotalSeconds, 1) : null) { Source = source });
         }
 
         return result;
@@ -143,7 +149,10 @@ public sealed class StateAdmin
         return result;
     }
 
-    /// <summary>Every stream's history, the dead letters and the runs, as one JSON document.</summary>
+    /// <summary>
+    /// Every stream's history, the dead letters, the conflict log and the manual review queue, as one JSON document
+    /// (<c>export_version</c> 2; version 1, without the conflict blocks, is still imported).
+    /// </summary>
     public async Task<string> ExportAsync(CancellationToken cancellationToken)
     {
         var streams = new JsonArray();
@@ -180,14 +189,46 @@ public sealed class StateAdmin
             });
         }
 
+        var conflictLog = new JsonArray();
+        foreach (var e in await _store.ReadConflictLogAsync(null, int.MaxValue, cancellationToken).ConfigureAwait(false))
+        {
+            conflictLog.Add(new JsonObject
+            {
+                ["entry_id"] = e.EntryId,
+                ["conflict_id"] = e.ConflictId,
+                ["stream"] = e.Stream,
+                ["kind"] = e.Kind,
+                ["logged_at"] = InstantPattern.ExtendedIso.Format(e.LoggedAt),
+                ["json"] = e.Json,
+            });
+        }
+
+        var reviews = new JsonArray();
+        foreach (var r in await _store.ReadConflictReviewsAsync(null, int.MaxValue, cancellationToken).ConfigureAwait(false))
+        {
+            reviews.Add(new JsonObject
+            {
+                ["conflict_id"] = r.ConflictId,
+                ["stream"] = r.Stream,
+                ["table"] = r.Table,
+                ["record_id"] = r.RecordId,
+                ["key"] = r.Key,
+                ["detected_at"] = InstantPattern.ExtendedIso.Format(r.DetectedAt),
+                ["record"] = r.RecordJson,
+            });
+        }
+
         var document = new JsonObject
         {
             ["format"] = "deltasync-state-export",
+            ["export_version"] = StateImport.CurrentExportVersion,
             ["state_version"] = Checkpoint.CurrentStateVersion,
             ["sync"] = _config.Name,
             ["exported_at"] = InstantPattern.ExtendedIso.Format(_clock.GetCurrentInstant()),
             ["streams"] = streams,
             ["dead_letters"] = deadLetters,
+            ["conflict_log"] = conflictLog,
+            ["conflict_reviews"] = reviews,
         };
         return document.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
     }
@@ -202,14 +243,16 @@ public sealed class StateAdmin
     public Task<StateImportResult> ImportAsync(string json, bool replace, CancellationToken cancellationToken) =>
         new StateImport(_store).RunAsync(json, replace, cancellationToken);
 
-    private static bool RunMentions(RunRecord run, string table) => TableStatusIn(run, table) is not null;
+    private static bool RunMentions(RunRecord run, string table, string? source) => TableStatusIn(run, table, source) is not null;
 
-    private static string? TableStatusIn(RunRecord run, string table)
+    private static string? TableStatusIn(RunRecord run, string table, string? source)
     {
         try
         {
             var tables = JsonNode.Parse(run.ReportJson)?["tables"]?.AsArray();
-            var entry = tables?.FirstOrDefault(t => string.Equals(t?["table"]?.GetValue<string>(), table, StringComparison.OrdinalIgnoreCase));
+            var entry = tables?.FirstOrDefault(t =>
+                string.Equals(t?["table"]?.GetValue<string>(), table, StringComparison.OrdinalIgnoreCase)
+                && (source is null || string.Equals(t?["source"]?.GetValue<string>(), source, StringComparison.Ordinal)));
             return entry?["status"]?.GetValue<string>();
         }
         catch (JsonException)

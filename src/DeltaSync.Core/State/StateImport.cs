@@ -19,7 +19,17 @@ public sealed record StateImportResult(
     int DeadLetters,
     int DeadLettersSkipped,
     IReadOnlyList<string> StreamsReplaced,
-    IReadOnlyList<string> StreamsAhead);
+    IReadOnlyList<string> StreamsAhead)
+{
+    /// <summary>Conflict log entries appended (entries the store already had are skipped by their id).</summary>
+    public int ConflictLogEntries { get; init; }
+
+    /// <summary>Conflicts put (back) in the review queue.</summary>
+    public int ConflictReviews { get; init; }
+
+    /// <summary>Reviews in the file that the store's conflict log shows a reviewer has since resolved: not queued again.</summary>
+    public int ConflictReviewsSettled { get; init; }
+}
 
 /// <summary>An import found checkpoint versions that differ from the ones in the store; nothing was written.</summary>
 public sealed class StateImportConflictException : Exception
@@ -64,6 +74,12 @@ internal sealed class StateImport
 {
     private const string Format = "deltasync-state-export";
 
+    /// <summary>
+    /// The export document's version: 1 (no <c>export_version</c>) held checkpoints and dead letters; 2 adds
+    /// <c>conflict_log</c> and <c>conflict_reviews</c>.
+    /// </summary>
+    public const int CurrentExportVersion = 2;
+
     private readonly IStateStore _store;
 
     public StateImport(IStateStore store)
@@ -73,7 +89,7 @@ internal sealed class StateImport
 
     public async Task<StateImportResult> RunAsync(string json, bool replace, CancellationToken cancellationToken)
     {
-        var (streams, letters) = Parse(json);
+        var (streams, letters, log, reviews) = Parse(json);
         var replaced = new List<string>();
         var ahead = new List<string>();
         var toAppend = new List<StoredCheckpoint>();
@@ -121,12 +137,23 @@ internal sealed class StateImport
 
         if (replace)
         {
-            foreach (var stream in streams.Select(s => s.Stream).Concat(letters.Select(l => l.Stream)).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal))
+            var fileStreams = streams.Select(s => s.Stream).Concat(letters.Select(l => l.Stream)).Concat(reviews.Select(r => r.Stream)).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
+            var inFile = fileStreams.ToHashSet(StringComparer.Ordinal);
+            foreach (var stream in fileStreams)
             {
                 await _store.DeleteStreamAsync(stream, cancellationToken).ConfigureAwait(false);
                 var queued = await _store.ReadDeadLettersAsync(stream, int.MaxValue, cancellationToken).ConfigureAwait(false);
                 await _store.RemoveDeadLettersAsync(queued, cancellationToken).ConfigureAwait(false);
                 replaced.Add(stream);
+            }
+
+            // The review queue of the replaced streams becomes the file's. The conflict log is append-only: never removed.
+            foreach (var review in await _store.ReadConflictReviewsAsync(null, int.MaxValue, cancellationToken).ConfigureAwait(false))
+            {
+                if (inFile.Contains(review.Stream))
+                {
+                    await _store.RemoveConflictReviewAsync(review.ConflictId, cancellationToken).ConfigureAwait(false);
+                }
             }
         }
 
@@ -143,11 +170,60 @@ internal sealed class StateImport
             await _store.AddDeadLettersAsync(newLetters, cancellationToken).ConfigureAwait(false);
         }
 
-        return new StateImportResult(toAppend.Count, skipped, newLetters.Count, letters.Count - newLetters.Count, replaced, ahead);
+        var (logged, queuedReviews, settled) = await ImportConflictsAsync(log, reviews, cancellationToken).ConfigureAwait(false);
+        return new StateImportResult(toAppend.Count, skipped, newLetters.Count, letters.Count - newLetters.Count, replaced, ahead)
+        {
+            ConflictLogEntries = logged,
+            ConflictReviews = queuedReviews,
+            ConflictReviewsSettled = settled,
+        };
+    }
+
+    /// <summary>
+    /// The conflict log is merged (the store skips entries it already has, by id, so importing twice changes nothing);
+    /// a review is queued unless the log — the store's and the file's together — holds a reviewer's resolution of it:
+    /// a conflict settled after the export was taken must not wait for review again (its hold is gone from the record),
+    /// and a review the store still queues leaves the queue when the file's log shows it settled.
+    /// </summary>
+    private async Task<(int Logged, int Reviews, int Settled)> ImportConflictsAsync(List<ConflictLogRecord> log, List<ConflictReview> reviews, CancellationToken cancellationToken)
+    {
+        if (log.Count == 0 && reviews.Count == 0)
+        {
+            return (0, 0, 0);
+        }
+
+        var existing = await _store.ReadConflictLogAsync(null, int.MaxValue, cancellationToken).ConfigureAwait(false);
+        var known = existing.Select(e => e.EntryId).ToHashSet(StringComparer.Ordinal);
+        var added = log.Where(e => known.Add(e.EntryId)).ToList();
+        if (added.Count > 0)
+        {
+            await _store.AppendConflictLogAsync(added, cancellationToken).ConfigureAwait(false);
+        }
+
+        var settledIds = existing.Concat(added)
+            .Where(e => e.Kind == Conflicts.ConflictLogEntry.Kinds.Resolved && e.EntryId.StartsWith(e.ConflictId + ":resolved:review:", StringComparison.Ordinal))
+            .Select(e => e.ConflictId)
+            .ToHashSet(StringComparer.Ordinal);
+        var queue = reviews.Where(r => !settledIds.Contains(r.ConflictId)).ToList();
+        if (queue.Count > 0)
+        {
+            await _store.AddConflictReviewsAsync(queue, cancellationToken).ConfigureAwait(false);
+        }
+
+        // The file may also settle reviews this store still queues (resolved where the export was taken): the log decides.
+        foreach (var review in await _store.ReadConflictReviewsAsync(null, int.MaxValue, cancellationToken).ConfigureAwait(false))
+        {
+            if (settledIds.Contains(review.ConflictId))
+            {
+                await _store.RemoveConflictReviewAsync(review.ConflictId, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        return (added.Count, queue.Count, reviews.Count - queue.Count);
     }
 
     /// <summary>Reads the whole document, or says where it is malformed; versions come back oldest first.</summary>
-    private static (List<(string Stream, List<StoredCheckpoint> Versions)> Streams, List<DeadLetter> Letters) Parse(string json)
+    private static (List<(string Stream, List<StoredCheckpoint> Versions)> Streams, List<DeadLetter> Letters, List<ConflictLogRecord> Log, List<ConflictReview> Reviews) Parse(string json)
     {
         JsonObject? document;
         try
@@ -162,6 +238,12 @@ internal sealed class StateImport
         if (document?["format"] is not JsonValue format || !format.TryGetValue<string>(out var name) || name != Format)
         {
             throw new FormatException($"not a DeltaSync state export (missing \"format\": \"{Format}\")");
+        }
+
+        var exportVersion = document["export_version"] is null ? 1 : Read("export_version", () => document["export_version"]!.GetValue<int>(), "a whole number");
+        if (exportVersion > CurrentExportVersion)
+        {
+            throw new FormatException($"this state export has export_version {exportVersion}, newer than this deltasync reads ({CurrentExportVersion}); import it with a newer deltasync");
         }
 
         var streams = new List<(string, List<StoredCheckpoint>)>();
@@ -214,7 +296,38 @@ internal sealed class StateImport
                 "stream, table, record_id, raw_record, reason, error_class, position and failed_at"));
         }
 
-        return (streams, letters);
+        var log = new List<ConflictLogRecord>();
+        foreach (var (e, path) in Items(document, "conflict_log", "conflict_log"))
+        {
+            log.Add(Read(
+                path,
+                () => new ConflictLogRecord(
+                    e!["entry_id"]!.GetValue<string>(),
+                    e["conflict_id"]!.GetValue<string>(),
+                    e["stream"]!.GetValue<string>(),
+                    e["kind"]!.GetValue<string>(),
+                    InstantPattern.ExtendedIso.Parse(e["logged_at"]!.GetValue<string>()).GetValueOrThrow(),
+                    e["json"]!.GetValue<string>()),
+                "entry_id, conflict_id, stream, kind, logged_at and json"));
+        }
+
+        var reviews = new List<ConflictReview>();
+        foreach (var (r, path) in Items(document, "conflict_reviews", "conflict_reviews"))
+        {
+            reviews.Add(Read(
+                path,
+                () => new ConflictReview(
+                    r!["conflict_id"]!.GetValue<string>(),
+                    r["stream"]!.GetValue<string>(),
+                    r["table"]!.GetValue<string>(),
+                    r["record_id"]!.GetValue<string>(),
+                    r["key"]!.GetValue<string>(),
+                    InstantPattern.ExtendedIso.Parse(r["detected_at"]!.GetValue<string>()).GetValueOrThrow(),
+                    r["record"]!.GetValue<string>()),
+                "conflict_id, stream, table, record_id, key, detected_at and record"));
+        }
+
+        return (streams, letters, log, reviews);
     }
 
     private static IEnumerable<(JsonNode? Node, string Path)> Items(JsonObject parent, string key, string path) =>

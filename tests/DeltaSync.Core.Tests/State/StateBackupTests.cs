@@ -68,6 +68,25 @@ public sealed class StateBackupTests : IDisposable
     }
 
     [Fact]
+    public async Task A_backup_carries_the_conflict_log_and_review_queue_into_the_restored_store()
+    {
+        await using var store = await StoreWithStateAsync();
+        var logged = new ConflictLogRecord("conflict_a:detected", "conflict_a", "shop/crm/orders", "detected", T0, """{"conflict_id":"conflict_a"}""");
+        var review = new ConflictReview("conflict_a", "shop/crm/orders", "orders", "7", "0107", T0, """{"conflict_id":"conflict_a"}""");
+        await store.AppendConflictLogAsync([logged], Ct);
+        await store.AddConflictReviewsAsync([review], Ct);
+        var config = Config("{}");
+        var path = await new StateBackup(config, store, _clock).TakeIfDueAsync(Ct);
+        await using var fresh = new FileStateStore(Path.Combine(_folder, "restored"));
+        await fresh.InitializeAsync(Ct);
+
+        await new StateAdmin(config, fresh, _clock).ImportAsync(await File.ReadAllTextAsync(path!, Ct), replace: true, Ct);
+
+        Assert.Equal([logged], await fresh.ReadConflictLogAsync(null, 10, Ct));
+        Assert.Equal([review], await fresh.ReadConflictReviewsAsync(null, 10, Ct));
+    }
+
+    [Fact]
     public async Task A_backup_restores_into_a_fresh_store_with_the_same_checkpoints_and_dead_letters()
     {
         await using var store = await StoreWithStateAsync();

@@ -150,4 +150,23 @@ public sealed class StateImportTests : IDisposable
     }
 
     private static string Streams(string export) => JsonNode.Parse(export)!["streams"]!.ToJsonString();
+
+    [Fact]
+    public async Task An_export_from_a_newer_deltasync_is_refused_and_one_without_conflict_blocks_still_imports()
+    {
+        // Version 1 (before the conflict blocks): no export_version, no conflict_log, no conflict_reviews.
+        var document = JsonNode.Parse(Export([("s/orders", [Stored("s/orders", 1)])], []))!.AsObject();
+        Assert.Equal(2, document["export_version"]!.GetValue<int>());
+        document.Remove("export_version");
+        document.Remove("conflict_log");
+        document.Remove("conflict_reviews");
+        var older = document.ToJsonString();
+        var result = await _admin.ImportAsync(older, replace: false, Ct);
+        Assert.Equal((1, 0, 0), (result.Versions, result.ConflictLogEntries, result.ConflictReviews));
+
+        var newer = JsonNode.Parse(older)!.AsObject();
+        newer["export_version"] = 99;
+        var refused = await Assert.ThrowsAsync<FormatException>(() => _admin.ImportAsync(newer.ToJsonString(), replace: false, Ct));
+        Assert.Contains("export_version 99", refused.Message, StringComparison.Ordinal);
+    }
 }

@@ -405,4 +405,62 @@ public abstract class StateStoreContract
         Assert.Equal([later], await reopened.ReadConflictReviewsAsync(null, 100, Ct));
         Assert.Empty(await reopened.ReadConflictReviewsAsync("conflict_a", 10, Ct));
     }
+
+    [Fact]
+    public async Task A_state_export_carries_the_conflict_log_and_review_queue_both_ways_and_a_reviewed_conflict_is_not_queued_again()
+    {
+        var config = Tests.Config.ConfigText.Parse(Tests.Config.ConfigText.Minimal);
+        var folder = Path.Combine(Path.GetTempPath(), "deltasync-tests", "export-conflicts-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            await using var store = await CreateStoreAsync();
+            await store.AppendAsync(new StoredCheckpoint("sync/crm/customers", 1, "{\"v\":1}", T0), Ct);
+            List<ConflictLogRecord> log =
+            [
+                new("conflict_a:detected", "conflict_a", "sync/crm/customers", "detected", T0, """{"conflict_id":"conflict_a","record_id":"1"}"""),
+                new("conflict_a:resolved:0011", "conflict_a", "sync/crm/customers", "resolved", T0, """{"conflict_id":"conflict_a","resolution":{"strategy":"manual_review"}}"""),
+                new("conflict_b:detected", "conflict_b", "sync/shop/customers", "detected", T0 + Duration.FromSeconds(1), """{"conflict_id":"conflict_b","record_id":"2"}"""),
+            ];
+            List<ConflictReview> reviews =
+            [
+                new("conflict_a", "sync/crm/customers", "customers", "1", "0101", T0, """{"conflict_id":"conflict_a"}"""),
+                new("conflict_b", "sync/shop/customers", "customers", "2", "0102", T0 + Duration.FromSeconds(1), """{"conflict_id":"conflict_b"}"""),
+            ];
+            await store.AppendConflictLogAsync(log, Ct);
+            await store.AddConflictReviewsAsync(reviews, Ct);
+
+            // Out of this store into a file store: everything arrives.
+            var export = await new StateAdmin(config, store, SystemClock.Instance).ExportAsync(Ct);
+            Assert.Equal(2, System.Text.Json.Nodes.JsonNode.Parse(export)!["export_version"]!.GetValue<int>());
+            await using var other = new FileStateStore(folder);
+            await other.InitializeAsync(Ct);
+            var otherAdmin = new StateAdmin(config, other, SystemClock.Instance);
+            var imported = await otherAdmin.ImportAsync(export, replace: false, Ct);
+            Assert.Equal((3, 2), (imported.ConflictLogEntries, imported.ConflictReviews));
+            Assert.Equal(log, await other.ReadConflictLogAsync(null, 100, Ct));
+            Assert.Equal(reviews, await other.ReadConflictReviewsAsync(null, 100, Ct));
+
+            // There a reviewer settles conflict_b; its export, imported back into this store, takes it out of the queue.
+            var review = new ConflictLogRecord("conflict_b:resolved:review:42", "conflict_b", "sync/shop/customers", "resolved", T0 + Duration.FromMinutes(5), """{"conflict_id":"conflict_b","resolution":{"resolved_by":"ops"}}""");
+            await other.AppendConflictLogAsync([review], Ct);
+            await other.RemoveConflictReviewAsync("conflict_b", Ct);
+            var back = await new StateAdmin(config, store, SystemClock.Instance).ImportAsync(await otherAdmin.ExportAsync(Ct), replace: false, Ct);
+            Assert.Equal(1, back.ConflictLogEntries);
+            Assert.Equal([.. log, review], await store.ReadConflictLogAsync(null, 100, Ct));
+            Assert.Equal([reviews[0]], await store.ReadConflictReviewsAsync(null, 100, Ct));
+
+            // The first export again (conflict_b still pending in it): the log shows it settled, so it is not queued again.
+            var again = await new StateAdmin(config, store, SystemClock.Instance).ImportAsync(export, replace: true, Ct);
+            Assert.Equal((0, 1, 1), (again.ConflictLogEntries, again.ConflictReviews, again.ConflictReviewsSettled));
+            Assert.Equal([reviews[0]], await store.ReadConflictReviewsAsync(null, 100, Ct));
+            Assert.Equal(4, (await store.ReadConflictLogAsync(null, 100, Ct)).Count);
+        }
+        finally
+        {
+            if (Directory.Exists(folder))
+            {
+                Directory.Delete(folder, recursive: true);
+            }
+        }
+    }
 }
