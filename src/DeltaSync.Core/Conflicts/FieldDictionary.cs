@@ -137,6 +137,17 @@ public sealed class FieldDictionary<T> : IReadOnlyDictionary<string, T>
     /// <summary>A mutable copy that turns back into a map; unchanged, it gives back this very map.</summary>
     public Builder ToBuilder() => new(this);
 
+    /// <summary>A map over <paramref name="keys"/> (strictly ascending by ordinal, which the caller has checked; may be shared between maps) and <paramref name="values"/>.</summary>
+    internal static FieldDictionary<T> FromOrdered(string[] keys, T[] values) => keys.Length == 0 ? Empty : new(keys, values);
+
+    /// <summary>An empty builder with room for <paramref name="capacity"/> pairs (decoding knows roughly how many come).</summary>
+    internal static Builder CreateBuilder(int capacity)
+    {
+        var builder = new Builder(Empty);
+        builder.Reserve(capacity);
+        return builder;
+    }
+
     public Enumerator GetEnumerator() => new(this);
 
     IEnumerator<KeyValuePair<string, T>> IEnumerable<KeyValuePair<string, T>>.GetEnumerator() => GetEnumerator();
@@ -170,19 +181,24 @@ public sealed class FieldDictionary<T> : IReadOnlyDictionary<string, T>
         }
     }
 
-    /// <summary>A mutable map in name order that becomes a <see cref="FieldDictionary{T}"/> again.</summary>
+    /// <summary>
+    /// A mutable map in name order that becomes a <see cref="FieldDictionary{T}"/> again. Changing values only shares
+    /// the original's names; adding or removing a name copies them.
+    /// </summary>
     public sealed class Builder
     {
-        private readonly FieldDictionary<T> _origin;
-        private List<string>? _keys;
-        private List<T>? _values;
+        private FieldDictionary<T> _origin;
+        private string[]? _keys;
+        private T[]? _values;
+        private int _count;
+        private bool _sharedKeys;
 
         internal Builder(FieldDictionary<T> origin)
         {
             _origin = origin;
         }
 
-        public int Count => _keys?.Count ?? _origin.Count;
+        public int Count => _values is null ? _origin.Count : _count;
 
         public T this[string key]
         {
@@ -190,27 +206,39 @@ public sealed class FieldDictionary<T> : IReadOnlyDictionary<string, T>
             set
             {
                 ArgumentNullException.ThrowIfNull(key);
-                if (_keys is null)
+                if (_values is null)
                 {
                     var existing = _origin.IndexOf(key);
-                    if (existing >= 0 && EqualityComparer<T>.Default.Equals(_origin._values[existing], value))
+                    if (existing >= 0)
                     {
+                        if (EqualityComparer<T>.Default.Equals(_origin._values[existing], value))
+                        {
+                            return;
+                        }
+
+                        Detach(_origin.Count);
+                        _values![existing] = value;
                         return;
                     }
 
-                    Detach();
+                    Detach(_origin.Count + 1);
                 }
 
-                var index = _keys!.Count > 0 && string.CompareOrdinal(_keys[^1], key) < 0 ? ~_keys.Count : _keys.BinarySearch(key, StringComparer.Ordinal);
+                // Keys usually arrive in order (decoding a stored base): appending needs no search.
+                var index = _count == 0 || string.CompareOrdinal(_keys![_count - 1], key) < 0 ? ~_count : Array.BinarySearch(_keys, 0, _count, key, StringComparer.Ordinal);
                 if (index >= 0)
                 {
                     _values![index] = value;
+                    return;
                 }
-                else
-                {
-                    _keys.Insert(~index, key);
-                    _values!.Insert(~index, value);
-                }
+
+                index = ~index;
+                OwnKeys(_count + 1);
+                Array.Copy(_keys!, index, _keys!, index + 1, _count - index);
+                Array.Copy(_values!, index, _values!, index + 1, _count - index);
+                _keys![index] = key;
+                _values![index] = value;
+                _count++;
             }
         }
 
@@ -218,51 +246,105 @@ public sealed class FieldDictionary<T> : IReadOnlyDictionary<string, T>
 
         public bool TryGetValue(string key, [MaybeNullWhen(false)] out T value)
         {
-            if (_keys is null)
+            if (_values is null)
             {
                 return _origin.TryGetValue(key, out value);
             }
 
-            var index = _keys.BinarySearch(key, StringComparer.Ordinal);
-            value = index >= 0 ? _values![index] : default;
+            var index = Array.BinarySearch(_keys!, 0, _count, key, StringComparer.Ordinal);
+            value = index >= 0 ? _values[index] : default;
             return index >= 0;
         }
 
         public bool Remove(string key)
         {
-            if (_keys is null)
+            if (_values is null)
             {
                 if (!_origin.ContainsKey(key))
                 {
                     return false;
                 }
 
-                Detach();
+                Detach(_origin.Count);
             }
 
-            var index = _keys!.BinarySearch(key, StringComparer.Ordinal);
+            var index = Array.BinarySearch(_keys!, 0, _count, key, StringComparer.Ordinal);
             if (index < 0)
             {
                 return false;
             }
 
-            _keys.RemoveAt(index);
-            _values!.RemoveAt(index);
+            OwnKeys(_count);
+            Array.Copy(_keys!, index + 1, _keys!, index, _count - index - 1);
+            Array.Copy(_values!, index + 1, _values!, index, _count - index - 1);
+            _count--;
+            _keys![_count] = null!;
+            _values![_count] = default!;
             return true;
         }
 
-        /// <summary>The map; the original one when nothing changed.</summary>
-        public FieldDictionary<T> ToImmutable() =>
-            _keys is null ? _origin
-            : _keys.Count == 0 ? Empty
-            : new FieldDictionary<T>([.. _keys], [.. _values!]);
-
-        private void Detach()
+        /// <summary>The map; the original one when nothing changed. The builder can go on from it.</summary>
+        public FieldDictionary<T> ToImmutable()
         {
-            _keys = new List<string>(_origin._keys.Length + 2);
-            _keys.AddRange(_origin._keys);
-            _values = new List<T>(_origin._values.Length + 2);
-            _values.AddRange(_origin._values);
+            if (_values is null)
+            {
+                return _origin;
+            }
+
+            var keys = _keys!;
+            var values = _values;
+            if (_count != values.Length)
+            {
+                Array.Resize(ref values, _count);
+            }
+
+            if (_count != keys.Length)
+            {
+                Array.Resize(ref keys, _count);
+            }
+
+            // The arrays now belong to the map: a later change copies them again.
+            _origin = _count == 0 ? Empty : new FieldDictionary<T>(keys, values);
+            _keys = null;
+            _values = null;
+            _count = 0;
+            _sharedKeys = false;
+            return _origin;
+        }
+
+        internal void Reserve(int capacity)
+        {
+            if (_values is null)
+            {
+                Detach(capacity);
+                OwnKeys(capacity);
+            }
+        }
+
+        private void Detach(int capacity)
+        {
+            _count = _origin.Count;
+            _values = new T[Math.Max(capacity, _count)];
+            Array.Copy(_origin._values, _values, _count);
+            _keys = _origin._keys;
+            _sharedKeys = true;
+        }
+
+        /// <summary>Makes the names this builder's own, with room for <paramref name="needed"/> of them.</summary>
+        private void OwnKeys(int needed)
+        {
+            if (_sharedKeys || _keys!.Length < needed)
+            {
+                var keys = new string[Math.Max(needed, Math.Min(Math.Max(4, _count * 2), needed + 8))];
+                Array.Copy(_keys!, keys, _count);
+                _keys = keys;
+                _sharedKeys = false;
+            }
+
+            if (_values!.Length < needed)
+            {
+                Array.Resize(ref _values, _keys.Length);
+            }
         }
     }
 }

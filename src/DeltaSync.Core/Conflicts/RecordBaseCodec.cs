@@ -31,6 +31,21 @@ public static class RecordBaseCodec
     [ThreadStatic]
     private static Utf8JsonWriter? t_writer;
 
+    [ThreadStatic]
+    private static Dictionary<string, string>? t_names;
+
+    [ThreadStatic]
+    private static string[][]? t_nameSets;
+
+    [ThreadStatic]
+    private static int t_nextNameSet;
+
+    [ThreadStatic]
+    private static List<string>? t_scratchNames;
+
+    [ThreadStatic]
+    private static List<object?>? t_scratchValues;
+
     /// <summary>The stored text of <paramref name="record"/>.</summary>
     public static string Encode(RecordBase record)
     {
@@ -236,7 +251,7 @@ public static class RecordBaseCodec
         var views = new List<(string, FieldDictionary<object?>, List<string>?)>(2);
         while (Next(ref r) == JsonTokenType.PropertyName)
         {
-            var source = r.GetString()!;
+            var source = Name(ref r);
             r.Read();
             if (r.TokenType == JsonTokenType.StartArray)
             {
@@ -352,7 +367,7 @@ public static class RecordBaseCodec
         var stamps = FieldDictionary<WriteStamp>.Empty.ToBuilder();
         while (Next(ref r) == JsonTokenType.PropertyName)
         {
-            var name = r.GetString()!;
+            var name = Name(ref r);
             r.Read();
             stamps[name] = ReadStamp(ref r);
         }
@@ -364,7 +379,7 @@ public static class RecordBaseCodec
     {
         Expect(ref r, JsonTokenType.StartArray);
         r.Read();
-        var source = r.GetString() ?? throw new FormatException("a stamp has no source");
+        var source = r.TokenType == JsonTokenType.String ? Name(ref r) : throw new FormatException("a stamp has no source");
         r.Read();
         var ticks = r.GetInt64();
         r.Read();
@@ -377,15 +392,68 @@ public static class RecordBaseCodec
     private static FieldDictionary<object?> ReadValues(ref Utf8JsonReader r)
     {
         Expect(ref r, JsonTokenType.StartObject);
-        var values = FieldDictionary<object?>.Empty.ToBuilder();
+        var names = t_scratchNames ??= [];
+        var values = t_scratchValues ??= [];
+        names.Clear();
+        values.Clear();
+        var ordered = true;
         while (Next(ref r) == JsonTokenType.PropertyName)
         {
-            var name = r.GetString()!;
+            var name = Name(ref r);
             r.Read();
-            values[name] = ReadValue(ref r);
+            ordered &= names.Count == 0 || string.CompareOrdinal(names[^1], name) < 0;
+            names.Add(name);
+            values.Add(ReadValue(ref r));
         }
 
-        return values.ToImmutable();
+        if (!ordered)
+        {
+            // Not written by this codec (which writes names in order): sort it out the slow way.
+            var builder = FieldDictionary<object?>.Empty.ToBuilder();
+            for (var i = 0; i < names.Count; i++)
+            {
+                builder[names[i]] = values[i];
+            }
+
+            return builder.ToImmutable();
+        }
+
+        // Every record of a table names the same fields: the names array is shared between them.
+        return FieldDictionary<object?>.FromOrdered(NameSet(names), [.. values]);
+    }
+
+    /// <summary>
+    /// The names as an array shared with earlier maps of the same names (the recent few name lists on this thread,
+    /// compared by reference: names are interned by <see cref="Name"/>).
+    /// </summary>
+    private static string[] NameSet(List<string> names)
+    {
+        var recent = t_nameSets ??= new string[8][];
+        for (var i = 0; i < recent.Length && recent[i] is { } set; i++)
+        {
+            if (set.Length == names.Count && SameNames(set, names))
+            {
+                return set;
+            }
+        }
+
+        var created = names.ToArray();
+        recent[t_nextNameSet] = created;
+        t_nextNameSet = (t_nextNameSet + 1) % recent.Length;
+        return created;
+    }
+
+    private static bool SameNames(string[] set, List<string> names)
+    {
+        for (var i = 0; i < set.Length; i++)
+        {
+            if (!ReferenceEquals(set[i], names[i]))
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     private static object? ReadValue(ref Utf8JsonReader r)
@@ -425,6 +493,36 @@ public static class RecordBaseCodec
             default:
                 throw new FormatException($"unexpected {r.TokenType} where a value belongs");
         }
+    }
+
+    /// <summary>
+    /// A field or source name: the same few names recur in every base, so each thread keeps one string per name
+    /// instead of allocating it again for every record (bounded: a table with very many columns just allocates).
+    /// </summary>
+    private static string Name(ref Utf8JsonReader r)
+    {
+        var length = r.HasValueSequence ? r.ValueSequence.Length : r.ValueSpan.Length;
+        if (length > 128)
+        {
+            return r.GetString()!;
+        }
+
+        Span<char> buffer = stackalloc char[128];
+        var written = r.CopyString(buffer);
+        var names = t_names ??= new Dictionary<string, string>(StringComparer.Ordinal);
+        var lookup = names.GetAlternateLookup<ReadOnlySpan<char>>();
+        if (lookup.TryGetValue(buffer[..written], out var known))
+        {
+            return known;
+        }
+
+        var name = new string(buffer[..written]);
+        if (names.Count < 4096)
+        {
+            names[name] = name;
+        }
+
+        return name;
     }
 
     private static JsonTokenType Next(ref Utf8JsonReader r) =>

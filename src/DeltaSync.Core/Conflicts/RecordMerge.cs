@@ -15,6 +15,7 @@ internal sealed class RecordMerge
     private bool _exists;
     private WriteStamp? _existence;
     private string? _conflictId;
+    private WriteStamp? _stamp;
 
     public RecordMerge(RecordBase record, RecordVersion version, Detection detection, ConflictPolicy policy, ConflictResolver resolver)
     {
@@ -35,7 +36,7 @@ internal sealed class RecordMerge
 
     public IReadOnlyList<HeldUpdate> HeldUpdates => _heldUpdates;
 
-    private WriteStamp Stamp => _version.Stamp;
+    private WriteStamp Stamp => _stamp ??= _version.Stamp;
 
     private string Source => _version.Source;
 

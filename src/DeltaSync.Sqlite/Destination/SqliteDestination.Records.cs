@@ -30,16 +30,22 @@ internal sealed partial class SqliteDestination
                 var rows = new Dictionary<RecordKey, IReadOnlyDictionary<string, object?>>(wanted.Count);
                 var table = SqliteSql.Quote(destinationTable);
                 var keyColumns = schema.PrimaryKey;
+                var width = keyColumns.Count;
+                var tuple = width == 1 ? SqliteSql.Quote(keyColumns[0]) : "(" + SqliteSql.ColumnList(keyColumns) + ")";
                 for (var start = 0; start < wanted.Count; start += KeysPerRead)
                 {
-                    var chunk = wanted.GetRange(start, Math.Min(KeysPerRead, wanted.Count - start));
-                    var marks = string.Join(", ", chunk.Select((_, i) => $"?{i + 2}"));
-                    using (var read = new RawStatement(db, $"SELECT key, body FROM {RecordsTable} WHERE destination_table = ?1 AND key IN ({marks})"))
+                    var count = Math.Min(KeysPerRead, wanted.Count - start);
+                    // Full chunks reuse two statements prepared once per table; only a batch's last chunk is prepared for its size.
+                    var full = count == KeysPerRead;
+                    var read = full
+                        ? Statement(destinationTable + "\u0001bases-read", () => BasesReadSql(count))
+                        : new RawStatement(db, BasesReadSql(count));
+                    try
                     {
                         read.Bind(1, destinationTable);
-                        for (var i = 0; i < chunk.Count; i++)
+                        for (var i = 0; i < count; i++)
                         {
-                            read.Bind(i + 2, chunk[i].Encoded);
+                            read.Bind(i + 2, wanted[start + i].Encoded);
                         }
 
                         while (read.Step())
@@ -47,38 +53,66 @@ internal sealed partial class SqliteDestination
                             bases[RecordKey.FromEncoded((byte[])read.GetValue(0)!)] = read.GetText(1);
                         }
                     }
-
-                    var width = keyColumns.Count;
-                    var tuple = width == 1 ? SqliteSql.Quote(keyColumns[0]) : "(" + SqliteSql.ColumnList(keyColumns) + ")";
-                    var values = string.Join(", ", chunk.Select((_, i) => width == 1 ? $"?{i + 1}" : "(" + string.Join(", ", Enumerable.Range(0, width).Select(c => $"?{(i * width) + c + 1}")) + ")"));
-                    var inList = width == 1 ? values : "VALUES " + values;
-                    using var select = new RawStatement(db, $"SELECT * FROM {table} WHERE {tuple} IN ({inList})");
-                    for (var i = 0; i < chunk.Count; i++)
+                    finally
                     {
-                        for (var c = 0; c < width; c++)
+                        if (full)
                         {
-                            select.Bind((i * width) + c + 1, chunk[i].Values[c]);
+                            read.Reset();
+                        }
+                        else
+                        {
+                            read.Dispose();
                         }
                     }
 
-                    var count = select.ColumnCount;
-                    var names = Enumerable.Range(0, count).Select(select.ColumnName).ToArray();
-                    var keyIndexes = keyColumns.Select(k => Array.FindIndex(names, n => string.Equals(n, k, StringComparison.OrdinalIgnoreCase))).ToArray();
-                    while (select.Step())
+                    var select = full
+                        ? Statement(destinationTable + "\u0001rows-read", () => RowsReadSql(table, tuple, width, count))
+                        : new RawStatement(db, RowsReadSql(table, tuple, width, count));
+                    try
                     {
-                        var row = new Dictionary<string, object?>(count, StringComparer.Ordinal);
-                        var keyValues = new object?[width];
-                        for (var c = 0; c < count; c++)
+                        for (var i = 0; i < count; i++)
                         {
-                            row[names[c]] = select.GetValue(c);
+                            for (var c = 0; c < width; c++)
+                            {
+                                select.Bind((i * width) + c + 1, wanted[start + i].Values[c]);
+                            }
                         }
 
-                        for (var k = 0; k < width; k++)
+                        var columns = select.ColumnCount;
+                        var names = new string[columns];
+                        for (var c = 0; c < columns; c++)
                         {
-                            keyValues[k] = row[names[keyIndexes[k]]];
+                            names[c] = select.ColumnName(c);
                         }
 
-                        rows[new RecordKey(keyValues)] = row;
+                        var keyIndexes = keyColumns.Select(k => Array.FindIndex(names, n => string.Equals(n, k, StringComparison.OrdinalIgnoreCase))).ToArray();
+                        while (select.Step())
+                        {
+                            var row = new Dictionary<string, object?>(columns, StringComparer.Ordinal);
+                            var keyValues = new object?[width];
+                            for (var c = 0; c < columns; c++)
+                            {
+                                row[names[c]] = select.GetValue(c);
+                            }
+
+                            for (var k = 0; k < width; k++)
+                            {
+                                keyValues[k] = row[names[keyIndexes[k]]];
+                            }
+
+                            rows[new RecordKey(keyValues)] = row;
+                        }
+                    }
+                    finally
+                    {
+                        if (full)
+                        {
+                            select.Reset();
+                        }
+                        else
+                        {
+                            select.Dispose();
+                        }
                     }
                 }
 
@@ -96,6 +130,15 @@ internal sealed partial class SqliteDestination
                 return found;
             },
             cancellationToken);
+    }
+
+    private static string BasesReadSql(int count) =>
+        $"SELECT key, body FROM {RecordsTable} WHERE destination_table = ?1 AND key IN ({string.Join(", ", Enumerable.Range(2, count).Select(i => $"?{i}"))})";
+
+    private static string RowsReadSql(string table, string tuple, int width, int count)
+    {
+        var values = string.Join(", ", Enumerable.Range(0, count).Select(i => width == 1 ? $"?{i + 1}" : "(" + string.Join(", ", Enumerable.Range(0, width).Select(c => $"?{(i * width) + c + 1}")) + ")"));
+        return $"SELECT * FROM {table} WHERE {tuple} IN ({(width == 1 ? values : "VALUES " + values)})";
     }
 
     private void WriteRecordBases(sqlite3 db, string destinationTable, IReadOnlyList<RecordBaseWrite> records)
