@@ -215,7 +215,7 @@ public sealed class DeadLetterReplayCommand : AsyncCommand<DeadLetterReplaySetti
         var w = table.Written;
         Terminal.Line(string.Create(
             CultureInfo.InvariantCulture,
-            $"{table.Table}: replayed {table.Replayed}, applied {table.Applied}, still failing {table.StillFailing.Count} (destination: {w.Inserted} inserted, {w.Updated} updated, {w.Deleted} deleted)"));
+            $"{table.Table}: replayed {table.Replayed}, applied {table.Applied}, still failing {table.StillFailing.Count} (destination: {w.Inserted} inserted, {w.Updated} updated, {w.Deleted} deleted){(table.ConflictsDetected > 0 ? $"; {table.ConflictsDetected} conflict(s) detected, see deltasync conflicts list" : "")}"));
         foreach (var entry in table.StillFailing)
         {
             Terminal.Line(string.Create(CultureInfo.InvariantCulture, $"  {entry.Id} record {entry.RecordId} (attempts {entry.Attempts}): {entry.Reason}"));
@@ -256,6 +256,7 @@ internal static class DeadLetterJson
         inserted = r.Written.Inserted,
         updated = r.Written.Updated,
         deleted = r.Written.Deleted,
+        conflicts_detected = r.ConflictsDetected,
         error = r.Error,
         failures = r.StillFailing.Select(d => new { id = d.Id, record_id = d.RecordId, attempts = d.Attempts, reason = d.Reason }),
     };

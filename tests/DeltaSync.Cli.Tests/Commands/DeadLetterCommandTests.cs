@@ -96,6 +96,7 @@ public sealed class DeadLetterCommandTests : IDisposable
             var table = Assert.Single(json.RootElement.GetProperty("tables").EnumerateArray());
             Assert.Equal(1, table.GetProperty("applied").GetInt32());
             Assert.Equal(0, table.GetProperty("still_failing").GetInt32());
+            Assert.Equal(0, table.GetProperty("conflicts_detected").GetInt32());
             Assert.Equal(1, table.GetProperty("inserted").GetInt64());
         }
 
