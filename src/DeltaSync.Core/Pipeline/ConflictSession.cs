@@ -95,7 +95,8 @@ public sealed class ConflictSession
             Log.Append(outcome);
             foreach (var resolved in outcome.Conflicts)
             {
-                var recordJson = ConflictRecords.ToRecord(resolved).ToJson();
+                // Stored compact (commands that show it parse and indent it again).
+                var recordJson = JsonSerializer.Serialize(ConflictRecords.ToRecord(resolved), ConflictLogEntry.LineOptions);
                 var id = resolved.Conflict.ConflictId;
                 entries.Add(new ConflictLogRecord($"{id}:detected", id, plan.Stream, ConflictLogEntry.Kinds.Detected, now, recordJson));
                 var resolution = ResolutionJson(resolved.Resolution);
@@ -110,7 +111,7 @@ public sealed class ConflictSession
             {
                 var json = JsonSerializer.Serialize(
                     new { conflict_id = held.ConflictId, record_id = held.RecordId, field = held.Field, source = held.Candidate.Source, timestamp = ConflictRecords.Time(held.Candidate.Stamp.Time), deleted = held.Candidate.Deleted, values = held.Candidate.Values },
-                    SyncReport.JsonOptions);
+                    ConflictLogEntry.LineOptions);
                 entries.Add(new ConflictLogRecord($"{held.ConflictId}:held:{held.Field}:{held.Candidate.Stamp}", held.ConflictId, plan.Stream, ConflictLogEntry.Kinds.HeldUpdate, now, json));
             }
         }
@@ -167,7 +168,7 @@ public sealed class ConflictSession
         var record = ConflictRecords.ToRecord(
             new Conflict(resolution.ConflictId, "", ConflictType.Update, [], [], Instant.MinValue),
             resolution).Resolution;
-        return JsonSerializer.Serialize(new { conflict_id = resolution.ConflictId, resolution = record }, SyncReport.JsonOptions);
+        return JsonSerializer.Serialize(new { conflict_id = resolution.ConflictId, resolution = record }, ConflictLogEntry.LineOptions);
     }
 
     private static string Digest(string text) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)).AsSpan(0, 8));

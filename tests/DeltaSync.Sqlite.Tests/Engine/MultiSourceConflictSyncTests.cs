@@ -230,7 +230,8 @@ public sealed class MultiSourceConflictSyncTests : IDisposable
             Assert.Empty(await store.ReadConflictReviewsAsync(null, 10, CancellationToken.None));
             var history = await store.ReadConflictLogAsync(conflictId, 100, CancellationToken.None);
             Assert.Equal("resolved", history[^1].Kind);
-            Assert.Contains("\"resolved_by\": \"reviewer\"", history[^1].Json, StringComparison.Ordinal);
+            using var entry = System.Text.Json.JsonDocument.Parse(history[^1].Json);
+            Assert.Equal("reviewer", entry.RootElement.GetProperty("resolution").GetProperty("resolved_by").GetString());
         }
 
         // The decision stands: the next pass writes nothing.
