@@ -78,6 +78,22 @@ internal sealed class PostgresCursorCapture : IChangeCapture
         }
     }
 
+    /// <summary>Whether this is a timestamp cursor (else a sequence cursor).</summary>
+    internal bool IsTimestamp => _isTimestamp;
+
+    /// <summary>The cursor column.</summary>
+    internal PgColumn Cursor => _cursor;
+
+    /// <summary>The created_at column that orders rows whose cursor is NULL, when it applies (same type as the cursor).</summary>
+    internal PgColumn? CreatedAt => _createdAtIndex < 0 ? null : _mapper.Column(_request.Schema.Columns[_createdAtIndex].Name);
+
+    /// <summary>The zone zone-less cursor values are read in.</summary>
+    internal DateTimeZone Zone => _zone;
+
+    /// <summary>Where a sequence snapshot that saw <paramref name="highest"/> at <paramref name="snapshotMicros"/> leaves the cursor (see <see cref="SnapshotAsync"/>).</summary>
+    internal static Position SequenceDone(Position then, long snapshotMicros, long? highest) =>
+        highest is { } max && SequenceCursor.TryParse(then, out var sequence) ? sequence.Record(snapshotMicros, max).ToPosition() : then;
+
     public async IAsyncEnumerable<ChangeBatch> ReadAsync([EnumeratorCancellation] CancellationToken cancellationToken)
     {
         await using var connection = await PostgresConnectionFactory.OpenAsync(_data, "source", cancellationToken).ConfigureAwait(false);
@@ -123,7 +139,7 @@ internal sealed class PostgresCursorCapture : IChangeCapture
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 
     /// <summary>Where the cursor continues once the snapshot about to start is done (observed before it starts).</summary>
-    private async Task<Position> ContinuationAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    internal async Task<Position> ContinuationAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
     {
         if (_isTimestamp)
         {
@@ -297,7 +313,7 @@ internal sealed class PostgresCursorCapture : IChangeCapture
     }
 
     /// <summary>A server time no earlier than the snapshot of the transaction (its first statement takes the snapshot).</summary>
-    private static async Task<long> SnapshotTimeAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, CancellationToken cancellationToken)
+    internal static async Task<long> SnapshotTimeAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand("SELECT clock_timestamp()", connection, transaction);
         var now = (DateTime)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;

@@ -14,6 +14,14 @@ namespace DeltaSync.Postgres.Destination;
 /// batch's transaction by binary COPY. Look-ups are one <c>= ANY($keys)</c> query per batch; keys above the scope's
 /// largest ledger key are known to be absent without a query (an initial snapshot in key order never asks).
 /// </summary>
+/// <remarks>
+/// A NULL <c>row_hash</c> is an entry written by a bulk load (<see cref="PostgresDestination.TryBulkLoadAsync"/>), which
+/// builds the ledger in SQL and cannot compute the engine's <see cref="RowHash"/> there. Such a row is, by
+/// construction, exactly what the source held: the destination's own row is the applied row. The first look-up of the
+/// key reads that row back with the captures' value mapping (the column types are the source's), hashes it as a
+/// capture would, and stores the hash, so an unchanged row re-read later (a cursor's lookback, a polling pass) is
+/// recognised as applied; a scan reports the entry with hash 0, which makes the diff hand the row to the look-up.
+/// </remarks>
 internal sealed class PostgresLedger : ILedger
 {
     private readonly PostgresDestination _destination;
@@ -40,6 +48,19 @@ internal sealed class PostgresLedger : ILedger
           PRIMARY KEY (scope_id, key));
         """;
 
+    /// <summary>Lets bulk loads leave <c>row_hash</c> NULL (ledgers created before had it NOT NULL); no lock when already done.</summary>
+    public static string MigrateSql(string schema)
+    {
+        var table = PostgresSql.Qualified(schema, "ledger").Replace("'", "''", StringComparison.Ordinal);
+        return $"""
+            DO $$ BEGIN
+              IF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('{table}') AND attname = 'row_hash' AND attnotnull) THEN
+                ALTER TABLE {PostgresSql.Qualified(schema, "ledger")} ALTER COLUMN row_hash DROP NOT NULL;
+              END IF;
+            END $$;
+            """;
+    }
+
     private string Table => PostgresSql.Qualified(_destination.Schema, "ledger");
 
     public async ValueTask<IReadOnlyDictionary<RecordKey, LedgerEntry>> LookupAsync(LedgerScope scope, IReadOnlyCollection<RecordKey> keys, CancellationToken cancellationToken)
@@ -58,14 +79,26 @@ internal sealed class PostgresLedger : ILedger
                     return (IReadOnlyDictionary<RecordKey, LedgerEntry>)found;
                 }
 
-                await using var command = new NpgsqlCommand($"SELECT key, position, commit_us, row_hash, deleted FROM {Table} WHERE scope_id = $1 AND key = ANY ($2)", connection);
-                command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = scopeId });
-                command.Parameters.Add(new NpgsqlParameter<byte[][]> { TypedValue = wanted, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bytea });
-                await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                List<LedgerEntry>? unhashed = null;
+                await using (var command = new NpgsqlCommand($"SELECT key, position, commit_us, row_hash, deleted FROM {Table} WHERE scope_id = $1 AND key = ANY ($2)", connection))
                 {
-                    var entry = Read(reader);
-                    found[entry.Key] = entry;
+                    command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = scopeId });
+                    command.Parameters.Add(new NpgsqlParameter<byte[][]> { TypedValue = wanted, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bytea });
+                    await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                    while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                    {
+                        var entry = Read(reader, out var hashed);
+                        found[entry.Key] = entry;
+                        if (!hashed)
+                        {
+                            (unhashed ??= []).Add(entry);
+                        }
+                    }
+                }
+
+                if (unhashed is not null)
+                {
+                    await HashFromRowsAsync(connection, scope.DestinationTable, scopeId, unhashed, found, cancellationToken).ConfigureAwait(false);
                 }
 
                 return found;
@@ -83,7 +116,7 @@ internal sealed class PostgresLedger : ILedger
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
-            yield return Read(reader);
+            yield return Read(reader, out _);
         }
     }
 
@@ -192,11 +225,55 @@ internal sealed class PostgresLedger : ILedger
         return max;
     }
 
-    private static LedgerEntry Read(NpgsqlDataReader reader)
+    /// <param name="hashed">False for a bulk-loaded entry whose hash is not computed yet (returned with hash 0).</param>
+    private static LedgerEntry Read(NpgsqlDataReader reader, out bool hashed)
     {
         var key = RecordKey.FromEncoded(reader.GetFieldValue<byte[]>(0));
         Instant? commit = reader.IsDBNull(2) ? null : Instant.FromUnixTimeTicks(reader.GetInt64(2) * 10);
         var position = reader.IsDBNull(1) ? Position.None : Position.Parse(reader.GetString(1));
-        return new LedgerEntry(key, position, commit, reader.GetInt64(3), reader.GetBoolean(4));
+        hashed = !reader.IsDBNull(3);
+        return new LedgerEntry(key, position, commit, hashed ? reader.GetInt64(3) : 0, reader.GetBoolean(4));
+    }
+
+    /// <summary>
+    /// Completes bulk-loaded entries: reads their rows back from the destination table, hashes them as a capture hashes
+    /// the source's rows and stores the hashes. An entry whose row is gone (deleted out-of-band) or whose table this
+    /// destination has not prepared in this run keeps hash 0: the next change of the key is written, idempotently.
+    /// </summary>
+    private async Task HashFromRowsAsync(NpgsqlConnection connection, string destinationTable, int scopeId, List<LedgerEntry> entries, Dictionary<RecordKey, LedgerEntry> found, CancellationToken cancellationToken)
+    {
+        if (_destination.PreparedWriter(destinationTable) is not { } writer)
+        {
+            return;
+        }
+
+        var rows = await PostgresDestination.ReadRowsAsync(connection, writer.Target, writer.Schema, entries.Select(e => e.Key).ToList(), cancellationToken).ConfigureAwait(false);
+        var keys = new List<byte[]>(rows.Count);
+        var hashes = new List<long>(rows.Count);
+        foreach (var entry in entries)
+        {
+            if (rows.TryGetValue(entry.Key, out var values))
+            {
+                var hash = RowHash.Compute(values);
+                found[entry.Key] = entry with { RowHash = hash };
+                keys.Add(entry.Key.Encoded);
+                hashes.Add(hash);
+            }
+        }
+
+        if (keys.Count == 0)
+        {
+            return;
+        }
+
+        // Outside the batch's transaction, and only where the hash is still unknown: it describes the row as it stands,
+        // whatever the batch then writes (which stores its own hash).
+        await using var update = new NpgsqlCommand(
+            $"UPDATE {Table} l SET row_hash = u.h FROM unnest($2::bytea[], $3::bigint[]) AS u(k, h) WHERE l.scope_id = $1 AND l.key = u.k AND l.row_hash IS NULL",
+            connection);
+        update.Parameters.Add(new NpgsqlParameter<int> { TypedValue = scopeId });
+        update.Parameters.Add(new NpgsqlParameter<byte[][]> { TypedValue = [.. keys], NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bytea });
+        update.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = [.. hashes], NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bigint });
+        await update.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 }
