@@ -120,9 +120,16 @@ internal sealed class PostgresSnapshotCopy
         }
 
         var value = CursorValueSql(cursor, t);
-        var asTimestamp = cursor.Cursor.BaseType == "date" ? $"({value})::timestamp" : value;
-        // extract(epoch …) is numeric (exact) from PostgreSQL 14; infinite values have no instant.
-        return $"CASE WHEN isfinite({value}) THEN (extract(epoch FROM {asTimestamp}) * 1000000)::bigint END";
+        var date = cursor.Cursor.BaseType == "date";
+        var asTimestamp = date ? $"({value})::timestamp" : value;
+        // ±infinity reaches the capture as the CLR type's MaxValue / MinValue (and counts as a future timestamp there).
+        var (latest, earliest) = date
+            ? (EpochMicros(DateOnly.MaxValue.ToDateTime(TimeOnly.MinValue)), EpochMicros(DateOnly.MinValue.ToDateTime(TimeOnly.MinValue)))
+            : (EpochMicros(DateTime.MaxValue), EpochMicros(DateTime.MinValue));
+        // extract(epoch …) is numeric, so exact, from PostgreSQL 14 on.
+        return string.Create(
+            CultureInfo.InvariantCulture,
+            $"CASE WHEN isfinite({value}) THEN (extract(epoch FROM {asTimestamp}) * 1000000)::bigint WHEN {value} > 'epoch' THEN {latest}::bigint WHEN {value} < 'epoch' THEN {earliest}::bigint END");
     }
 
     /// <summary>Over the ledger rows inserted (columns <c>position</c>, <c>commit_us</c>): a row with no cursor value.</summary>
@@ -175,6 +182,8 @@ internal sealed class PostgresSnapshotCopy
 
     private string CursorValueSql(PostgresCursorCapture cursor, string t) =>
         cursor.CreatedAt is { } created ? $"COALESCE({Column(cursor.Cursor, t)}, {Column(created, t)})" : Column(cursor.Cursor, t);
+
+    private static long EpochMicros(DateTime value) => (value.Ticks - DateTime.UnixEpoch.Ticks) / 10;
 
     private static string Column(PgColumn column, string t) => $"{t}.{PostgresSql.Quote(column.Name)}";
 

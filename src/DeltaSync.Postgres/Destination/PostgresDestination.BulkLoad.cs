@@ -49,6 +49,12 @@ internal sealed partial class PostgresDestination
                     return BulkLoadOutcome.Skipped("the destination table was not prepared");
                 }
 
+                if (connection.PostgreSqlVersion.Major < 14)
+                {
+                    // Commit times are computed with extract(epoch …), exact (numeric) only from 14 on.
+                    return BulkLoadOutcome.Skipped($"the destination runs PostgreSQL {connection.PostgreSqlVersion}; the bulk load needs 14 or later");
+                }
+
                 if (Mismatch(copy.Mapper, writer) is { } mismatch)
                 {
                     return BulkLoadOutcome.Skipped(mismatch);
