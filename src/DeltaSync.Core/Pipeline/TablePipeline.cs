@@ -188,6 +188,7 @@ public sealed partial class TablePipeline
         var drain = new DrainSignal();
         var request = new CaptureRequest(_plan, schema, position, config.Sync.BatchSize, services.Destination.Ledger, scope, checkpoint?.HighWaterMark)
         {
+            SourceDigests = await services.Destination.Ledger.HasSourceDigestsAsync(scope, stop).ConfigureAwait(false),
             WaitForApplied = drain.WaitAsync,
             DestinationDigests = async cancellationToken =>
             {

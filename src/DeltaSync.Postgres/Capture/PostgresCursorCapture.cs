@@ -171,7 +171,7 @@ internal sealed class PostgresCursorCapture : IChangeCapture
         var snapshotMicros = await SnapshotTimeAsync(connection, transaction, cancellationToken).ConfigureAwait(false);
         await using var command = new NpgsqlCommand { Connection = connection, Transaction = transaction };
         var where = after is null ? "" : " WHERE " + _mapper.KeyAfter(after, command);
-        command.CommandText = $"SELECT {_mapper.SelectList()} FROM {_mapper.Table.QualifiedName}{where} ORDER BY {_mapper.KeyOrder()}";
+        command.CommandText = $"SELECT {_mapper.SelectList(_request.SourceDigests)} FROM {_mapper.Table.QualifiedName}{where} ORDER BY {_mapper.KeyOrder()}";
         var builder = new BatchBuilder(this);
         var last = after;
         var highest = long.MinValue;
@@ -186,7 +186,7 @@ internal sealed class PostgresCursorCapture : IChangeCapture
                     highest = Math.Max(highest, v);
                 }
 
-                last = builder.Add(values, value);
+                last = builder.Add(values, value, _mapper.ReadDigest(reader));
                 if (builder.IsFull)
                 {
                     yield return builder.Take(SnapshotPosition.Create(last, then));
@@ -222,7 +222,7 @@ internal sealed class PostgresCursorCapture : IChangeCapture
         var condition = start.Key is null
             ? $"{column} >= $1"
             : $"({column} > $1 OR ({column} = $1 AND {_mapper.KeyAfter(start.Key, command)}))";
-        command.CommandText = $"SELECT {_mapper.SelectList()} FROM {_mapper.Table.QualifiedName} WHERE {column} IS NULL OR {condition} ORDER BY {column} NULLS LAST, {_mapper.KeyOrder()}";
+        command.CommandText = $"SELECT {_mapper.SelectList(_request.SourceDigests)} FROM {_mapper.Table.QualifiedName} WHERE {column} IS NULL OR {condition} ORDER BY {column} NULLS LAST, {_mapper.KeyOrder()}";
         var builder = new BatchBuilder(this) { Warning = warning };
         var checkpoint = cursor.CapAt(ceiling);
         var sawAny = false;
@@ -233,7 +233,7 @@ internal sealed class PostgresCursorCapture : IChangeCapture
                 sawAny = true;
                 var values = _mapper.ReadValues(reader);
                 var value = RowCursorValue(values);
-                builder.Add(values, value);
+                builder.Add(values, value, _mapper.ReadDigest(reader));
                 if (value is { } v)
                 {
                     var candidate = new CursorPosition(CursorPosition.TimestampKind, v, _request.Schema.KeyOf(values)).CapAt(ceiling);
@@ -284,7 +284,7 @@ internal sealed class PostgresCursorCapture : IChangeCapture
         await using var command = new NpgsqlCommand { Connection = connection, Transaction = transaction };
         var column = PostgresSql.Quote(_cursor.Name);
         command.Parameters.Add(new NpgsqlParameter { Value = cursor.Value == long.MinValue ? long.MinValue : cursor.Value });
-        command.CommandText = $"SELECT {_mapper.SelectList()} FROM {_mapper.Table.QualifiedName} WHERE {column} IS NULL OR {column} >= $1 ORDER BY {column} NULLS LAST, {_mapper.KeyOrder()}";
+        command.CommandText = $"SELECT {_mapper.SelectList(_request.SourceDigests)} FROM {_mapper.Table.QualifiedName} WHERE {column} IS NULL OR {column} >= $1 ORDER BY {column} NULLS LAST, {_mapper.KeyOrder()}";
         var builder = new BatchBuilder(this) { Warning = reset ?? horizon.Warning(_request.Plan.Table, _user) };
         var highest = long.MinValue;
         await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
@@ -298,7 +298,7 @@ internal sealed class PostgresCursorCapture : IChangeCapture
                     highest = Math.Max(highest, v);
                 }
 
-                builder.Add(values, value);
+                builder.Add(values, value, _mapper.ReadDigest(reader));
                 if (builder.IsFull)
                 {
                     // Mid-pass the previous cursor stands: the new one holds only once this whole pass is applied.
@@ -413,7 +413,7 @@ internal sealed class PostgresCursorCapture : IChangeCapture
 
         public bool IsFull => _events.Count >= _owner._request.BatchSize;
 
-        public RecordKey Add(object?[] values, long? cursorValue)
+        public RecordKey Add(object?[] values, long? cursorValue, long? digest)
         {
             Position position;
             Instant? commitTime = null;
@@ -446,7 +446,7 @@ internal sealed class PostgresCursorCapture : IChangeCapture
                 position = new CursorPosition(CursorPosition.SequenceKind, value, null).ToPosition();
             }
 
-            var change = _owner._mapper.Upsert(values, position, commitTime);
+            var change = _owner._mapper.Upsert(values, position, commitTime, digest);
             _events.Add(change);
             return change.Key;
         }

@@ -20,7 +20,8 @@ namespace DeltaSync.Postgres.Destination;
 /// Crash safety: everything commits at once. Killed before the commit, the transaction rolls back and the table is
 /// empty again, so the next run loads it afresh; killed after, the destination holds the checkpoint and the next run
 /// resumes from it (recovering it into the state store). Nothing is written twice either way. The ledger's row hashes
-/// are left NULL and computed from the destination's rows on first look-up (<see cref="PostgresLedger"/>).
+/// are PostgreSQL's own digests of the copied rows (<see cref="PostgresRowMapper.DigestSql"/>), marked as such, and the
+/// scope is flagged so that its captures compute the same digest for the rows they read (<see cref="PostgresLedger"/>).
 /// </remarks>
 internal sealed partial class PostgresDestination
 {
@@ -120,7 +121,7 @@ internal sealed partial class PostgresDestination
             }
         }
 
-        var columns = PostgresSql.ColumnList(copy.Mapper.Schema.Columns.Select(c => target.Columns.First(t => string.Equals(t.Name, c.Name, StringComparison.OrdinalIgnoreCase)).Name));
+        var columns = PostgresSql.ColumnList(copy.Mapper.Schema.Columns.Select(c => copy.Mapper.Column(c.Name).Name));
         Position done;
         await using (var snapshot = await copy.BeginAsync(cancellationToken).ConfigureAwait(false))
         {
@@ -162,9 +163,10 @@ internal sealed partial class PostgresDestination
         var future = request.FutureLimit is { } limit ? limit.ToUnixTimeTicks() / 10 : long.MaxValue;
         var sql = $"""
             WITH entries AS (
-              INSERT INTO {PostgresSql.Qualified(Schema, "ledger")} (scope_id, key, position, commit_us, row_hash, deleted)
-              SELECT $1, {copy.KeySql("t")}, {copy.PositionSql("t")}, {copy.CommitSql("t")}, NULL, false FROM {target.QualifiedName} t
-              RETURNING position, commit_us)
+              INSERT INTO {PostgresSql.Qualified(Schema, "ledger")} (scope_id, key, position, commit_us, row_hash, deleted, source_digest)
+              SELECT $1, {copy.KeySql("t")}, {copy.PositionSql("t")}, {copy.CommitSql("t")}, {copy.Mapper.DigestSql("t")}, false, true FROM {target.QualifiedName} t
+              RETURNING position, commit_us),
+            scope AS (UPDATE {PostgresSql.Qualified(Schema, "ledger_scopes")} SET source_digests = true WHERE scope_id = $1)
             SELECT count(*), max(commit_us), count(*) FILTER (WHERE {copy.NullCursorSql}),
                    count(*) FILTER (WHERE commit_us > $2), max(commit_us) FILTER (WHERE commit_us > $2)
             FROM entries
@@ -206,10 +208,11 @@ internal sealed partial class PostgresDestination
         foreach (var column in source.Schema.Columns)
         {
             var from = source.Column(column.Name);
-            var to = writer.Target.Columns.FirstOrDefault(t => string.Equals(t.Name, column.Name, StringComparison.OrdinalIgnoreCase));
+            // The ledger's SQL names the columns as the source spells them.
+            var to = writer.Target.Columns.FirstOrDefault(t => string.Equals(t.Name, from.Name, StringComparison.Ordinal));
             if (to is null)
             {
-                return $"column '{column.Name}' is missing at the destination";
+                return $"column '{from.Name}' is not spelled the same at the destination";
             }
 
             // format_type's spelling includes the type modifier (numeric(12,2), varchar(40)) and array brackets.
@@ -221,6 +224,10 @@ internal sealed partial class PostgresDestination
 
         return null;
     }
+
+    /// <summary>The writer <see cref="PrepareTableAsync"/> made for the table in this process, or null.</summary>
+    private PostgresTableWriter? PreparedWriter(string destinationTable) =>
+        _tables.TryGetValue(destinationTable, out var slot) ? slot.Writer : null;
 
     private static Instant? Micros(long? micros) => micros is { } m ? Instant.FromUnixTimeTicks(m * 10) : null;
 

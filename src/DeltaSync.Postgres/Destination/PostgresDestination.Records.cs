@@ -49,15 +49,40 @@ internal sealed partial class PostgresDestination
                     : await PostgresCatalog.ReadAsync(connection, destinationTable, cancellationToken).ConfigureAwait(false);
                 if (table is not null)
                 {
-                    foreach (var (key, values) in await ReadRowsAsync(connection, table, schema, wanted, cancellationToken).ConfigureAwait(false))
+                    var mapper = new PostgresRowMapper(table, schema, "destination");
+                    var keyColumns = schema.PrimaryKey.Select(mapper.Column).ToList();
+                    for (var start = 0; start < wanted.Count; start += KeysPerRead)
                     {
-                        var row = new Dictionary<string, object?>(values.Length, StringComparer.Ordinal);
-                        for (var i = 0; i < values.Length; i++)
+                        var chunk = wanted.GetRange(start, Math.Min(KeysPerRead, wanted.Count - start));
+                        await using var select = new NpgsqlCommand { Connection = connection };
+                        var tuples = new List<string>(chunk.Count);
+                        foreach (var key in chunk)
                         {
-                            row[schema.Columns[i].Name] = values[i];
+                            var marks = new List<string>(keyColumns.Count);
+                            for (var i = 0; i < keyColumns.Count; i++)
+                            {
+                                select.Parameters.Add(new NpgsqlParameter { Value = PostgresValues.ToColumn(key.Values[i], keyColumns[i]) ?? DBNull.Value });
+                                var mark = "$" + select.Parameters.Count.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                                marks.Add(keyColumns[i].IsNative ? $"{mark}::{keyColumns[i].TypeName}" : mark);
+                            }
+
+                            tuples.Add("(" + string.Join(", ", marks) + ")");
                         }
 
-                        rows[key] = row;
+                        var keyList = string.Join(", ", keyColumns.Select(c => c.IsNative ? PostgresSql.Quote(c.Name) : PostgresSql.Quote(c.Name) + "::text"));
+                        select.CommandText = $"SELECT {mapper.SelectList()} FROM {table.QualifiedName} WHERE ({keyList}) IN ({string.Join(", ", tuples)})";
+                        await using var reader = await select.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                        {
+                            var values = mapper.ReadValues(reader);
+                            var row = new Dictionary<string, object?>(values.Length, StringComparer.Ordinal);
+                            for (var i = 0; i < values.Length; i++)
+                            {
+                                row[schema.Columns[i].Name] = values[i];
+                            }
+
+                            rows[schema.KeyOf(values)] = row;
+                        }
                     }
                 }
 
@@ -76,52 +101,6 @@ internal sealed partial class PostgresDestination
             },
             cancellationToken);
     }
-
-    /// <summary>
-    /// The current rows of <paramref name="keys"/> in <paramref name="table"/>, in <paramref name="schema"/>'s column order
-    /// and read with the captures' value mapping (so they compare with, and hash like, what a PostgreSQL source sends);
-    /// keys without a row are missing. One statement per <see cref="KeysPerRead"/> keys.
-    /// </summary>
-    internal static async Task<Dictionary<RecordKey, object?[]>> ReadRowsAsync(NpgsqlConnection connection, PgTable table, TableSchema schema, IReadOnlyList<RecordKey> keys, CancellationToken cancellationToken)
-    {
-        var rows = new Dictionary<RecordKey, object?[]>(keys.Count);
-        var mapper = new PostgresRowMapper(table, schema, "destination");
-        var keyColumns = schema.PrimaryKey.Select(mapper.Column).ToList();
-        var keyList = string.Join(", ", keyColumns.Select(c => c.IsNative ? PostgresSql.Quote(c.Name) : PostgresSql.Quote(c.Name) + "::text"));
-        for (var start = 0; start < keys.Count; start += KeysPerRead)
-        {
-            var count = Math.Min(KeysPerRead, keys.Count - start);
-            await using var select = new NpgsqlCommand { Connection = connection };
-            var tuples = new List<string>(count);
-            for (var k = start; k < start + count; k++)
-            {
-                var key = keys[k];
-                var marks = new List<string>(keyColumns.Count);
-                for (var i = 0; i < keyColumns.Count; i++)
-                {
-                    select.Parameters.Add(new NpgsqlParameter { Value = PostgresValues.ToColumn(key.Values[i], keyColumns[i]) ?? DBNull.Value });
-                    var mark = "$" + select.Parameters.Count.ToString(System.Globalization.CultureInfo.InvariantCulture);
-                    marks.Add(keyColumns[i].IsNative ? $"{mark}::{keyColumns[i].TypeName}" : mark);
-                }
-
-                tuples.Add("(" + string.Join(", ", marks) + ")");
-            }
-
-            select.CommandText = $"SELECT {mapper.SelectList()} FROM {table.QualifiedName} WHERE ({keyList}) IN ({string.Join(", ", tuples)})";
-            await using var reader = await select.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-            {
-                var values = mapper.ReadValues(reader);
-                rows[schema.KeyOf(values)] = values;
-            }
-        }
-
-        return rows;
-    }
-
-    /// <summary>The writer <see cref="PrepareTableAsync"/> made for the table in this process, or null.</summary>
-    internal PostgresTableWriter? PreparedWriter(string destinationTable) =>
-        _tables.TryGetValue(destinationTable, out var slot) ? slot.Writer : null;
 
     private async Task WriteRecordBasesAsync(NpgsqlConnection connection, string destinationTable, IReadOnlyList<RecordBaseWrite> records, CancellationToken cancellationToken)
     {

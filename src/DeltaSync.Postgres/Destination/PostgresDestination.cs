@@ -255,6 +255,12 @@ internal sealed partial class PostgresDestination : IDestination
             await ledger.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
 
+        await using (var digests = new NpgsqlCommand($"UPDATE {PostgresSql.Qualified(Schema, "ledger_scopes")} SET source_digests = NULL WHERE scope_id = $1", connection, transaction))
+        {
+            digests.Parameters.Add(new NpgsqlParameter<int> { TypedValue = scopeId });
+            await digests.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
         foreach (var table in new[] { CheckpointTable, AppliedBatchesTable })
         {
             await using var forget = new NpgsqlCommand($"DELETE FROM {table} WHERE stream = $1", connection, transaction);
@@ -293,7 +299,7 @@ internal sealed partial class PostgresDestination : IDestination
             removed = await delete.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        await using var ledger = new NpgsqlCommand($"UPDATE {PostgresSql.Qualified(Schema, "ledger")} SET deleted = true, row_hash = 0 WHERE scope_id = $1 AND NOT deleted", connection);
+        await using var ledger = new NpgsqlCommand($"UPDATE {PostgresSql.Qualified(Schema, "ledger")} SET deleted = true, row_hash = 0, source_digest = NULL WHERE scope_id = $1 AND NOT deleted", connection);
         ledger.Parameters.Add(new NpgsqlParameter<int> { TypedValue = scopeId });
         await ledger.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         return removed;

@@ -15,12 +15,11 @@ namespace DeltaSync.Postgres.Destination;
 /// largest ledger key are known to be absent without a query (an initial snapshot in key order never asks).
 /// </summary>
 /// <remarks>
-/// A NULL <c>row_hash</c> is an entry written by a bulk load (<see cref="PostgresDestination.TryBulkLoadAsync"/>), which
-/// builds the ledger in SQL and cannot compute the engine's <see cref="RowHash"/> there. Such a row is, by
-/// construction, exactly what the source held: the destination's own row is the applied row. The first look-up of the
-/// key reads that row back with the captures' value mapping (the column types are the source's), hashes it as a
-/// capture would, and stores the hash, so an unchanged row re-read later (a cursor's lookback, a polling pass) is
-/// recognised as applied; a scan reports the entry with hash 0, which makes the diff hand the row to the look-up.
+/// <c>source_digest</c> true marks an entry written by a bulk load (<see cref="PostgresDestination.TryBulkLoadAsync"/>),
+/// which builds the ledger in SQL and cannot compute the engine's <see cref="RowHash"/> there: its <c>row_hash</c> is
+/// PostgreSQL's own digest of the row (<see cref="PostgresRowMapper.DigestSql"/>), which the captures compute for the
+/// rows they read while the scope is flagged in <c>ledger_scopes.source_digests</c>. Any write of the record stores the
+/// engine's hash again (and clears the mark).
 /// </remarks>
 internal sealed class PostgresLedger : ILedger
 {
@@ -48,18 +47,19 @@ internal sealed class PostgresLedger : ILedger
           PRIMARY KEY (scope_id, key));
         """;
 
-    /// <summary>Lets bulk loads leave <c>row_hash</c> NULL (ledgers created before had it NOT NULL); no lock when already done.</summary>
-    public static string MigrateSql(string schema)
-    {
-        var table = PostgresSql.Qualified(schema, "ledger").Replace("'", "''", StringComparison.Ordinal);
-        return $"""
-            DO $$ BEGIN
-              IF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('{table}') AND attname = 'row_hash' AND attnotnull) THEN
-                ALTER TABLE {PostgresSql.Qualified(schema, "ledger")} ALTER COLUMN row_hash DROP NOT NULL;
-              END IF;
-            END $$;
-            """;
-    }
+    /// <summary>Adds the source-digest marks to ledgers created before them (no lock when already there).</summary>
+    public static string MigrateSql(string schema) => $"""
+        DO $$ BEGIN
+          IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('{Literal(PostgresSql.Qualified(schema, "ledger"))}') AND attname = 'source_digest' AND NOT attisdropped) THEN
+            ALTER TABLE {PostgresSql.Qualified(schema, "ledger")} ADD COLUMN source_digest boolean;
+          END IF;
+          IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('{Literal(PostgresSql.Qualified(schema, "ledger_scopes"))}') AND attname = 'source_digests' AND NOT attisdropped) THEN
+            ALTER TABLE {PostgresSql.Qualified(schema, "ledger_scopes")} ADD COLUMN source_digests boolean;
+          END IF;
+        END $$;
+        """;
+
+    private static string Literal(string text) => text.Replace("'", "''", StringComparison.Ordinal);
 
     private string Table => PostgresSql.Qualified(_destination.Schema, "ledger");
 
@@ -79,26 +79,14 @@ internal sealed class PostgresLedger : ILedger
                     return (IReadOnlyDictionary<RecordKey, LedgerEntry>)found;
                 }
 
-                List<LedgerEntry>? unhashed = null;
-                await using (var command = new NpgsqlCommand($"SELECT key, position, commit_us, row_hash, deleted FROM {Table} WHERE scope_id = $1 AND key = ANY ($2)", connection))
+                await using var command = new NpgsqlCommand($"SELECT {Columns} FROM {Table} WHERE scope_id = $1 AND key = ANY ($2)", connection);
+                command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = scopeId });
+                command.Parameters.Add(new NpgsqlParameter<byte[][]> { TypedValue = wanted, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bytea });
+                await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
                 {
-                    command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = scopeId });
-                    command.Parameters.Add(new NpgsqlParameter<byte[][]> { TypedValue = wanted, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bytea });
-                    await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-                    while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-                    {
-                        var entry = Read(reader, out var hashed);
-                        found[entry.Key] = entry;
-                        if (!hashed)
-                        {
-                            (unhashed ??= []).Add(entry);
-                        }
-                    }
-                }
-
-                if (unhashed is not null)
-                {
-                    await HashFromRowsAsync(connection, scope.DestinationTable, scopeId, unhashed, found, cancellationToken).ConfigureAwait(false);
+                    var entry = Read(reader);
+                    found[entry.Key] = entry;
                 }
 
                 return found;
@@ -111,13 +99,22 @@ internal sealed class PostgresLedger : ILedger
         await using var connection = await _destination.OpenAsync(cancellationToken).ConfigureAwait(false);
         var scopeId = await _destination.ScopeIdAsync(connection, scope, cancellationToken).ConfigureAwait(false);
         await using var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, cancellationToken).ConfigureAwait(false);
-        await using var command = new NpgsqlCommand($"SELECT key, position, commit_us, row_hash, deleted FROM {Table} WHERE scope_id = $1 ORDER BY key", connection, transaction);
+        await using var command = new NpgsqlCommand($"SELECT {Columns} FROM {Table} WHERE scope_id = $1 ORDER BY key", connection, transaction);
         command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = scopeId });
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
-            yield return Read(reader, out _);
+            yield return Read(reader);
         }
+    }
+
+    public async ValueTask<bool> HasSourceDigestsAsync(LedgerScope scope, CancellationToken cancellationToken)
+    {
+        await using var connection = await _destination.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var scopeId = await _destination.ScopeIdAsync(connection, scope, cancellationToken).ConfigureAwait(false);
+        await using var command = new NpgsqlCommand($"SELECT coalesce(source_digests, false) FROM {PostgresSql.Qualified(_destination.Schema, "ledger_scopes")} WHERE scope_id = $1", connection);
+        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = scopeId });
+        return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is true;
     }
 
     /// <summary>Records entries inside the caller's open transaction.</summary>
@@ -165,8 +162,9 @@ internal sealed class PostgresLedger : ILedger
         if (!allAbove)
         {
             await using var merge = new NpgsqlCommand(
-                $"INSERT INTO {Table} SELECT * FROM pg_temp.deltasync_ledger_stage ON CONFLICT (scope_id, key) DO UPDATE SET " +
-                "position = excluded.position, commit_us = excluded.commit_us, row_hash = excluded.row_hash, deleted = excluded.deleted",
+                $"INSERT INTO {Table} (scope_id, key, position, commit_us, row_hash, deleted) " +
+                "SELECT scope_id, key, position, commit_us, row_hash, deleted FROM pg_temp.deltasync_ledger_stage ON CONFLICT (scope_id, key) DO UPDATE SET " +
+                "position = excluded.position, commit_us = excluded.commit_us, row_hash = excluded.row_hash, deleted = excluded.deleted, source_digest = NULL",
                 connection);
             await merge.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
@@ -225,55 +223,16 @@ internal sealed class PostgresLedger : ILedger
         return max;
     }
 
-    /// <param name="hashed">False for a bulk-loaded entry whose hash is not computed yet (returned with hash 0).</param>
-    private static LedgerEntry Read(NpgsqlDataReader reader, out bool hashed)
+    private const string Columns = "key, position, commit_us, row_hash, deleted, source_digest";
+
+    private static LedgerEntry Read(NpgsqlDataReader reader)
     {
         var key = RecordKey.FromEncoded(reader.GetFieldValue<byte[]>(0));
         Instant? commit = reader.IsDBNull(2) ? null : Instant.FromUnixTimeTicks(reader.GetInt64(2) * 10);
         var position = reader.IsDBNull(1) ? Position.None : Position.Parse(reader.GetString(1));
-        hashed = !reader.IsDBNull(3);
-        return new LedgerEntry(key, position, commit, hashed ? reader.GetInt64(3) : 0, reader.GetBoolean(4));
-    }
-
-    /// <summary>
-    /// Completes bulk-loaded entries: reads their rows back from the destination table, hashes them as a capture hashes
-    /// the source's rows and stores the hashes. An entry whose row is gone (deleted out-of-band) or whose table this
-    /// destination has not prepared in this run keeps hash 0: the next change of the key is written, idempotently.
-    /// </summary>
-    private async Task HashFromRowsAsync(NpgsqlConnection connection, string destinationTable, int scopeId, List<LedgerEntry> entries, Dictionary<RecordKey, LedgerEntry> found, CancellationToken cancellationToken)
-    {
-        if (_destination.PreparedWriter(destinationTable) is not { } writer)
+        return new LedgerEntry(key, position, commit, reader.GetInt64(3), reader.GetBoolean(4))
         {
-            return;
-        }
-
-        var rows = await PostgresDestination.ReadRowsAsync(connection, writer.Target, writer.Schema, entries.Select(e => e.Key).ToList(), cancellationToken).ConfigureAwait(false);
-        var keys = new List<byte[]>(rows.Count);
-        var hashes = new List<long>(rows.Count);
-        foreach (var entry in entries)
-        {
-            if (rows.TryGetValue(entry.Key, out var values))
-            {
-                var hash = RowHash.Compute(values);
-                found[entry.Key] = entry with { RowHash = hash };
-                keys.Add(entry.Key.Encoded);
-                hashes.Add(hash);
-            }
-        }
-
-        if (keys.Count == 0)
-        {
-            return;
-        }
-
-        // Outside the batch's transaction, and only where the hash is still unknown: it describes the row as it stands,
-        // whatever the batch then writes (which stores its own hash).
-        await using var update = new NpgsqlCommand(
-            $"UPDATE {Table} l SET row_hash = u.h FROM unnest($2::bytea[], $3::bigint[]) AS u(k, h) WHERE l.scope_id = $1 AND l.key = u.k AND l.row_hash IS NULL",
-            connection);
-        update.Parameters.Add(new NpgsqlParameter<int> { TypedValue = scopeId });
-        update.Parameters.Add(new NpgsqlParameter<byte[][]> { TypedValue = [.. keys], NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bytea });
-        update.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = [.. hashes], NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bigint });
-        await update.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            HashIsSourceDigest = !reader.IsDBNull(5) && reader.GetBoolean(5),
+        };
     }
 }

@@ -64,6 +64,21 @@ internal sealed class PostgresRowMapper
         return text.ToString();
     }
 
+    /// <summary>
+    /// PostgreSQL's own 64-bit digest of a row: the first 8 bytes of the MD5 of <c>record_send(ROW(columns))</c>, the
+    /// binary form of every column in schema order (type OIDs, lengths, values; text in the session's UTF-8). A row copied
+    /// byte for byte into a table with the same column types has the same digest there, which is what lets a bulk load's
+    /// ledger, built in the destination, be compared with rows the captures read later.
+    /// </summary>
+    public string DigestSql(string? alias = null) =>
+        $"('x' || left(md5(record_send(ROW({string.Join(", ", _columns.Select(c => c.IsVirtual ? "NULL::text" : (alias is null ? "" : alias + ".") + PostgresSql.Quote(c.Name)))}))), 16))::bit(64)::bigint";
+
+    /// <summary>The select list, with the row digest (<see cref="DigestSql"/>) as one more column when <paramref name="digest"/> is set.</summary>
+    public string SelectList(bool digest) => digest ? SelectList() + ", " + DigestSql() : SelectList();
+
+    /// <summary>The digest a <see cref="SelectList(bool)"/> with digest put after the columns, or null without it.</summary>
+    public long? ReadDigest(NpgsqlDataReader reader) => reader.FieldCount > _columns.Length ? reader.GetInt64(_columns.Length) : null;
+
     /// <summary>The expression a key column is ordered and compared by (matching <see cref="KeyEncoding"/>'s order).</summary>
     public string KeyExpression(string column, string? alias = null)
     {
@@ -113,8 +128,11 @@ internal sealed class PostgresRowMapper
         return values;
     }
 
-    public ChangeEvent Upsert(object?[] values, Position position, Instant? commitTime) =>
-        RowChanges.Upsert(_schema, _source, values, position, commitTime);
+    public ChangeEvent Upsert(object?[] values, Position position, Instant? commitTime, long? digest = null)
+    {
+        var change = RowChanges.Upsert(_schema, _source, values, position, commitTime);
+        return digest is null ? change : change with { SourceDigest = digest };
+    }
 
     public ChangeEvent Delete(RecordKey key, Position position, Instant? commitTime) =>
         RowChanges.Delete(_schema, _source, key, position, commitTime);
