@@ -34,6 +34,12 @@ public sealed record BulkLoadStats(long Rows, Position Position, Instant? HighWa
 
     /// <inheritdoc cref="FutureRows"/>
     public Instant? NewestFuture { get; init; }
+
+    /// <summary>How long copying the rows took, and building their ledger entries (for the log).</summary>
+    public TimeSpan CopyTime { get; init; }
+
+    /// <inheritdoc cref="CopyTime"/>
+    public TimeSpan LedgerTime { get; init; }
 }
 
 /// <summary>The outcome of <see cref="IDestination.TryBulkLoadAsync"/>: loaded and committed, or why not (nothing written).</summary>

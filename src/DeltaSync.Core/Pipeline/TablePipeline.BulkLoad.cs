@@ -101,7 +101,7 @@ public sealed partial class TablePipeline
         SyncMetrics.RecordsRead.Add(stats.Rows, table);
         SyncMetrics.RecordsApplied.Add(stats.Rows, table);
         SyncMetrics.BatchApplyLatency.Record(watch.Elapsed.TotalMilliseconds, table);
-        Log.BulkLoaded(services.Logger, _plan.Table, state.InitialLoad, stats.Rows, watch.Elapsed.TotalSeconds, committed.Version);
+        Log.BulkLoaded(services.Logger, _plan.Table, state.InitialLoad, stats.Rows, watch.Elapsed.TotalSeconds, stats.CopyTime.TotalSeconds, stats.LedgerTime.TotalSeconds, committed.Version);
 
         // Committed with the data already; the store's copy may fail and be recovered from the destination next run.
         watch.Restart();

@@ -123,8 +123,15 @@ internal sealed partial class PostgresDestination
 
         var columns = PostgresSql.ColumnList(copy.Mapper.Schema.Columns.Select(c => copy.Mapper.Column(c.Name).Name));
         Position done;
+        var watch = System.Diagnostics.Stopwatch.StartNew();
         await using (var snapshot = await copy.BeginAsync(cancellationToken).ConfigureAwait(false))
         {
+            if (snapshot.Connection.PostgreSqlVersion.Major < 14)
+            {
+                // Its captures compute the row digest with hash_record_extended, new in 14.
+                return BulkLoadOutcome.Skipped($"the source runs PostgreSQL {snapshot.Connection.PostgreSqlVersion}; the bulk load needs 14 or later");
+            }
+
             await using (var reader = await snapshot.Connection.BeginRawBinaryCopyAsync(copy.CopyOutSql, cancellationToken).ConfigureAwait(false))
             {
                 await using var writer = await connection.BeginRawBinaryCopyAsync($"COPY {target.QualifiedName} ({columns}) FROM STDIN (FORMAT binary)", cancellationToken).ConfigureAwait(false);
@@ -145,7 +152,13 @@ internal sealed partial class PostgresDestination
             done = snapshot.Done;
         }
 
-        var stats = await BuildLedgerAsync(connection, transaction, copy, target, scopeId, request, done, cancellationToken).ConfigureAwait(false);
+        var copied = watch.Elapsed;
+        watch.Restart();
+        var stats = await BuildLedgerAsync(connection, transaction, copy, target, scopeId, request, done, cancellationToken).ConfigureAwait(false) with
+        {
+            CopyTime = copied,
+            LedgerTime = watch.Elapsed,
+        };
         var checkpoint = request.CheckpointFor(stats);
         if (!await CommitCheckpointAsync(connection, transaction, checkpoint, commits: true, cancellationToken).ConfigureAwait(false))
         {

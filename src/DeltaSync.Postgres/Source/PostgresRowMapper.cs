@@ -65,13 +65,16 @@ internal sealed class PostgresRowMapper
     }
 
     /// <summary>
-    /// PostgreSQL's own 64-bit digest of a row: the first 8 bytes of the MD5 of <c>record_send(ROW(columns))</c>, the
-    /// binary form of every column in schema order (type OIDs, lengths, values; text in the session's UTF-8). A row copied
-    /// byte for byte into a table with the same column types has the same digest there, which is what lets a bulk load's
-    /// ledger, built in the destination, be compared with rows the captures read later.
+    /// PostgreSQL's own 64-bit digest of a row: <c>record_send(ROW(columns))</c>, the binary form of every column in schema
+    /// order (type OIDs, lengths, values; text in the session's UTF-8), hashed as bytes by bytea's extended hash function
+    /// (reached through <c>hash_record_extended</c>, PostgreSQL 14+; the per-type hashes it would use on the columns
+    /// directly treat equal values alike, 1.5 and 1.50 for one, where this tells every byte apart). A row copied byte for
+    /// byte into a table with the same column types has the same digest there, which is what lets a bulk load's ledger,
+    /// built in the destination, be compared with the rows captures read later. Costs about a third of an MD5 of the same
+    /// bytes.
     /// </summary>
     public string DigestSql(string? alias = null) =>
-        $"('x' || left(md5(record_send(ROW({string.Join(", ", _columns.Select(c => c.IsVirtual ? "NULL::text" : (alias is null ? "" : alias + ".") + PostgresSql.Quote(c.Name)))}))), 16))::bit(64)::bigint";
+        $"hash_record_extended(ROW(record_send(ROW({string.Join(", ", _columns.Select(c => c.IsVirtual ? "NULL::text" : (alias is null ? "" : alias + ".") + PostgresSql.Quote(c.Name)))}))), 0)";
 
     /// <summary>The select list, with the row digest (<see cref="DigestSql"/>) as one more column when <paramref name="digest"/> is set.</summary>
     public string SelectList(bool digest) => digest ? SelectList() + ", " + DigestSql() : SelectList();
