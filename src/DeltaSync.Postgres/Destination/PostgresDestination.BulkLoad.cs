@@ -140,10 +140,18 @@ internal sealed partial class PostgresDestination
                     // Disposing the writer ends the COPY and waits for the server to accept it.
                     await reader.CopyToAsync(writer, CopyChunkBytes, cancellationToken).ConfigureAwait(false);
                 }
-                catch
+                catch (Exception e) when (e is not OutOfMemoryException)
                 {
                     // Not a partial table: the server discards what this COPY received (and the transaction rolls back).
-                    await writer.CancelAsync().ConfigureAwait(false);
+                    try
+                    {
+                        await writer.CancelAsync().ConfigureAwait(false);
+                    }
+                    catch (Exception cancel) when (cancel is NpgsqlException or IOException or InvalidOperationException)
+                    {
+                        // The connection is already broken; the original failure is the one to report.
+                    }
+
                     throw;
                 }
             }
