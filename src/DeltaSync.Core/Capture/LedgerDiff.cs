@@ -116,8 +116,8 @@ public static class LedgerDiff
     private static bool Changed(LedgerEntry entry, ChangeEvent row, DiffMode mode) => mode switch
     {
         // A row whose content changed without a version bump (or whose table gained a column) is still a change.
-        DiffMode.Version => entry.Position.Kind != VersionKind || entry.Position.Value != row.Position.Value || entry.RowHash != row.RowHash,
-        _ => entry.RowHash != row.RowHash,
+        DiffMode.Version => entry.Position.Kind != VersionKind || entry.Position.Value != row.Position.Value || !entry.HasContentOf(row),
+        _ => !entry.HasContentOf(row),
     };
 
     private static ChangeEvent Deleted(LedgerEntry entry, string table, string source) =>

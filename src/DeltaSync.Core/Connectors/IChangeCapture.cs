@@ -34,6 +34,13 @@ public sealed record CaptureRequest(
     /// WAL mid-pass.
     /// </summary>
     public Func<CancellationToken, Task>? WaitForApplied { get; init; }
+
+    /// <summary>
+    /// The ledger holds source digests for this scope (<see cref="Ledger.LedgerEntry.HashIsSourceDigest"/>, written by a
+    /// bulk load): a capture that can should give each row its <see cref="ChangeEvent.SourceDigest"/>, so unchanged rows
+    /// are recognised; rows without one are applied once more and get the engine's hash.
+    /// </summary>
+    public bool SourceDigests { get; init; }
 }
 
 /// <summary>

@@ -37,6 +37,14 @@ public interface IDestination : IAsyncDisposable
     Task<IRangeDigests?> OpenRangeDigestsAsync(string destinationTable, TableSchema sourceSchema, CancellationToken cancellationToken) => Task.FromResult<IRangeDigests?>(null);
 
     /// <summary>
+    /// Loads a whole table from <paramref name="source"/> into an empty destination table in one transaction with its
+    /// ledger entries and the checkpoint, when this destination can do that faster than the pipeline (the same kind of
+    /// system, matching column types); otherwise returns why not, having written nothing, and the pipeline loads it.
+    /// </summary>
+    Task<BulkLoadOutcome> TryBulkLoadAsync(ISource source, BulkLoadRequest request, CancellationToken cancellationToken) =>
+        Task.FromResult(BulkLoadOutcome.Skipped("this destination has no bulk load"));
+
+    /// <summary>
     /// For conflict detection between several sources: per key, the stored record base (<see cref="ApplyUnit.RecordBases"/>)
     /// and the row the destination holds now (every column by name; null when absent) — one batched read. Keys with
     /// neither are missing from the result.

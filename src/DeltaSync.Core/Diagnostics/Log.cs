@@ -23,6 +23,12 @@ public static partial class Log
     [LoggerMessage(EventId = 115, Level = LogLevel.Information, Message = "Table {Table}: time waiting for capture {Capture:F2}s, ledger {Resolve:F2}s, waiting for the table's lock {Lock:F2}s, conflict merge {Merge:F2}s, destination (merge included) {Apply:F2}s, state saves {Save:F2}s")]
     public static partial void TableTimings(ILogger logger, string table, double capture, double resolve, double @lock, double merge, double apply, double save);
 
+    [LoggerMessage(EventId = 117, Level = LogLevel.Information, Message = "Table {Table}: initial load by {How}: {Rows} rows in {Seconds:0.000} s (copy {CopySeconds:0.000} s, ledger {LedgerSeconds:0.000} s), checkpoint version {Version}")]
+    public static partial void BulkLoaded(ILogger logger, string table, string how, long rows, double seconds, double copySeconds, double ledgerSeconds, long version);
+
+    [LoggerMessage(EventId = 118, Level = LogLevel.Debug, Message = "Table {Table}: no bulk load ({Reason}); rows go through the pipeline")]
+    public static partial void BulkLoadSkipped(ILogger logger, string table, string reason);
+
     [LoggerMessage(EventId = 113, Level = LogLevel.Error, Message = "Table {Table} failed ({ErrorClass}): {Reason}")]
     public static partial void TableFailed(ILogger logger, string table, string errorClass, string reason);
 

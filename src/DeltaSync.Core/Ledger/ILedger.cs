@@ -14,6 +14,9 @@ public interface ILedger
 
     /// <summary>Every entry of a scope in key order (byte order of <see cref="RecordKey.Encoded"/>), streamed.</summary>
     IAsyncEnumerable<LedgerEntry> ScanAsync(LedgerScope scope, CancellationToken cancellationToken);
+
+    /// <summary>Whether entries of the scope may hold source digests (<see cref="LedgerEntry.HashIsSourceDigest"/>).</summary>
+    ValueTask<bool> HasSourceDigestsAsync(LedgerScope scope, CancellationToken cancellationToken) => ValueTask.FromResult(false);
 }
 
 /// <summary>The part of the ledger one stream owns: a destination table and the source writing to it.</summary>

@@ -7,4 +7,22 @@ namespace DeltaSync.Core.Ledger;
 /// What has been applied to one destination record from one source: the last position and commit time,
 /// the hash of the row as applied, and whether it is now a tombstone.
 /// </summary>
-public sealed record LedgerEntry(RecordKey Key, Position Position, Instant? CommitTime, long RowHash, bool Deleted);
+public sealed record LedgerEntry(RecordKey Key, Position Position, Instant? CommitTime, long RowHash, bool Deleted)
+{
+    /// <summary>
+    /// <see cref="RowHash"/> is the source system's own digest of the row (<see cref="ChangeEvent.SourceDigest"/>), not the
+    /// engine's <see cref="Ledger.RowHash"/>: written by a bulk load that built the ledger inside the destination, where
+    /// the engine's hash cannot be computed. The next write of the record stores the engine's hash again.
+    /// </summary>
+    public bool HashIsSourceDigest { get; init; }
+
+    /// <summary>
+    /// Whether <paramref name="change"/>'s row is the content this entry records as applied, by whichever hash the entry
+    /// holds. A change without a source digest never matches a digest entry: it is applied once more (idempotently).
+    /// </summary>
+    public bool HasContentOf(ChangeEvent change)
+    {
+        ArgumentNullException.ThrowIfNull(change);
+        return HashIsSourceDigest ? change.SourceDigest == RowHash : change.RowHash == RowHash;
+    }
+}

@@ -23,4 +23,11 @@ public sealed record ChangeEvent(
 {
     /// <summary>The row hash of <see cref="Values"/>, computed once by the capture (0 for deletes).</summary>
     public long RowHash { get; init; }
+
+    /// <summary>
+    /// A digest of the row computed by the source system itself (PostgreSQL: over the binary form of its columns), when
+    /// the capture was asked for one (<see cref="Connectors.CaptureRequest.SourceDigests"/>); compared with ledger entries
+    /// a bulk load wrote (<see cref="Ledger.LedgerEntry.HashIsSourceDigest"/>). Null when not computed.
+    /// </summary>
+    public long? SourceDigest { get; init; }
 }

@@ -119,7 +119,7 @@ public static class ChangeResolver
                 versionResets++;
             }
 
-            if (!repair && entry is { Deleted: false } && entry.RowHash == change.RowHash)
+            if (!repair && entry is { Deleted: false } && entry.HasContentOf(change))
             {
                 skipped++;
                 if (reset)

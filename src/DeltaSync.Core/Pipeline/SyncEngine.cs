@@ -265,6 +265,7 @@ public sealed class SyncEngine
             DstResolved = r.Timestamps is { } d ? new DstResolvedReport(d.DstGap, d.DstOverlap) : null,
             RecordsFutureTimestamp = r.Timestamps?.Future,
             Reconciliation = r.Reconciliation is { } reconciled ? ReconciliationReport.From(reconciled) : null,
+            InitialLoad = r.InitialLoad,
             Source = _config.Sync.IsMultiSource ? r.Plan.SourceName : null,
             ConflictsDetected = r.ConflictsDetected > 0 ? r.ConflictsDetected : null,
         }).ToList();

@@ -34,7 +34,7 @@ public sealed record PipelineServices(
 /// one destination transaction → save the checkpoint version to the state store. The channel holds at most two
 /// batches, so a slow destination slows capture and memory stays at batch size × pipelines.
 /// </summary>
-public sealed class TablePipeline
+public sealed partial class TablePipeline
 {
     private const int ChannelCapacity = 2;
     private const int ProcessedIdsKept = 100;
@@ -98,6 +98,7 @@ public sealed class TablePipeline
             Timestamps = _plan.Method == CdcMethod.Timestamp ? state.Timestamps.ToCounts() : null,
             Reconciliation = state.Reconciliation,
             ConflictsDetected = state.ConflictsDetected,
+            InitialLoad = state.InitialLoad,
         };
     }
 
@@ -187,6 +188,7 @@ public sealed class TablePipeline
         var drain = new DrainSignal();
         var request = new CaptureRequest(_plan, schema, position, config.Sync.BatchSize, services.Destination.Ledger, scope, checkpoint?.HighWaterMark)
         {
+            SourceDigests = await services.Destination.Ledger.HasSourceDigestsAsync(scope, stop).ConfigureAwait(false),
             WaitForApplied = drain.WaitAsync,
             DestinationDigests = async cancellationToken =>
             {
@@ -194,6 +196,12 @@ public sealed class TablePipeline
                 return await services.Destination.OpenRangeDigestsAsync(_plan.DestinationTable, destinationSchema, cancellationToken).ConfigureAwait(false);
             },
         };
+        if (MayBulkLoad(position, reconcile, conflicts, softDeletes)
+            && await TryBulkLoadAsync(state, request, method, fingerprint, totals, lateness, lease, progress, stop).ConfigureAwait(false))
+        {
+            return;
+        }
+
         var reconcileOptions = config.Cdc.Hybrid.Reconcile;
         await using var capture = reconcile
             ? new ReconcileCapture(services.Source, request, reconcileOptions, services.Clock)
@@ -523,6 +531,17 @@ public sealed class TablePipeline
         }
 
         state.Warnings.AddRange(TimeAndDeleteWarnings(state.Counts));
+        AddTimestampWarnings(state, nullCursorRows);
+
+        if (!stop.IsCancellationRequested)
+        {
+            await capture.OnCheckpointedAsync(state.Position, CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The report's notes on NULL cursor values and irregular timestamps met by the pass.</summary>
+    private void AddTimestampWarnings(RunState state, long nullCursorRows)
+    {
         state.Timestamps.RowHash = nullCursorRows;
         if (nullCursorRows > 0)
         {
@@ -531,12 +550,7 @@ public sealed class TablePipeline
             state.Warnings.Add($"{nullCursorRows} row(s) of '{_plan.Table}' have NULL {field}{createdAt}; they were compared with the ledger by row hash");
         }
 
-        state.Warnings.AddRange(state.Timestamps.Warnings(_plan, config.Cdc.Timestamp.MaxFutureSkew));
-
-        if (!stop.IsCancellationRequested)
-        {
-            await capture.OnCheckpointedAsync(state.Position, CancellationToken.None).ConfigureAwait(false);
-        }
+        state.Warnings.AddRange(state.Timestamps.Warnings(_plan, _services.Config.Cdc.Timestamp.MaxFutureSkew));
     }
 
     /// <summary>
@@ -756,6 +770,7 @@ public sealed class TablePipeline
         public int AlreadyApplied { get; set; }
         public long? CommittedEpoch { get; set; }
         public ReconciliationStats? Reconciliation { get; set; }
+        public string? InitialLoad { get; set; }
         public string? LastRetriedError { get; set; }
         public long Version { get; set; }
         public long? ResumedFrom { get; set; }

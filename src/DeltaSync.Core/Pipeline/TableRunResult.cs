@@ -35,6 +35,12 @@ public sealed record TableRunResult(
     IReadOnlyList<Reporting.ReportError> Errors,
     string? Error)
 {
+    /// <summary>
+    /// How the destination loaded the table in this pass when it did so itself (<see cref="IDestination.TryBulkLoadAsync"/>,
+    /// e.g. <c>binary_copy</c>); null when the rows went through the pipeline.
+    /// </summary>
+    public string? InitialLoad { get; init; }
+
     /// <summary>Conflicts this table's changes met at the destination (multi-source tables).</summary>
     public long ConflictsDetected { get; init; }
 

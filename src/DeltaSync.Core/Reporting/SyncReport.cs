@@ -124,6 +124,13 @@ public sealed record TableReport(
     [JsonPropertyName("records_future_timestamp")]
     public long? RecordsFutureTimestamp { get; init; }
 
+    /// <summary>
+    /// How the destination loaded the table itself in this run (<c>binary_copy</c>: PostgreSQL → PostgreSQL raw binary
+    /// COPY pass-through); absent when the rows went through the pipeline.
+    /// </summary>
+    [JsonPropertyName("initial_load")]
+    public string? InitialLoad { get; init; }
+
     /// <summary>What a reconciliation of the table compared, fetched and repaired in this run (absent when none ran).</summary>
     [JsonPropertyName("reconciliation")]
     public ReconciliationReport? Reconciliation { get; init; }

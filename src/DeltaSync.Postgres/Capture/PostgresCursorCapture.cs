@@ -78,6 +78,22 @@ internal sealed class PostgresCursorCapture : IChangeCapture
         }
     }
 
+    /// <summary>Whether this is a timestamp cursor (else a sequence cursor).</summary>
+    internal bool IsTimestamp => _isTimestamp;
+
+    /// <summary>The cursor column.</summary>
+    internal PgColumn Cursor => _cursor;
+
+    /// <summary>The created_at column that orders rows whose cursor is NULL, when it applies (same type as the cursor).</summary>
+    internal PgColumn? CreatedAt => _createdAtIndex < 0 ? null : _mapper.Column(_request.Schema.Columns[_createdAtIndex].Name);
+
+    /// <summary>The zone zone-less cursor values are read in.</summary>
+    internal DateTimeZone Zone => _zone;
+
+    /// <summary>Where a sequence snapshot that saw <paramref name="highest"/> at <paramref name="snapshotMicros"/> leaves the cursor (see <see cref="SnapshotAsync"/>).</summary>
+    internal static Position SequenceDone(Position then, long snapshotMicros, long? highest) =>
+        highest is { } max && SequenceCursor.TryParse(then, out var sequence) ? sequence.Record(snapshotMicros, max).ToPosition() : then;
+
     public async IAsyncEnumerable<ChangeBatch> ReadAsync([EnumeratorCancellation] CancellationToken cancellationToken)
     {
         await using var connection = await PostgresConnectionFactory.OpenAsync(_data, "source", cancellationToken).ConfigureAwait(false);
@@ -123,7 +139,7 @@ internal sealed class PostgresCursorCapture : IChangeCapture
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 
     /// <summary>Where the cursor continues once the snapshot about to start is done (observed before it starts).</summary>
-    private async Task<Position> ContinuationAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    internal async Task<Position> ContinuationAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
     {
         if (_isTimestamp)
         {
@@ -155,7 +171,7 @@ internal sealed class PostgresCursorCapture : IChangeCapture
         var snapshotMicros = await SnapshotTimeAsync(connection, transaction, cancellationToken).ConfigureAwait(false);
         await using var command = new NpgsqlCommand { Connection = connection, Transaction = transaction };
         var where = after is null ? "" : " WHERE " + _mapper.KeyAfter(after, command);
-        command.CommandText = $"SELECT {_mapper.SelectList()} FROM {_mapper.Table.QualifiedName}{where} ORDER BY {_mapper.KeyOrder()}";
+        command.CommandText = $"SELECT {_mapper.SelectList(_request.SourceDigests)} FROM {_mapper.Table.QualifiedName}{where} ORDER BY {_mapper.KeyOrder()}";
         var builder = new BatchBuilder(this);
         var last = after;
         var highest = long.MinValue;
@@ -170,7 +186,7 @@ internal sealed class PostgresCursorCapture : IChangeCapture
                     highest = Math.Max(highest, v);
                 }
 
-                last = builder.Add(values, value);
+                last = builder.Add(values, value, _mapper.ReadDigest(reader));
                 if (builder.IsFull)
                 {
                     yield return builder.Take(SnapshotPosition.Create(last, then));
@@ -206,7 +222,7 @@ internal sealed class PostgresCursorCapture : IChangeCapture
         var condition = start.Key is null
             ? $"{column} >= $1"
             : $"({column} > $1 OR ({column} = $1 AND {_mapper.KeyAfter(start.Key, command)}))";
-        command.CommandText = $"SELECT {_mapper.SelectList()} FROM {_mapper.Table.QualifiedName} WHERE {column} IS NULL OR {condition} ORDER BY {column} NULLS LAST, {_mapper.KeyOrder()}";
+        command.CommandText = $"SELECT {_mapper.SelectList(_request.SourceDigests)} FROM {_mapper.Table.QualifiedName} WHERE {column} IS NULL OR {condition} ORDER BY {column} NULLS LAST, {_mapper.KeyOrder()}";
         var builder = new BatchBuilder(this) { Warning = warning };
         var checkpoint = cursor.CapAt(ceiling);
         var sawAny = false;
@@ -217,7 +233,7 @@ internal sealed class PostgresCursorCapture : IChangeCapture
                 sawAny = true;
                 var values = _mapper.ReadValues(reader);
                 var value = RowCursorValue(values);
-                builder.Add(values, value);
+                builder.Add(values, value, _mapper.ReadDigest(reader));
                 if (value is { } v)
                 {
                     var candidate = new CursorPosition(CursorPosition.TimestampKind, v, _request.Schema.KeyOf(values)).CapAt(ceiling);
@@ -268,7 +284,7 @@ internal sealed class PostgresCursorCapture : IChangeCapture
         await using var command = new NpgsqlCommand { Connection = connection, Transaction = transaction };
         var column = PostgresSql.Quote(_cursor.Name);
         command.Parameters.Add(new NpgsqlParameter { Value = cursor.Value == long.MinValue ? long.MinValue : cursor.Value });
-        command.CommandText = $"SELECT {_mapper.SelectList()} FROM {_mapper.Table.QualifiedName} WHERE {column} IS NULL OR {column} >= $1 ORDER BY {column} NULLS LAST, {_mapper.KeyOrder()}";
+        command.CommandText = $"SELECT {_mapper.SelectList(_request.SourceDigests)} FROM {_mapper.Table.QualifiedName} WHERE {column} IS NULL OR {column} >= $1 ORDER BY {column} NULLS LAST, {_mapper.KeyOrder()}";
         var builder = new BatchBuilder(this) { Warning = reset ?? horizon.Warning(_request.Plan.Table, _user) };
         var highest = long.MinValue;
         await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
@@ -282,7 +298,7 @@ internal sealed class PostgresCursorCapture : IChangeCapture
                     highest = Math.Max(highest, v);
                 }
 
-                builder.Add(values, value);
+                builder.Add(values, value, _mapper.ReadDigest(reader));
                 if (builder.IsFull)
                 {
                     // Mid-pass the previous cursor stands: the new one holds only once this whole pass is applied.
@@ -297,7 +313,7 @@ internal sealed class PostgresCursorCapture : IChangeCapture
     }
 
     /// <summary>A server time no earlier than the snapshot of the transaction (its first statement takes the snapshot).</summary>
-    private static async Task<long> SnapshotTimeAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, CancellationToken cancellationToken)
+    internal static async Task<long> SnapshotTimeAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand("SELECT clock_timestamp()", connection, transaction);
         var now = (DateTime)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
@@ -397,7 +413,7 @@ internal sealed class PostgresCursorCapture : IChangeCapture
 
         public bool IsFull => _events.Count >= _owner._request.BatchSize;
 
-        public RecordKey Add(object?[] values, long? cursorValue)
+        public RecordKey Add(object?[] values, long? cursorValue, long? digest)
         {
             Position position;
             Instant? commitTime = null;
@@ -430,7 +446,7 @@ internal sealed class PostgresCursorCapture : IChangeCapture
                 position = new CursorPosition(CursorPosition.SequenceKind, value, null).ToPosition();
             }
 
-            var change = _owner._mapper.Upsert(values, position, commitTime);
+            var change = _owner._mapper.Upsert(values, position, commitTime, digest);
             _events.Add(change);
             return change.Key;
         }

@@ -49,7 +49,7 @@ internal sealed class PostgresDiffCapture : IChangeCapture
     {
         await using var connection = await PostgresConnectionFactory.OpenAsync(_data, "source", cancellationToken).ConfigureAwait(false);
         await using var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, cancellationToken).ConfigureAwait(false);
-        await using var command = new NpgsqlCommand($"SELECT {_mapper.SelectList()} FROM {_mapper.Table.QualifiedName} ORDER BY {_mapper.KeyOrder()}", connection, transaction);
+        await using var command = new NpgsqlCommand($"SELECT {_mapper.SelectList(_request.SourceDigests)} FROM {_mapper.Table.QualifiedName} ORDER BY {_mapper.KeyOrder()}", connection, transaction);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
@@ -57,7 +57,7 @@ internal sealed class PostgresDiffCapture : IChangeCapture
             var position = _mode == DiffMode.Version
                 ? new Position(LedgerDiff.VersionKind, Convert.ToString(values[_versionIndex], CultureInfo.InvariantCulture) ?? "")
                 : Position.None;
-            yield return _mapper.Upsert(values, position, null);
+            yield return _mapper.Upsert(values, position, null, _mapper.ReadDigest(reader));
         }
     }
 

@@ -136,7 +136,7 @@ internal sealed partial class PostgresDestination : IDestination
 
                     // A batch from a worker whose lease epoch is older than the last one committed here is refused
                     // (fencing); epoch 0 is a state store without leases. A part of a split batch only checks the epoch.
-                    if (!await CommitCheckpointAsync(connection, transaction, unit, cancellationToken).ConfigureAwait(false))
+                    if (!await CommitCheckpointAsync(connection, transaction, unit.Checkpoint, unit.CommitsCheckpoint, cancellationToken).ConfigureAwait(false))
                     {
                         throw new SyncException(
                             ErrorClass.Fatal,
@@ -213,14 +213,14 @@ internal sealed partial class PostgresDestination : IDestination
     }
 
     /// <summary>Writes the unit's checkpoint (or, for a part of a split batch, only checks its epoch); false when fenced off.</summary>
-    private async Task<bool> CommitCheckpointAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, ApplyUnit unit, CancellationToken cancellationToken)
+    private async Task<bool> CommitCheckpointAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, Checkpoint committed, bool commits, CancellationToken cancellationToken)
     {
-        if (!unit.CommitsCheckpoint)
+        if (!commits)
         {
             await using var newer = new NpgsqlCommand($"SELECT EXISTS (SELECT 1 FROM {CheckpointTable} WHERE stream = $1 AND epoch > $2)", connection, transaction);
-            newer.Parameters.Add(new NpgsqlParameter<string> { TypedValue = unit.Checkpoint.Stream });
-            newer.Parameters.Add(new NpgsqlParameter<long> { TypedValue = unit.Checkpoint.Epoch });
-            return unit.Checkpoint.Epoch == 0 || await newer.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is false;
+            newer.Parameters.Add(new NpgsqlParameter<string> { TypedValue = committed.Stream });
+            newer.Parameters.Add(new NpgsqlParameter<long> { TypedValue = committed.Epoch });
+            return committed.Epoch == 0 || await newer.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is false;
         }
 
         await using var checkpoint = new NpgsqlCommand(
@@ -229,10 +229,10 @@ internal sealed partial class PostgresDestination : IDestination
             "WHERE excluded.epoch = 0 OR c.epoch <= excluded.epoch",
             connection,
             transaction);
-        checkpoint.Parameters.Add(new NpgsqlParameter<string> { TypedValue = unit.Checkpoint.Stream });
-        checkpoint.Parameters.Add(new NpgsqlParameter<long> { TypedValue = unit.Checkpoint.Version });
-        checkpoint.Parameters.Add(new NpgsqlParameter<string> { TypedValue = CheckpointCodec.Serialize(unit.Checkpoint) });
-        checkpoint.Parameters.Add(new NpgsqlParameter<long> { TypedValue = unit.Checkpoint.Epoch });
+        checkpoint.Parameters.Add(new NpgsqlParameter<string> { TypedValue = committed.Stream });
+        checkpoint.Parameters.Add(new NpgsqlParameter<long> { TypedValue = committed.Version });
+        checkpoint.Parameters.Add(new NpgsqlParameter<string> { TypedValue = CheckpointCodec.Serialize(committed) });
+        checkpoint.Parameters.Add(new NpgsqlParameter<long> { TypedValue = committed.Epoch });
         return await checkpoint.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) > 0;
     }
 
@@ -253,6 +253,12 @@ internal sealed partial class PostgresDestination : IDestination
         {
             ledger.Parameters.Add(new NpgsqlParameter<int> { TypedValue = scopeId });
             await ledger.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        await using (var digests = new NpgsqlCommand($"UPDATE {PostgresSql.Qualified(Schema, "ledger_scopes")} SET source_digests = NULL WHERE scope_id = $1", connection, transaction))
+        {
+            digests.Parameters.Add(new NpgsqlParameter<int> { TypedValue = scopeId });
+            await digests.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
 
         foreach (var table in new[] { CheckpointTable, AppliedBatchesTable })
@@ -293,7 +299,7 @@ internal sealed partial class PostgresDestination : IDestination
             removed = await delete.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        await using var ledger = new NpgsqlCommand($"UPDATE {PostgresSql.Qualified(Schema, "ledger")} SET deleted = true, row_hash = 0 WHERE scope_id = $1 AND NOT deleted", connection);
+        await using var ledger = new NpgsqlCommand($"UPDATE {PostgresSql.Qualified(Schema, "ledger")} SET deleted = true, row_hash = 0, source_digest = NULL WHERE scope_id = $1 AND NOT deleted", connection);
         ledger.Parameters.Add(new NpgsqlParameter<int> { TypedValue = scopeId });
         await ledger.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         return removed;
@@ -403,7 +409,7 @@ internal sealed partial class PostgresDestination : IDestination
                     }
 
                     await using (var create = new NpgsqlCommand(
-                        $"CREATE SCHEMA IF NOT EXISTS {PostgresSql.Quote(Schema)};" + PostgresLedger.CreateSql(Schema) +
+                        $"CREATE SCHEMA IF NOT EXISTS {PostgresSql.Quote(Schema)};" + PostgresLedger.CreateSql(Schema) + PostgresLedger.MigrateSql(Schema) +
                         $"CREATE TABLE IF NOT EXISTS {CheckpointTable} (stream text PRIMARY KEY, version bigint NOT NULL, payload text NOT NULL, epoch bigint NOT NULL DEFAULT 0);" +
                         $"ALTER TABLE {CheckpointTable} ADD COLUMN IF NOT EXISTS epoch bigint NOT NULL DEFAULT 0;" +
                         $"CREATE TABLE IF NOT EXISTS {AppliedBatchesTable} (stream text NOT NULL, idempotency_key text NOT NULL, version bigint NOT NULL, PRIMARY KEY (stream, idempotency_key));" +

@@ -14,6 +14,13 @@ namespace DeltaSync.Postgres.Destination;
 /// batch's transaction by binary COPY. Look-ups are one <c>= ANY($keys)</c> query per batch; keys above the scope's
 /// largest ledger key are known to be absent without a query (an initial snapshot in key order never asks).
 /// </summary>
+/// <remarks>
+/// <c>source_digest</c> true marks an entry written by a bulk load (<see cref="PostgresDestination.TryBulkLoadAsync"/>),
+/// which builds the ledger in SQL and cannot compute the engine's <see cref="RowHash"/> there: its <c>row_hash</c> is
+/// PostgreSQL's own digest of the row (<see cref="PostgresRowMapper.DigestSql"/>), which the captures compute for the
+/// rows they read while the scope is flagged in <c>ledger_scopes.source_digests</c>. Any write of the record stores the
+/// engine's hash again (and clears the mark).
+/// </remarks>
 internal sealed class PostgresLedger : ILedger
 {
     private readonly PostgresDestination _destination;
@@ -40,6 +47,20 @@ internal sealed class PostgresLedger : ILedger
           PRIMARY KEY (scope_id, key));
         """;
 
+    /// <summary>Adds the source-digest marks to ledgers created before them (no lock when already there).</summary>
+    public static string MigrateSql(string schema) => $"""
+        DO $$ BEGIN
+          IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('{Literal(PostgresSql.Qualified(schema, "ledger"))}') AND attname = 'source_digest' AND NOT attisdropped) THEN
+            ALTER TABLE {PostgresSql.Qualified(schema, "ledger")} ADD COLUMN source_digest boolean;
+          END IF;
+          IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('{Literal(PostgresSql.Qualified(schema, "ledger_scopes"))}') AND attname = 'source_digests' AND NOT attisdropped) THEN
+            ALTER TABLE {PostgresSql.Qualified(schema, "ledger_scopes")} ADD COLUMN source_digests boolean;
+          END IF;
+        END $$;
+        """;
+
+    private static string Literal(string text) => text.Replace("'", "''", StringComparison.Ordinal);
+
     private string Table => PostgresSql.Qualified(_destination.Schema, "ledger");
 
     public async ValueTask<IReadOnlyDictionary<RecordKey, LedgerEntry>> LookupAsync(LedgerScope scope, IReadOnlyCollection<RecordKey> keys, CancellationToken cancellationToken)
@@ -58,7 +79,7 @@ internal sealed class PostgresLedger : ILedger
                     return (IReadOnlyDictionary<RecordKey, LedgerEntry>)found;
                 }
 
-                await using var command = new NpgsqlCommand($"SELECT key, position, commit_us, row_hash, deleted FROM {Table} WHERE scope_id = $1 AND key = ANY ($2)", connection);
+                await using var command = new NpgsqlCommand($"SELECT {Columns} FROM {Table} WHERE scope_id = $1 AND key = ANY ($2)", connection);
                 command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = scopeId });
                 command.Parameters.Add(new NpgsqlParameter<byte[][]> { TypedValue = wanted, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bytea });
                 await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
@@ -78,13 +99,22 @@ internal sealed class PostgresLedger : ILedger
         await using var connection = await _destination.OpenAsync(cancellationToken).ConfigureAwait(false);
         var scopeId = await _destination.ScopeIdAsync(connection, scope, cancellationToken).ConfigureAwait(false);
         await using var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, cancellationToken).ConfigureAwait(false);
-        await using var command = new NpgsqlCommand($"SELECT key, position, commit_us, row_hash, deleted FROM {Table} WHERE scope_id = $1 ORDER BY key", connection, transaction);
+        await using var command = new NpgsqlCommand($"SELECT {Columns} FROM {Table} WHERE scope_id = $1 ORDER BY key", connection, transaction);
         command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = scopeId });
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
             yield return Read(reader);
         }
+    }
+
+    public async ValueTask<bool> HasSourceDigestsAsync(LedgerScope scope, CancellationToken cancellationToken)
+    {
+        await using var connection = await _destination.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var scopeId = await _destination.ScopeIdAsync(connection, scope, cancellationToken).ConfigureAwait(false);
+        await using var command = new NpgsqlCommand($"SELECT coalesce(source_digests, false) FROM {PostgresSql.Qualified(_destination.Schema, "ledger_scopes")} WHERE scope_id = $1", connection);
+        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = scopeId });
+        return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is true;
     }
 
     /// <summary>Records entries inside the caller's open transaction.</summary>
@@ -132,8 +162,9 @@ internal sealed class PostgresLedger : ILedger
         if (!allAbove)
         {
             await using var merge = new NpgsqlCommand(
-                $"INSERT INTO {Table} SELECT * FROM pg_temp.deltasync_ledger_stage ON CONFLICT (scope_id, key) DO UPDATE SET " +
-                "position = excluded.position, commit_us = excluded.commit_us, row_hash = excluded.row_hash, deleted = excluded.deleted",
+                $"INSERT INTO {Table} (scope_id, key, position, commit_us, row_hash, deleted) " +
+                "SELECT scope_id, key, position, commit_us, row_hash, deleted FROM pg_temp.deltasync_ledger_stage ON CONFLICT (scope_id, key) DO UPDATE SET " +
+                "position = excluded.position, commit_us = excluded.commit_us, row_hash = excluded.row_hash, deleted = excluded.deleted, source_digest = NULL",
                 connection);
             await merge.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
@@ -192,11 +223,16 @@ internal sealed class PostgresLedger : ILedger
         return max;
     }
 
+    private const string Columns = "key, position, commit_us, row_hash, deleted, source_digest";
+
     private static LedgerEntry Read(NpgsqlDataReader reader)
     {
         var key = RecordKey.FromEncoded(reader.GetFieldValue<byte[]>(0));
         Instant? commit = reader.IsDBNull(2) ? null : Instant.FromUnixTimeTicks(reader.GetInt64(2) * 10);
         var position = reader.IsDBNull(1) ? Position.None : Position.Parse(reader.GetString(1));
-        return new LedgerEntry(key, position, commit, reader.GetInt64(3), reader.GetBoolean(4));
+        return new LedgerEntry(key, position, commit, reader.GetInt64(3), reader.GetBoolean(4))
+        {
+            HashIsSourceDigest = !reader.IsDBNull(5) && reader.GetBoolean(5),
+        };
     }
 }

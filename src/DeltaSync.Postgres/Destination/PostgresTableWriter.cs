@@ -39,6 +39,9 @@ internal sealed class PostgresTableWriter
 
     public PgTable Target => _target;
 
+    /// <summary>The (source) schema batches are written in: column order of every row.</summary>
+    public TableSchema Schema => _schema;
+
     /// <summary>
     /// Creates the table from the source schema when missing (a PostgreSQL source's declared types kept, other systems'
     /// columns by kind) or adds the columns the source gained. Returns the table and whether columns were added.

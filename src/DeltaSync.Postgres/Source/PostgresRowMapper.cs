@@ -64,6 +64,24 @@ internal sealed class PostgresRowMapper
         return text.ToString();
     }
 
+    /// <summary>
+    /// PostgreSQL's own 64-bit digest of a row: <c>record_send(ROW(columns))</c>, the binary form of every column in schema
+    /// order (type OIDs, lengths, values; text in the session's UTF-8), hashed as bytes by bytea's extended hash function
+    /// (reached through <c>hash_record_extended</c>, PostgreSQL 14+; the per-type hashes it would use on the columns
+    /// directly treat equal values alike, 1.5 and 1.50 for one, where this tells every byte apart). A row copied byte for
+    /// byte into a table with the same column types has the same digest there, which is what lets a bulk load's ledger,
+    /// built in the destination, be compared with the rows captures read later. Costs about a third of an MD5 of the same
+    /// bytes.
+    /// </summary>
+    public string DigestSql(string? alias = null) =>
+        $"hash_record_extended(ROW(record_send(ROW({string.Join(", ", _columns.Select(c => c.IsVirtual ? "NULL::text" : (alias is null ? "" : alias + ".") + PostgresSql.Quote(c.Name)))}))), 0)";
+
+    /// <summary>The select list, with the row digest (<see cref="DigestSql"/>) as one more column when <paramref name="digest"/> is set.</summary>
+    public string SelectList(bool digest) => digest ? SelectList() + ", " + DigestSql() : SelectList();
+
+    /// <summary>The digest a <see cref="SelectList(bool)"/> with digest put after the columns, or null without it.</summary>
+    public long? ReadDigest(NpgsqlDataReader reader) => reader.FieldCount > _columns.Length ? reader.GetInt64(_columns.Length) : null;
+
     /// <summary>The expression a key column is ordered and compared by (matching <see cref="KeyEncoding"/>'s order).</summary>
     public string KeyExpression(string column, string? alias = null)
     {
@@ -113,8 +131,11 @@ internal sealed class PostgresRowMapper
         return values;
     }
 
-    public ChangeEvent Upsert(object?[] values, Position position, Instant? commitTime) =>
-        RowChanges.Upsert(_schema, _source, values, position, commitTime);
+    public ChangeEvent Upsert(object?[] values, Position position, Instant? commitTime, long? digest = null)
+    {
+        var change = RowChanges.Upsert(_schema, _source, values, position, commitTime);
+        return digest is null ? change : change with { SourceDigest = digest };
+    }
 
     public ChangeEvent Delete(RecordKey key, Position position, Instant? commitTime) =>
         RowChanges.Delete(_schema, _source, key, position, commitTime);

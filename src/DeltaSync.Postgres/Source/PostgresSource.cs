@@ -82,6 +82,28 @@ internal sealed class PostgresSource : ISource
         };
     }
 
+    /// <summary>
+    /// The table's snapshot as one raw binary COPY, for a PostgreSQL destination's bulk load; null (with the reason) when
+    /// the capture's snapshot cannot be reproduced that way.
+    /// </summary>
+    internal PostgresSnapshotCopy? SnapshotCopy(CaptureRequest request, out string reason)
+    {
+        if (!_tables.TryGetValue(request.Schema.Name, out var table))
+        {
+            reason = "the table was not described";
+            return null;
+        }
+
+        if (request.Plan.Method is not (CdcMethod.Timestamp or CdcMethod.Version or CdcMethod.Polling))
+        {
+            reason = $"cdc_method {request.Plan.Method.ToString().ToLowerInvariant()} copies its snapshot its own way";
+            return null;
+        }
+
+        var capture = CreateCapture(request);
+        return PostgresSnapshotCopy.Create(_data, request, table, capture, _clock, out reason);
+    }
+
     public async Task UninstallAsync(TablePlan plan, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(plan);

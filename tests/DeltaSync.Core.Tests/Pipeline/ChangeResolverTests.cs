@@ -24,6 +24,34 @@ public sealed class ChangeResolverTests
     }
 
     [Fact]
+    public void A_bulk_loaded_entry_is_compared_by_the_source_digest_and_a_write_stores_the_engine_hash()
+    {
+        var row = Row(1, "same");
+        var digest = new LedgerEntry(new RecordKey([1L]), At, Commit, 4242, Deleted: false) { HashIsSourceDigest = true };
+
+        var unchanged = ChangeResolver.Resolve([Upsert(row) with { SourceDigest = 4242 }], Ledger(digest));
+        var changed = ChangeResolver.Resolve([Upsert(row) with { SourceDigest = 7 }], Ledger(digest));
+        var undigested = ChangeResolver.Resolve([Upsert(row)], Ledger(digest));
+
+        Assert.Empty(unchanged.Writes);
+        Assert.Equal(1, unchanged.Skipped);
+        Assert.Equal(WriteKind.Update, Assert.Single(changed.Writes).Kind);
+        var rewritten = Assert.Single(undigested.LedgerUpdates);
+        Assert.Equal(RowHash.Compute(row), rewritten.RowHash);
+        Assert.False(rewritten.HashIsSourceDigest);
+    }
+
+    [Fact]
+    public void An_engine_hash_entry_ignores_source_digests()
+    {
+        var row = Row(1, "same");
+
+        var resolved = ChangeResolver.Resolve([Upsert(row) with { SourceDigest = RowHash.Compute(Row(1, "other")) }], Ledger(Applied(row)));
+
+        Assert.Empty(resolved.Writes);
+    }
+
+    [Fact]
     public void A_row_unknown_to_the_ledger_is_an_insert()
     {
         var row = Row(1, "new");

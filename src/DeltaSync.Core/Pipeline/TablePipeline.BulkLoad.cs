@@ -1,0 +1,117 @@
+using System.Diagnostics;
+using DeltaSync.Core.Capture;
+using DeltaSync.Core.Config;
+using DeltaSync.Core.Connectors;
+using DeltaSync.Core.Diagnostics;
+using DeltaSync.Core.Model;
+using DeltaSync.Core.State;
+using NodaTime;
+
+namespace DeltaSync.Core.Pipeline;
+
+/// <summary>
+/// The initial load a destination makes itself (<see cref="IDestination.TryBulkLoadAsync"/>): offered when the pass
+/// would snapshot the table from the start and nothing between source and destination rewrites rows — one source, no
+/// key mapping, no soft deletes, a capture method whose snapshot is a plain key-ordered copy (timestamp, version,
+/// polling). The destination decides the rest (empty table, matching types) and commits rows, ledger and checkpoint in
+/// one transaction, fenced by the lease's epoch like a batch; otherwise the pipeline loads the table as always.
+/// </summary>
+public sealed partial class TablePipeline
+{
+    private bool MayBulkLoad(Position position, bool reconcile, ConflictSession? conflicts, SoftDeletes? softDeletes) =>
+        position.IsNone
+        && !reconcile
+        && conflicts is null
+        && softDeletes is null
+        && _plan.KeyMap.Count == 0
+        && _plan.Method is CdcMethod.Timestamp or CdcMethod.Version or CdcMethod.Polling;
+
+    /// <returns>True when the destination loaded the table (the pass is complete); false when the pipeline must.</returns>
+    private async Task<bool> TryBulkLoadAsync(
+        RunState state,
+        CaptureRequest request,
+        string method,
+        string fingerprint,
+        CheckpointCounters totals,
+        LateArrivals lateness,
+        TableLease? lease,
+        IProgress<TableProgress>? progress,
+        CancellationToken stop)
+    {
+        var services = _services;
+        Instant? futureLimit = _plan.Method == CdcMethod.Timestamp
+            ? await SourceNowAsync(state, stop).ConfigureAwait(false) + services.Config.Cdc.Timestamp.MaxFutureSkew
+            : null;
+        var bulk = new BulkLoadRequest(
+            request,
+            stats =>
+            {
+                var highWaterMark = Newest(state.HighWaterMark, stats.HighWaterMark);
+                return new Checkpoint(
+                    _plan.Stream,
+                    _plan.Table,
+                    state.Version + 1,
+                    stats.Position,
+                    method,
+                    highWaterMark,
+                    lateness.WatermarkAfter(highWaterMark) ?? state.Watermark,
+                    fingerprint,
+                    totals.Add(stats.Rows, stats.Rows, 0, 0, 0),
+                    lease?.Hold.Epoch ?? 0,
+                    services.RunId,
+                    services.Clock.GetCurrentInstant());
+            })
+        {
+            FutureLimit = futureLimit,
+        };
+
+        var watch = Stopwatch.StartNew();
+        BulkLoadOutcome outcome;
+        try
+        {
+            outcome = await services.Destination.TryBulkLoadAsync(services.Source, bulk, stop).ConfigureAwait(false);
+        }
+        catch (SyncException e) when (e.ErrorClass == ErrorClass.Permanent)
+        {
+            // A row the destination refuses (a constraint of its own) fails the whole copy, which rolled back: the
+            // pipeline loads the table instead and isolates that row in the dead-letter queue.
+            state.Warnings.Add($"The bulk load of '{_plan.Table}' was refused by the destination ({e.Message}); the table was loaded through the pipeline instead");
+            Log.BulkLoadSkipped(services.Logger, _plan.Table, e.Message);
+            return false;
+        }
+
+        if (outcome.Stats is not { } stats || outcome.Committed is not { } committed)
+        {
+            Log.BulkLoadSkipped(services.Logger, _plan.Table, outcome.NotApplicable ?? "not applicable");
+            return false;
+        }
+
+        state.Timings.Apply += watch.Elapsed;
+        state.InitialLoad = "binary_copy";
+        state.Version = committed.Version;
+        state.Position = committed.Position;
+        state.HighWaterMark = committed.HighWaterMark;
+        state.Watermark = committed.Watermark;
+        state.Processed += stats.Rows;
+        state.Inserted += stats.Rows;
+        state.Timestamps.CreatedAtFallback += stats.CreatedAtFallbackRows;
+        state.Timestamps.Future += stats.FutureRows;
+        state.Timestamps.NewestFuture = Newest(state.Timestamps.NewestFuture, stats.NewestFuture);
+        var table = new KeyValuePair<string, object?>("table", _plan.Table);
+        SyncMetrics.RecordsRead.Add(stats.Rows, table);
+        SyncMetrics.RecordsApplied.Add(stats.Rows, table);
+        SyncMetrics.BatchApplyLatency.Record(watch.Elapsed.TotalMilliseconds, table);
+        Log.BulkLoaded(services.Logger, _plan.Table, state.InitialLoad, stats.Rows, watch.Elapsed.TotalSeconds, stats.CopyTime.TotalSeconds, stats.LedgerTime.TotalSeconds, committed.Version);
+
+        // Committed with the data already; the store's copy may fail and be recovered from the destination next run.
+        watch.Restart();
+        await services.History.AppendAsync(committed, lease?.Hold, CancellationToken.None).ConfigureAwait(false);
+        state.Timings.Save += watch.Elapsed;
+        progress?.Report(state.Progress(_plan.Table, "snapshot", done: false));
+        Log.TableTimings(services.Logger, _plan.Table, state.Timings.Capture.TotalSeconds, state.Timings.Resolve.TotalSeconds, state.Timings.Apply.TotalSeconds, state.Timings.Save.TotalSeconds);
+        AddTimestampWarnings(state, stats.NullCursorRows);
+        return true;
+    }
+
+    private static Instant? Newest(Instant? a, Instant? b) => a is null ? b : b is null ? a : Instant.Max(a.Value, b.Value);
+}

@@ -1,0 +1,260 @@
+using DeltaSync.Core.Connectors;
+using DeltaSync.Core.Model;
+using DeltaSync.Core.Pipeline;
+using DeltaSync.Core.State;
+using DeltaSync.Postgres.Capture;
+using DeltaSync.Postgres.Source;
+using Npgsql;
+using NodaTime;
+
+namespace DeltaSync.Postgres.Destination;
+
+/// <summary>
+/// PostgreSQL → PostgreSQL initial load at COPY speed: the source's raw binary <c>COPY … TO STDOUT</c> is relayed, byte
+/// for byte and in 64 KiB chunks, into <c>COPY … FROM STDIN</c> here — no value is decoded or encoded on the way — and
+/// the ledger is then built set-wise by one <c>INSERT … SELECT</c> over the copied rows, in the same transaction as
+/// the checkpoint (fenced by the lease's epoch). Taken only for an empty table with no ledger entries in the scope and
+/// column types identical on both sides; anything else is left to the pipeline.
+/// </summary>
+/// <remarks>
+/// Crash safety: everything commits at once. Killed before the commit, the transaction rolls back and the table is
+/// empty again, so the next run loads it afresh; killed after, the destination holds the checkpoint and the next run
+/// resumes from it (recovering it into the state store). Nothing is written twice either way. The ledger's row hashes
+/// are PostgreSQL's own digests of the copied rows (<see cref="PostgresRowMapper.DigestSql"/>), marked as such, and the
+/// scope is flagged so that its captures compute the same digest for the rows they read (<see cref="PostgresLedger"/>).
+/// </remarks>
+internal sealed partial class PostgresDestination
+{
+    private const int CopyChunkBytes = 1 << 16;
+
+    public Task<BulkLoadOutcome> TryBulkLoadAsync(ISource source, BulkLoadRequest request, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (source is not PostgresSource postgres)
+        {
+            return Task.FromResult(BulkLoadOutcome.Skipped("the source is not PostgreSQL"));
+        }
+
+        if (postgres.SnapshotCopy(request.Capture, out var reason) is not { } copy)
+        {
+            return Task.FromResult(BulkLoadOutcome.Skipped(reason));
+        }
+
+        var table = request.Capture.Plan.DestinationTable;
+        return WithTableAsync(
+            table,
+            async connection =>
+            {
+                if (PreparedWriter(table) is not { } writer)
+                {
+                    return BulkLoadOutcome.Skipped("the destination table was not prepared");
+                }
+
+                if (connection.PostgreSqlVersion.Major < 14)
+                {
+                    // Commit times are computed with extract(epoch …), exact (numeric) only from 14 on.
+                    return BulkLoadOutcome.Skipped($"the destination runs PostgreSQL {connection.PostgreSqlVersion}; the bulk load needs 14 or later");
+                }
+
+                if (Mismatch(copy.Mapper, writer) is { } mismatch)
+                {
+                    return BulkLoadOutcome.Skipped(mismatch);
+                }
+
+                var scopeId = await ScopeIdAsync(connection, request.Capture.Scope, cancellationToken).ConfigureAwait(false);
+                await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    var outcome = await LoadAsync(connection, transaction, copy, writer.Target, scopeId, request, cancellationToken).ConfigureAwait(false);
+                    if (outcome.Committed is null)
+                    {
+                        await transaction.RollbackAsync(cancellationToken).ConfigureAwait(false);
+                        return outcome;
+                    }
+
+                    await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+                    return outcome;
+                }
+                catch (Exception e) when (e is NpgsqlException or SyncException or TimeoutException or IOException)
+                {
+                    if (connection.FullState == System.Data.ConnectionState.Open)
+                    {
+                        try
+                        {
+                            await transaction.RollbackAsync(CancellationToken.None).ConfigureAwait(false);
+                        }
+                        catch (NpgsqlException)
+                        {
+                            // The connection broke: WithTableAsync replaces it.
+                        }
+                    }
+
+                    if (e is SyncException)
+                    {
+                        throw;
+                    }
+
+                    throw PostgresConnectionFactory.Classify(e, $"cannot bulk load destination table '{table}'");
+                }
+                finally
+                {
+                    // The scope's largest key is cached; the ledger gained (or, rolled back, did not gain) a whole table.
+                    _ledger.Invalidate(scopeId);
+                }
+            },
+            cancellationToken);
+    }
+
+    private async Task<BulkLoadOutcome> LoadAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, PostgresSnapshotCopy copy, PgTable target, int scopeId, BulkLoadRequest request, CancellationToken cancellationToken)
+    {
+        // No one writes the table between the emptiness check and the commit (readers are not blocked).
+        await ExecuteAsync(connection, transaction, $"LOCK TABLE {target.QualifiedName} IN EXCLUSIVE MODE", cancellationToken).ConfigureAwait(false);
+        await using (var empty = new NpgsqlCommand(
+            $"SELECT EXISTS (SELECT 1 FROM {target.QualifiedName}) OR EXISTS (SELECT 1 FROM {PostgresSql.Qualified(Schema, "ledger")} WHERE scope_id = $1)",
+            connection,
+            transaction))
+        {
+            empty.Parameters.Add(new NpgsqlParameter<int> { TypedValue = scopeId });
+            if (await empty.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is true)
+            {
+                return BulkLoadOutcome.Skipped("the destination table already has rows or ledger entries");
+            }
+        }
+
+        var columns = PostgresSql.ColumnList(copy.Mapper.Schema.Columns.Select(c => copy.Mapper.Column(c.Name).Name));
+        Position done;
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        await using (var snapshot = await copy.BeginAsync(cancellationToken).ConfigureAwait(false))
+        {
+            if (snapshot.Connection.PostgreSqlVersion.Major < 14)
+            {
+                // Its captures compute the row digest with hash_record_extended, new in 14.
+                return BulkLoadOutcome.Skipped($"the source runs PostgreSQL {snapshot.Connection.PostgreSqlVersion}; the bulk load needs 14 or later");
+            }
+
+            await using (var reader = await snapshot.Connection.BeginRawBinaryCopyAsync(copy.CopyOutSql, cancellationToken).ConfigureAwait(false))
+            {
+                await using var writer = await connection.BeginRawBinaryCopyAsync($"COPY {target.QualifiedName} ({columns}) FROM STDIN (FORMAT binary)", cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    // Disposing the writer ends the COPY and waits for the server to accept it.
+                    await reader.CopyToAsync(writer, CopyChunkBytes, cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    // Not a partial table: the server discards what this COPY received (and the transaction rolls back).
+                    try
+                    {
+                        await writer.CancelAsync().ConfigureAwait(false);
+                    }
+                    catch (Exception cancel) when (cancel is NpgsqlException or IOException or InvalidOperationException)
+                    {
+                        // The connection is already broken; the original failure is the one to report.
+                    }
+
+                    throw;
+                }
+            }
+
+            await snapshot.Transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+            done = snapshot.Done;
+        }
+
+        var copied = watch.Elapsed;
+        watch.Restart();
+        var stats = await BuildLedgerAsync(connection, transaction, copy, target, scopeId, request, done, cancellationToken).ConfigureAwait(false) with
+        {
+            CopyTime = copied,
+            LedgerTime = watch.Elapsed,
+        };
+        var checkpoint = request.CheckpointFor(stats);
+        if (!await CommitCheckpointAsync(connection, transaction, checkpoint, commits: true, cancellationToken).ConfigureAwait(false))
+        {
+            throw new SyncException(
+                ErrorClass.Fatal,
+                $"stale writer: another worker with a newer lease (epoch > {checkpoint.Epoch}) has committed to '{request.Capture.Plan.DestinationTable}'; this worker's bulk load was refused and rolled back");
+        }
+
+        return new BulkLoadOutcome(stats, checkpoint, null);
+    }
+
+    /// <summary>One <c>INSERT … SELECT</c> of every copied row's ledger entry; its aggregate is what the report counts.</summary>
+    private async Task<BulkLoadStats> BuildLedgerAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, PostgresSnapshotCopy copy, PgTable target, int scopeId, BulkLoadRequest request, Position done, CancellationToken cancellationToken)
+    {
+        var future = request.FutureLimit is { } limit ? limit.ToUnixTimeTicks() / 10 : long.MaxValue;
+        var sql = $"""
+            WITH entries AS (
+              INSERT INTO {PostgresSql.Qualified(Schema, "ledger")} (scope_id, key, position, commit_us, row_hash, deleted, source_digest)
+              SELECT $1, {copy.KeySql("t")}, {copy.PositionSql("t")}, {copy.CommitSql("t")}, {copy.Mapper.DigestSql("t")}, false, true FROM {target.QualifiedName} t
+              RETURNING position, commit_us),
+            scope AS (UPDATE {PostgresSql.Qualified(Schema, "ledger_scopes")} SET source_digests = true WHERE scope_id = $1)
+            SELECT count(*), max(commit_us), count(*) FILTER (WHERE {copy.NullCursorSql}),
+                   count(*) FILTER (WHERE commit_us > $2), max(commit_us) FILTER (WHERE commit_us > $2)
+            FROM entries
+            """;
+        long rows, nullCursor, futureRows;
+        long? newest, newestFuture;
+        await using (var command = new NpgsqlCommand(sql, connection, transaction))
+        {
+            command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = scopeId });
+            command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = future });
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            rows = reader.GetInt64(0);
+            newest = reader.IsDBNull(1) ? null : reader.GetInt64(1);
+            nullCursor = reader.GetInt64(2);
+            futureRows = reader.GetInt64(3);
+            newestFuture = reader.IsDBNull(4) ? null : reader.GetInt64(4);
+        }
+
+        var fallback = 0L;
+        if (copy.CreatedAtFallbackSql(target.QualifiedName) is { } fallbackSql)
+        {
+            await using var command = new NpgsqlCommand(fallbackSql, connection, transaction);
+            fallback = (long)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+        }
+
+        return new BulkLoadStats(rows, done, Micros(newest))
+        {
+            NullCursorRows = nullCursor,
+            CreatedAtFallbackRows = fallback,
+            FutureRows = futureRows,
+            NewestFuture = Micros(newestFuture),
+        };
+    }
+
+    /// <summary>Why the source's columns cannot pass through as binary into the destination's, or null when they can.</summary>
+    private static string? Mismatch(PostgresRowMapper source, PostgresTableWriter writer)
+    {
+        foreach (var column in source.Schema.Columns)
+        {
+            var from = source.Column(column.Name);
+            // The ledger's SQL names the columns as the source spells them.
+            var to = writer.Target.Columns.FirstOrDefault(t => string.Equals(t.Name, from.Name, StringComparison.Ordinal));
+            if (to is null)
+            {
+                return $"column '{from.Name}' is not spelled the same at the destination";
+            }
+
+            // format_type's spelling includes the type modifier (numeric(12,2), varchar(40)) and array brackets.
+            if (!string.Equals(from.TypeName, to.TypeName, StringComparison.Ordinal))
+            {
+                return $"column '{column.Name}' is {from.TypeName} at the source and {to.TypeName} at the destination";
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>The writer <see cref="PrepareTableAsync"/> made for the table in this process, or null.</summary>
+    private PostgresTableWriter? PreparedWriter(string destinationTable) =>
+        _tables.TryGetValue(destinationTable, out var slot) ? slot.Writer : null;
+
+    private static Instant? Micros(long? micros) => micros is { } m ? Instant.FromUnixTimeTicks(m * 10) : null;
+
+    private static async Task ExecuteAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string sql, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(sql, connection, transaction);
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,203 @@
+using DeltaSync.Core.Reporting;
+
+namespace DeltaSync.Postgres.Tests.Engine;
+
+/// <summary>
+/// PostgreSQL → PostgreSQL initial loads by raw binary COPY pass-through (<c>initial_load: binary_copy</c> in the
+/// report): the copy equals the source value for value, its SQL-built ledger lets later passes recognise every
+/// unchanged row and apply only real changes, and anything the pass-through cannot reproduce goes through the pipeline.
+/// </summary>
+public sealed class BulkLoadTests
+{
+    private const string Items = """
+        CREATE TABLE items (
+          id bigint PRIMARY KEY,
+          name text,
+          code varchar(40) NOT NULL,
+          price numeric(12,2),
+          ratio double precision,
+          qty integer,
+          small smallint,
+          active boolean,
+          tags text[],
+          counts integer[],
+          attrs jsonb,
+          ref uuid,
+          blob bytea,
+          born date,
+          local_at timestamp,
+          seq bigint NOT NULL,
+          rev integer NOT NULL DEFAULT 1,
+          updated_at timestamptz);
+        CREATE SEQUENCE items_seq;
+        """;
+
+    private const string Dump =
+        "SELECT id, name, code, price::text, ratio::text, qty, small, active, tags::text, counts::text, attrs::text, ref::text, " +
+        "encode(blob, 'hex'), born::text, local_at::text, seq, rev, updated_at::text FROM items ORDER BY id";
+
+    /// <summary>Rows with every supported type; every ninth row has NULLs in every nullable column (updated_at too).</summary>
+    private static Task SeedAsync(PgDatabase db, int from, int count, string updatedAt = "now() - interval '1 minute'") =>
+        db.ExecuteAsync($"""
+            INSERT INTO items (id, name, code, price, ratio, qty, small, active, tags, counts, attrs, ref, blob, born, local_at, seq, updated_at)
+            SELECT g,
+                   CASE WHEN g % 9 = 0 THEN NULL ELSE 'näme ' || g || ' ✓' END,
+                   'c-' || g,
+                   CASE WHEN g % 9 = 0 THEN NULL ELSE g * 1.25 - 1000 END,
+                   CASE WHEN g % 9 = 0 THEN NULL ELSE g / 7.0 END,
+                   CASE WHEN g % 9 = 0 THEN NULL ELSE g % 1000 END,
+                   CASE WHEN g % 9 = 0 THEN NULL ELSE (g % 300)::smallint END,
+                   CASE WHEN g % 9 = 0 THEN NULL ELSE g % 2 = 0 END,
+                   CASE WHEN g % 9 = 0 THEN NULL ELSE ARRAY['t' || g, NULL, ''] END,
+                   CASE WHEN g % 9 = 0 THEN NULL ELSE ARRAY[g, -g] END,
+                   CASE WHEN g % 9 = 0 THEN NULL ELSE jsonb_build_object('n', g, 'nested', jsonb_build_array(g, 'x', 1.50)) END,
+                   CASE WHEN g % 9 = 0 THEN NULL ELSE md5(g::text)::uuid END,
+                   CASE WHEN g % 9 = 0 THEN NULL ELSE decode(md5(g::text) || '00ff', 'hex') END,
+                   CASE WHEN g % 9 = 0 THEN NULL ELSE date '2024-01-01' + g END,
+                   CASE WHEN g % 9 = 0 THEN NULL ELSE timestamp '2024-03-31 01:30:00.123456' + g * interval '17 minutes' END,
+                   nextval('items_seq'),
+                   CASE WHEN g % 9 = 0 THEN NULL ELSE {updatedAt} + g * interval '1 microsecond' END
+            FROM generate_series({from}, {from + count - 1}) AS g
+            """);
+
+    private static TableReport Table(SyncReport report) => Assert.Single(report.Tables);
+
+    [Theory]
+    [InlineData("{name: items, cdc_method: timestamp}")]
+    [InlineData("{name: items, cdc_method: version, sequence_field: seq}")]
+    [InlineData("{name: items, cdc_method: version, version_field: rev}")]
+    [InlineData("{name: items, cdc_method: polling}")]
+    public async Task Initial_load_is_a_binary_copy_and_later_passes_apply_only_real_changes(string table)
+    {
+        await using var w = await PgSyncWorkspace.CreateAsync();
+        await w.Source.ExecuteAsync(Items);
+        await SeedAsync(w.Source, 1, 3000);
+        var config = w.Config(table, batchSize: 700);
+
+        var first = await w.RunCompletedAsync(config);
+        Assert.Equal("binary_copy", Table(first).InitialLoad);
+        Assert.Equal(3000, first.Statistics.RecordsInserted);
+        Assert.Equal(3000, Table(first).RecordsProcessed);
+        await w.AssertSameAsync(Dump);
+        Assert.Equal(3000L, await w.Destination.ScalarAsync<long>("SELECT count(*) FROM deltasync.ledger"));
+
+        // Unchanged: every row the pass re-reads (all of them for polling and per-row versions, the lookback's for a
+        // timestamp cursor, where they all are) must be recognised by its ledger entry.
+        var unchanged = await w.RunCompletedAsync(config);
+        Assert.Null(Table(unchanged).InitialLoad);
+        Assert.Equal(0, PgSyncWorkspace.Writes(unchanged));
+        // Recognised by the source digests the load wrote, not rewritten: every entry still holds one.
+        Assert.Equal(3000L, await w.Destination.ScalarAsync<long>("SELECT count(*) FROM deltasync.ledger WHERE source_digest"));
+
+        await w.Source.ExecuteAsync("UPDATE items SET price = price + 1, rev = rev + 1, seq = nextval('items_seq'), updated_at = now() WHERE id IN (5, 9, 2500)");
+        await SeedAsync(w.Source, 5001, 2, "now()");
+        var changed = await w.RunCompletedAsync(config);
+        Assert.Equal(2, changed.Statistics.RecordsInserted);
+        Assert.Equal(3, changed.Statistics.RecordsUpdated);
+        await w.AssertSameAsync(Dump);
+        Assert.Equal(2997L, await w.Destination.ScalarAsync<long>("SELECT count(*) FROM deltasync.ledger WHERE source_digest"));
+
+        var again = await w.RunCompletedAsync(config);
+        Assert.Equal(0, PgSyncWorkspace.Writes(again));
+    }
+
+    [Fact]
+    public async Task Timestamp_load_checkpoints_the_cursor_it_would_have_and_counts_null_timestamps()
+    {
+        await using var w = await PgSyncWorkspace.CreateAsync();
+        await w.Source.ExecuteAsync(Items);
+        await SeedAsync(w.Source, 1, 90, "now() - interval '2 days'");
+        var config = w.Config("{name: items, cdc_method: timestamp}");
+
+        var report = await w.RunCompletedAsync(config);
+
+        var items = Table(report);
+        Assert.Equal("binary_copy", items.InitialLoad);
+        Assert.Equal(10, items.NullTimestamps?.RowHash);
+        Assert.StartsWith("cursor:", items.Position, StringComparison.Ordinal);
+        var newest = await w.Source.ScalarAsync<DateTime>("SELECT max(updated_at) FROM items");
+        Assert.Equal(newest, DateTime.Parse(items.HighWaterMark!, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AdjustToUniversal | System.Globalization.DateTimeStyles.AssumeUniversal));
+
+        // A row committed now, after the load, is the next pass's only write: the cursor did not skip past it.
+        await SeedAsync(w.Source, 200, 1, "now()");
+        var next = await w.RunCompletedAsync(config);
+        Assert.Equal(1, next.Statistics.RecordsInserted);
+        Assert.Equal(0, next.Statistics.RecordsUpdated);
+        await w.AssertSameAsync(Dump);
+    }
+
+    [Fact]
+    public async Task Text_and_composite_keys_get_the_ledger_keys_the_engine_computes()
+    {
+        await using var w = await PgSyncWorkspace.CreateAsync();
+        await w.Source.ExecuteAsync("""
+            CREATE TABLE pairs (region text, code varchar(8), n int, PRIMARY KEY (region, code));
+            INSERT INTO pairs SELECT r, c, row_number() OVER () FROM unnest(ARRAY['a', 'B', 'é', 'Z', 'ab', 'a b', '日本']) r, unnest(ARRAY['x', 'X', '1', 'é']) c;
+            """);
+        var config = w.Config("{name: pairs, cdc_method: polling}", batchSize: 5);
+        var first = await w.RunCompletedAsync(config);
+        Assert.Equal("binary_copy", Table(first).InitialLoad);
+
+        await w.Source.ExecuteAsync("DELETE FROM pairs WHERE region = 'é'; UPDATE pairs SET n = n + 100 WHERE code = 'X'");
+        var report = await w.RunCompletedAsync(config);
+
+        // Wrong ledger keys would show as 24 inserts and deletes of keys the ledger does not know.
+        Assert.Equal(0, report.Statistics.RecordsInserted);
+        Assert.Equal(4, report.Statistics.RecordsDeleted);
+        Assert.Equal(6, report.Statistics.RecordsUpdated);
+        await w.AssertSameAsync("SELECT region, code, n FROM pairs ORDER BY region COLLATE \"C\", code COLLATE \"C\"");
+    }
+
+    [Fact]
+    public async Task A_destination_column_of_another_type_falls_back_to_the_pipeline()
+    {
+        await using var w = await PgSyncWorkspace.CreateAsync();
+        await w.Source.ExecuteAsync(Items);
+        await SeedAsync(w.Source, 1, 500);
+        await w.Destination.ExecuteAsync(Items.Replace("price numeric(12,2)", "price numeric(14,4)", StringComparison.Ordinal));
+        var config = w.Config("{name: items, cdc_method: timestamp}");
+
+        var first = await w.RunCompletedAsync(config);
+
+        Assert.Null(Table(first).InitialLoad);
+        Assert.Equal(500, first.Statistics.RecordsInserted);
+        await w.AssertSameAsync("SELECT id, name, price::numeric(14,4)::text, attrs::text, updated_at::text FROM items ORDER BY id");
+        var again = await w.RunCompletedAsync(config);
+        Assert.Equal(0, PgSyncWorkspace.Writes(again));
+    }
+
+    [Fact]
+    public async Task A_row_the_destination_refuses_rolls_the_copy_back_and_the_pipeline_dead_letters_only_that_row()
+    {
+        await using var w = await PgSyncWorkspace.CreateAsync();
+        await w.Source.ExecuteAsync(Items);
+        await SeedAsync(w.Source, 1, 400);
+        await w.Destination.ExecuteAsync(Items + "ALTER TABLE items ADD CONSTRAINT small_qty CHECK (qty <> 123);");
+        var config = w.Config("{name: items, cdc_method: polling}");
+
+        var report = await w.RunAsync(config);
+
+        Assert.Equal("partial", report.Metadata.Status);
+        Assert.Null(Table(report).InitialLoad);
+        Assert.Contains(report.Warnings, x => x.Contains("bulk load", StringComparison.Ordinal));
+        Assert.Equal(399, report.Statistics.RecordsInserted);
+        Assert.Equal(399L, await w.Destination.ScalarAsync<long>("SELECT count(*) FROM items"));
+        Assert.Equal(0L, await w.Destination.ScalarAsync<long>("SELECT count(*) FROM items WHERE id = 123"));
+    }
+
+    [Fact]
+    public async Task A_full_refresh_into_a_filled_table_goes_through_the_ledger()
+    {
+        await using var w = await PgSyncWorkspace.CreateAsync();
+        await w.Source.ExecuteAsync(Items);
+        await SeedAsync(w.Source, 1, 300);
+        var config = w.Config("{name: items, cdc_method: timestamp}");
+        await w.RunCompletedAsync(config);
+
+        var refresh = await w.RunCompletedAsync(config, fullRefresh: true);
+
+        Assert.Null(Table(refresh).InitialLoad);
+        Assert.Equal(0, PgSyncWorkspace.Writes(refresh));
+        Assert.Equal(300, Table(refresh).RecordsUnchanged);
+    }
+}
