@@ -20,31 +20,22 @@ public sealed class ChangeBatch
     /// stages that rewrite a batch (soft deletes, hybrid capture's wrapped positions).
     /// </summary>
     public ChangeBatch With(IReadOnlyList<ChangeEvent> events, Position checkpointPosition, string? warning = null) =>
-        new(Schema, events, checkpointPosition)
-        {
-            DeadLetters = DeadLetters,
-            HighWaterMark = HighWaterMark,
-            TruncateFirst = TruncateFirst,
-            Warnings = warning is null ? Warnings : [.. Warnings, warning],
-            InCommitOrder = InCommitOrder,
-            NullCursorRows = NullCursorRows,
-            CreatedAtFallbackRows = CreatedAtFallbackRows,
-            DstGapRows = DstGapRows,
-            DstOverlapRows = DstOverlapRows,
-            Repair = Repair,
-            Reconciliation = Reconciliation,
-        };
+        Copy(events, checkpointPosition, warning is null ? Warnings : [.. Warnings, warning], TruncateFirst);
 
     /// <summary>
     /// This batch with <paramref name="events"/> and <see cref="TruncateFirst"/> off: a stage that turned the TRUNCATE
     /// into record-level changes (a table several sources write, <see cref="Pipeline.SharedTableTruncate"/>).
     /// </summary>
     public ChangeBatch WithTruncateResolved(IReadOnlyList<ChangeEvent> events) =>
-        new(Schema, events, CheckpointPosition)
+        Copy(events, CheckpointPosition, Warnings, truncateFirst: false);
+
+    private ChangeBatch Copy(IReadOnlyList<ChangeEvent> events, Position checkpointPosition, IReadOnlyList<string> warnings, bool truncateFirst) =>
+        new(Schema, events, checkpointPosition)
         {
             DeadLetters = DeadLetters,
             HighWaterMark = HighWaterMark,
-            Warnings = Warnings,
+            TruncateFirst = truncateFirst,
+            Warnings = warnings,
             InCommitOrder = InCommitOrder,
             NullCursorRows = NullCursorRows,
             CreatedAtFallbackRows = CreatedAtFallbackRows,

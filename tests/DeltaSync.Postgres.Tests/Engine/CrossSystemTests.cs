@@ -24,7 +24,7 @@ public sealed class CrossSystemTests
         var report = await w.RunCompletedAsync(config);
 
         Assert.Equal((1L, 1L, 1L), (report.Statistics.RecordsInserted, report.Statistics.RecordsUpdated, report.Statistics.RecordsDeleted));
-        Assert.Equal(["2|Robert|NULL|0", "3|Cy|NULL|NULL"], SqliteRows(w.SqlitePath("dest.db"), "SELECT id, name, balance, active FROM accounts ORDER BY id"));
+        Assert.Equal(["2|Robert|NULL|0", "3|Cy|NULL|NULL"], SqliteFile.Rows(w.SqlitePath("dest.db"), "SELECT id, name, balance, active FROM accounts ORDER BY id"));
     }
 
     [Fact]
@@ -42,7 +42,7 @@ public sealed class CrossSystemTests
 
         Assert.Equal(
             "1|10.5|1|2024-02-29|2025-01-02T03:04:05.123456Z|a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11|[1,2,null]|{\"a\": [1, 2]}|00FF|0.5",
-            Assert.Single(SqliteRows(w.SqlitePath("dest.db"), "SELECT id, balance, active, opened, seen, ref, tags, doc, hex(raw), ratio FROM accounts")));
+            Assert.Single(SqliteFile.Rows(w.SqlitePath("dest.db"), "SELECT id, balance, active, opened, seen, ref, tags, doc, hex(raw), ratio FROM accounts")));
     }
 
     [Fact]
@@ -50,7 +50,7 @@ public sealed class CrossSystemTests
     {
         await using var w = await PgSyncWorkspace.CreateAsync();
         var path = w.SqlitePath("source.db");
-        SqliteExecute(path, """
+        SqliteFile.Execute(path, """
             CREATE TABLE readings (
               id INTEGER PRIMARY KEY, sensor TEXT NOT NULL, value REAL, raw BLOB, ok BOOLEAN, taken TIMESTAMP, amount NUMERIC,
               updated_at TEXT NOT NULL);
@@ -61,7 +61,7 @@ public sealed class CrossSystemTests
             """);
         var config = w.Config("{name: readings, cdc_method: timestamp}", source: "sqlite:source.db");
         await w.RunCompletedAsync(config);
-        SqliteExecute(path, "UPDATE readings SET value = 9.25, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = 2");
+        SqliteFile.Execute(path, "UPDATE readings SET value = 9.25, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = 2");
         var report = await w.RunCompletedAsync(config);
 
         Assert.Equal(1, report.Statistics.RecordsUpdated);
@@ -77,34 +77,4 @@ public sealed class CrossSystemTests
             await w.Destination.RowsAsync("SELECT id, sensor, value, raw, ok, taken, amount FROM readings ORDER BY id"));
     }
 
-    private static void SqliteExecute(string path, string sql)
-    {
-        using var connection = new SqliteConnection($"Data Source={path};Pooling=false");
-        connection.Open();
-        using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        command.ExecuteNonQuery();
-    }
-
-    private static List<string> SqliteRows(string path, string sql)
-    {
-        using var connection = new SqliteConnection($"Data Source={path};Pooling=false");
-        connection.Open();
-        using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        using var reader = command.ExecuteReader();
-        var rows = new List<string>();
-        while (reader.Read())
-        {
-            var fields = new string[reader.FieldCount];
-            for (var i = 0; i < fields.Length; i++)
-            {
-                fields[i] = reader.IsDBNull(i) ? "NULL" : Convert.ToString(reader.GetValue(i), CultureInfo.InvariantCulture)!;
-            }
-
-            rows.Add(string.Join('|', fields));
-        }
-
-        return rows;
-    }
 }

@@ -19,7 +19,7 @@ public sealed class MixedSystemMultiSourceTests
             INSERT INTO customers VALUES (1, 'Ann', 'ann@old', now() - interval '10 minutes'), (2, 'Bob', 'bob@old', now() - interval '10 minutes');
             """);
         var shop = w.SqlitePath("shop.db");
-        Sqlite(shop, $"""
+        SqliteFile.Execute(shop, $"""
             CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT, updated_at TEXT NOT NULL, deleted_at TEXT);
             INSERT INTO customers VALUES (1, 'Ann', 'ann@old', '{Ago(600)}', NULL), (2, 'Bob', 'bob@old', '{Ago(600)}', NULL);
             """);
@@ -36,10 +36,10 @@ public sealed class MixedSystemMultiSourceTests
         // Both systems start from the same rows: common ground, no conflict.
         var first = await w.RunCompletedAsync(config);
         Assert.Equal(0, first.Statistics.ConflictsDetected);
-        Assert.Equal(["1|Ann|ann@old", "2|Bob|bob@old"], SqliteRows(dest, "SELECT id || '|' || name || '|' || email FROM customers ORDER BY id"));
+        Assert.Equal(["1|Ann|ann@old", "2|Bob|bob@old"], SqliteFile.Rows(dest, "SELECT id || '|' || name || '|' || email FROM customers ORDER BY id"));
 
         // shop's edit is a minute old; crm's (stamped by its trigger at commit) is now: crm's wins.
-        Sqlite(shop, $"UPDATE customers SET email = 'ann@shop', updated_at = '{Ago(60)}' WHERE id = 1");
+        SqliteFile.Execute(shop, $"UPDATE customers SET email = 'ann@shop', updated_at = '{Ago(60)}' WHERE id = 1");
         await w.Source.ExecuteAsync("UPDATE customers SET email = 'ann@crm', updated_at = now() WHERE id = 1");
         var second = await w.RunCompletedAsync(config);
         var update = Assert.Single(second.Conflicts);
@@ -47,13 +47,13 @@ public sealed class MixedSystemMultiSourceTests
         Assert.Equal(["email"], update.Fields);
         Assert.Equal("ann@crm", update.SourceValues["crm"]["email"]);
         Assert.Equal("ann@shop", update.SourceValues["shop"]["email"]);
-        Assert.Equal("ann@crm", SqliteRows(dest, "SELECT email FROM customers WHERE id = 1").Single());
+        Assert.Equal("ann@crm", SqliteFile.Rows(dest, "SELECT email FROM customers WHERE id = 1").Single());
 
         // crm updates Bob, then shop deletes him (soft delete, carried as a delete): delete vs update, the later delete wins.
         await w.Source.ExecuteAsync("UPDATE customers SET email = 'bob@crm', updated_at = now() WHERE id = 2");
         // A few milliseconds ahead: the text keeps milliseconds, and crm's trigger stamped its update microseconds ago.
         var deletedAt = DateTime.UtcNow.AddMilliseconds(5).ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
-        Sqlite(shop, $"UPDATE customers SET updated_at = '{deletedAt}', deleted_at = '{deletedAt}' WHERE id = 2");
+        SqliteFile.Execute(shop, $"UPDATE customers SET updated_at = '{deletedAt}', deleted_at = '{deletedAt}' WHERE id = 2");
         var third = await w.RunCompletedAsync(config);
         // The two pipelines run in parallel: merged update-first it is one conflict; merged delete-first the delete meets
         // crm's existence and then crm's update meets the tombstone (two log entries of the same incident). Either way
@@ -65,8 +65,8 @@ public sealed class MixedSystemMultiSourceTests
             Assert.Equal(true, c.SourceValues["shop"]["_deleted"]);
             Assert.True(c.SourceValues.ContainsKey("crm"));
         });
-        Assert.Empty(SqliteRows(dest, "SELECT id FROM customers WHERE id = 2"));
-        Assert.Equal(["1|ann@crm"], SqliteRows(dest, "SELECT id || '|' || email FROM customers ORDER BY id"));
+        Assert.Empty(SqliteFile.Rows(dest, "SELECT id FROM customers WHERE id = 2"));
+        Assert.Equal(["1|ann@crm"], SqliteFile.Rows(dest, "SELECT id || '|' || email FROM customers ORDER BY id"));
 
         // Nothing new: a further pass detects nothing and writes nothing.
         var again = await w.RunCompletedAsync(config);
@@ -77,28 +77,4 @@ public sealed class MixedSystemMultiSourceTests
     private static string Ago(int seconds) =>
         DateTime.UtcNow.AddSeconds(-seconds).ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
 
-    private static void Sqlite(string path, string sql)
-    {
-        using var connection = new SqliteConnection($"Data Source={path};Pooling=false");
-        connection.Open();
-        using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        command.ExecuteNonQuery();
-    }
-
-    private static List<string> SqliteRows(string path, string sql)
-    {
-        using var connection = new SqliteConnection($"Data Source={path};Pooling=false");
-        connection.Open();
-        using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        using var reader = command.ExecuteReader();
-        var rows = new List<string>();
-        while (reader.Read())
-        {
-            rows.Add(Convert.ToString(reader.GetValue(0), CultureInfo.InvariantCulture) ?? "NULL");
-        }
-
-        return rows;
-    }
 }

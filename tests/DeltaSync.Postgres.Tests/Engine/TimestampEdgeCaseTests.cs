@@ -155,10 +155,10 @@ public sealed class TimestampEdgeCaseTests
         // Rows a moment ahead of the server clock are read again until it passes them: never rewritten.
         Assert.Equal(7, first.Statistics.RecordsInserted);
         Assert.Equal(0, PgSyncWorkspace.Writes(second));
-        Assert.Equal(7, SqliteRows(w.SqlitePath("dest.db"), "SELECT id FROM orders").Count);
+        Assert.Equal(7, SqliteFile.Rows(w.SqlitePath("dest.db"), "SELECT id FROM orders").Count);
         var source = await w.Source.ScalarAsync<DateTime>("SELECT max(updated_at) FROM orders");
         Assert.All(
-            SqliteRows(w.SqlitePath("dest.db"), "SELECT updated_at FROM orders"),
+            SqliteFile.Rows(w.SqlitePath("dest.db"), "SELECT updated_at FROM orders"),
             text => Assert.Equal(Instant.FromDateTimeUtc(source), Parse(text)));
     }
 
@@ -338,19 +338,4 @@ public sealed class TimestampEdgeCaseTests
         : InstantPattern.ExtendedIso.Parse(iso) is { Success: true } instant ? instant.Value
         : OffsetDateTimePattern.ExtendedIso.Parse(iso).Value.ToInstant();
 
-    private static List<string> SqliteRows(string path, string sql)
-    {
-        using var connection = new SqliteConnection($"Data Source={path};Pooling=false");
-        connection.Open();
-        using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        using var reader = command.ExecuteReader();
-        var rows = new List<string>();
-        while (reader.Read())
-        {
-            rows.Add(reader.IsDBNull(0) ? "NULL" : Convert.ToString(reader.GetValue(0), System.Globalization.CultureInfo.InvariantCulture)!);
-        }
-
-        return rows;
-    }
 }
