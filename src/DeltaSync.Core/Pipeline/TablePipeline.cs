@@ -400,7 +400,8 @@ public sealed partial class TablePipeline
                 }
 
                 var applied = outcome.Result;
-                if (applied.AlreadyApplied)
+                // A batch that writes nothing (an idle pass, whose positions repeat the last idle pass's) is no news.
+                if (applied.AlreadyApplied && (resolved.Writes.Count > 0 || resolved.LedgerUpdates.Count > 0))
                 {
                     state.AlreadyApplied++;
                 }

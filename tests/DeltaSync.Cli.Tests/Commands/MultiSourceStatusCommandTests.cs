@@ -32,6 +32,11 @@ public sealed class MultiSourceStatusCommandTests : IDisposable
             """);
         var run = await CliProcess.RunAsync("run", "--config", config);
         Assert.True(run.ExitCode == 3, run.ToString());
+        // The run's summary says which source each row is.
+        var summary = run.StandardOutput.Split('\n');
+        Assert.Contains(summary, l => l.TrimStart().StartsWith("source", StringComparison.Ordinal) && l.Contains("conflicts", StringComparison.Ordinal));
+        Assert.Contains(summary, l => l.TrimStart().StartsWith("crm", StringComparison.Ordinal) && l.Contains("completed", StringComparison.Ordinal));
+        Assert.Contains(summary, l => l.TrimStart().StartsWith("shop", StringComparison.Ordinal) && l.Contains("partial", StringComparison.Ordinal));
 
         var status = await CliProcess.RunAsync("status", "--config", config, "--json");
         Assert.True(status.ExitCode == 0, status.ToString());
