@@ -181,7 +181,7 @@ public sealed class SyncEngine
 
     /// <summary>
     /// Runs passes until <paramref name="stop"/> is cancelled: continuously for <c>realtime</c> (back to back while passes
-    /// find changes, pausing <c>cdc.polling.interval</c> after a pass that found none), else once per <c>sync.frequency</c>. The pass in flight ends after its current batch.
+    /// write changes, pausing <c>cdc.polling.interval</c> after a pass that wrote none), else once per <c>sync.frequency</c>. The pass in flight ends after its current batch.
     /// </summary>
     public async Task FollowAsync(RunOptions options, IProgress<TableProgress>? progress, Func<RunOutcome, Task> onRun, CancellationToken stop)
     {
@@ -194,9 +194,11 @@ public sealed class SyncEngine
             var started = _clock.GetCurrentInstant();
             var outcome = await RunPassAsync(options, progress, endpoints, stop).ConfigureAwait(false);
             await onRun(outcome).ConfigureAwait(false);
-            // Realtime: a pass that found changes is followed at once (more are likely waiting, and pausing would only
-            // add the interval to their lag); a pass that found nothing waits the polling interval.
-            var busy = outcome.Report.Statistics.RecordsProcessed > 0;
+            // Realtime: a pass that wrote changes is followed at once (more are likely waiting, and pausing would only
+            // add the interval to their lag); a pass that wrote nothing waits the polling interval — including one
+            // that only re-read rows already applied (a timestamp cursor's lookback), which must not spin.
+            var statistics = outcome.Report.Statistics;
+            var busy = statistics.RecordsInserted + statistics.RecordsUpdated + statistics.RecordsDeleted > 0;
             var wait = frequency.IsRealtime ? (busy ? Duration.Zero : frequency.Interval) : frequency.Interval - (_clock.GetCurrentInstant() - started);
             if (wait > Duration.Zero)
             {
