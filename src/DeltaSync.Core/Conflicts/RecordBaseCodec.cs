@@ -18,7 +18,9 @@ namespace DeltaSync.Core.Conflicts;
 /// Format 2 stores each source's view as its difference from the merged values: the fields whose value differs,
 /// and, when the view lacks fields the merged values have, <c>[differences, [missing fields]]</c>. A view equal to the
 /// merged values (the usual case: every source has reported what was merged) is <c>{}</c> and decodes to the very same
-/// dictionary. Format 1 (every view in full) still reads. Decoding walks the text once with a forward-only reader, and
+/// dictionary. Fields of the merged values that no view holds (the tracking columns: a source's view leaves them out,
+/// the destination keeps their maximum) are listed once as <c>"m"</c>, and views are compared with the merged values
+/// without them. Format 1 (every view in full) still reads. Decoding walks the text once with a forward-only reader, and
 /// encoding writes keys in ordinal order, so an unchanged base encodes to the same text and is not rewritten.
 /// </remarks>
 public static class RecordBaseCodec
@@ -79,11 +81,27 @@ public static class RecordBaseCodec
         }
 
         w.WriteEndObject();
+        // Fields of the merged values that no source's view holds (the tracking columns, which the destination keeps
+        // the maximum of): written once, and every view is then compared with the merged values without them.
+        var unseen = UnseenFields(record);
+        var reference = record.Values;
+        if (unseen.Count > 0)
+        {
+            w.WriteStartArray("m");
+            foreach (var field in unseen)
+            {
+                w.WriteStringValue(field);
+            }
+
+            w.WriteEndArray();
+            reference = reference.RemoveRange(unseen);
+        }
+
         w.WriteStartObject("s");
         foreach (var source in Sorted(record.SourceViews))
         {
             w.WritePropertyName(source);
-            WriteView(w, record.SourceViews[source], record.Values);
+            WriteView(w, record.SourceViews[source], reference);
         }
 
         w.WriteEndObject();
@@ -173,6 +191,7 @@ public static class RecordBaseCodec
         FieldDictionary<WriteStamp>? writers = null, stamps = null;
         List<(string Source, FieldDictionary<object?> Values, List<string>? Missing)>? views = null;
         FieldDictionary<ReviewHold>? holds = null;
+        List<string>? unseen = null;
         while (Next(ref r) == JsonTokenType.PropertyName)
         {
             var name = r.GetString();
@@ -203,6 +222,16 @@ public static class RecordBaseCodec
                 case "s":
                     views = ReadViews(ref r);
                     break;
+                case "m":
+                    unseen = [];
+                    Expect(ref r, JsonTokenType.StartArray);
+                    while (Next(ref r) == JsonTokenType.String)
+                    {
+                        unseen.Add(Name(ref r));
+                    }
+
+                    Expect(ref r, JsonTokenType.EndArray);
+                    break;
                 case "h":
                     holds = ReadHolds(ref r);
                     break;
@@ -223,13 +252,16 @@ public static class RecordBaseCodec
         }
 
         var sourceViews = FieldDictionary<FieldDictionary<object?>>.Empty.ToBuilder();
+        // Format 2: each view is a difference from the merged values less the fields no view holds; views equal to
+        // that share one dictionary.
+        var reference = unseen is null ? values : values.RemoveRange(unseen);
         foreach (var (source, stored, missing) in views)
         {
-            // Format 1 stored each view in full; format 2 its difference from the merged values.
+            // Format 1 stored each view in full.
             sourceViews[source] = format == 1 ? stored
-                : stored.IsEmpty && missing is null ? values
-                : missing is null ? values.SetItems(stored)
-                : values.SetItems(stored).RemoveRange(missing);
+                : stored.IsEmpty && missing is null ? reference
+                : missing is null ? reference.SetItems(stored)
+                : reference.SetItems(stored).RemoveRange(missing);
         }
 
         return new RecordBase(key)
@@ -562,6 +594,36 @@ public static class RecordBaseCodec
         w.WritePropertyName("v");
         WriteValues(w, candidate.Values);
         w.WriteEndObject();
+    }
+
+    /// <summary>The fields of the merged values that no source's view holds (none when there is no view).</summary>
+    private static List<string> UnseenFields(RecordBase record)
+    {
+        var unseen = new List<string>();
+        if (record.SourceViews.IsEmpty)
+        {
+            return unseen;
+        }
+
+        foreach (var (field, _) in record.Values)
+        {
+            var held = false;
+            foreach (var (_, view) in record.SourceViews)
+            {
+                if (view.ContainsKey(field))
+                {
+                    held = true;
+                    break;
+                }
+            }
+
+            if (!held)
+            {
+                unseen.Add(field);
+            }
+        }
+
+        return unseen;
     }
 
     /// <summary>A source's view as its difference from the merged values (see the remarks).</summary>

@@ -73,10 +73,18 @@ public static class RecordMerger
         // holds the table's lock meanwhile); a plug-in resolver is not known to be thread-safe and runs on one.
         if (order.Count >= ParallelThreshold && engine.Policy.Plugin is null && Environment.ProcessorCount > 1)
         {
-            Parallel.ForEach(
-                System.Collections.Concurrent.Partitioner.Create(0, order.Count, Math.Max(256, order.Count / (Environment.ProcessorCount * 4))),
-                new ParallelOptions { CancellationToken = cancellationToken },
-                range => MergeRange(range.Item1, range.Item2));
+            try
+            {
+                Parallel.ForEach(
+                    System.Collections.Concurrent.Partitioner.Create(0, order.Count, Math.Max(256, order.Count / (Environment.ProcessorCount * 4))),
+                    new ParallelOptions { CancellationToken = cancellationToken },
+                    range => MergeRange(range.Item1, range.Item2));
+            }
+            catch (AggregateException e) when (e.InnerExceptions.Count > 0)
+            {
+                // The record's own error, as a sequential merge would raise it (its class and message decide what happens next).
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
+            }
         }
         else
         {

@@ -78,16 +78,25 @@ internal sealed partial class SqliteDestination
                             }
                         }
 
-                        var columns = select.ColumnCount;
-                        var names = new string[columns];
-                        for (var c = 0; c < columns; c++)
-                        {
-                            names[c] = select.ColumnName(c);
-                        }
-
-                        var keyIndexes = keyColumns.Select(k => Array.FindIndex(names, n => string.Equals(n, k, StringComparison.OrdinalIgnoreCase))).ToArray();
+                        string[]? names = null;
+                        int[]? keyIndexes = null;
+                        var columns = 0;
                         while (select.Step())
                         {
+                            if (names is null)
+                            {
+                                // Read after the first step: a statement prepared once is recompiled there when the
+                                // table's columns changed since, and its column list is only current from then on.
+                                columns = select.ColumnCount;
+                                names = new string[columns];
+                                for (var c = 0; c < columns; c++)
+                                {
+                                    names[c] = select.ColumnName(c);
+                                }
+
+                                keyIndexes = keyColumns.Select(k => Array.FindIndex(names, n => string.Equals(n, k, StringComparison.OrdinalIgnoreCase))).ToArray();
+                            }
+
                             var row = new Dictionary<string, object?>(columns, StringComparer.Ordinal);
                             var keyValues = new object?[width];
                             for (var c = 0; c < columns; c++)
@@ -97,7 +106,7 @@ internal sealed partial class SqliteDestination
 
                             for (var k = 0; k < width; k++)
                             {
-                                keyValues[k] = row[names[keyIndexes[k]]];
+                                keyValues[k] = row[names[keyIndexes![k]]];
                             }
 
                             rows[new RecordKey(keyValues)] = row;

@@ -94,6 +94,23 @@ public sealed class RecordBaseCodecTests
     }
 
     [Fact]
+    public void Fields_no_view_holds_are_stored_once_and_views_equal_to_the_rest_stay_empty()
+    {
+        // The tracking column: in the merged values (the destination keeps its maximum), never in a source's view.
+        var seen = FieldDictionary.From(new Dictionary<string, object?> { ["id"] = 7L, ["name"] = "Ann" });
+        var record = RecordBase.Synced("7", seen, "crm", "shop") with { Values = seen.SetItem("updated_at", "2026-12-07T00:00:00Z") };
+
+        var text = RecordBaseCodec.Encode(record);
+        var decoded = RecordBaseCodec.Decode("7", text);
+
+        Assert.Contains("\"m\":[\"updated_at\"]", text, StringComparison.Ordinal);
+        Assert.Contains("\"s\":{\"crm\":{},\"shop\":{}}", text, StringComparison.Ordinal);
+        AssertSameBase(record, decoded);
+        Assert.False(decoded.SourceViews["crm"].ContainsKey("updated_at"));
+        Assert.Same(decoded.SourceViews["crm"], decoded.SourceViews["shop"]);
+    }
+
+    [Fact]
     public void A_base_stored_in_the_first_format_still_reads()
     {
         const string stored = """
