@@ -77,17 +77,7 @@ internal sealed partial class PostgresDestination
                 }
                 catch (Exception e) when (e is NpgsqlException or SyncException or TimeoutException or IOException)
                 {
-                    if (connection.FullState == System.Data.ConnectionState.Open)
-                    {
-                        try
-                        {
-                            await transaction.RollbackAsync(CancellationToken.None).ConfigureAwait(false);
-                        }
-                        catch (NpgsqlException)
-                        {
-                            // The connection broke: WithTableAsync replaces it.
-                        }
-                    }
+                    await RollbackIfOpenAsync(connection, transaction).ConfigureAwait(false);
 
                     if (e is SyncException)
                     {

@@ -148,17 +148,7 @@ internal sealed partial class PostgresDestination : IDestination
                 catch (Exception e) when (e is NpgsqlException or SyncException or TimeoutException or IOException or FormatException or InvalidCastException or OverflowException)
                 {
                     _ledger.Invalidate(scopeId);
-                    if (connection.FullState == System.Data.ConnectionState.Open)
-                    {
-                        try
-                        {
-                            await transaction.RollbackAsync(CancellationToken.None).ConfigureAwait(false);
-                        }
-                        catch (NpgsqlException)
-                        {
-                            // The connection broke: it is replaced below.
-                        }
-                    }
+                    await RollbackIfOpenAsync(connection, transaction).ConfigureAwait(false);
 
                     if (e is SyncException)
                     {
@@ -451,5 +441,23 @@ internal sealed partial class PostgresDestination : IDestination
         public NpgsqlConnection? Connection { get; set; }
 
         public PostgresTableWriter? Writer { get; set; }
+    }
+
+    /// <summary>Rolls a failed batch's transaction back while its connection is still open; a broken connection is replaced by the caller.</summary>
+    private static async Task RollbackIfOpenAsync(NpgsqlConnection connection, NpgsqlTransaction transaction)
+    {
+        if (connection.FullState != System.Data.ConnectionState.Open)
+        {
+            return;
+        }
+
+        try
+        {
+            await transaction.RollbackAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (NpgsqlException)
+        {
+            // The connection broke meanwhile: the caller replaces it.
+        }
     }
 }
