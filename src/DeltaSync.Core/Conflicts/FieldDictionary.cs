@@ -140,14 +140,6 @@ public sealed class FieldDictionary<T> : IReadOnlyDictionary<string, T>
     /// <summary>A map over <paramref name="keys"/> (strictly ascending by ordinal, which the caller has checked; may be shared between maps) and <paramref name="values"/>.</summary>
     internal static FieldDictionary<T> FromOrdered(string[] keys, T[] values) => keys.Length == 0 ? Empty : new(keys, values);
 
-    /// <summary>An empty builder with room for <paramref name="capacity"/> pairs (decoding knows roughly how many come).</summary>
-    internal static Builder CreateBuilder(int capacity)
-    {
-        var builder = new Builder(Empty);
-        builder.Reserve(capacity);
-        return builder;
-    }
-
     public Enumerator GetEnumerator() => new(this);
 
     IEnumerator<KeyValuePair<string, T>> IEnumerable<KeyValuePair<string, T>>.GetEnumerator() => GetEnumerator();
@@ -310,15 +302,6 @@ public sealed class FieldDictionary<T> : IReadOnlyDictionary<string, T>
             _count = 0;
             _sharedKeys = false;
             return _origin;
-        }
-
-        internal void Reserve(int capacity)
-        {
-            if (_values is null)
-            {
-                Detach(capacity);
-                OwnKeys(capacity);
-            }
         }
 
         private void Detach(int capacity)

@@ -21,7 +21,7 @@ namespace DeltaSync.Core.Conflicts;
 /// dictionary. Fields of the merged values that no view holds (the tracking columns: a source's view leaves them out,
 /// the destination keeps their maximum) are listed once as <c>"m"</c>, and views are compared with the merged values
 /// without them. Format 1 (every view in full) still reads. Decoding walks the text once with a forward-only reader, and
-/// encoding writes keys in ordinal order, so an unchanged base encodes to the same text and is not rewritten.
+/// encoding writes keys in ordinal order (the order a <see cref="FieldDictionary{T}"/> enumerates in), so an unchanged base encodes to the same text and is not rewritten.
 /// </remarks>
 public static class RecordBaseCodec
 {
@@ -74,10 +74,10 @@ public static class RecordBaseCodec
         w.WritePropertyName("v");
         WriteValues(w, record.Values);
         w.WriteStartObject("w");
-        foreach (var field in Sorted(record.Writers))
+        foreach (var (field, stamp) in record.Writers)
         {
             w.WritePropertyName(field);
-            WriteStamp(w, record.Writers[field]);
+            WriteStamp(w, stamp);
         }
 
         w.WriteEndObject();
@@ -98,34 +98,33 @@ public static class RecordBaseCodec
         }
 
         w.WriteStartObject("s");
-        foreach (var source in Sorted(record.SourceViews))
+        foreach (var (source, view) in record.SourceViews)
         {
             w.WritePropertyName(source);
-            WriteView(w, record.SourceViews[source], reference);
+            WriteView(w, view, reference);
         }
 
         w.WriteEndObject();
         w.WriteStartObject("t");
-        foreach (var source in Sorted(record.SourceStamps))
+        foreach (var (source, stamp) in record.SourceStamps)
         {
             w.WritePropertyName(source);
-            WriteStamp(w, record.SourceStamps[source]);
+            WriteStamp(w, stamp);
         }
 
         w.WriteEndObject();
         if (!record.Holds.IsEmpty)
         {
             w.WriteStartObject("h");
-            foreach (var field in Sorted(record.Holds))
+            foreach (var (field, hold) in record.Holds)
             {
-                var hold = record.Holds[field];
                 w.WriteStartObject(field);
                 w.WriteString("c", hold.ConflictId);
                 w.WriteStartObject("k");
-                foreach (var source in Sorted(hold.Candidates))
+                foreach (var (source, candidate) in hold.Candidates)
                 {
                     w.WritePropertyName(source);
-                    WriteCandidate(w, hold.Candidates[source]);
+                    WriteCandidate(w, candidate);
                 }
 
                 w.WriteEndObject();
@@ -573,9 +572,6 @@ public static class RecordBaseCodec
         }
     }
 
-    /// <summary>The names of <paramref name="map"/> (a <see cref="FieldDictionary{T}"/> is in ordinal order already).</summary>
-    private static IEnumerable<string> Sorted<T>(FieldDictionary<T> map) => map.Keys;
-
     private static void WriteStamp(Utf8JsonWriter w, WriteStamp stamp)
     {
         w.WriteStartArray();
@@ -632,7 +628,7 @@ public static class RecordBaseCodec
         List<string>? missing = null;
         if (!ReferenceEquals(view, values))
         {
-            foreach (var field in Sorted(values))
+            foreach (var (field, _) in values)
             {
                 if (!view.ContainsKey(field))
                 {
@@ -649,9 +645,8 @@ public static class RecordBaseCodec
         w.WriteStartObject();
         if (!ReferenceEquals(view, values))
         {
-            foreach (var field in Sorted(view))
+            foreach (var (field, value) in view)
             {
-                var value = view[field];
                 if (!values.TryGetValue(field, out var merged) || !SameStored(value, merged))
                 {
                     w.WritePropertyName(field);
