@@ -87,6 +87,29 @@ public sealed class MultiSourceConflictSyncTests : IDisposable
         _workspace.Destination.Scalar($"SELECT {column} FROM customers WHERE id = $id", ("$id", id));
 
     [Fact]
+    public async Task An_unreadable_record_base_in_a_batch_merged_in_parallel_fails_the_table_with_its_own_message()
+    {
+        // 600 records: more than a batch merged on one thread, so the merge runs on every core.
+        for (var id = 1; id <= 600; id++)
+        {
+            Upsert(_crm, id, $"c{id}", null, null, 600);
+        }
+
+        await RunAsync();
+        _workspace.Destination.Execute($"UPDATE {SqliteDestination.RecordsTable} SET body = 'not a record base' WHERE key IN (SELECT key FROM {SqliteDestination.RecordsTable} LIMIT 1)");
+        _crm.Execute($"UPDATE customers SET name = name || '!', updated_at = '{ItemsTable.Timestamp(_clock.Now)}'");
+
+        _clock.Advance(Duration.FromMinutes(1));
+        var report = await _workspace.RunAsync(_workspace.Configure(Yaml()), clock: _clock);
+
+        var crm = Assert.Single(report.Tables, t => t.Source == "crm");
+        Assert.Equal("failed", crm.Status);
+        var error = Assert.Single(report.Errors);
+        Assert.Contains("is not readable", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("One or more errors", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Changes_to_different_fields_by_two_sources_merge_without_conflict()
     {
         SeedSynced();

@@ -19,6 +19,26 @@ public sealed class TimestampCursorSyncTests : IDisposable
     }
 
     [Fact]
+    public async Task Passes_with_nothing_to_write_do_not_report_a_batch_as_already_applied()
+    {
+        var clock = new ManualClock(Instant.FromUtc(2026, 3, 1, 12, 0));
+        _items.Now = () => clock.Now;
+        _items.Insert(1, updatedAt: ItemsTable.Timestamp(clock.Now - Duration.FromDays(2)));
+        var config = _workspace.Configure(SyncYaml.Config(Table));
+
+        var reports = new List<Core.Reporting.SyncReport>();
+        for (var pass = 0; pass < 3; pass++)
+        {
+            reports.Add(await _workspace.RunCompletedAsync(config, clock: clock));
+        }
+
+        // Two idle passes repeat one empty batch's positions; that is not a re-sent batch worth a note.
+        Assert.Equal(1, reports[0].Statistics.RecordsInserted);
+        Assert.All(reports.Skip(1), r => Assert.Equal(0, SyncWorkspace.Writes(r)));
+        Assert.All(reports, r => Assert.DoesNotContain(r.Warnings, w => w.Contains("idempotency key", StringComparison.Ordinal)));
+    }
+
+    [Fact]
     public async Task Rows_sharing_one_updated_at_across_batch_boundaries_are_each_synced_once()
     {
         var clock = new ManualClock(Instant.FromUtc(2026, 3, 1, 12, 0));
