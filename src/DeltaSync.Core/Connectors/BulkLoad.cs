@@ -15,6 +15,18 @@ public sealed record BulkLoadRequest(CaptureRequest Capture, Func<BulkLoadStats,
 {
     /// <summary>Commit times beyond this are counted as stamped in the future (timestamp CDC); null: not counted.</summary>
     public Instant? FutureLimit { get; init; }
+
+    /// <summary>
+    /// Rows per transaction for a destination that loads in chunks, each committing its checkpoint (a snapshot position
+    /// after its last key) so an interrupted load resumes there; 0: one transaction. A destination may ignore it.
+    /// </summary>
+    public long ChunkRows { get; init; }
+
+    /// <summary>
+    /// Called after each chunk but the last has committed, with the totals so far and the committed checkpoint (the
+    /// pipeline saves it to the state store and reports progress).
+    /// </summary>
+    public Func<BulkLoadStats, Checkpoint, CancellationToken, Task>? ChunkCommitted { get; init; }
 }
 
 /// <summary>What a bulk load copied and where the capture continues from.</summary>
@@ -23,6 +35,12 @@ public sealed record BulkLoadRequest(CaptureRequest Capture, Func<BulkLoadStats,
 /// <param name="HighWaterMark">The newest commit time among the copied rows (or the request's, when newer or none).</param>
 public sealed record BulkLoadStats(long Rows, Position Position, Instant? HighWaterMark)
 {
+    /// <summary>How the destination loaded the table, as the report's <c>initial_load</c> names it.</summary>
+    public string Method { get; init; } = "binary_copy";
+
+    /// <summary>Transactions committed so far, this one included: the checkpoint's version is the table's before the load plus this.</summary>
+    public int Commits { get; init; } = 1;
+
     /// <summary>Timestamp CDC: rows with neither an updated_at nor a usable created_at (compared by row hash later).</summary>
     public long NullCursorRows { get; init; }
 
@@ -35,6 +53,12 @@ public sealed record BulkLoadStats(long Rows, Position Position, Instant? HighWa
     /// <inheritdoc cref="FutureRows"/>
     public Instant? NewestFuture { get; init; }
 
+    /// <summary>Timestamp CDC: zone-less values that fell in a DST gap or overlap (placed by the capture's rule).</summary>
+    public long DstGapRows { get; init; }
+
+    /// <inheritdoc cref="DstGapRows"/>
+    public long DstOverlapRows { get; init; }
+
     /// <summary>How long copying the rows took, and building their ledger entries (for the log).</summary>
     public TimeSpan CopyTime { get; init; }
 
@@ -42,8 +66,15 @@ public sealed record BulkLoadStats(long Rows, Position Position, Instant? HighWa
     public TimeSpan LedgerTime { get; init; }
 }
 
-/// <summary>The outcome of <see cref="IDestination.TryBulkLoadAsync"/>: loaded and committed, or why not (nothing written).</summary>
+/// <summary>
+/// The outcome of <see cref="IDestination.TryBulkLoadAsync"/>: loaded and committed; or why not (nothing written); or,
+/// for a chunked load stopped by a chunk it could not copy (<see cref="Complete"/> false), the chunks committed and why
+/// the rest is the pipeline's, from <see cref="Committed"/>'s position on.
+/// </summary>
 public sealed record BulkLoadOutcome(BulkLoadStats? Stats, Checkpoint? Committed, string? NotApplicable)
 {
+    /// <summary>Whether the whole table was loaded (when <see cref="Committed"/> is set).</summary>
+    public bool Complete { get; init; } = true;
+
     public static BulkLoadOutcome Skipped(string reason) => new(null, null, reason);
 }

@@ -25,6 +25,59 @@ public static class RowHash
     }
 
     /// <summary>
+    /// The pieces of <see cref="Compute"/> for a caller that holds values in another form (a SQLite function reading
+    /// SQLite's own buffers): appending a row's values in order gives the same hash as <see cref="Compute"/> over the
+    /// CLR values they stand for.
+    /// </summary>
+    public static void AppendNull(XxHash64 hash)
+    {
+        ArgumentNullException.ThrowIfNull(hash);
+        hash.Append([0]);
+    }
+
+    /// <inheritdoc cref="AppendNull"/>
+    public static void AppendInteger(XxHash64 hash, long value)
+    {
+        ArgumentNullException.ThrowIfNull(hash);
+        Span<byte> scratch = stackalloc byte[9];
+        scratch[0] = 1;
+        BinaryPrimitives.WriteInt64LittleEndian(scratch[1..], value);
+        hash.Append(scratch);
+    }
+
+    /// <inheritdoc cref="AppendNull"/>
+    public static void AppendReal(XxHash64 hash, double value)
+    {
+        ArgumentNullException.ThrowIfNull(hash);
+        Span<byte> scratch = stackalloc byte[9];
+        scratch[0] = 2;
+        BinaryPrimitives.WriteDoubleLittleEndian(scratch[1..], value);
+        hash.Append(scratch);
+    }
+
+    /// <inheritdoc cref="AppendNull"/>
+    public static void AppendText(XxHash64 hash, ReadOnlySpan<char> value)
+    {
+        ArgumentNullException.ThrowIfNull(hash);
+        Span<byte> scratch = stackalloc byte[9];
+        scratch[0] = 3;
+        BinaryPrimitives.WriteInt64LittleEndian(scratch[1..], value.Length);
+        hash.Append(scratch);
+        hash.Append(MemoryMarshal.AsBytes(value));
+    }
+
+    /// <inheritdoc cref="AppendNull"/>
+    public static void AppendBlob(XxHash64 hash, ReadOnlySpan<byte> value)
+    {
+        ArgumentNullException.ThrowIfNull(hash);
+        Span<byte> scratch = stackalloc byte[9];
+        scratch[0] = 4;
+        BinaryPrimitives.WriteInt64LittleEndian(scratch[1..], value.Length);
+        hash.Append(scratch);
+        hash.Append(value);
+    }
+
+    /// <summary>
     /// One value with a type tag. Integers of every width hash alike (so do the two float widths): the same number read
     /// through a narrower type is the same value. Times keep every tick; arrays hash element by element.
     /// </summary>
@@ -33,13 +86,10 @@ public static class RowHash
         switch (value)
         {
             case null:
-                scratch[0] = 0;
-                hash.Append(scratch[..1]);
+                AppendNull(hash);
                 break;
             case long l:
-                scratch[0] = 1;
-                BinaryPrimitives.WriteInt64LittleEndian(scratch[1..], l);
-                hash.Append(scratch);
+                AppendInteger(hash, l);
                 break;
             case int or short:
                 scratch[0] = 1;
@@ -47,9 +97,7 @@ public static class RowHash
                 hash.Append(scratch);
                 break;
             case double d:
-                scratch[0] = 2;
-                BinaryPrimitives.WriteDoubleLittleEndian(scratch[1..], d);
-                hash.Append(scratch);
+                AppendReal(hash, d);
                 break;
             case float:
                 scratch[0] = 2;
@@ -87,16 +135,10 @@ public static class RowHash
 
                 break;
             case string s:
-                scratch[0] = 3;
-                BinaryPrimitives.WriteInt64LittleEndian(scratch[1..], s.Length);
-                hash.Append(scratch);
-                hash.Append(MemoryMarshal.AsBytes(s.AsSpan()));
+                AppendText(hash, s);
                 break;
             case byte[] b:
-                scratch[0] = 4;
-                BinaryPrimitives.WriteInt64LittleEndian(scratch[1..], b.Length);
-                hash.Append(scratch);
-                hash.Append(b);
+                AppendBlob(hash, b);
                 break;
             default:
                 scratch[0] = 5;

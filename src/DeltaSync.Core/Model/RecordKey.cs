@@ -96,15 +96,24 @@ public static class KeyEncoding
     private const byte TextTag = 0x20;
     private const byte BlobTag = 0x30;
 
+    /// <summary>The length of a key of one integer (<see cref="EncodeInteger"/>).</summary>
+    public const int IntegerKeyLength = 9;
+
+    /// <summary>A key of one integer, written into <paramref name="destination"/> (<see cref="IntegerKeyLength"/> bytes): what <see cref="Encode"/> returns for it.</summary>
+    public static void EncodeInteger(long value, Span<byte> destination)
+    {
+        destination[0] = IntegerTag;
+        BinaryPrimitives.WriteUInt64BigEndian(destination[1..], (ulong)value ^ 0x8000_0000_0000_0000UL);
+    }
+
     public static byte[] Encode(IReadOnlyList<object?> values)
     {
         ArgumentNullException.ThrowIfNull(values);
         if (values.Count == 1 && values[0] is long single)
         {
             // The common key, one integer, without the general path's buffer.
-            var bytes = new byte[9];
-            bytes[0] = IntegerTag;
-            BinaryPrimitives.WriteUInt64BigEndian(bytes.AsSpan(1), (ulong)single ^ 0x8000_0000_0000_0000UL);
+            var bytes = new byte[IntegerKeyLength];
+            EncodeInteger(single, bytes);
             return bytes;
         }
 

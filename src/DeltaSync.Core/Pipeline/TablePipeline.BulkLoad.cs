@@ -17,6 +17,9 @@ namespace DeltaSync.Core.Pipeline;
 /// </summary>
 public sealed partial class TablePipeline
 {
+    /// <summary>A chunked bulk load commits every this many batches' worth of rows (so an interrupted load resumes there).</summary>
+    private const int BulkChunkBatches = 10;
+
     private bool MayBulkLoad(Position position, bool reconcile, ConflictSession? conflicts, SoftDeletes? softDeletes) =>
         position.IsNone
         && !reconcile
@@ -31,7 +34,10 @@ public sealed partial class TablePipeline
     // a table that rarely changes. So they load through the pipeline, with the engine's own row hash. A timestamp or
     // sequence cursor re-reads only what changed (and its lookback), so the digests cost nothing worth noticing.
 
-    /// <returns>True when the destination loaded the table (the pass is complete); false when the pipeline must.</returns>
+    /// <returns>
+    /// Whether the destination loaded the whole table (the pass is complete). When it loaded only part of it (a chunked
+    /// load stopped by a chunk it could not copy), <paramref name="state"/>'s position is where the pipeline continues.
+    /// </returns>
     private async Task<bool> TryBulkLoadAsync(
         RunState state,
         CaptureRequest request,
@@ -47,6 +53,8 @@ public sealed partial class TablePipeline
         Instant? futureLimit = _plan.Method == CdcMethod.Timestamp
             ? await SourceNowAsync(state, stop).ConfigureAwait(false) + services.Config.Cdc.Timestamp.MaxFutureSkew
             : null;
+        var before = state.Version;
+        var watch = Stopwatch.StartNew();
         var bulk = new BulkLoadRequest(
             request,
             stats =>
@@ -55,7 +63,7 @@ public sealed partial class TablePipeline
                 return new Checkpoint(
                     _plan.Stream,
                     _plan.Table,
-                    state.Version + 1,
+                    before + stats.Commits,
                     stats.Position,
                     method,
                     highWaterMark,
@@ -68,9 +76,21 @@ public sealed partial class TablePipeline
             })
         {
             FutureLimit = futureLimit,
+            ChunkRows = (long)services.Config.Sync.BatchSize * BulkChunkBatches,
+            ChunkCommitted = async (stats, committed, cancellationToken) =>
+            {
+                // Committed with the data already; the store's copy may fail and be recovered from the destination.
+                await services.History.AppendAsync(committed, lease?.Hold, CancellationToken.None).ConfigureAwait(false);
+                state.Version = committed.Version;
+                state.Position = committed.Position;
+                progress?.Report(state.Progress(_plan.Table, "snapshot", done: false) with { RecordsProcessed = state.Processed + stats.Rows, Inserted = state.Inserted + stats.Rows });
+                if (lease is not null)
+                {
+                    await lease.RenewIfDueAsync(cancellationToken).ConfigureAwait(false);
+                }
+            },
         };
 
-        var watch = Stopwatch.StartNew();
         BulkLoadOutcome outcome;
         try
         {
@@ -78,8 +98,8 @@ public sealed partial class TablePipeline
         }
         catch (SyncException e) when (e.ErrorClass == ErrorClass.Permanent)
         {
-            // A row the destination refuses (a constraint of its own) fails the whole copy, which rolled back: the
-            // pipeline loads the table instead and isolates that row in the dead-letter queue.
+            // A row the destination refuses (a constraint of its own) fails the copy, which rolled back: the pipeline
+            // loads the table instead (from the last committed chunk) and isolates that row in the dead-letter queue.
             state.Warnings.Add($"The bulk load of '{_plan.Table}' was refused by the destination ({e.Message}); the table was loaded through the pipeline instead");
             Log.BulkLoadSkipped(services.Logger, _plan.Table, e.Message);
             return false;
@@ -92,7 +112,7 @@ public sealed partial class TablePipeline
         }
 
         state.Timings.Apply += watch.Elapsed;
-        state.InitialLoad = "binary_copy";
+        state.InitialLoad = stats.Method;
         state.Version = committed.Version;
         state.Position = committed.Position;
         state.HighWaterMark = committed.HighWaterMark;
@@ -101,6 +121,8 @@ public sealed partial class TablePipeline
         state.Inserted += stats.Rows;
         state.Timestamps.CreatedAtFallback += stats.CreatedAtFallbackRows;
         state.Timestamps.Future += stats.FutureRows;
+        state.Timestamps.DstGap += stats.DstGapRows;
+        state.Timestamps.DstOverlap += stats.DstOverlapRows;
         state.Timestamps.NewestFuture = Newest(state.Timestamps.NewestFuture, stats.NewestFuture);
         var table = new KeyValuePair<string, object?>("table", _plan.Table);
         SyncMetrics.RecordsRead.Add(stats.Rows, table);
@@ -112,6 +134,12 @@ public sealed partial class TablePipeline
         watch.Restart();
         await services.History.AppendAsync(committed, lease?.Hold, CancellationToken.None).ConfigureAwait(false);
         state.Timings.Save += watch.Elapsed;
+        if (!outcome.Complete)
+        {
+            Log.BulkLoadSkipped(services.Logger, _plan.Table, $"after {stats.Rows} rows: {outcome.NotApplicable}");
+            return false;
+        }
+
         progress?.Report(state.Progress(_plan.Table, "snapshot", done: false));
         Log.TableTimings(services.Logger, _plan.Table, state.Timings.Capture.TotalSeconds, state.Timings.Resolve.TotalSeconds, state.Timings.Lock.TotalSeconds, state.Timings.Merge.TotalSeconds, state.Timings.Apply.TotalSeconds, state.Timings.Save.TotalSeconds);
         AddTimestampWarnings(state, stats.NullCursorRows);

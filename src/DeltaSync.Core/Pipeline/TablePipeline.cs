@@ -199,10 +199,20 @@ public sealed partial class TablePipeline
                 return await services.Destination.OpenRangeDigestsAsync(_plan.DestinationTable, destinationSchema, cancellationToken).ConfigureAwait(false);
             },
         };
-        if (MayBulkLoad(position, reconcile, conflicts, softDeletes)
-            && await TryBulkLoadAsync(state, request, method, fingerprint, totals, lateness, lease, progress, stop).ConfigureAwait(false))
+        if (MayBulkLoad(position, reconcile, conflicts, softDeletes))
         {
-            return;
+            if (await TryBulkLoadAsync(state, request, method, fingerprint, totals, lateness, lease, progress, stop).ConfigureAwait(false))
+            {
+                return;
+            }
+
+            // A chunked load that stopped part-way committed its chunks: the capture continues its snapshot from there.
+            if (!state.Position.IsNone)
+            {
+                position = state.Position;
+                totals = totals.Add(state.Inserted, state.Inserted, 0, 0, 0);
+                request = request with { Resume = position };
+            }
         }
 
         var reconcileOptions = config.Cdc.Hybrid.Reconcile;

@@ -126,7 +126,8 @@ public sealed record TableReport(
 
     /// <summary>
     /// How the destination loaded the table itself in this run (<c>binary_copy</c>: PostgreSQL → PostgreSQL raw binary
-    /// COPY pass-through); absent when the rows went through the pipeline.
+    /// COPY pass-through; <c>sqlite_insert_select</c>: SQLite → SQLite copy over an attached source file); absent when the
+    /// rows went through the pipeline.
     /// </summary>
     [JsonPropertyName("initial_load")]
     public string? InitialLoad { get; init; }

@@ -73,6 +73,23 @@ public static class SourceTimestamp
         }
     }
 
+    /// <summary>
+    /// <see cref="TryParse(object?, DateTimeZone, out Instant, out LocalTimeMapping, out string?)"/> of text held as
+    /// characters: the common ISO-8601 shapes are read straight from the span; anything else as that method reads a string.
+    /// </summary>
+    public static bool TryParseText(ReadOnlySpan<char> text, DateTimeZone zone, out Instant instant, out LocalTimeMapping mapping, out string? problem)
+    {
+        ArgumentNullException.ThrowIfNull(zone);
+        problem = null;
+        // Text that starts and ends with a non-space character is what the string path hands to IsoFast after Trim().
+        if (text.Length > 0 && !char.IsWhiteSpace(text[0]) && !char.IsWhiteSpace(text[^1]) && IsoFast.TryParse(text, zone, out instant, out mapping))
+        {
+            return true;
+        }
+
+        return TryParse(text.ToString(), zone, out instant, out mapping, out problem);
+    }
+
     private static bool FromEpoch(double epoch, out Instant instant, out string? problem)
     {
         problem = null;

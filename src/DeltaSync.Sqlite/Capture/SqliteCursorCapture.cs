@@ -62,6 +62,30 @@ internal sealed class SqliteCursorCapture : IChangeCapture
 
     private string Kind => _isTimestamp ? CursorPosition.TimestampKind : CursorPosition.SequenceKind;
 
+    /// <summary>Timestamp (true) or sequence cursor.</summary>
+    internal bool IsTimestamp => _isTimestamp;
+
+    /// <summary>The cursor column's index in the schema, and the created_at_field's (or -1).</summary>
+    internal int CursorIndex => _cursorIndex;
+
+    /// <inheritdoc cref="CursorIndex"/>
+    internal int CreatedAtIndex => _createdAtIndex;
+
+    /// <summary>The SQL giving each row's comparable cursor value (NULL where the capture cannot order it).</summary>
+    internal string CursorExpression => _cursorExpression;
+
+    /// <summary>The zone zone-less timestamps are read in.</summary>
+    internal DateTimeZone Zone => _zone;
+
+    /// <summary>Where a completed snapshot leaves a timestamp cursor: the clock ceiling observed before it started.</summary>
+    internal Position SnapshotStart() => new CursorPosition(Kind, _isTimestamp ? Ceiling() : long.MinValue, null).ToPosition();
+
+    /// <summary>Where a completed snapshot leaves a sequence cursor: after the highest value it read.</summary>
+    internal Position SequenceDone(long highest) => new CursorPosition(Kind, highest, null).ToPosition();
+
+    /// <summary>The ledger position of a row with cursor value <paramref name="value"/> (see <see cref="RowPosition"/>).</summary>
+    internal Position LedgerPosition(long value) => RowPosition(value);
+
     /// <summary>
     /// A row's own position, recorded in the ledger: a sequence value is kept; a timestamp is already the commit time,
     /// so the marker carries no text (and costs no allocation per row).

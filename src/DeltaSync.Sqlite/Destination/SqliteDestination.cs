@@ -173,12 +173,6 @@ internal sealed partial class SqliteDestination : IDestination
         var upsert = Statement($"{unit.DestinationTable}\u0001upsert", () => SqliteTableWriter.UpsertSql(unit.DestinationTable, unit.Schema));
         var delete = Statement($"{unit.DestinationTable}\u0001delete", () => SqliteTableWriter.DeleteSql(unit.DestinationTable, unit.Schema));
         var ledger = Statement("\u0001ledger", () => SqliteLedger.UpsertSql);
-        // A batch from a worker whose lease epoch is older than the last one committed here is refused (fencing); epoch 0
-        // is a store without leases.
-        var checkpoint = Statement(
-            "\u0001checkpoint",
-            () => $"INSERT INTO {CheckpointTable} (stream, version, payload, epoch) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (stream) DO UPDATE SET version = excluded.version, payload = excluded.payload, epoch = max(epoch, excluded.epoch) " +
-                $"WHERE excluded.epoch = 0 OR {CheckpointTable}.epoch <= excluded.epoch");
         long inserted = 0, updated = 0, deleted = 0;
         var carried = new CarriedDeletes();
         var deleteTimes = unit.Children.Count > 0 ? DeleteTimes(unit) : null;
@@ -245,12 +239,7 @@ internal sealed partial class SqliteDestination : IDestination
 
             if (unit.CommitsCheckpoint)
             {
-                checkpoint.Bind(1, unit.Checkpoint.Stream);
-                checkpoint.Bind(2, unit.Checkpoint.Version);
-                checkpoint.Bind(3, CheckpointCodec.Serialize(unit.Checkpoint));
-                checkpoint.Bind(4, unit.Checkpoint.Epoch);
-                checkpoint.Execute();
-                if (raw.sqlite3_changes(db) == 0)
+                if (!WriteCheckpoint(unit.Checkpoint))
                 {
                     throw StaleWriter(unit);
                 }
@@ -292,6 +281,24 @@ internal sealed partial class SqliteDestination : IDestination
         }
 
         return new ApplyResult(inserted, updated, deleted, ChildrenDeleted: carried.Deleted, ChildrenNulled: carried.Nulled);
+    }
+
+    /// <summary>
+    /// Records <paramref name="checkpoint"/> inside the open transaction; false when refused: a worker whose lease epoch
+    /// is older than the last one committed here is fenced off (epoch 0 is a store without leases).
+    /// </summary>
+    private bool WriteCheckpoint(Checkpoint checkpoint)
+    {
+        var statement = Statement(
+            "\u0001checkpoint",
+            () => $"INSERT INTO {CheckpointTable} (stream, version, payload, epoch) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (stream) DO UPDATE SET version = excluded.version, payload = excluded.payload, epoch = max(epoch, excluded.epoch) " +
+                $"WHERE excluded.epoch = 0 OR {CheckpointTable}.epoch <= excluded.epoch");
+        statement.Bind(1, checkpoint.Stream);
+        statement.Bind(2, checkpoint.Version);
+        statement.Bind(3, CheckpointCodec.Serialize(checkpoint));
+        statement.Bind(4, checkpoint.Epoch);
+        statement.Execute();
+        return raw.sqlite3_changes(_writer.Handle!) != 0;
     }
 
     private static bool AlreadyApplied(sqlite3 db, string stream, string key)

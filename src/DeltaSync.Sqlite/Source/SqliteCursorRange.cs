@@ -12,8 +12,6 @@ namespace DeltaSync.Sqlite.Source;
 /// </summary>
 internal static class SqliteCursorRange
 {
-    private const string IsoDate = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*";
-
     /// <summary>The raw lower bound for <c>column &gt;= bound</c> (NULLs are always read), or null for a full scan.</summary>
     public static object? LowerBound(SqliteConnection connection, string table, string column, bool isTimestamp, long start)
     {
@@ -22,41 +20,46 @@ internal static class SqliteCursorRange
             return null;
         }
 
-        using var command = connection.CreateCommand();
-        var quoted = SqliteSql.Quote(column);
-        command.CommandText =
-            $"SELECT typeof(min({quoted})), typeof(max({quoted})), min({quoted}) GLOB $iso, max({quoted}) GLOB $iso, min({quoted}), max({quoted}) FROM {SqliteSql.Quote(table)}";
-        command.Parameters.AddWithValue("$iso", IsoDate);
-        using var reader = command.ExecuteReader();
-        if (!reader.Read() || reader.IsDBNull(0))
+        // One aggregate per subquery: SQLite answers a lone min() or max() from the index's ends, while several aggregates
+        // in one SELECT scan the whole table.
+        object? min, max;
+        using (var command = connection.CreateCommand())
         {
-            return null;
+            var quoted = SqliteSql.Quote(column);
+            var from = SqliteSql.Quote(table);
+            command.CommandText = $"SELECT (SELECT min({quoted}) FROM {from}), (SELECT max({quoted}) FROM {from})";
+            using var reader = command.ExecuteReader();
+            if (!reader.Read() || reader.IsDBNull(0))
+            {
+                return null;
+            }
+
+            min = reader.GetValue(0);
+            max = reader.GetValue(1);
         }
 
-        var minType = reader.GetString(0);
-        var maxType = reader.GetString(1);
         if (!isTimestamp)
         {
-            return minType == "integer" && maxType == "integer" ? start : null;
+            return min is long && max is long ? start : null;
         }
 
-        if (minType == "text" && maxType == "text" && reader.GetInt64(2) == 1 && reader.GetInt64(3) == 1)
+        if (min is string first && max is string last && IsIsoDate(first) && IsIsoDate(last))
         {
             // A day of slack covers any UTC offset written in the text.
             return DateTimeOffset.FromUnixTimeMilliseconds(Math.Max(start, -62_135_596_800_000 + 86_400_000) - 86_400_000)
                 .UtcDateTime.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
         }
 
-        if (minType is "integer" or "real" && maxType is "integer" or "real")
+        if (min is long or double && max is long or double)
         {
-            var min = reader.GetDouble(4);
-            var max = reader.GetDouble(5);
-            if (max < Core.Time.SourceTimestamp.EpochMillisecondsThreshold)
+            var low = Convert.ToDouble(min, CultureInfo.InvariantCulture);
+            var high = Convert.ToDouble(max, CultureInfo.InvariantCulture);
+            if (high < Core.Time.SourceTimestamp.EpochMillisecondsThreshold)
             {
                 return Math.Floor(start / 1000.0) - 1;
             }
 
-            if (min >= Core.Time.SourceTimestamp.EpochMillisecondsThreshold)
+            if (low >= Core.Time.SourceTimestamp.EpochMillisecondsThreshold)
             {
                 return start - 1;
             }
@@ -64,6 +67,12 @@ internal static class SqliteCursorRange
 
         return null;
     }
+
+    /// <summary>Text that starts like <c>YYYY-MM-DD</c>.</summary>
+    private static bool IsIsoDate(string text) =>
+        text.Length >= 10 && text[4] == '-' && text[7] == '-'
+        && char.IsAsciiDigit(text[0]) && char.IsAsciiDigit(text[1]) && char.IsAsciiDigit(text[2]) && char.IsAsciiDigit(text[3])
+        && char.IsAsciiDigit(text[5]) && char.IsAsciiDigit(text[6]) && char.IsAsciiDigit(text[8]) && char.IsAsciiDigit(text[9]);
 
     private static bool HasLeadingIndex(SqliteConnection connection, string table, string column)
     {

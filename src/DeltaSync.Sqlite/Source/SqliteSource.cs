@@ -66,6 +66,24 @@ internal sealed class SqliteSource : ISource
         }
     }
 
+    /// <summary>
+    /// The snapshot of <paramref name="request"/> as a copy a SQLite destination makes over an attached source file, or
+    /// null with the reason it cannot be made: only cursor captures (timestamp, sequence) snapshot as a plain copy.
+    /// </summary>
+    internal SqliteSnapshotCopy? SnapshotCopy(CaptureRequest request, Instant? futureLimit, out string reason)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (request.Plan.Method is not (CdcMethod.Timestamp or CdcMethod.Version) || (request.Plan.Method == CdcMethod.Version && request.Plan.SequenceField is null))
+        {
+            reason = $"cdc_method {request.Plan.Method.ToString().ToLowerInvariant()} snapshots its own way";
+            return null;
+        }
+
+        reason = "";
+        var capture = (SqliteCursorCapture)CreateCapture(request);
+        return new SqliteSnapshotCopy(_path, capture, request) { FutureLimit = futureLimit };
+    }
+
     public Task UninstallAsync(TablePlan plan, CancellationToken cancellationToken)
     {
         using var connection = SqliteConnectionFactory.Open(_path, mustExist: true, "source");

@@ -13,12 +13,20 @@ internal static class SqliteTimestampSql
         $"""
         (CASE
           WHEN {quotedColumn} IS NULL THEN NULL
+          WHEN typeof({quotedColumn}) = 'text' AND substr({quotedColumn}, 5, 1) = '-' THEN {DateText(quotedColumn)}
           WHEN typeof({quotedColumn}) IN ('integer', 'real') THEN CAST(CASE WHEN abs({quotedColumn}) >= 100000000000 THEN {quotedColumn} ELSE {quotedColumn} * 1000 END AS INTEGER)
           WHEN typeof({quotedColumn}) = 'text' AND {quotedColumn} GLOB '[0-9]*' AND {quotedColumn} NOT GLOB '*[^0-9.]*' THEN CAST(CASE WHEN abs(CAST({quotedColumn} AS REAL)) >= 100000000000 THEN CAST({quotedColumn} AS REAL) ELSE CAST({quotedColumn} AS REAL) * 1000 END AS INTEGER)
-          WHEN typeof({quotedColumn}) = 'text' THEN CAST(round(coalesce(unixepoch({quotedColumn}, 'subsec'), {LeapSecond(quotedColumn)}) * 1000) AS INTEGER)
+          WHEN typeof({quotedColumn}) = 'text' THEN {DateText(quotedColumn)}
           ELSE NULL
         END)
         """;
+
+    /// <summary>
+    /// Date-time text in epoch milliseconds. Text shaped like <c>YYYY-…</c> is taken here first: it cannot be the
+    /// numeric text of the next branches (it holds a '-'), and skipping their two GLOBs halves the cost per row.
+    /// </summary>
+    private static string DateText(string quotedColumn) =>
+        $"CAST(round(coalesce(unixepoch({quotedColumn}, 'subsec'), {LeapSecond(quotedColumn)}) * 1000) AS INTEGER)";
 
     /// <summary>
     /// A timestamp cursor that falls back to <paramref name="quotedCreatedAt"/> where <paramref name="quotedUpdatedAt"/> is
