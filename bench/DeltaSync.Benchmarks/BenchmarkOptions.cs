@@ -22,11 +22,17 @@ public sealed record BenchmarkOptions(int Rows, double ChangedPercent, string Wo
     /// <summary><c>--reconcile</c>: the key-range reconciliation benchmark (SQLite) instead of the sync benchmark.</summary>
     public bool Reconcile { get; init; }
 
+    /// <summary>
+    /// <c>--jit</c>: time the plain Release build (<c>dotnet build</c>, compiled just in time) instead of the ReadyToRun
+    /// publish that the tool package ships.
+    /// </summary>
+    public bool Jit { get; init; }
+
     /// <summary><c>--conflicts</c>: the cost of conflict detection (<see cref="ConflictScenario"/>), 100,000 rows unless given.</summary>
     public bool Conflicts { get; init; }
 
     public const string Usage =
-        "usage: dotnet run -c Release --project bench/DeltaSync.Benchmarks -- [--rows 1000000] [--changed-percent 1] [--work DIR] [--scale-check] [--rounds 1] [--cli PATH/deltasync.dll] [--postgres postgresql://user:pass@host:port/db [--postgres-stream]] [--reconcile] [--conflicts]";
+        "usage: dotnet run -c Release --project bench/DeltaSync.Benchmarks -- [--rows 1000000] [--changed-percent 1] [--work DIR] [--scale-check] [--rounds 1] [--cli PATH/deltasync.dll | --jit] [--postgres postgresql://user:pass@host:port/db [--postgres-stream]] [--reconcile] [--conflicts]";
 
     public const int ScaleFactor = 5;
 
@@ -51,6 +57,7 @@ public sealed record BenchmarkOptions(int Rows, double ChangedPercent, string Wo
                 "--postgres-stream" => options with { PostgresStream = true },
                 "--reconcile" => options with { Reconcile = true },
                 "--conflicts" => options with { Conflicts = true },
+                "--jit" => options with { Jit = true },
                 _ => throw new ArgumentException($"unknown argument '{args[i]}'\n{Usage}"),
             };
         }

@@ -40,12 +40,29 @@ public sealed class DeltaSyncCli(string assemblyPath)
     public static DeltaSyncCli At(string assemblyPath) =>
         File.Exists(assemblyPath) ? new DeltaSyncCli(assemblyPath) : throw new InvalidOperationException($"--cli: {assemblyPath} does not exist");
 
-    /// <summary>Builds <c>src/DeltaSync.Cli</c> in Release (not timed) and returns the CLI at its output.</summary>
-    public static async Task<DeltaSyncCli> BuildAsync(string repositoryRoot)
+    /// <summary>
+    /// Builds <c>src/DeltaSync.Cli</c> (not timed) and returns the CLI at its output: published ReadyToRun for this
+    /// machine's platform, as <c>dotnet pack</c> builds the tool package users install; with <paramref name="jit"/> the
+    /// plain <c>dotnet build -c Release</c> output instead.
+    /// </summary>
+    public static async Task<DeltaSyncCli> BuildAsync(string repositoryRoot, bool jit = false)
     {
         var project = Path.Combine(repositoryRoot, "src", "DeltaSync.Cli");
-        var build = await ProcessMeasurement.RunAsync("dotnet", ["build", "-c", "Release", project, "-nologo", "-v", "quiet"], repositoryRoot).ConfigureAwait(false);
-        var assembly = Path.Combine(project, "bin", "Release", "net10.0", "deltasync.dll");
+        string[] arguments;
+        string assembly;
+        if (jit)
+        {
+            arguments = ["build", "-c", "Release", project, "-nologo", "-v", "quiet"];
+            assembly = Path.Combine(project, "bin", "Release", "net10.0", "deltasync.dll");
+        }
+        else
+        {
+            var output = Path.Combine(repositoryRoot, "bench", "data", "cli-" + System.Runtime.InteropServices.RuntimeInformation.RuntimeIdentifier);
+            arguments = ["publish", "-c", "Release", project, "-r", System.Runtime.InteropServices.RuntimeInformation.RuntimeIdentifier, "--self-contained", "false", "-p:PublishReadyToRun=true", "-o", output, "-nologo", "-v", "quiet"];
+            assembly = Path.Combine(output, "deltasync.dll");
+        }
+
+        var build = await ProcessMeasurement.RunAsync("dotnet", arguments, repositoryRoot).ConfigureAwait(false);
         if (build.ExitCode != 0 || !File.Exists(assembly))
         {
             throw new InvalidOperationException($"{build.Output}\nbuilding {project} failed (exit {build.ExitCode}); pass --cli PATH/deltasync.dll to use another build");

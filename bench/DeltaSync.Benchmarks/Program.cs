@@ -18,7 +18,7 @@ Console.WriteLine($"# {MachineDescription.Describe()}; {MachineDescription.LoadA
 DeltaSyncCli cli;
 try
 {
-    cli = options.CliPath is null ? await DeltaSyncCli.BuildAsync(root) : DeltaSyncCli.At(options.CliPath);
+    cli = options.CliPath is null ? await DeltaSyncCli.BuildAsync(root, options.Jit) : DeltaSyncCli.At(options.CliPath);
 }
 catch (InvalidOperationException e)
 {
