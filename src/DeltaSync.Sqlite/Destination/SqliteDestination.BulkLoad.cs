@@ -48,6 +48,20 @@ internal sealed partial class SqliteDestination
         }
 
         var load = new ChunkedLoad(copy, request, copy.Start());
+        await WithWriterAsync(_ => Pragma($"cache_size = {BulkCacheKib}"), cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await LoadChunksAsync(load, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            await WithWriterAsync(_ => Pragma($"cache_size = {BatchCacheKib}"), CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    private async Task<BulkLoadOutcome> LoadChunksAsync(ChunkedLoad load, CancellationToken cancellationToken)
+    {
+        var request = load.Request;
         while (true)
         {
             var chunk = await WithWriterAsync(db => LoadChunk(db, load), cancellationToken).ConfigureAwait(false);
@@ -237,6 +251,12 @@ internal sealed partial class SqliteDestination
         load.LastKey = end;
         load.Done = end is null;
         return null;
+    }
+
+    private int Pragma(string pragma)
+    {
+        SqliteConnectionFactory.Execute(_writer, "PRAGMA " + pragma);
+        return 0;
     }
 
     private static void BindKey(RawStatement statement, int? first, RecordKey? key)

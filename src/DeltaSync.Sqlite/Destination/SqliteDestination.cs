@@ -18,6 +18,17 @@ internal sealed partial class SqliteDestination : IDestination
     internal const string CheckpointTable = "_deltasync_checkpoints";
     internal const string AppliedBatchesTable = "_deltasync_applied_batches";
 
+    /// <summary>
+    /// The writer's page cache (negative: KiB) for batches, which touch pages at random: a larger cache is fresh memory
+    /// on every page it adds, and first-touching memory costs more than re-reading a page from the OS cache (measured: 10,000
+    /// ledger look-ups took 65 ms with 2–4 MiB, 215 ms with 24 MiB). A bulk load, which writes in order, gets
+    /// <see cref="BulkCacheKib"/> while it runs.
+    /// </summary>
+    private const int BatchCacheKib = -4096;
+
+    /// <summary>The writer's page cache during a bulk load (fewer dirty pages spilled mid-transaction).</summary>
+    private const int BulkCacheKib = -24576;
+
     /// <summary>How many checkpoint versions back a stream's idempotency keys are kept.</summary>
     internal const long IdempotencyVersionsKept = 1000;
 
@@ -32,7 +43,7 @@ internal sealed partial class SqliteDestination : IDestination
     {
         _path = path;
         _writer = SqliteConnectionFactory.Open(path, mustExist: false, "destination");
-        SqliteConnectionFactory.Execute(_writer, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -24576; PRAGMA temp_store = MEMORY");
+        SqliteConnectionFactory.Execute(_writer, $"PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = {BatchCacheKib}; PRAGMA temp_store = MEMORY");
         _ledger = new SqliteLedger(this);
         SqliteConnectionFactory.Execute(_writer, SqliteLedger.CreateSql + $"CREATE TABLE IF NOT EXISTS {CheckpointTable} (stream TEXT PRIMARY KEY, version INTEGER NOT NULL, payload TEXT NOT NULL, epoch INTEGER NOT NULL DEFAULT 0);" +
             $"CREATE TABLE IF NOT EXISTS {AppliedBatchesTable} (stream TEXT NOT NULL, idempotency_key TEXT NOT NULL, version INTEGER NOT NULL, PRIMARY KEY (stream, idempotency_key)) WITHOUT ROWID;" +
