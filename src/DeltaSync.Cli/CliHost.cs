@@ -4,7 +4,7 @@ using DeltaSync.Postgres;
 using DeltaSync.Redis;
 using DeltaSync.Sqlite;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Console;
+using DeltaSync.Cli.Output;
 
 namespace DeltaSync.Cli;
 
@@ -24,15 +24,7 @@ internal static class CliHost
     }
 
     /// <summary>Logs go to standard error, so standard output stays clean for --json and reports.</summary>
-    public static ILoggerFactory Logging(bool verbose) => LoggerFactory.Create(builder =>
-    {
-        builder.SetMinimumLevel(verbose ? LogLevel.Information : LogLevel.Warning);
-        builder.AddSimpleConsole(o =>
-        {
-            o.SingleLine = true;
-            o.TimestampFormat = "HH:mm:ss ";
-            o.ColorBehavior = Console.IsErrorRedirected ? LoggerColorBehavior.Disabled : LoggerColorBehavior.Default;
-        });
-        builder.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
-    });
+    public static ILoggerFactory Logging(bool verbose) => new LoggerFactory(
+        [new StderrLoggerProvider(color: !Console.IsErrorRedirected)],
+        new LoggerFilterOptions { MinLevel = verbose ? LogLevel.Information : LogLevel.Warning });
 }

@@ -84,7 +84,7 @@ public static class RangeReconciliation
         // A repaired row's event time is its updated_at where it has one: a row that reconciliation had to find
         // arrived later than the tolerance window, and late-arrival reporting needs its time.
         var timeIndex = schema.IndexOf(request.Plan.UpdatedAtField);
-        var zone = NodaTime.DateTimeZoneProviders.Tzdb.GetZoneOrNull(request.Plan.Timezone) ?? NodaTime.DateTimeZone.Utc;
+        var zone = Time.TimeZones.Get(request.Plan.Timezone);
         long rowsRead = 0, bytesRead = 0, upserts = 0, deletes = 0;
         await foreach (var repair in reconciler.ReconcileAsync(cancellationToken).ConfigureAwait(false))
         {

@@ -35,7 +35,7 @@ internal static class CdcBlockBinder
     private static TimestampCdcOptions BindTimestamp(YamlSection timestamp)
     {
         var timezone = timestamp.Text("timezone", "UTC");
-        if (DateTimeZoneProviders.Tzdb.GetZoneOrNull(timezone) is null)
+        if (Time.TimeZones.Find(timezone) is null)
         {
             timestamp.Report("timezone", $"unknown time zone {ConfigReader.Quote(timezone)}; expected an IANA id such as 'UTC' or 'Europe/Berlin'");
         }

@@ -142,7 +142,7 @@ public sealed class DeadLetterReplay
 
         var requested = byKey.Keys.ToList();
         var rows = requested.Count == 0 ? [] : await _source.ReadRowsAsync(schema, requested, cancellationToken).ConfigureAwait(false);
-        var zone = DateTimeZoneProviders.Tzdb.GetZoneOrNull(plan.Timezone) ?? DateTimeZone.Utc;
+        var zone = Time.TimeZones.Get(plan.Timezone);
         var records = new List<Record>(requested.Count);
         var events = new List<ChangeEvent>(requested.Count);
         for (var i = 0; i < requested.Count; i++)

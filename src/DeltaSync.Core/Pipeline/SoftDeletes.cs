@@ -47,7 +47,7 @@ public sealed class SoftDeletes
                 $"table '{plan.Table}': soft_delete.field '{options.Field}' is not a column (columns: {string.Join(", ", schema.Columns.Select(c => c.Name))})");
         }
 
-        return new SoftDeletes(index, options.DeletedValues, DateTimeZoneProviders.Tzdb.GetZoneOrNull(plan.Timezone) ?? DateTimeZone.Utc);
+        return new SoftDeletes(index, options.DeletedValues, Time.TimeZones.Get(plan.Timezone));
     }
 
     /// <summary>Whether a row's flag value marks it deleted: non-NULL, or one of <c>deleted_values</c>.</summary>

@@ -210,5 +210,5 @@ internal sealed class PostgresSource : ISource
         await _data.DisposeAsync().ConfigureAwait(false);
     }
 
-    private static DateTimeZone Zone(string id) => DateTimeZoneProviders.Tzdb.GetZoneOrNull(id) ?? DateTimeZone.Utc;
+    private static DateTimeZone Zone(string id) => Core.Time.TimeZones.Get(id);
 }

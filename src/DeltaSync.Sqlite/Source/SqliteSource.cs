@@ -149,5 +149,5 @@ internal sealed class SqliteSource : ISource
         return value;
     }
 
-    private static DateTimeZone Zone(string id) => DateTimeZoneProviders.Tzdb.GetZoneOrNull(id) ?? DateTimeZone.Utc;
+    private static DateTimeZone Zone(string id) => Core.Time.TimeZones.Get(id);
 }

@@ -257,6 +257,34 @@ public sealed partial class SqliteStateStore : IStateStore, ILeaseStore
             cancellationToken);
     }
 
+    /// <summary>The <c>$name</c> parameters of <paramref name="sql"/> (lower-case letters and '_'), in order of first appearance.</summary>
+    private static List<string> ParameterNames(string sql)
+    {
+        var names = new List<string>();
+        for (var i = 0; i < sql.Length; i++)
+        {
+            if (sql[i] != '$')
+            {
+                continue;
+            }
+
+            var end = i + 1;
+            while (end < sql.Length && (char.IsAsciiLetterLower(sql[end]) || sql[end] == '_'))
+            {
+                end++;
+            }
+
+            if (end > i + 1 && !names.Contains(sql[i..end]))
+            {
+                names.Add(sql[i..end]);
+            }
+
+            i = end - 1;
+        }
+
+        return names;
+    }
+
     /// <summary>
     /// Runs <paramref name="sql"/> once per row in one transaction, prepared once; its <c>$name</c> parameters, in
     /// order of first appearance, take <paramref name="values"/> of each row.
@@ -268,7 +296,7 @@ public sealed partial class SqliteStateStore : IStateStore, ILeaseStore
             return;
         }
 
-        var names = System.Text.RegularExpressions.Regex.Matches(sql, @"\$[a-z_]+").Select(m => m.Value).Distinct().ToList();
+        var names = ParameterNames(sql);
         var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using (connection.ConfigureAwait(false))
         {
