@@ -94,6 +94,34 @@ public sealed partial class SqliteStateStore : IStateStore, ILeaseStore
 
     public string Description => $"sqlite:{_path}";
 
+    /// <summary>The tables and indexes <see cref="Schema"/> creates (and <c>meta</c>).</summary>
+    private static readonly string[] SchemaObjects =
+    [
+        "meta",
+        .. Schema.Split("IF NOT EXISTS ", StringSplitOptions.None).Skip(1).Select(rest => rest[..rest.IndexOfAny([' ', '(', '\n'])]),
+    ];
+
+    /// <summary>Whether the database holds every object of <see cref="Schema"/> at <see cref="SchemaVersion"/>: read-only.</summary>
+    private static async Task<bool> IsCurrentAsync(SqliteConnection connection, CancellationToken cancellationToken)
+    {
+        await using var probe = connection.CreateCommand();
+        probe.CommandText = $"SELECT count(*) FROM sqlite_master WHERE name IN ({string.Join(", ", SchemaObjects.Select((_, i) => "$o" + i))})";
+        for (var i = 0; i < SchemaObjects.Length; i++)
+        {
+            probe.Parameters.AddWithValue("$o" + i, SchemaObjects[i]);
+        }
+
+        if (Convert.ToInt64(await probe.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture) != SchemaObjects.Length)
+        {
+            return false;
+        }
+
+        await using var version = connection.CreateCommand();
+        version.CommandText = "SELECT value FROM meta WHERE key = 'schema_version'";
+        return await version.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is string text
+            && text == SchemaVersion.ToString(System.Globalization.CultureInfo.InvariantCulture);
+    }
+
     public async Task InitializeAsync(CancellationToken cancellationToken)
     {
         var folder = Path.GetDirectoryName(_fullPath);
@@ -107,6 +135,11 @@ public sealed partial class SqliteStateStore : IStateStore, ILeaseStore
         {
             // journal_mode is a property of the database file, so setting it once here lasts for every later connection.
             await ExecuteAsync(connection, "PRAGMA journal_mode = WAL", cancellationToken).ConfigureAwait(false);
+            if (await IsCurrentAsync(connection, cancellationToken).ConfigureAwait(false))
+            {
+                // Every table and index is there at this version: no write transaction on every start.
+                return;
+            }
 
             var transaction = (SqliteTransaction)await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
             await using (transaction.ConfigureAwait(false))

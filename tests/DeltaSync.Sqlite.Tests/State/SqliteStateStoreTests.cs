@@ -45,6 +45,43 @@ public sealed class SqliteStateStoreTests : StateStoreContract, IDisposable
     }
 
     [Fact]
+    public async Task Initializing_a_current_database_needs_no_write_lock_and_a_missing_table_is_recreated()
+    {
+        await using (await CreateStoreAsync())
+        {
+        }
+
+        // Another process holds the write lock (a run saving state): opening the store to read must not wait for it.
+        await using (var writer = await OpenAsync())
+        {
+            await ScalarAsync(writer, "BEGIN IMMEDIATE");
+            var store = new SqliteStateStore(DatabasePath);
+            await using (store)
+            {
+                var init = store.InitializeAsync(Ct);
+                Assert.Same(init, await Task.WhenAny(init, Task.Delay(TimeSpan.FromSeconds(3), Ct)));
+                await init;
+            }
+
+            await ScalarAsync(writer, "ROLLBACK");
+        }
+
+        await using (var connection = await OpenAsync())
+        {
+            await ScalarAsync(connection, "DROP TABLE conflict_reviews");
+        }
+
+        await using (await CreateStoreAsync())
+        {
+        }
+
+        await using (var connection = await OpenAsync())
+        {
+            Assert.Equal(1L, await ScalarAsync(connection, "SELECT count(*) FROM sqlite_master WHERE name = 'conflict_reviews'"));
+        }
+    }
+
+    [Fact]
     public async Task A_database_from_a_newer_DeltaSync_is_refused()
     {
         await using (await CreateStoreAsync())
