@@ -36,45 +36,33 @@ public static class RowHash
     }
 
     /// <inheritdoc cref="AppendNull"/>
-    public static void AppendInteger(XxHash64 hash, long value)
-    {
-        ArgumentNullException.ThrowIfNull(hash);
-        Span<byte> scratch = stackalloc byte[9];
-        scratch[0] = 1;
-        BinaryPrimitives.WriteInt64LittleEndian(scratch[1..], value);
-        hash.Append(scratch);
-    }
+    public static void AppendInteger(XxHash64 hash, long value) => AppendTagged(hash, 1, value);
 
     /// <inheritdoc cref="AppendNull"/>
-    public static void AppendReal(XxHash64 hash, double value)
-    {
-        ArgumentNullException.ThrowIfNull(hash);
-        Span<byte> scratch = stackalloc byte[9];
-        scratch[0] = 2;
-        BinaryPrimitives.WriteDoubleLittleEndian(scratch[1..], value);
-        hash.Append(scratch);
-    }
+    public static void AppendReal(XxHash64 hash, double value) => AppendTagged(hash, 2, BitConverter.DoubleToInt64Bits(value));
 
     /// <inheritdoc cref="AppendNull"/>
     public static void AppendText(XxHash64 hash, ReadOnlySpan<char> value)
     {
-        ArgumentNullException.ThrowIfNull(hash);
-        Span<byte> scratch = stackalloc byte[9];
-        scratch[0] = 3;
-        BinaryPrimitives.WriteInt64LittleEndian(scratch[1..], value.Length);
-        hash.Append(scratch);
+        AppendTagged(hash, 3, value.Length);
         hash.Append(MemoryMarshal.AsBytes(value));
     }
 
     /// <inheritdoc cref="AppendNull"/>
     public static void AppendBlob(XxHash64 hash, ReadOnlySpan<byte> value)
     {
+        AppendTagged(hash, 4, value.Length);
+        hash.Append(value);
+    }
+
+    /// <summary>A type tag and eight little-endian bytes (the value, or a length that its bytes follow).</summary>
+    private static void AppendTagged(XxHash64 hash, byte tag, long value)
+    {
         ArgumentNullException.ThrowIfNull(hash);
         Span<byte> scratch = stackalloc byte[9];
-        scratch[0] = 4;
-        BinaryPrimitives.WriteInt64LittleEndian(scratch[1..], value.Length);
+        scratch[0] = tag;
+        BinaryPrimitives.WriteInt64LittleEndian(scratch[1..], value);
         hash.Append(scratch);
-        hash.Append(value);
     }
 
     /// <summary>

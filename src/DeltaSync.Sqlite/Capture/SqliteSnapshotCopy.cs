@@ -149,19 +149,20 @@ internal sealed class SqliteSnapshotCopy : IDisposable
     public unsafe void Register(sqlite3 db)
     {
         Unregister(db);
-        _handles.Add(SqliteNativeFunctions.Register(db, "deltasync_bulk_key", _key.Length, this, &KeyFunction));
-        _handles.Add(SqliteNativeFunctions.Register(db, "deltasync_bulk_hash", _schema.Columns.Count, this, &HashFunction));
-        _handles.Add(SqliteNativeFunctions.Register(db, "deltasync_bulk_commit", 3, this, &CommitFunction));
-        _handles.Add(SqliteNativeFunctions.Register(db, "deltasync_bulk_position", 2, this, &PositionFunction));
+        foreach (var (name, arguments, kind) in Functions())
+        {
+            _handles.Add(SqliteNativeFunctions.Register(db, name, arguments, new Call(this, kind), &Dispatch));
+        }
     }
 
     /// <summary>Removes the functions again (the writer connection outlives the load).</summary>
     public void Unregister(sqlite3 db)
     {
-        SqliteNativeFunctions.Remove(db, "deltasync_bulk_key", _key.Length);
-        SqliteNativeFunctions.Remove(db, "deltasync_bulk_hash", _schema.Columns.Count);
-        SqliteNativeFunctions.Remove(db, "deltasync_bulk_commit", 3);
-        SqliteNativeFunctions.Remove(db, "deltasync_bulk_position", 2);
+        foreach (var (name, arguments, _) in Functions())
+        {
+            SqliteNativeFunctions.Remove(db, name, arguments);
+        }
+
         foreach (var handle in _handles)
         {
             handle.Free();
@@ -172,52 +173,37 @@ internal sealed class SqliteSnapshotCopy : IDisposable
 
     public void Dispose() => _capture.DisposeAsync().AsTask().GetAwaiter().GetResult();
 
-    // SQLite calls these once per row. An exception must not unwind into SQLite: it fails the statement instead.
-    [UnmanagedCallersOnly]
-    private static unsafe void KeyFunction(nint context, int count, nint* args)
-    {
-        try
-        {
-            SqliteNativeFunctions.State<SqliteSnapshotCopy>(context).Key(context, new ReadOnlySpan<nint>(args, count));
-        }
-        catch (Exception e)
-        {
-            SqliteNativeFunctions.ResultError(context, e.Message);
-        }
-    }
+    private IEnumerable<(string Name, int Arguments, FunctionKind Kind)> Functions() =>
+    [
+        ("deltasync_bulk_key", _key.Length, FunctionKind.Key),
+        ("deltasync_bulk_hash", _schema.Columns.Count, FunctionKind.Hash),
+        ("deltasync_bulk_commit", 3, FunctionKind.Commit),
+        ("deltasync_bulk_position", 2, FunctionKind.Position),
+    ];
 
+    /// <summary>SQLite calls this once per row and function. An exception must not unwind into SQLite: it fails the statement instead.</summary>
     [UnmanagedCallersOnly]
-    private static unsafe void HashFunction(nint context, int count, nint* args)
+    private static unsafe void Dispatch(nint context, int count, nint* args)
     {
         try
         {
-            SqliteNativeFunctions.State<SqliteSnapshotCopy>(context).Hash(context, new ReadOnlySpan<nint>(args, count));
-        }
-        catch (Exception e)
-        {
-            SqliteNativeFunctions.ResultError(context, e.Message);
-        }
-    }
-
-    [UnmanagedCallersOnly]
-    private static unsafe void CommitFunction(nint context, int count, nint* args)
-    {
-        try
-        {
-            SqliteNativeFunctions.State<SqliteSnapshotCopy>(context).Commit(context, new ReadOnlySpan<nint>(args, count));
-        }
-        catch (Exception e)
-        {
-            SqliteNativeFunctions.ResultError(context, e.Message);
-        }
-    }
-
-    [UnmanagedCallersOnly]
-    private static unsafe void PositionFunction(nint context, int count, nint* args)
-    {
-        try
-        {
-            SqliteNativeFunctions.State<SqliteSnapshotCopy>(context).SequencePosition(context, new ReadOnlySpan<nint>(args, count));
+            var call = SqliteNativeFunctions.State<Call>(context);
+            var values = new ReadOnlySpan<nint>(args, count);
+            switch (call.Kind)
+            {
+                case FunctionKind.Key:
+                    call.Copy.Key(context, values);
+                    break;
+                case FunctionKind.Hash:
+                    call.Copy.Hash(context, values);
+                    break;
+                case FunctionKind.Commit:
+                    call.Copy.Commit(context, values);
+                    break;
+                default:
+                    call.Copy.SequencePosition(context, values);
+                    break;
+            }
         }
         catch (Exception e)
         {
@@ -371,4 +357,15 @@ internal sealed class SqliteSnapshotCopy : IDisposable
             DstOverlapRows++;
         }
     }
+
+    private enum FunctionKind
+    {
+        Key,
+        Hash,
+        Commit,
+        Position,
+    }
+
+    /// <summary>What one registered function computes, and for which load.</summary>
+    private sealed record Call(SqliteSnapshotCopy Copy, FunctionKind Kind);
 }
