@@ -161,6 +161,9 @@ internal sealed partial class SqliteDestination
                 return "the destination table already has rows or ledger entries";
             }
 
+            // Chunks are cut at keys read in key order, which must come from an index (or the rowid): a key that needs a
+            // sort of the whole table for each chunk (a configured primary_key no index leads with) is copied whole.
+            load.Chunked = copy.CanChunk && !SortsForKeyOrder(db, copy.ChunkEndSql(hasLower: true, 1));
             if (copy.IsSequence)
             {
                 using var highest = new RawStatement(db, copy.HighestSequenceSql);
@@ -173,7 +176,7 @@ internal sealed partial class SqliteDestination
         // has no end.
         var keyCount = load.Request.Capture.Schema.PrimaryKey.Count;
         RecordKey? end = null;
-        var chunkRows = copy.CanChunk ? load.Request.ChunkRows : 0;
+        var chunkRows = load.Chunked ? load.Request.ChunkRows : 0;
         using (var last = new RawStatement(db, copy.ChunkEndSql(load.LastKey is not null, chunkRows > 0 ? chunkRows : 1)))
         {
             BindKey(last, 1, load.LastKey);
@@ -272,6 +275,21 @@ internal sealed partial class SqliteDestination
         }
     }
 
+    /// <summary>Whether SQLite's plan for <paramref name="sql"/> sorts (<c>USE TEMP B-TREE FOR ORDER BY</c>).</summary>
+    private static bool SortsForKeyOrder(sqlite3 db, string sql)
+    {
+        using var plan = new RawStatement(db, "EXPLAIN QUERY PLAN " + sql);
+        while (plan.Step())
+        {
+            if (plan.GetValue(3) is string detail && detail.Contains("TEMP B-TREE", StringComparison.Ordinal))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     private static bool HasRowsOrLedger(sqlite3 db, string table, long scopeId)
     {
         using var statement = new RawStatement(
@@ -293,6 +311,9 @@ internal sealed partial class SqliteDestination
         public Position Start { get; } = start;
 
         public long? HighestSequence { get; set; }
+
+        /// <summary>Whether the table is copied in chunks (decided by the first one).</summary>
+        public bool Chunked { get; set; }
 
         public RecordKey? LastKey { get; set; }
 

@@ -129,6 +129,27 @@ public sealed class BulkLoadSyncTests : IDisposable
         Assert.Equal(39, _bulk.Destination.Count("items"));
     }
 
+    [Fact]
+    public async Task A_configured_key_without_an_index_is_loaded_in_one_transaction_instead_of_one_sort_per_chunk()
+    {
+        _bulk.Source.Execute("CREATE TABLE codes (code TEXT NOT NULL, label TEXT, updated_at TEXT)");
+        _bulk.Source.Transaction(execute =>
+        {
+            for (var i = 0; i < 300; i++)
+            {
+                execute($"INSERT INTO codes VALUES ('c{(i * 7919) % 1000:D4}', 'label {i}', '2026-01-01T00:00:00Z')", []);
+            }
+        });
+        var config = _bulk.Configure(SyncYaml.Config("{name: codes, primary_key: [code], cdc_method: timestamp}", batchSize: 5));
+
+        var report = await _bulk.RunCompletedAsync(config);
+
+        Assert.Equal(BulkLoad, report.Tables[0].InitialLoad);
+        Assert.Equal(1, report.Tables[0].CheckpointVersion);
+        _bulk.AssertSynced("codes", "code");
+        Assert.Equal(0, SyncWorkspace.Writes(await _bulk.RunCompletedAsync(config, fullRefresh: true)));
+    }
+
     public void Dispose()
     {
         _bulk.Dispose();
