@@ -139,11 +139,14 @@ internal sealed class SqliteSnapshotCopy : IDisposable
         return parts.Count == 0 ? "1" : string.Join(" AND ", parts);
     }
 
-    /// <summary>The key of the <paramref name="rows"/>-th row after the lower bound (<c>?1…</c>), in key order.</summary>
+    /// <summary>
+    /// The key of the <paramref name="rows"/>-th row after the lower bound (<c>?1…</c>), in key order, and of the row after
+    /// it when there is one (none: the chunk reaches the end of the table).
+    /// </summary>
     public string ChunkEndSql(bool hasLower, long rows) =>
         $"SELECT {SqliteSql.ColumnList(_schema.PrimaryKey)} FROM {SourceTable}" +
         (hasLower ? $" WHERE {SqliteSql.KeyAfter(_schema.PrimaryKey, 1)}" : "") +
-        $" ORDER BY {SqliteSql.KeyOrder(_schema.PrimaryKey)} LIMIT 1 OFFSET {rows - 1}";
+        $" ORDER BY {SqliteSql.KeyOrder(_schema.PrimaryKey)} LIMIT 2 OFFSET {rows - 1}";
 
     /// <summary>Registers the functions <see cref="LedgerInsertSql"/> calls on <paramref name="db"/>.</summary>
     public unsafe void Register(sqlite3 db)

@@ -188,7 +188,8 @@ internal sealed partial class SqliteDestination
                     values[i] = last.GetValue(i);
                 }
 
-                end = new RecordKey(values);
+                // A chunk that ends with the table's last row is the final one (no empty chunk after it).
+                end = last.Step() ? new RecordKey(values) : null;
             }
         }
 

@@ -80,13 +80,15 @@ public sealed class BulkLoadSyncTests : IDisposable
     [Fact]
     public async Task A_sequence_bulk_load_continues_after_the_highest_value_it_saw()
     {
-        CreateMixedSource(_bulk.Source, rows: 50);
+        CreateMixedSource(_bulk.Source, rows: 40);
         var config = _bulk.Configure(SyncYaml.Config("{name: items, cdc_method: version, sequence_field: seq}", batchSize: 4));
         var first = await _bulk.RunCompletedAsync(config);
         Assert.Equal(BulkLoad, first.Tables[0].InitialLoad);
-        Assert.StartsWith("sequence:500|", first.Tables[0].Position, StringComparison.Ordinal);
+        Assert.StartsWith("sequence:400|", first.Tables[0].Position, StringComparison.Ordinal);
+        // 40 rows are exactly one chunk of 10 batches: one commit, no empty chunk after it.
+        Assert.Equal(1, first.Tables[0].CheckpointVersion);
 
-        _bulk.Source.Execute("UPDATE items SET name = 'bumped', seq = 501 WHERE id = 9");
+        _bulk.Source.Execute("UPDATE items SET name = 'bumped', seq = 401 WHERE id = 9");
         var second = await _bulk.RunCompletedAsync(config);
         Assert.Equal(1, second.Statistics.RecordsUpdated);
         Assert.Equal(0, second.Statistics.RecordsInserted);
