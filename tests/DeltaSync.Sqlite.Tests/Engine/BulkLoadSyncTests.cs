@@ -131,6 +131,40 @@ public sealed class BulkLoadSyncTests : IDisposable
         Assert.Equal(39, _bulk.Destination.Count("items"));
     }
 
+    [Theory]
+    [InlineData(" WITHOUT ROWID")]
+    [InlineData("")]
+    public async Task A_composite_key_is_cut_into_chunks_without_losing_or_doubling_a_row_at_the_boundaries(string rowid)
+    {
+        foreach (var workspace in new[] { _bulk, _pipeline })
+        {
+            // Ten lines per order: chunk boundaries (every 30 rows) fall inside orders, so rows sharing the first key
+            // column sit on both sides of a boundary.
+            workspace.Source.Execute($"CREATE TABLE lines (order_id INTEGER NOT NULL, line TEXT NOT NULL, qty INTEGER, updated_at TEXT, PRIMARY KEY (order_id, line)){rowid}");
+            workspace.Source.Transaction(execute =>
+            {
+                for (var i = 0; i < 257; i++)
+                {
+                    execute($"INSERT INTO lines VALUES ({i / 10}, 'line {(i % 10 * 7) % 10}{(i % 3 == 0 ? "é" : "")}', {i}, '2026-02-01T00:00:{i % 60:D2}Z')", []);
+                }
+            });
+        }
+
+        _pipeline.Destination.Execute($"CREATE TABLE lines (order_id INTEGER NOT NULL, line TEXT NOT NULL, qty INTEGER, updated_at TEXT, PRIMARY KEY (order_id, line)){rowid}");
+        _pipeline.Destination.Execute("INSERT INTO lines VALUES (-1, 'not from the source', 0, NULL)");
+        var yaml = SyncYaml.Config("{name: lines, cdc_method: timestamp}", batchSize: 3);
+        var clock = new ManualClock(NodaTime.Instant.FromUtc(2026, 12, 7, 9, 0));
+
+        var bulk = await _bulk.RunCompletedAsync(_bulk.Configure(yaml), clock: clock);
+        await _pipeline.RunCompletedAsync(_pipeline.Configure(yaml), clock: clock);
+
+        Assert.Equal(BulkLoad, bulk.Tables[0].InitialLoad);
+        Assert.Equal(257, bulk.Statistics.RecordsInserted);
+        Assert.Equal(9, bulk.Tables[0].CheckpointVersion);
+        _bulk.AssertSynced("lines", "order_id", "line");
+        Assert.Equal(Ledger(_pipeline), Ledger(_bulk));
+    }
+
     [Fact]
     public async Task A_configured_key_without_an_index_is_loaded_in_one_transaction_instead_of_one_sort_per_chunk()
     {
