@@ -55,6 +55,8 @@ public sealed partial class TablePipeline
             : null;
         var before = state.Version;
         var watch = Stopwatch.StartNew();
+        // The last chunk committed and saved to the state store (a chunked load), and what it had copied by then.
+        (BulkLoadStats Stats, Checkpoint Committed)? saved = null;
         var bulk = new BulkLoadRequest(
             request,
             stats =>
@@ -83,6 +85,7 @@ public sealed partial class TablePipeline
                 await services.History.AppendAsync(committed, lease?.Hold, CancellationToken.None).ConfigureAwait(false);
                 state.Version = committed.Version;
                 state.Position = committed.Position;
+                saved = (stats, committed);
                 progress?.Report(state.Progress(_plan.Table, "snapshot", done: false) with { RecordsProcessed = state.Processed + stats.Rows, Inserted = state.Inserted + stats.Rows });
                 if (lease is not null)
                 {
@@ -98,10 +101,15 @@ public sealed partial class TablePipeline
         }
         catch (SyncException e) when (e.ErrorClass == ErrorClass.Permanent)
         {
-            // A row the destination refuses (a constraint of its own) fails the copy, which rolled back: the pipeline
-            // loads the table instead (from the last committed chunk) and isolates that row in the dead-letter queue.
-            state.Warnings.Add($"The bulk load of '{_plan.Table}' was refused by the destination ({e.Message}); the table was loaded through the pipeline instead");
+            // A row the destination refuses (a constraint of its own) fails its chunk, which rolled back: the pipeline
+            // loads the rest (from the last committed chunk, if any) and isolates that row in the dead-letter queue.
+            state.Warnings.Add($"The bulk load of '{_plan.Table}' was refused by the destination ({e.Message}); {(saved is null ? "the table was" : "the rest of the table was")} loaded through the pipeline instead");
             Log.BulkLoadSkipped(services.Logger, _plan.Table, e.Message);
+            if (saved is { } partial)
+            {
+                Account(state, partial.Stats, partial.Committed, watch.Elapsed);
+            }
+
             return false;
         }
 
@@ -111,7 +119,31 @@ public sealed partial class TablePipeline
             return false;
         }
 
-        state.Timings.Apply += watch.Elapsed;
+        Account(state, stats, committed, watch.Elapsed);
+        if (saved?.Committed.Version != committed.Version)
+        {
+            // Committed with the data already; the store's copy may fail and be recovered from the destination next run.
+            watch.Restart();
+            await services.History.AppendAsync(committed, lease?.Hold, CancellationToken.None).ConfigureAwait(false);
+            state.Timings.Save += watch.Elapsed;
+        }
+
+        if (!outcome.Complete)
+        {
+            Log.BulkLoadSkipped(services.Logger, _plan.Table, $"after {stats.Rows} rows: {outcome.NotApplicable}");
+            return false;
+        }
+
+        progress?.Report(state.Progress(_plan.Table, "snapshot", done: false));
+        Log.TableTimings(services.Logger, _plan.Table, state.Timings.Capture.TotalSeconds, state.Timings.Resolve.TotalSeconds, state.Timings.Lock.TotalSeconds, state.Timings.Merge.TotalSeconds, state.Timings.Apply.TotalSeconds, state.Timings.Save.TotalSeconds);
+        AddTimestampWarnings(state, stats.NullCursorRows);
+        return true;
+    }
+
+    /// <summary>What a bulk load copied, in the run's counts, state and metrics.</summary>
+    private void Account(RunState state, BulkLoadStats stats, Checkpoint committed, TimeSpan elapsed)
+    {
+        state.Timings.Apply += elapsed;
         state.InitialLoad = stats.Method;
         state.Version = committed.Version;
         state.Position = committed.Position;
@@ -124,26 +156,12 @@ public sealed partial class TablePipeline
         state.Timestamps.DstGap += stats.DstGapRows;
         state.Timestamps.DstOverlap += stats.DstOverlapRows;
         state.Timestamps.NewestFuture = Newest(state.Timestamps.NewestFuture, stats.NewestFuture);
+        state.Timestamps.RowHash = stats.NullCursorRows;
         var table = new KeyValuePair<string, object?>("table", _plan.Table);
         SyncMetrics.RecordsRead.Add(stats.Rows, table);
         SyncMetrics.RecordsApplied.Add(stats.Rows, table);
-        SyncMetrics.BatchApplyLatency.Record(watch.Elapsed.TotalMilliseconds, table);
-        Log.BulkLoaded(services.Logger, _plan.Table, state.InitialLoad, stats.Rows, watch.Elapsed.TotalSeconds, stats.CopyTime.TotalSeconds, stats.LedgerTime.TotalSeconds, committed.Version);
-
-        // Committed with the data already; the store's copy may fail and be recovered from the destination next run.
-        watch.Restart();
-        await services.History.AppendAsync(committed, lease?.Hold, CancellationToken.None).ConfigureAwait(false);
-        state.Timings.Save += watch.Elapsed;
-        if (!outcome.Complete)
-        {
-            Log.BulkLoadSkipped(services.Logger, _plan.Table, $"after {stats.Rows} rows: {outcome.NotApplicable}");
-            return false;
-        }
-
-        progress?.Report(state.Progress(_plan.Table, "snapshot", done: false));
-        Log.TableTimings(services.Logger, _plan.Table, state.Timings.Capture.TotalSeconds, state.Timings.Resolve.TotalSeconds, state.Timings.Lock.TotalSeconds, state.Timings.Merge.TotalSeconds, state.Timings.Apply.TotalSeconds, state.Timings.Save.TotalSeconds);
-        AddTimestampWarnings(state, stats.NullCursorRows);
-        return true;
+        SyncMetrics.BatchApplyLatency.Record(elapsed.TotalMilliseconds, table);
+        Log.BulkLoaded(_services.Logger, _plan.Table, stats.Method, stats.Rows, elapsed.TotalSeconds, stats.CopyTime.TotalSeconds, stats.LedgerTime.TotalSeconds, committed.Version);
     }
 
     private static Instant? Newest(Instant? a, Instant? b) => a is null ? b : b is null ? a : Instant.Max(a.Value, b.Value);

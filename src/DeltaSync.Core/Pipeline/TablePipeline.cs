@@ -252,7 +252,8 @@ public sealed partial class TablePipeline
 
         var policy = new CheckpointPolicy(config.State.Checkpointing, services.Clock);
         Checkpoint? unsaved = null;
-        var nullCursorRows = 0L;
+        // Rows a bulk load copied before it handed the table to the pipeline count too.
+        var nullCursorRows = state.Timestamps.RowHash;
         var future = await FutureTimestampsAsync(state, stop).ConfigureAwait(false);
         try
         {

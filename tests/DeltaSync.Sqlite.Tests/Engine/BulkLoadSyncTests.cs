@@ -186,6 +186,26 @@ public sealed class BulkLoadSyncTests : IDisposable
         Assert.Equal(0, SyncWorkspace.Writes(await _bulk.RunCompletedAsync(config, fullRefresh: true)));
     }
 
+    [Fact]
+    public async Task A_row_refused_in_a_later_chunk_keeps_the_chunks_before_it_and_the_report_counts_every_row_once()
+    {
+        CreateMixedSource(_bulk.Source, rows: 60);
+        _bulk.Source.Execute("UPDATE items SET name = NULL WHERE id = 45");
+        _bulk.Destination.Execute("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL, price REAL, quantity INTEGER, data BLOB, seq INTEGER, updated_at, created_at TEXT)");
+        // Chunks of 20 rows: ids 1-20 and 21-40 are copied by SQLite, the chunk holding id 45 is refused.
+        var config = _bulk.Configure(SyncYaml.Config("{name: items, cdc_method: timestamp}", batchSize: 2));
+
+        var report = await _bulk.RunAsync(config);
+
+        Assert.Equal("partial", report.Metadata.Status);
+        Assert.Equal(BulkLoad, report.Tables[0].InitialLoad);
+        Assert.Contains(report.Warnings, w => w.Contains("the rest of the table was loaded through the pipeline", StringComparison.Ordinal));
+        Assert.Equal(59, report.Statistics.RecordsInserted);
+        Assert.Equal(1, report.Tables[0].RecordsDeadLettered);
+        Assert.Equal(59, _bulk.Destination.Count("items"));
+        Assert.Equal(0, SyncWorkspace.Writes(await _bulk.RunAsync(config, fullRefresh: true)));
+    }
+
     public void Dispose()
     {
         _bulk.Dispose();
