@@ -112,6 +112,12 @@ public sealed partial class TablePipeline
 
             return false;
         }
+        catch (Exception) when (saved is { } partial)
+        {
+            // Stopped (Ctrl+C, a newer lease, the server) after some chunks committed: they count in this run's report.
+            Account(state, partial.Stats, partial.Committed, watch.Elapsed);
+            throw;
+        }
 
         if (outcome.Stats is not { } stats || outcome.Committed is not { } committed)
         {

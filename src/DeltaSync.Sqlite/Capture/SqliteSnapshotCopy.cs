@@ -106,12 +106,20 @@ internal sealed class SqliteSnapshotCopy : IDisposable
     }
 
     /// <summary>
-    /// Whether the table can be copied in key-range chunks: no key value can be NULL (NOT NULL key columns, or a single
-    /// INTEGER PRIMARY KEY, which is the rowid). A NULL in a key compares to no bound, so such a table is copied whole.
+    /// A query telling whether any row has a NULL in a key column, or null when none can (every key column NOT NULL). A
+    /// NULL compares to no bound, so a table holding one is copied in one chunk. (An INTEGER PRIMARY KEY is the rowid and
+    /// never NULL; a configured primary_key of the same type may be.)
     /// </summary>
-    public bool CanChunk =>
-        _schema.PrimaryKey.All(k => !_schema.Columns[_schema.IndexOf(k)].IsNullable)
-        || (_schema.PrimaryKey.Count == 1 && string.Equals(_schema.Columns[_schema.IndexOf(_schema.PrimaryKey[0])].DeclaredType, "INTEGER", StringComparison.OrdinalIgnoreCase));
+    public string? NullKeySql
+    {
+        get
+        {
+            var nullable = _schema.PrimaryKey.Where(k => _schema.Columns[_schema.IndexOf(k)].IsNullable).ToList();
+            return nullable.Count == 0
+                ? null
+                : $"SELECT EXISTS (SELECT 1 FROM {SourceTable} WHERE {string.Join(" OR ", nullable.Select(k => SqliteSql.Quote(k) + " IS NULL"))})";
+        }
+    }
 
     /// <summary>
     /// The key range of one chunk: after the previous chunk's last key (parameters from <paramref name="lower"/>, or no
@@ -161,9 +169,16 @@ internal sealed class SqliteSnapshotCopy : IDisposable
     /// <summary>Removes the functions again (the writer connection outlives the load).</summary>
     public void Unregister(sqlite3 db)
     {
+        var removed = true;
         foreach (var (name, arguments, _) in Functions())
         {
-            SqliteNativeFunctions.Remove(db, name, arguments);
+            removed &= SqliteNativeFunctions.Remove(db, name, arguments);
+        }
+
+        if (!removed)
+        {
+            // SQLite refuses to drop a function while a statement runs; it may still call it, so its state must live on.
+            return;
         }
 
         foreach (var handle in _handles)
@@ -185,7 +200,7 @@ internal sealed class SqliteSnapshotCopy : IDisposable
     ];
 
     /// <summary>SQLite calls this once per row and function. An exception must not unwind into SQLite: it fails the statement instead.</summary>
-    [UnmanagedCallersOnly]
+    [UnmanagedCallersOnly(CallConvs = [typeof(System.Runtime.CompilerServices.CallConvCdecl)])]
     private static unsafe void Dispatch(nint context, int count, nint* args)
     {
         try

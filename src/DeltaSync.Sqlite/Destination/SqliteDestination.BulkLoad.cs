@@ -18,7 +18,8 @@ namespace DeltaSync.Sqlite.Destination;
 /// <see cref="BulkLoadRequest.ChunkRows"/> rows; each chunk's rows, ledger entries and checkpoint (a snapshot position
 /// after its last key, fenced by the lease's epoch) commit in one transaction, in which both statements read one
 /// snapshot of the source. Taken only for an empty table with no ledger entries in the scope and every source column
-/// present here; anything else is left to the pipeline.
+/// present here; anything else is left to the pipeline. A table whose key holds a NULL, or whose key order SQLite would
+/// have to sort for, is copied in one chunk.
 /// </summary>
 /// <remarks>
 /// Crash safety as for a batch: killed during a chunk, nothing of that chunk is in the file; the next run resumes the
@@ -47,16 +48,13 @@ internal sealed partial class SqliteDestination
             return BulkLoadOutcome.Skipped("source and destination are one database file");
         }
 
-        var load = new ChunkedLoad(copy, request, copy.Start());
-        await WithWriterAsync(_ => Pragma($"cache_size = {BulkCacheKib}"), cancellationToken).ConfigureAwait(false);
-        try
+        if (!File.Exists(copy.SourcePath))
         {
-            return await LoadChunksAsync(load, cancellationToken).ConfigureAwait(false);
+            // ATTACH would create an empty file there.
+            return BulkLoadOutcome.Skipped("the source file is gone");
         }
-        finally
-        {
-            await WithWriterAsync(_ => Pragma($"cache_size = {BatchCacheKib}"), CancellationToken.None).ConfigureAwait(false);
-        }
+
+        return await LoadChunksAsync(new ChunkedLoad(copy, request, copy.Start()), cancellationToken).ConfigureAwait(false);
     }
 
     private async Task<BulkLoadOutcome> LoadChunksAsync(ChunkedLoad load, CancellationToken cancellationToken)
@@ -104,15 +102,31 @@ internal sealed partial class SqliteDestination
         }
 
         var scopeId = ScopeId(request.Capture.Scope);
-        using (var attach = new RawStatement(db, $"ATTACH DATABASE ?1 AS {SqliteSnapshotCopy.Attached}"))
+        try
         {
+            using var attach = new RawStatement(db, $"ATTACH DATABASE ?1 AS {SqliteSnapshotCopy.Attached}");
             attach.Bind(1, load.Copy.SourcePath);
             attach.Execute();
         }
+        catch (SqliteRawException e)
+        {
+            // Locked past the busy timeout, another text encoding…: the pipeline reads the source its own way.
+            return $"the source file could not be attached ({e.Message})";
+        }
 
+        // The larger cache only while this chunk runs: other tables' batches share the writer between chunks.
+        Pragma($"cache_size = {BulkCacheKib}");
         try
         {
-            load.Copy.Register(db);
+            try
+            {
+                load.Copy.Register(db);
+            }
+            catch (SqliteRawException e)
+            {
+                return $"the load's SQL functions could not be registered ({e.Message})";
+            }
+
             Exec(db, "BEGIN");
             try
             {
@@ -145,6 +159,7 @@ internal sealed partial class SqliteDestination
             _ledger.Invalidate(scopeId);
             load.Copy.Unregister(db);
             Exec(db, $"DETACH DATABASE {SqliteSnapshotCopy.Attached}");
+            Pragma($"cache_size = {BatchCacheKib}");
         }
     }
 
@@ -163,7 +178,7 @@ internal sealed partial class SqliteDestination
 
             // Chunks are cut at keys read in key order, which must come from an index (or the rowid): a key that needs a
             // sort of the whole table for each chunk (a configured primary_key no index leads with) is copied whole.
-            load.Chunked = copy.CanChunk && !SortsForKeyOrder(db, copy.ChunkEndSql(hasLower: true, 1));
+            load.Chunked = !SortsForKeyOrder(db, copy.ChunkEndSql(hasLower: true, 1)) && !HasNullKey(db, copy);
             if (copy.IsSequence)
             {
                 using var highest = new RawStatement(db, copy.HighestSequenceSql);
@@ -221,6 +236,12 @@ internal sealed partial class SqliteDestination
             rows = raw.sqlite3_changes(db);
         }
 
+        if (rows == 0 && end is not null)
+        {
+            // The chunk's end compared equal to its start (text that does not survive decoding): cut no further.
+            return $"the key order could not be cut after {load.LastKey?.ToString() ?? "the start"}";
+        }
+
         if (rows != entries)
         {
             throw new SyncException(ErrorClass.Fatal, $"the bulk load of '{table}' copied {rows} rows but built {entries} ledger entries; it was rolled back");
@@ -274,6 +295,18 @@ internal sealed partial class SqliteDestination
         {
             statement.Bind(at + i, key.Values[i]);
         }
+    }
+
+    private static bool HasNullKey(sqlite3 db, SqliteSnapshotCopy copy)
+    {
+        if (copy.NullKeySql is not { } sql)
+        {
+            return false;
+        }
+
+        using var exists = new RawStatement(db, sql);
+        exists.Step();
+        return exists.GetInt64(0) != 0;
     }
 
     /// <summary>Whether SQLite's plan for <paramref name="sql"/> sorts (<c>USE TEMP B-TREE FOR ORDER BY</c>).</summary>

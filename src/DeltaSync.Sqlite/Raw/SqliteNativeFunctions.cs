@@ -36,7 +36,7 @@ internal static unsafe partial class SqliteNativeFunctions
     /// connection. <paramref name="state"/> is handed to every call (<see cref="State{T}"/>); keep the returned handle
     /// until the function is removed (<see cref="Remove"/>), then free it.
     /// </summary>
-    public static GCHandle Register(SQLitePCL.sqlite3 db, string name, int arguments, object state, delegate* unmanaged<nint, int, nint*, void> function)
+    public static GCHandle Register(SQLitePCL.sqlite3 db, string name, int arguments, object state, delegate* unmanaged[Cdecl]<nint, int, nint*, void> function)
     {
         var handle = GCHandle.Alloc(state);
         var rc = CreateFunction(db.DangerousGetHandle(), name, arguments, Utf8, GCHandle.ToIntPtr(handle), function, null, null, null);
@@ -49,9 +49,9 @@ internal static unsafe partial class SqliteNativeFunctions
         return handle;
     }
 
-    /// <summary>Removes a function registered with <see cref="Register"/> (SQLite stops calling it).</summary>
-    public static void Remove(SQLitePCL.sqlite3 db, string name, int arguments) =>
-        CreateFunction(db.DangerousGetHandle(), name, arguments, Utf8, 0, null, null, null, null);
+    /// <summary>Removes a function registered with <see cref="Register"/>; false when SQLite refused (a statement still runs).</summary>
+    public static bool Remove(SQLitePCL.sqlite3 db, string name, int arguments) =>
+        CreateFunction(db.DangerousGetHandle(), name, arguments, Utf8, 0, null, null, null, null) == 0;
 
     /// <summary>The state object given to <see cref="Register"/>.</summary>
     public static T State<T>(nint context)
@@ -103,49 +103,61 @@ internal static unsafe partial class SqliteNativeFunctions
     }
 
     [LibraryImport(Library, EntryPoint = "sqlite3_create_function_v2", StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int CreateFunction(nint db, string name, int arguments, int textRepresentation, nint state, delegate* unmanaged<nint, int, nint*, void> function, void* step, void* final, void* destroy);
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    private static partial int CreateFunction(nint db, string name, int arguments, int textRepresentation, nint state, delegate* unmanaged[Cdecl]<nint, int, nint*, void> function, void* step, void* final, void* destroy);
 
     [LibraryImport(Library, EntryPoint = "sqlite3_user_data")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
     [SuppressGCTransition]
     private static partial nint UserData(nint context);
 
     [LibraryImport(Library, EntryPoint = "sqlite3_value_type")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
     [SuppressGCTransition]
     public static partial int ValueType(nint value);
 
     [LibraryImport(Library, EntryPoint = "sqlite3_value_int64")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
     [SuppressGCTransition]
     public static partial long ValueInt64(nint value);
 
     [LibraryImport(Library, EntryPoint = "sqlite3_value_double")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
     [SuppressGCTransition]
     public static partial double ValueDouble(nint value);
 
     [LibraryImport(Library, EntryPoint = "sqlite3_value_blob")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
     [SuppressGCTransition]
     private static partial byte* ValueBlob(nint value);
 
     [LibraryImport(Library, EntryPoint = "sqlite3_value_bytes")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
     [SuppressGCTransition]
     private static partial int ValueBytes(nint value);
 
     [LibraryImport(Library, EntryPoint = "sqlite3_result_int64")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
     [SuppressGCTransition]
     public static partial void ResultInt64(nint context, long value);
 
     [LibraryImport(Library, EntryPoint = "sqlite3_result_null")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
     [SuppressGCTransition]
     public static partial void ResultNull(nint context);
 
     [LibraryImport(Library, EntryPoint = "sqlite3_result_blob")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
     [SuppressGCTransition]
     private static partial void ResultBlobNative(nint context, byte* bytes, int length, nint destructor);
 
     [LibraryImport(Library, EntryPoint = "sqlite3_result_text")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
     [SuppressGCTransition]
     private static partial void ResultTextNative(nint context, byte* bytes, int length, nint destructor);
 
     [LibraryImport(Library, EntryPoint = "sqlite3_result_error")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
     [SuppressGCTransition]
     private static partial void ResultErrorNative(nint context, byte* message, int length);
 }

@@ -206,6 +206,29 @@ public sealed class BulkLoadSyncTests : IDisposable
         Assert.Equal(0, SyncWorkspace.Writes(await _bulk.RunAsync(config, fullRefresh: true)));
     }
 
+    [Fact]
+    public async Task A_configured_key_that_holds_NULL_is_copied_whole_so_no_row_is_left_out()
+    {
+        // An INTEGER column named as primary_key is not the rowid: it may be NULL, and NULL compares to no chunk bound.
+        _bulk.Source.Execute("CREATE TABLE refs (ext_id INTEGER, label TEXT, updated_at TEXT)");
+        _bulk.Source.Execute("CREATE INDEX refs_ext_id ON refs (ext_id)");
+        _bulk.Source.Transaction(execute =>
+        {
+            for (var i = 0; i < 200; i++)
+            {
+                execute($"INSERT INTO refs VALUES ({(i == 150 ? "NULL" : i.ToString(System.Globalization.CultureInfo.InvariantCulture))}, 'ref {i}', '2026-01-01T00:00:00Z')", []);
+            }
+        });
+        var config = _bulk.Configure(SyncYaml.Config("{name: refs, primary_key: [ext_id], cdc_method: timestamp}", batchSize: 2));
+
+        var report = await _bulk.RunCompletedAsync(config);
+
+        Assert.Equal(BulkLoad, report.Tables[0].InitialLoad);
+        Assert.Equal(1, report.Tables[0].CheckpointVersion);
+        Assert.Equal(200, report.Statistics.RecordsInserted);
+        Assert.Equal(200, _bulk.Destination.Count("refs"));
+    }
+
     public void Dispose()
     {
         _bulk.Dispose();
