@@ -29,7 +29,7 @@ public sealed class BulkLoadSyncTests : IDisposable
         }
 
         // A row already in the destination table makes the destination refuse the bulk load: the pipeline loads it.
-        _pipeline.Destination.Execute("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT, price REAL, quantity INTEGER, data BLOB, seq INTEGER, updated_at, created_at TEXT)");
+        _pipeline.Destination.Execute(ItemsTable("name TEXT"));
         _pipeline.Destination.Execute("INSERT INTO items (id, name) VALUES (-1, 'not from the source')");
 
         var yaml = SyncYaml.Config(table, batchSize: 7, blocks: blocks);
@@ -119,7 +119,7 @@ public sealed class BulkLoadSyncTests : IDisposable
     {
         CreateMixedSource(_bulk.Source, rows: 40);
         _bulk.Source.Execute("UPDATE items SET name = NULL WHERE id = 17");
-        _bulk.Destination.Execute("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL, price REAL, quantity INTEGER, data BLOB, seq INTEGER, updated_at, created_at TEXT)");
+        _bulk.Destination.Execute(ItemsTable("name TEXT NOT NULL"));
         var config = _bulk.Configure(SyncYaml.Config("{name: items, cdc_method: timestamp}", batchSize: 100));
 
         var report = await _bulk.RunAsync(config);
@@ -191,7 +191,7 @@ public sealed class BulkLoadSyncTests : IDisposable
     {
         CreateMixedSource(_bulk.Source, rows: 60);
         _bulk.Source.Execute("UPDATE items SET name = NULL WHERE id = 45");
-        _bulk.Destination.Execute("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL, price REAL, quantity INTEGER, data BLOB, seq INTEGER, updated_at, created_at TEXT)");
+        _bulk.Destination.Execute(ItemsTable("name TEXT NOT NULL"));
         // Chunks of 20 rows: ids 1-20 and 21-40 are copied by SQLite, the chunk holding id 45 is refused.
         var config = _bulk.Configure(SyncYaml.Config("{name: items, cdc_method: timestamp}", batchSize: 2));
 
@@ -242,7 +242,7 @@ public sealed class BulkLoadSyncTests : IDisposable
     /// </summary>
     private static void CreateMixedSource(SqliteTestDb source, int rows)
     {
-        source.Execute("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT, price REAL, quantity INTEGER, data BLOB, seq INTEGER, updated_at, created_at TEXT)");
+        source.Execute(ItemsTable("name TEXT"));
         string[] names = ["plain", "naïve café", "emoji 🚀 and 𝄞", "", "e\u0301 combining", "tab\tand\nnewline", "quote ' and \""];
         string[] stamps =
         [
@@ -267,6 +267,10 @@ public sealed class BulkLoadSyncTests : IDisposable
             }
         });
     }
+
+    /// <summary>The mixed source's table, with <paramref name="name"/> as the name column's definition (a destination may add NOT NULL).</summary>
+    private static string ItemsTable(string name) =>
+        $"CREATE TABLE items (id INTEGER PRIMARY KEY, {name}, price REAL, quantity INTEGER, data BLOB, seq INTEGER, updated_at, created_at TEXT)";
 
     private static List<string> Ledger(SyncWorkspace workspace)
     {
