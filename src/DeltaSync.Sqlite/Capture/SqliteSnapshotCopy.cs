@@ -38,13 +38,10 @@ internal sealed class SqliteSnapshotCopy : IDisposable
         _capture = capture;
         _schema = request.Schema;
         _key = new object?[_schema.PrimaryKey.Count];
-        Request = request;
     }
 
     /// <summary>The source database file, attached read-only in spirit: only SELECTs run against it.</summary>
     public string SourcePath { get; }
-
-    public CaptureRequest Request { get; }
 
     /// <summary>Rows the capture would have dead-lettered (the first reason), which stop the load.</summary>
     public string? Unreadable { get; private set; }
