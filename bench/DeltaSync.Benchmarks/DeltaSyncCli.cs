@@ -30,45 +30,71 @@ public sealed record ReportStatistics(string Status, double EngineSeconds, long 
 }
 
 /// <summary>The <c>deltasync</c> command, run as its own process exactly as a user would run it.</summary>
-public sealed class DeltaSyncCli(string assemblyPath)
+/// <param name="program">The executable started: the published app host, or <c>dotnet</c> for an assembly.</param>
+/// <param name="assemblyPath">The <c>deltasync.dll</c> that <c>dotnet</c> runs, or null for an app host.</param>
+public sealed class DeltaSyncCli(string program, string? assemblyPath)
 {
     public const int BatchSize = 10_000;
 
-    public string AssemblyPath { get; } = assemblyPath;
+    /// <summary>The executable each run starts.</summary>
+    public string Program { get; } = program;
 
-    /// <summary>A CLI that is already built.</summary>
-    public static DeltaSyncCli At(string assemblyPath) =>
-        File.Exists(assemblyPath) ? new DeltaSyncCli(assemblyPath) : throw new InvalidOperationException($"--cli: {assemblyPath} does not exist");
+    /// <summary>How the CLI is started, for the output.</summary>
+    public string Description => assemblyPath is null ? Program : $"dotnet {assemblyPath}";
 
     /// <summary>
-    /// Builds <c>src/DeltaSync.Cli</c> (not timed) and returns the CLI at its output: published ReadyToRun for this
-    /// machine's platform, as <c>dotnet pack</c> builds the tool package users install; with <paramref name="jit"/> the
-    /// plain <c>dotnet build -c Release</c> output instead.
+    /// A CLI that is already built: a <c>deltasync.dll</c> (run with <c>dotnet</c>) or a published executable.
+    /// </summary>
+    public static DeltaSyncCli At(string path)
+    {
+        if (!File.Exists(path))
+        {
+            throw new InvalidOperationException($"--cli: {path} does not exist");
+        }
+
+        return path.EndsWith(".dll", StringComparison.OrdinalIgnoreCase) ? new DeltaSyncCli("dotnet", path) : new DeltaSyncCli(path, null);
+    }
+
+    /// <summary>The arguments of one invocation: <paramref name="arguments"/>, after the assembly when run by <c>dotnet</c>.</summary>
+    public IReadOnlyList<string> Arguments(params string[] arguments) => assemblyPath is null ? arguments : [assemblyPath, .. arguments];
+
+    /// <summary>
+    /// Builds <c>src/DeltaSync.Cli</c> (not timed) and returns the CLI at its output: published for this machine's
+    /// platform as <c>dotnet pack</c> builds the tool package users install (self-contained, one composite ReadyToRun
+    /// image of the runtime and the app); with <paramref name="jit"/> the plain <c>dotnet build -c Release</c> output
+    /// instead.
     /// </summary>
     public static async Task<DeltaSyncCli> BuildAsync(string repositoryRoot, bool jit = false)
     {
         var project = Path.Combine(repositoryRoot, "src", "DeltaSync.Cli");
         string[] arguments;
-        string assembly;
+        string program;
         if (jit)
         {
             arguments = ["build", "-c", "Release", project, "-nologo", "-v", "quiet"];
-            assembly = Path.Combine(project, "bin", "Release", "net10.0", "deltasync.dll");
+            program = Path.Combine(project, "bin", "Release", "net10.0", "deltasync.dll");
         }
         else
         {
-            var output = Path.Combine(repositoryRoot, "bench", "data", "cli-" + System.Runtime.InteropServices.RuntimeInformation.RuntimeIdentifier);
-            arguments = ["publish", "-c", "Release", project, "-r", System.Runtime.InteropServices.RuntimeInformation.RuntimeIdentifier, "--self-contained", "false", "-p:PublishReadyToRun=true", "-o", output, "-nologo", "-v", "quiet"];
-            assembly = Path.Combine(output, "deltasync.dll");
+            var rid = System.Runtime.InteropServices.RuntimeInformation.RuntimeIdentifier;
+            var output = Path.Combine(repositoryRoot, "bench", "data", "cli-" + rid);
+            if (Directory.Exists(output))
+            {
+                // A framework-dependent publish left here by an older benchmark would mix with this one.
+                Directory.Delete(output, recursive: true);
+            }
+
+            arguments = ["publish", "-c", "Release", project, "-r", rid, "--self-contained", "true", "-p:PublishReadyToRun=true", "-p:PublishReadyToRunComposite=true", "-o", output, "-nologo", "-v", "quiet"];
+            program = Path.Combine(output, OperatingSystem.IsWindows() ? "deltasync.exe" : "deltasync");
         }
 
         var build = await ProcessMeasurement.RunAsync("dotnet", arguments, repositoryRoot).ConfigureAwait(false);
-        if (build.ExitCode != 0 || !File.Exists(assembly))
+        if (build.ExitCode != 0 || !File.Exists(program))
         {
             throw new InvalidOperationException($"{build.Output}\nbuilding {project} failed (exit {build.ExitCode}); pass --cli PATH/deltasync.dll to use another build");
         }
 
-        return new DeltaSyncCli(assembly);
+        return At(program);
     }
 
     /// <summary>Writes the configuration of a run in <paramref name="folder"/>: source.db → destination.db, state beside it.</summary>
@@ -89,15 +115,15 @@ public sealed class DeltaSyncCli(string assemblyPath)
     }
 
     /// <summary>Starts the runtime once so the timed runs find the CLI's files in the page cache.</summary>
-    public Task WarmUpAsync(string folder) => ProcessMeasurement.RunAsync("dotnet", [AssemblyPath, "--help"], folder);
+    public Task WarmUpAsync(string folder) => ProcessMeasurement.RunAsync(Program, Arguments("--help"), folder);
 
     /// <summary><c>deltasync run --config … --report …</c>, timed as a whole process.</summary>
     public async Task<(ProcessMeasurement Process, ReportStatistics? Statistics)> RunAsync(string configPath, string reportPath)
     {
         File.Delete(reportPath);
         var measurement = await ProcessMeasurement.RunAsync(
-            "dotnet",
-            [AssemblyPath, "run", "--config", configPath, "--report", reportPath],
+            Program,
+            Arguments("run", "--config", configPath, "--report", reportPath),
             Path.GetDirectoryName(configPath)!).ConfigureAwait(false);
         var statistics = File.Exists(reportPath) ? ReportStatistics.Read(reportPath) : null;
         return (measurement, statistics);

@@ -26,7 +26,7 @@ catch (InvalidOperationException e)
     return 2;
 }
 
-Console.WriteLine($"# CLI: dotnet {cli.AssemblyPath}; batch_size {DeltaSyncCli.BatchSize:N0}; work folder {options.WorkDirectory}");
+Console.WriteLine($"# CLI: {cli.Description}; batch_size {DeltaSyncCli.BatchSize:N0}; work folder {options.WorkDirectory}");
 Directory.CreateDirectory(options.WorkDirectory);
 await cli.WarmUpAsync(options.WorkDirectory);
 if (options.Conflicts)

@@ -52,7 +52,7 @@ public static class ReconcileScenario
 
         var tableBytes = TableBytes(source);
         var report = Path.Combine(folder, "reconcile.json");
-        var measurement = await ProcessMeasurement.RunAsync("dotnet", [cli.AssemblyPath, "reconcile", "--config", config, "--report", report], folder).ConfigureAwait(false);
+        var measurement = await ProcessMeasurement.RunAsync(cli.Program, cli.Arguments("reconcile", "--config", config, "--report", report), folder).ConfigureAwait(false);
         if (measurement.ExitCode != 0 || !File.Exists(report))
         {
             Console.Error.WriteLine($"reconcile failed (exit {measurement.ExitCode}):\n{measurement.Output}");

@@ -28,14 +28,14 @@ public sealed class PgFollowProcess : IAsyncDisposable
     public static PgFollowProcess Start(DeltaSyncCli cli, string configPath, string logPath)
     {
         ArgumentNullException.ThrowIfNull(cli);
-        var start = new ProcessStartInfo("dotnet")
+        var start = new ProcessStartInfo(cli.Program)
         {
             WorkingDirectory = Path.GetDirectoryName(configPath)!,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var argument in new[] { cli.AssemblyPath, "run", "--config", configPath, "--follow", "-v" })
+        foreach (var argument in cli.Arguments("run", "--config", configPath, "--follow", "-v"))
         {
             start.ArgumentList.Add(argument);
         }
@@ -46,7 +46,7 @@ public sealed class PgFollowProcess : IAsyncDisposable
         process.ErrorDataReceived += (_, e) => follow.Append(e.Data);
         if (!process.Start())
         {
-            throw new InvalidOperationException("could not start dotnet");
+            throw new InvalidOperationException($"could not start {cli.Program}");
         }
 
         process.BeginOutputReadLine();

@@ -99,7 +99,7 @@ public static class PgStreamBenchmark
             await PgItemsTable.TidyAsync(source, cancellationToken).ConfigureAwait(false);
 
             // The initial snapshot is a one-pass run of its own, as a user would start: the follow process then only streams.
-            var initial = await ProcessMeasurement.RunAsync("dotnet", [cli.AssemblyPath, "run", "--config", config, "-v"], folder).ConfigureAwait(false);
+            var initial = await ProcessMeasurement.RunAsync(cli.Program, cli.Arguments("run", "--config", config, "-v"), folder).ConfigureAwait(false);
             await File.WriteAllTextAsync(Path.ChangeExtension(config, ".initial.log"), initial.Output, cancellationToken).ConfigureAwait(false);
             var loaded = PgTableChecksum.Compare(
                 await PgTableChecksum.ComputeAsync(source, cancellationToken).ConfigureAwait(false),

@@ -57,8 +57,8 @@ public sealed class PgSyncScenario
         var report = Path.Combine(_folder, $"{Method}-{++_runs}.json");
         File.Delete(report);
         var process = await ProcessMeasurement.RunAsync(
-            "dotnet",
-            [_cli.AssemblyPath, "run", "--config", _configPath, "--report", report, "-v"],
+            _cli.Program,
+            _cli.Arguments("run", "--config", _configPath, "--report", report, "-v"),
             _folder).ConfigureAwait(false);
         await File.WriteAllTextAsync(Path.ChangeExtension(report, ".log"), process.Output, cancellationToken).ConfigureAwait(false);
         var statistics = File.Exists(report) ? ReportStatistics.Read(report) : null;
