@@ -327,6 +327,42 @@ public sealed partial class FileStateStore : IStateStore
         NativeFileSystem.FlushDirectory(Runs);
     }
 
+    public async Task<IReadOnlyList<string>> ReadRunIdsAsync(int limit, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(limit);
+        if (limit == 0 || !Directory.Exists(Runs))
+        {
+            return [];
+        }
+
+        var ids = new List<string>();
+        foreach (var path in Directory.EnumerateFiles(Runs, "*.json")
+            .Where(p => TrySplitRunFileName(Path.GetFileName(p), out _))
+            .OrderByDescending(p => Path.GetFileName(p), StringComparer.Ordinal)
+            .Take(limit))
+        {
+            // The file name holds the id (escaped); a name that does not unescape is read from the file.
+            TrySplitRunFileName(Path.GetFileName(path), out var escaped);
+            if (TryUnescape(escaped, out var id))
+            {
+                ids.Add(id);
+                continue;
+            }
+
+            var text = await File.ReadAllTextAsync(path, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                ids.Add(JsonNode.Parse(text)!.AsObject()["run_id"]!.GetValue<string>());
+            }
+            catch (Exception e) when (e is JsonException or InvalidOperationException or NullReferenceException)
+            {
+                throw new InvalidDataException($"run summary '{path}' is unreadable: {e.Message}", e);
+            }
+        }
+
+        return ids;
+    }
+
     public async Task<IReadOnlyList<RunRecord>> ReadRunsAsync(int limit, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(limit);

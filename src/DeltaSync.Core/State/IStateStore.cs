@@ -61,6 +61,12 @@ public interface IStateStore : IAsyncDisposable
 
     /// <summary>The newest runs, newest first.</summary>
     Task<IReadOnlyList<RunRecord>> ReadRunsAsync(int limit, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// The ids of the newest runs, newest first, without their reports (what every run reads at its start to tell
+    /// a finished run from an interrupted one; a report that lists thousands of conflicts runs to megabytes).
+    /// </summary>
+    Task<IReadOnlyList<string>> ReadRunIdsAsync(int limit, CancellationToken cancellationToken);
 }
 
 /// <summary>A stored summary of one run: its id, when it ended and its report as JSON.</summary>

@@ -49,15 +49,29 @@ public sealed class StateAdmin
         _history = new CheckpointHistory(store, clock);
     }
 
+    /// <summary>How many runs <see cref="ShowAsync"/> reads first, and how far back it looks for a table they do not name.</summary>
+    private const int RecentRuns = 5;
+
+    /// <inheritdoc cref="RecentRuns"/>
+    private const int OlderRuns = 200;
+
     public IReadOnlyList<TablePlan> Plans(IReadOnlyList<string>? tables = null) => TablePlan.Select(_config, tables);
 
     /// <summary>Per table: the newest checkpoint (or why it is unreadable), the last run and the lag.</summary>
     public async Task<IReadOnlyList<TableState>> ShowAsync(IReadOnlyList<string>? tables, CancellationToken cancellationToken)
     {
-        var runs = await _store.ReadRunsAsync(200, cancellationToken).ConfigureAwait(false);
+        // The newest few runs name every table as a rule; older ones are read only for a table they do not name (a
+        // report lists every conflict of its run, so a stored run can be megabytes).
+        var plans = Plans(tables);
+        var runs = await _store.ReadRunsAsync(RecentRuns, cancellationToken).ConfigureAwait(false);
+        if (runs.Count == RecentRuns && plans.Any(p => !runs.Any(r => RunMentions(r, p.Table, _config.Sync.IsMultiSource ? p.SourceName : null))))
+        {
+            runs = await _store.ReadRunsAsync(OlderRuns, cancellationToken).ConfigureAwait(false);
+        }
+
         var now = _clock.GetCurrentInstant();
         var result = new List<TableState>();
-        foreach (var plan in Plans(tables))
+        foreach (var plan in plans)
         {
             var history = await _history.ListAsync(plan.Stream, int.MaxValue, cancellationToken).ConfigureAwait(false);
             var newest = history.Count == 0 ? default : history[0];

@@ -314,6 +314,31 @@ public sealed partial class PostgresStateStore : IStateStore, ILeaseStore
     }
 
     /// <inheritdoc/>
+    public Task<IReadOnlyList<string>> ReadRunIdsAsync(int limit, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(limit);
+        return WithConnectionAsync<IReadOnlyList<string>>(
+            "read the runs",
+            async connection =>
+            {
+                await using var command = new NpgsqlCommand($"SELECT run_id FROM {_runs} ORDER BY completed_at DESC, run_id DESC LIMIT $1", connection);
+                Add(command, limit);
+                var ids = new List<string>();
+                var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                await using (reader.ConfigureAwait(false))
+                {
+                    while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                    {
+                        ids.Add(reader.GetString(0));
+                    }
+                }
+
+                return ids;
+            },
+            cancellationToken);
+    }
+
+    /// <inheritdoc/>
     public Task<IReadOnlyList<RunRecord>> ReadRunsAsync(int limit, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(limit);

@@ -261,6 +261,26 @@ public sealed partial class RedisStateStore : IStateStore, ILeaseStore
     }
 
     /// <inheritdoc/>
+    public Task<IReadOnlyList<string>> ReadRunIdsAsync(int limit, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(limit);
+        return RunAsync<IReadOnlyList<string>>(
+            "read the runs",
+            async database =>
+            {
+                if (limit == 0)
+                {
+                    return [];
+                }
+
+                // The order index holds "completed_at|run_id": the ids without touching the stored reports.
+                var ranks = await database.SortedSetRangeByValueAsync(RunOrder, order: Order.Descending, skip: 0, take: limit).ConfigureAwait(false);
+                return ranks.Select(r => (string)r!).Select(r => r[(r.IndexOf('|', StringComparison.Ordinal) + 1)..]).ToList();
+            },
+            cancellationToken);
+    }
+
+    /// <inheritdoc/>
     public Task<IReadOnlyList<RunRecord>> ReadRunsAsync(int limit, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(limit);

@@ -274,6 +274,9 @@ public abstract class StateStoreContract
 
         Assert.Equal([third, second, first], await store.ReadRunsAsync(10, Ct));
         Assert.Equal([third, second], await store.ReadRunsAsync(2, Ct));
+        Assert.Equal(["run-3", "run-2", "run-1"], await store.ReadRunIdsAsync(10, Ct));
+        Assert.Equal(["run-3"], await store.ReadRunIdsAsync(1, Ct));
+        Assert.Empty(await store.ReadRunIdsAsync(0, Ct));
     }
 
     [Fact]
@@ -286,6 +289,7 @@ public abstract class StateStoreContract
         await store.AppendRunAsync(final, Ct);
 
         Assert.Equal([final], await store.ReadRunsAsync(10, Ct));
+        Assert.Equal(["run/1"], await store.ReadRunIdsAsync(10, Ct));
     }
 
     [Fact]
