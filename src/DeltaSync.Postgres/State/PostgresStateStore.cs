@@ -314,47 +314,34 @@ public sealed partial class PostgresStateStore : IStateStore, ILeaseStore
     }
 
     /// <inheritdoc/>
-    public Task<IReadOnlyList<string>> ReadRunIdsAsync(int limit, CancellationToken cancellationToken)
-    {
-        ArgumentOutOfRangeException.ThrowIfNegative(limit);
-        return WithConnectionAsync<IReadOnlyList<string>>(
-            "read the runs",
-            async connection =>
-            {
-                await using var command = new NpgsqlCommand($"SELECT run_id FROM {_runs} ORDER BY completed_at DESC, run_id DESC LIMIT $1", connection);
-                Add(command, limit);
-                var ids = new List<string>();
-                var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-                await using (reader.ConfigureAwait(false))
-                {
-                    while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-                    {
-                        ids.Add(reader.GetString(0));
-                    }
-                }
-
-                return ids;
-            },
-            cancellationToken);
-    }
+    public Task<IReadOnlyList<string>> ReadRunIdsAsync(int limit, CancellationToken cancellationToken) =>
+        ReadNewestRunsAsync("run_id", limit, reader => reader.GetString(0), cancellationToken);
 
     /// <inheritdoc/>
-    public Task<IReadOnlyList<RunRecord>> ReadRunsAsync(int limit, CancellationToken cancellationToken)
+    public Task<IReadOnlyList<RunRecord>> ReadRunsAsync(int limit, CancellationToken cancellationToken) =>
+        ReadNewestRunsAsync(
+            "run_id, completed_at, status, report",
+            limit,
+            reader => new RunRecord(reader.GetString(0), ToInstant(reader.GetDateTime(1)), reader.GetString(2), reader.GetString(3)),
+            cancellationToken);
+
+    /// <summary><paramref name="columns"/> of the newest <paramref name="limit"/> runs, newest first.</summary>
+    private Task<IReadOnlyList<T>> ReadNewestRunsAsync<T>(string columns, int limit, Func<NpgsqlDataReader, T> read, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(limit);
-        return WithConnectionAsync<IReadOnlyList<RunRecord>>(
+        return WithConnectionAsync<IReadOnlyList<T>>(
             "read the runs",
             async connection =>
             {
-                await using var command = new NpgsqlCommand($"SELECT run_id, completed_at, status, report FROM {_runs} ORDER BY completed_at DESC, run_id DESC LIMIT $1", connection);
+                await using var command = new NpgsqlCommand($"SELECT {columns} FROM {_runs} ORDER BY completed_at DESC, run_id DESC LIMIT $1", connection);
                 Add(command, limit);
-                var runs = new List<RunRecord>();
+                var runs = new List<T>();
                 var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
                 await using (reader.ConfigureAwait(false))
                 {
                     while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
                     {
-                        runs.Add(new RunRecord(reader.GetString(0), ToInstant(reader.GetDateTime(1)), reader.GetString(2), reader.GetString(3)));
+                        runs.Add(read(reader));
                     }
                 }
 

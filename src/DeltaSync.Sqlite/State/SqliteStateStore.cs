@@ -452,49 +452,33 @@ public sealed partial class SqliteStateStore : IStateStore, ILeaseStore
         }
     }
 
-    public async Task<IReadOnlyList<string>> ReadRunIdsAsync(int limit, CancellationToken cancellationToken)
+    public Task<IReadOnlyList<string>> ReadRunIdsAsync(int limit, CancellationToken cancellationToken) =>
+        ReadNewestRunsAsync("run_id", limit, reader => reader.GetString(0), cancellationToken);
+
+    public Task<IReadOnlyList<RunRecord>> ReadRunsAsync(int limit, CancellationToken cancellationToken) =>
+        ReadNewestRunsAsync(
+            "run_id, completed_at, status, report",
+            limit,
+            reader => new RunRecord(reader.GetString(0), InstantPattern.ExtendedIso.Parse(reader.GetString(1)).GetValueOrThrow(), reader.GetString(2), reader.GetString(3)),
+            cancellationToken);
+
+    /// <summary><paramref name="columns"/> of the newest <paramref name="limit"/> runs, newest first.</summary>
+    private async Task<IReadOnlyList<T>> ReadNewestRunsAsync<T>(string columns, int limit, Func<SqliteDataReader, T> read, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(limit);
         var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using (connection.ConfigureAwait(false))
         {
             await using var command = connection.CreateCommand();
-            command.CommandText = "SELECT run_id FROM runs ORDER BY completed_at DESC, run_id DESC LIMIT $limit";
+            command.CommandText = $"SELECT {columns} FROM runs ORDER BY completed_at DESC, run_id DESC LIMIT $limit";
             command.Parameters.AddWithValue("$limit", limit);
-            var ids = new List<string>();
+            var runs = new List<T>();
             var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             await using (reader.ConfigureAwait(false))
             {
                 while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
                 {
-                    ids.Add(reader.GetString(0));
-                }
-            }
-
-            return ids;
-        }
-    }
-
-    public async Task<IReadOnlyList<RunRecord>> ReadRunsAsync(int limit, CancellationToken cancellationToken)
-    {
-        ArgumentOutOfRangeException.ThrowIfNegative(limit);
-        var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using (connection.ConfigureAwait(false))
-        {
-            await using var command = connection.CreateCommand();
-            command.CommandText = "SELECT run_id, completed_at, status, report FROM runs ORDER BY completed_at DESC, run_id DESC LIMIT $limit";
-            command.Parameters.AddWithValue("$limit", limit);
-            var runs = new List<RunRecord>();
-            var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            await using (reader.ConfigureAwait(false))
-            {
-                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-                {
-                    runs.Add(new RunRecord(
-                        reader.GetString(0),
-                        InstantPattern.ExtendedIso.Parse(reader.GetString(1)).GetValueOrThrow(),
-                        reader.GetString(2),
-                        reader.GetString(3)));
+                    runs.Add(read(reader));
                 }
             }
 
