@@ -7,7 +7,7 @@ namespace DeltaSync.Benchmarks;
 /// <param name="ChangedPercent">Share of rows changed before the incremental run.</param>
 /// <param name="WorkDirectory">Where databases, configs and reports go (wiped per size).</param>
 /// <param name="ScaleCheck">Also run the full sync at 5× rows to show that memory does not grow with the table.</param>
-/// <param name="CliPath">A built <c>deltasync.dll</c>; when null the CLI is built in Release from the repository.</param>
+/// <param name="CliPath">A built CLI: a <c>deltasync.dll</c> (run with <c>dotnet</c>) or a published <c>deltasync</c> executable; when null the CLI is published from the repository.</param>
 /// <param name="Rounds">How often to repeat the baselines and runs (a)–(c); the table shows the median (default 1; 2 with --postgres).</param>
 /// <param name="PostgresUri">
 /// A <c>postgresql://</c> server on which the benchmark may create and drop databases: runs the PostgreSQL benchmark
@@ -32,7 +32,7 @@ public sealed record BenchmarkOptions(int Rows, double ChangedPercent, string Wo
     public bool Conflicts { get; init; }
 
     public const string Usage =
-        "usage: dotnet run -c Release --project bench/DeltaSync.Benchmarks -- [--rows 1000000] [--changed-percent 1] [--work DIR] [--scale-check] [--rounds 1] [--cli PATH/deltasync.dll | --jit] [--postgres postgresql://user:pass@host:port/db [--postgres-stream]] [--reconcile] [--conflicts]";
+        "usage: dotnet run -c Release --project bench/DeltaSync.Benchmarks -- [--rows 1000000] [--changed-percent 1] [--work DIR] [--scale-check] [--rounds 1] [--cli PATH/deltasync[.dll] | --jit] [--postgres postgresql://user:pass@host:port/db [--postgres-stream]] [--reconcile] [--conflicts]";
 
     public const int ScaleFactor = 5;
 

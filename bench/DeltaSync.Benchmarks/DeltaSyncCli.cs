@@ -78,10 +78,17 @@ public sealed class DeltaSyncCli(string program, string? assemblyPath)
         {
             var rid = System.Runtime.InteropServices.RuntimeInformation.RuntimeIdentifier;
             var output = Path.Combine(repositoryRoot, "bench", "data", "cli-" + rid);
-            if (Directory.Exists(output))
+            try
             {
-                // A framework-dependent publish left here by an older benchmark would mix with this one.
-                Directory.Delete(output, recursive: true);
+                if (Directory.Exists(output))
+                {
+                    // A framework-dependent publish left here by an older benchmark would mix with this one.
+                    Directory.Delete(output, recursive: true);
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new InvalidOperationException($"cannot replace the CLI in {output} (is a benchmark still running it?): {e.Message}; pass --cli PATH to use another build", e);
             }
 
             arguments = ["publish", "-c", "Release", project, "-r", rid, "--self-contained", "true", "-p:PublishReadyToRun=true", "-p:PublishReadyToRunComposite=true", "-o", output, "-nologo", "-v", "quiet"];

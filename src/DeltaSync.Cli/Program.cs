@@ -2,6 +2,7 @@ using DeltaSync.Cli;
 using DeltaSync.Cli.Commands;
 using Spectre.Console.Cli;
 
+WarmUp.Start(args);
 var app = new CommandApp();
 app.Configure(config =>
 {

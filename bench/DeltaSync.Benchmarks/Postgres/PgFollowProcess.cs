@@ -5,7 +5,7 @@ using System.Text;
 namespace DeltaSync.Benchmarks.Postgres;
 
 /// <summary>
-/// <c>dotnet deltasync.dll run --config FILE --follow</c> as a child process that keeps running while the benchmark
+/// <c>deltasync run --config FILE --follow</c> as a child process that keeps running while the benchmark
 /// writes at the source. Its output is collected (and written to a log file when it stops); stopping sends SIGINT, so
 /// the CLI finishes the batch in flight and releases its replication slot as a user's Ctrl+C would.
 /// </summary>

@@ -2,7 +2,7 @@ namespace DeltaSync.Benchmarks.Postgres;
 
 /// <summary>
 /// DeltaSync from the source database into a destination database with one capture method, each run
-/// <c>dotnet deltasync.dll run --config METHOD.yaml --report FILE -v</c> as its own process. The config names the
+/// <c>deltasync run --config METHOD.yaml --report FILE -v</c> as its own process. The config names the
 /// databases through environment variables (which the child process inherits), so no password is written to disk.
 /// After every run the report's counts and the destination's checksum are checked.
 /// </summary>

@@ -341,7 +341,8 @@ public sealed partial class FileStateStore : IStateStore
             .OrderByDescending(p => Path.GetFileName(p), StringComparer.Ordinal)
             .Take(limit))
         {
-            // The file name holds the id (escaped); a name that does not unescape is read from the file.
+            // The file name holds the id (escaped; this store names every run file so, and a file renamed by hand is
+            // taken at its name); a name that does not unescape is read from the file.
             TrySplitRunFileName(Path.GetFileName(path), out var escaped);
             if (TryUnescape(escaped, out var id))
             {

@@ -66,7 +66,8 @@ public interface IStateStore : IAsyncDisposable
     /// The ids of the newest runs, newest first, without their reports (what every run reads at its start to tell
     /// a finished run from an interrupted one; a report that lists thousands of conflicts runs to megabytes).
     /// </summary>
-    Task<IReadOnlyList<string>> ReadRunIdsAsync(int limit, CancellationToken cancellationToken);
+    async Task<IReadOnlyList<string>> ReadRunIdsAsync(int limit, CancellationToken cancellationToken) =>
+        (await ReadRunsAsync(limit, cancellationToken).ConfigureAwait(false)).Select(r => r.RunId).ToList();
 }
 
 /// <summary>A stored summary of one run: its id, when it ended and its report as JSON.</summary>

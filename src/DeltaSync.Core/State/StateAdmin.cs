@@ -61,12 +61,12 @@ public sealed class StateAdmin
     public async Task<IReadOnlyList<TableState>> ShowAsync(IReadOnlyList<string>? tables, CancellationToken cancellationToken)
     {
         // The newest few runs name every table as a rule; older ones are read only for a table they do not name (a
-        // report lists every conflict of its run, so a stored run can be megabytes).
+        // report lists every conflict of its run, so a stored run can be megabytes). Each report is parsed once.
         var plans = Plans(tables);
-        var runs = await _store.ReadRunsAsync(RecentRuns, cancellationToken).ConfigureAwait(false);
-        if (runs.Count == RecentRuns && plans.Any(p => !runs.Any(r => RunMentions(r, p.Table, _config.Sync.IsMultiSource ? p.SourceName : null))))
+        var runs = (await _store.ReadRunsAsync(RecentRuns, cancellationToken).ConfigureAwait(false)).Select(RunTables.Of).ToList();
+        if (runs.Count == RecentRuns && plans.Any(p => !runs.Any(r => r.StatusOf(p.Table, SourceOf(p)) is not null)))
         {
-            runs = await _store.ReadRunsAsync(OlderRuns, cancellationToken).ConfigureAwait(false);
+            runs = (await _store.ReadRunsAsync(OlderRuns, cancellationToken).ConfigureAwait(false)).Select(RunTables.Of).ToList();
         }
 
         var now = _clock.GetCurrentInstant();
@@ -77,17 +77,17 @@ public sealed class StateAdmin
             var newest = history.Count == 0 ? default : history[0];
             var latest = newest.Parsed;
             // With several sources a table name appears once per source in a report: the entry is matched by source too.
-            var source = _config.Sync.IsMultiSource ? plan.SourceName : null;
-            var lastRun = runs.FirstOrDefault(r => RunMentions(r, plan.Table, source));
+            var source = SourceOf(plan);
+            var lastRun = runs.FirstOrDefault(r => r.StatusOf(plan.Table, source) is not null);
             result.Add(new TableState(
                 plan.Table,
                 plan.Stream,
                 latest,
                 newest.Problem,
                 history.Count,
-                lastRun?.RunId,
-                lastRun is null ? null : TableStatusIn(lastRun, plan.Table, source),
-                lastRun?.CompletedAt,
+                lastRun?.Run.RunId,
+                lastRun?.StatusOf(plan.Table, source),
+                lastRun?.Run.CompletedAt,
                 latest?.HighWaterMark is { } hwm ? Math.Round((now - hwm).TotalSeconds, 1) : null) { Source = source });
         }
 
@@ -257,21 +257,31 @@ public sealed class StateAdmin
     public Task<StateImportResult> ImportAsync(string json, bool replace, CancellationToken cancellationToken) =>
         new StateImport(_store).RunAsync(json, replace, cancellationToken);
 
-    private static bool RunMentions(RunRecord run, string table, string? source) => TableStatusIn(run, table, source) is not null;
+    /// <summary>The source a table's entry in a report is matched by: with several sources a table appears once per source.</summary>
+    private string? SourceOf(TablePlan plan) => _config.Sync.IsMultiSource ? plan.SourceName : null;
 
-    private static string? TableStatusIn(RunRecord run, string table, string? source)
+    /// <summary>A stored run with the status of each table its report names, parsed once.</summary>
+    private sealed record RunTables(RunRecord Run, IReadOnlyList<(string? Table, string? Source, string? Status)> Tables)
     {
-        try
+        public static RunTables Of(RunRecord run)
         {
-            var tables = JsonNode.Parse(run.ReportJson)?["tables"]?.AsArray();
-            var entry = tables?.FirstOrDefault(t =>
-                string.Equals(t?["table"]?.GetValue<string>(), table, StringComparison.OrdinalIgnoreCase)
-                && (source is null || string.Equals(t?["source"]?.GetValue<string>(), source, StringComparison.Ordinal)));
-            return entry?["status"]?.GetValue<string>();
+            try
+            {
+                var tables = JsonNode.Parse(run.ReportJson)?["tables"]?.AsArray();
+                return new RunTables(run, tables?.Select(t => (Text(t, "table"), Text(t, "source"), Text(t, "status"))).ToList() ?? []);
+            }
+            catch (Exception e) when (e is JsonException or InvalidOperationException)
+            {
+                return new RunTables(run, []);
+            }
         }
-        catch (JsonException)
-        {
-            return null;
-        }
+
+        /// <summary>The status the run gave <paramref name="table"/> (of <paramref name="source"/> when given), or null.</summary>
+        public string? StatusOf(string table, string? source) => Tables.FirstOrDefault(t =>
+            string.Equals(t.Table, table, StringComparison.OrdinalIgnoreCase)
+            && (source is null || string.Equals(t.Source, source, StringComparison.Ordinal))).Status;
+
+        private static string? Text(JsonNode? entry, string name) =>
+            entry?[name] is JsonValue value && value.TryGetValue<string>(out var text) ? text : null;
     }
 }

@@ -1,3 +1,4 @@
+using System.Reflection;
 using DeltaSync.Core.Config;
 using DeltaSync.Core.State;
 using DeltaSync.Core.Tests.Config;
@@ -48,6 +49,44 @@ public sealed class StateShowTests : IDisposable
     }
 
     [Fact]
+    public async Task When_the_newest_runs_name_every_table_no_older_run_is_read()
+    {
+        for (var i = 0; i < 9; i++)
+        {
+            await _store.AppendRunAsync(Run(i, ("customers", "completed"), ("orders", "completed")), Ct);
+        }
+
+        var counting = CountingStore.Over(_store);
+        var tables = await new StateAdmin(_config, counting, SystemClock.Instance).ShowAsync(null, Ct);
+
+        Assert.All(tables, t => Assert.Equal("run-8", t.LastRunId));
+        Assert.Equal([5], ((CountingStore)(object)counting).RunLimits);
+    }
+
+    [Fact]
+    public async Task With_several_sources_each_source_of_a_table_gets_its_own_last_run()
+    {
+        var config = ConfigText.Parse("""
+            sync:
+              sources:
+                - {name: crm, connection: "sqlite:crm.db", tables: [customers]}
+                - {name: shop, connection: "sqlite:shop.db", tables: [customers]}
+              destination:
+                connection: "sqlite:dest.db"
+            """);
+        await _store.AppendRunAsync(Run(0, ("customers", "completed", "shop")), Ct);
+        for (var i = 1; i <= 6; i++)
+        {
+            await _store.AppendRunAsync(Run(i, ("customers", i == 6 ? "partial" : "completed", "crm")), Ct);
+        }
+
+        var tables = await new StateAdmin(config, _store, SystemClock.Instance).ShowAsync(null, Ct);
+
+        Assert.Equal(("run-6", "partial"), tables.Where(t => t.Source == "crm").Select(t => (t.LastRunId, t.LastRunStatus)).Single());
+        Assert.Equal(("run-0", "completed"), tables.Where(t => t.Source == "shop").Select(t => (t.LastRunId, t.LastRunStatus)).Single());
+    }
+
+    [Fact]
     public async Task A_table_no_run_names_has_no_last_run()
     {
         for (var i = 0; i < 7; i++)
@@ -60,9 +99,38 @@ public sealed class StateShowTests : IDisposable
         Assert.Null(Assert.Single(tables).LastRunId);
     }
 
-    private static RunRecord Run(int index, params (string Table, string Status)[] tables) => new(
+    private static RunRecord Run(int index, params (string Table, string Status)[] tables) =>
+        Run(index, tables.Select(t => (t.Table, t.Status, (string?)null)).ToArray());
+
+    private static RunRecord Run(int index, params (string Table, string Status, string? Source)[] tables) => new(
         $"run-{index}",
         T0 + Duration.FromMinutes(index),
         "completed",
-        "{\"tables\": [" + string.Join(", ", tables.Select(t => $"{{\"table\": \"{t.Table}\", \"status\": \"{t.Status}\"}}")) + "]}");
+        "{\"tables\": [" + string.Join(", ", tables.Select(t => $"{{\"table\": \"{t.Table}\", \"status\": \"{t.Status}\"" + (t.Source is null ? "" : $", \"source\": \"{t.Source}\"") + "}")) + "]}");
+
+    /// <summary>A state store that passes every call through and notes the limit of each run read.</summary>
+    public class CountingStore : DispatchProxy
+    {
+        private IStateStore _inner = null!;
+
+        public List<int> RunLimits { get; } = [];
+
+        public static IStateStore Over(IStateStore inner)
+        {
+            var proxy = Create<IStateStore, CountingStore>();
+            ((CountingStore)(object)proxy)._inner = inner;
+            return proxy;
+        }
+
+        protected override object? Invoke(MethodInfo? targetMethod, object?[]? args)
+        {
+            ArgumentNullException.ThrowIfNull(targetMethod);
+            if (targetMethod.Name == nameof(IStateStore.ReadRunsAsync))
+            {
+                RunLimits.Add((int)args![0]!);
+            }
+
+            return targetMethod.Invoke(_inner, args);
+        }
+    }
 }

@@ -280,6 +280,23 @@ public abstract class StateStoreContract
     }
 
     [Fact]
+    public async Task Run_ids_come_in_the_order_of_the_runs_themselves()
+    {
+        await using var store = await CreateStoreAsync();
+        // Ids that sort against their times, ties on the time, and ids with characters a file name must escape.
+        string[] ids = ["z-9", "a-1", "run/1", "m 5", "é|2", "b%3", "y-8", "c-2"];
+        for (var i = 0; i < ids.Length; i++)
+        {
+            await store.AppendRunAsync(new RunRecord(ids[i], T0 + Duration.FromSeconds(i / 3), "completed", "{}"), Ct);
+        }
+
+        for (var limit = 0; limit <= ids.Length + 1; limit++)
+        {
+            Assert.Equal((await store.ReadRunsAsync(limit, Ct)).Select(r => r.RunId), await store.ReadRunIdsAsync(limit, Ct));
+        }
+    }
+
+    [Fact]
     public async Task Storing_a_run_again_replaces_its_summary()
     {
         await using var store = await CreateStoreAsync();
