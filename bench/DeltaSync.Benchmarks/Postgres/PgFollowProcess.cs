@@ -6,8 +6,10 @@ namespace DeltaSync.Benchmarks.Postgres;
 
 /// <summary>
 /// <c>deltasync run --config FILE --follow</c> as a child process that keeps running while the benchmark
-/// writes at the source. Its output is collected (and written to a log file when it stops); stopping sends SIGINT, so
-/// the CLI finishes the batch in flight and releases its replication slot as a user's Ctrl+C would.
+/// writes at the source. Its output is collected (and written to a log file when it stops); stopping sends SIGTERM, so
+/// the CLI finishes the batch in flight and releases its replication slot as it does for Ctrl+C or a service manager.
+/// (Not SIGINT: a benchmark started in the background of a non-interactive shell passes SIGINT on ignored, and .NET
+/// keeps an inherited ignore.)
 /// </summary>
 public sealed class PgFollowProcess : IAsyncDisposable
 {
@@ -72,7 +74,7 @@ public sealed class PgFollowProcess : IAsyncDisposable
         throw new TimeoutException($"deltasync run --follow {reason}; output:\n{Output()}");
     }
 
-    /// <summary>SIGINT, then up to 30 s for the process to end (else it is killed); the output goes to the log file.</summary>
+    /// <summary>SIGTERM, then up to 30 s for the process to end (else it is killed); the output goes to the log file.</summary>
     public async ValueTask DisposeAsync()
     {
         try
@@ -80,7 +82,7 @@ public sealed class PgFollowProcess : IAsyncDisposable
             if (!_process.HasExited)
             {
                 // Only the process this class started, by its id.
-                using (var signal = Process.Start("kill", ["-INT", _process.Id.ToString(CultureInfo.InvariantCulture)]))
+                using (var signal = Process.Start("kill", ["-TERM", _process.Id.ToString(CultureInfo.InvariantCulture)]))
                 {
                     await signal.WaitForExitAsync().ConfigureAwait(false);
                 }
@@ -92,7 +94,7 @@ public sealed class PgFollowProcess : IAsyncDisposable
                 }
                 catch (OperationCanceledException)
                 {
-                    Console.Error.WriteLine($"# deltasync run --follow (pid {_process.Id}) did not stop within {StopTimeout.TotalSeconds:0} s after SIGINT; killed");
+                    Console.Error.WriteLine($"# deltasync run --follow (pid {_process.Id}) did not stop within {StopTimeout.TotalSeconds:0} s after SIGTERM; killed");
                     _process.Kill(entireProcessTree: true);
                     await _process.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
                 }
