@@ -75,7 +75,11 @@ public sealed class RunCommand : AsyncCommand<RunSettings>
             outcome =>
             {
                 PrintPass(outcome, settings.Json);
-                worst = Math.Max(worst, outcome.Report.ExitCode == ExitCodes.Failed ? ExitCodes.Partial : outcome.Report.ExitCode);
+                // A pass cut short by the stop signal is how --follow ends, not a partial result.
+                if (!outcome.OnlyStopped)
+                {
+                    worst = Math.Max(worst, outcome.Report.ExitCode == ExitCodes.Failed ? ExitCodes.Partial : outcome.Report.ExitCode);
+                }
                 return Task.CompletedTask;
             },
             stop.Token).ConfigureAwait(false);

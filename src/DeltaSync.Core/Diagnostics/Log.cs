@@ -29,6 +29,9 @@ public static partial class Log
     [LoggerMessage(EventId = 118, Level = LogLevel.Debug, Message = "Table {Table}: no bulk load ({Reason}); rows go through the pipeline")]
     public static partial void BulkLoadSkipped(ILogger logger, string table, string reason);
 
+    [LoggerMessage(EventId = 119, Level = LogLevel.Information, Message = "Table {Table}: stopped on request before the pass finished; the next run continues from checkpoint version {Version}")]
+    public static partial void TableStopped(ILogger logger, string table, long version);
+
     [LoggerMessage(EventId = 113, Level = LogLevel.Error, Message = "Table {Table} failed ({ErrorClass}): {Reason}")]
     public static partial void TableFailed(ILogger logger, string table, string errorClass, string reason);
 

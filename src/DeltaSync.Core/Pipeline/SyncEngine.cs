@@ -22,7 +22,14 @@ public sealed record RunOptions(IReadOnlyList<string> Tables, bool FullRefresh, 
 }
 
 /// <summary>A finished run: its report and where the report was written.</summary>
-public sealed record RunOutcome(SyncReport Report, string ReportPath);
+public sealed record RunOutcome(SyncReport Report, string ReportPath)
+{
+    /// <summary>
+    /// The pass was cut short by the stop request and nothing else went wrong: every table completed or was stopped,
+    /// with no error and nothing dead-lettered. In <c>--follow</c> that is how a run ends, not a partial result.
+    /// </summary>
+    public bool OnlyStopped { get; init; }
+}
 
 /// <summary>
 /// Runs a configuration: opens the source, destination and state store, runs the table pipelines through the
@@ -176,7 +183,11 @@ public sealed class SyncEngine
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         await File.WriteAllTextAsync(path, report.ToJson(), CancellationToken.None).ConfigureAwait(false);
         Log.RunFinished(_logger, runId, report.Metadata.Status, report.Metadata.DurationSeconds);
-        return new RunOutcome(report, path);
+        return new RunOutcome(report, path)
+        {
+            OnlyStopped = stop.IsCancellationRequested && results.Any(r => r.Stopped)
+                && results.All(r => (r.Status == TableStatus.Completed || r.Stopped) && r.Errors.Count == 0 && r.DeadLettered == 0),
+        };
     }
 
     /// <summary>

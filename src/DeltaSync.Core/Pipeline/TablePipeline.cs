@@ -60,6 +60,14 @@ public sealed partial class TablePipeline
         {
             await RunCoreAsync(state, fullRefresh, reconcile, progress, stop).ConfigureAwait(false);
         }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            // Stopped on request (Ctrl+C, SIGTERM) between batches: nothing failed, and what was committed stays; the
+            // pass just did not finish, which the next one continues from the last checkpoint.
+            state.Stopped = true;
+            state.Warnings.Add($"'{_plan.Table}' was stopped on request before its pass finished; the next run continues from checkpoint version {state.Version}");
+            Log.TableStopped(_services.Logger, _plan.Table, state.Version);
+        }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             var (errorClass, message) = Describe(e);
@@ -69,7 +77,7 @@ public sealed partial class TablePipeline
             _services.Logger.LogDebug(e, "Table {Table} failed", _plan.Table);
         }
 
-        var status = state.Error is not null ? TableStatus.Failed : state.DeadLettered > 0 ? TableStatus.Partial : TableStatus.Completed;
+        var status = state.Error is not null ? TableStatus.Failed : state.DeadLettered > 0 || state.Stopped ? TableStatus.Partial : TableStatus.Completed;
         progress?.Report(state.Progress(_plan.Table, "done", done: true));
         Log.TableFinished(_services.Logger, _plan.Table, status.ToString().ToLowerInvariant(), state.Processed, state.Inserted, state.Updated, state.Deleted);
         return new TableRunResult(
@@ -99,6 +107,7 @@ public sealed partial class TablePipeline
             Reconciliation = state.Reconciliation,
             ConflictsDetected = state.ConflictsDetected,
             InitialLoad = state.InitialLoad,
+            Stopped = state.Stopped,
         };
     }
 
@@ -779,6 +788,7 @@ public sealed partial class TablePipeline
         public long Deleted { get; set; }
         public long Unchanged { get; set; }
         public long DeadLettered { get; set; }
+        public bool Stopped { get; set; }
         public long ConflictsDetected { get; set; }
         public long ForeignRowsLeft { get; set; }
         public int Retries { get; set; }

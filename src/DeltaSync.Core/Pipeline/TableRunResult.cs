@@ -41,6 +41,12 @@ public sealed record TableRunResult(
     /// </summary>
     public string? InitialLoad { get; init; }
 
+    /// <summary>
+    /// The pass was cut short by the run's stop request (Ctrl+C, SIGTERM) before it finished, with nothing failed: its
+    /// status is partial, and the next run continues from its last checkpoint.
+    /// </summary>
+    public bool Stopped { get; init; }
+
     /// <summary>Conflicts this table's changes met at the destination (multi-source tables).</summary>
     public long ConflictsDetected { get; init; }
 
