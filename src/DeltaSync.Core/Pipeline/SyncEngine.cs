@@ -134,7 +134,7 @@ public sealed class SyncEngine
         var state = endpoints.State;
         var history = new CheckpointHistory(state, _clock);
         var completedRuns = endpoints.CompletedRuns ??=
-            (await state.ReadRunIdsAsync(1000, stop).ConfigureAwait(false)).ToHashSet(StringComparer.Ordinal);
+            (await state.ReadRunIdsAsync(RunRecord.Kept, stop).ConfigureAwait(false)).ToHashSet(StringComparer.Ordinal);
         Log.RunStarted(_logger, runId, plans.Count, string.Join(", ", _config.Sync.Sources.Select(s => ConnectionText.Redact(s.Connection))), ConnectionText.Redact(_config.Sync.Destination.Connection));
         var conflicts = ConflictSession.For(_config, TablePlan.FromConfig(_config), endpoints.Locks, runId);
         var services = new PipelineServices(_config, endpoints.Sources[plans.Count > 0 ? plans[0].SourceName : _config.Sync.Source.Name], endpoints.Destination, history, _clock, _logger, runId, completedRuns, endpoints.Applier)

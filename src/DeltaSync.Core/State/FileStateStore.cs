@@ -314,7 +314,9 @@ public sealed partial class FileStateStore : IStateStore
         var temp = await DurableFile.WriteTempAsync(Runs, Encoding.UTF8.GetBytes(json.ToJsonString(Indented)), null, cancellationToken).ConfigureAwait(false);
         File.Move(temp, Path.Combine(Runs, name), overwrite: true);
 
-        // A run stored again (say with its final status) replaces the earlier summary, as a keyed store would.
+        // A run stored again (say with its final status) replaces the earlier summary, as a keyed store would; runs
+        // beyond the newest RunRecord.Kept are forgotten (names sort by completion time).
+        var runFiles = new List<string>();
         foreach (var path in Directory.EnumerateFiles(Runs, "*.json"))
         {
             var file = Path.GetFileName(path);
@@ -322,6 +324,16 @@ public sealed partial class FileStateStore : IStateStore
             {
                 File.Delete(path);
             }
+            else if (TrySplitRunFileName(file, out _))
+            {
+                runFiles.Add(file);
+            }
+        }
+
+        runFiles.Sort(StringComparer.Ordinal);
+        foreach (var file in runFiles.Take(Math.Max(0, runFiles.Count - RunRecord.Kept)))
+        {
+            File.Delete(Path.Combine(Runs, file));
         }
 
         NativeFileSystem.FlushDirectory(Runs);

@@ -56,7 +56,11 @@ public interface IStateStore : IAsyncDisposable
     /// <summary>Removes a conflict from the review queue (it was resolved); false when it was not queued.</summary>
     Task<bool> RemoveConflictReviewAsync(string conflictId, CancellationToken cancellationToken);
 
-    /// <summary>Stores a run summary (JSON) for <c>status</c>.</summary>
+    /// <summary>
+    /// Stores a run summary (JSON) for <c>status</c>, and forgets the oldest beyond the newest
+    /// <see cref="RunRecord.Kept"/> (a report lists every conflict of its run, so the history would otherwise grow by
+    /// megabytes a run).
+    /// </summary>
     Task AppendRunAsync(RunRecord run, CancellationToken cancellationToken);
 
     /// <summary>The newest runs, newest first.</summary>
@@ -71,7 +75,11 @@ public interface IStateStore : IAsyncDisposable
 }
 
 /// <summary>A stored summary of one run: its id, when it ended and its report as JSON.</summary>
-public sealed record RunRecord(string RunId, NodaTime.Instant CompletedAt, string Status, string ReportJson);
+public sealed record RunRecord(string RunId, NodaTime.Instant CompletedAt, string Status, string ReportJson)
+{
+    /// <summary>How many of the newest runs a state store keeps (each run's report also goes to its own file).</summary>
+    public const int Kept = 1000;
+}
 
 /// <summary>A checkpoint version was written concurrently by another writer.</summary>
 public sealed class StateConflictException : Exception

@@ -309,6 +309,9 @@ public sealed partial class PostgresStateStore : IStateStore, ILeaseStore
                 Add(command, run.Status);
                 Add(command, run.ReportJson);
                 await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                await using var prune = new NpgsqlCommand($"DELETE FROM {_runs} WHERE run_id IN (SELECT run_id FROM {_runs} ORDER BY completed_at DESC, run_id DESC OFFSET $1)", connection);
+                Add(prune, RunRecord.Kept);
+                await prune.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
             },
             cancellationToken);
     }

@@ -121,13 +121,23 @@ internal static class RedisScripts
         return removed
         """;
 
-    /// <summary>KEYS: runs, ranks, order. ARGV: run id, rank (completed-at sortable, '|', run id), run JSON.</summary>
+    /// <summary>
+    /// KEYS: runs, ranks, order. ARGV: run id, rank (completed-at sortable, '|', run id), run JSON, how many runs to keep.
+    /// Runs beyond the newest ARGV[4] are removed.
+    /// </summary>
     public const string AppendRun = """
         local old = redis.call('HGET', KEYS[2], ARGV[1])
         if old then redis.call('ZREM', KEYS[3], old) end
         redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
         redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
         redis.call('ZADD', KEYS[3], 0, ARGV[2])
+        local extra = redis.call('ZREVRANGEBYLEX', KEYS[3], '+', '-', 'LIMIT', tonumber(ARGV[4]), -1)
+        for _, rank in ipairs(extra) do
+          local id = string.sub(rank, string.find(rank, '|', 1, true) + 1)
+          redis.call('HDEL', KEYS[1], id)
+          redis.call('HDEL', KEYS[2], id)
+          redis.call('ZREM', KEYS[3], rank)
+        end
         return 1
         """;
 

@@ -256,7 +256,7 @@ public sealed partial class RedisStateStore : IStateStore, ILeaseStore
             database => database.ScriptEvaluateAsync(
                 RedisScripts.AppendRun,
                 [Runs, RunRanks, RunOrder],
-                [run.RunId, SortableIso.Format(run.CompletedAt) + "|" + run.RunId, json]),
+                [run.RunId, SortableIso.Format(run.CompletedAt) + "|" + run.RunId, json, RunRecord.Kept]),
             cancellationToken);
     }
 

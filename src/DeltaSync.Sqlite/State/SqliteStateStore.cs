@@ -449,6 +449,10 @@ public sealed partial class SqliteStateStore : IStateStore, ILeaseStore
             command.Parameters.AddWithValue("$status", run.Status);
             command.Parameters.AddWithValue("$report", run.ReportJson);
             await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            await using var prune = connection.CreateCommand();
+            prune.CommandText = "DELETE FROM runs WHERE run_id IN (SELECT run_id FROM runs ORDER BY completed_at DESC, run_id DESC LIMIT -1 OFFSET $kept)";
+            prune.Parameters.AddWithValue("$kept", RunRecord.Kept);
+            await prune.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
     }
 

@@ -297,6 +297,23 @@ public abstract class StateStoreContract
     }
 
     [Fact]
+    public async Task Only_the_newest_runs_are_kept()
+    {
+        await using var store = await CreateStoreAsync();
+        for (var i = 0; i < RunRecord.Kept + 2; i++)
+        {
+            await store.AppendRunAsync(new RunRecord($"run-{i:D4}", T0 + Duration.FromSeconds(i), "completed", "{}"), Ct);
+        }
+
+        var ids = await store.ReadRunIdsAsync(RunRecord.Kept + 10, Ct);
+
+        Assert.Equal(RunRecord.Kept, ids.Count);
+        Assert.Equal($"run-{RunRecord.Kept + 1:D4}", ids[0]);
+        Assert.Equal("run-0002", ids[^1]);
+        Assert.Equal(RunRecord.Kept, (await store.ReadRunsAsync(RunRecord.Kept + 10, Ct)).Count);
+    }
+
+    [Fact]
     public async Task Storing_a_run_again_replaces_its_summary()
     {
         await using var store = await CreateStoreAsync();
