@@ -33,7 +33,9 @@ internal static class WarmUp
             {
             }
         });
-        Try(static () => SQLitePCL.Batteries_V2.Init());
+        // Through Microsoft.Data.Sqlite's own static initialization (which the runtime runs once, whichever thread gets
+        // there first), never a second SQLitePCL provider set up beside the one the main thread uses.
+        Try(static () => new Microsoft.Data.Sqlite.SqliteConnection().Dispose());
         Try(static () => SHA256.HashData([]));
         Try(static () => InstantPattern.ExtendedIso.Format(Instant.FromUnixTimeSeconds(0)));
     }
