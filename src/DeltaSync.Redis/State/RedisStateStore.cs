@@ -261,44 +261,38 @@ public sealed partial class RedisStateStore : IStateStore, ILeaseStore
     }
 
     /// <inheritdoc/>
-    public Task<IReadOnlyList<string>> ReadRunIdsAsync(int limit, CancellationToken cancellationToken)
-    {
-        ArgumentOutOfRangeException.ThrowIfNegative(limit);
-        return RunAsync<IReadOnlyList<string>>(
-            "read the runs",
+    public Task<IReadOnlyList<string>> ReadRunIdsAsync(int limit, CancellationToken cancellationToken) =>
+        ReadNewestRunsAsync(
+            limit,
             async database =>
             {
-                if (limit == 0)
-                {
-                    return [];
-                }
-
                 // The order index holds "completed_at|run_id": the ids without touching the stored reports.
                 var ranks = await database.SortedSetRangeByValueAsync(RunOrder, order: Order.Descending, skip: 0, take: limit).ConfigureAwait(false);
                 return ranks.Select(r => (string)r!).Select(r => r[(r.IndexOf('|', StringComparison.Ordinal) + 1)..]).ToList();
             },
             cancellationToken);
-    }
 
     /// <inheritdoc/>
-    public Task<IReadOnlyList<RunRecord>> ReadRunsAsync(int limit, CancellationToken cancellationToken)
-    {
-        ArgumentOutOfRangeException.ThrowIfNegative(limit);
-        return RunAsync<IReadOnlyList<RunRecord>>(
-            "read the runs",
+    public Task<IReadOnlyList<RunRecord>> ReadRunsAsync(int limit, CancellationToken cancellationToken) =>
+        ReadNewestRunsAsync(
+            limit,
             async database =>
             {
-                if (limit == 0)
-                {
-                    return [];
-                }
-
                 var rows = (RedisResult[])(await database.ScriptEvaluateAsync(RedisScripts.ReadRuns, [Runs, RunOrder], [limit]).ConfigureAwait(false))!;
                 return rows
                     .Select(r => JsonSerializer.Deserialize<StoredRun>((string)r!)!)
                     .Select(r => new RunRecord(r.RunId, InstantPattern.ExtendedIso.Parse(r.CompletedAt).GetValueOrThrow(), r.Status, r.ReportJson))
                     .ToList();
             },
+            cancellationToken);
+
+    /// <summary>The newest <paramref name="limit"/> runs as <paramref name="read"/> gives them (none for a limit of 0).</summary>
+    private Task<IReadOnlyList<T>> ReadNewestRunsAsync<T>(int limit, Func<IDatabase, Task<List<T>>> read, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(limit);
+        return RunAsync<IReadOnlyList<T>>(
+            "read the runs",
+            async database => limit == 0 ? [] : await read(database).ConfigureAwait(false),
             cancellationToken);
     }
 
