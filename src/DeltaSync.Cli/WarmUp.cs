@@ -16,7 +16,7 @@ internal static class WarmUp
     /// <summary>Starts the warm-up for commands that open a configuration (not for <c>--help</c> or <c>--version</c>).</summary>
     public static void Start(IReadOnlyList<string> args)
     {
-        if (!args.Contains("--config"))
+        if (!args.Any(a => a == "--config" || a.StartsWith("--config=", StringComparison.Ordinal)))
         {
             return;
         }

@@ -341,36 +341,13 @@ public sealed partial class FileStateStore : IStateStore
 
     public async Task<IReadOnlyList<string>> ReadRunIdsAsync(int limit, CancellationToken cancellationToken)
     {
-        ArgumentOutOfRangeException.ThrowIfNegative(limit);
-        if (limit == 0 || !Directory.Exists(Runs))
-        {
-            return [];
-        }
-
         var ids = new List<string>();
-        foreach (var path in Directory.EnumerateFiles(Runs, "*.json")
-            .Where(p => TrySplitRunFileName(Path.GetFileName(p), out _))
-            .OrderByDescending(p => Path.GetFileName(p), StringComparer.Ordinal)
-            .Take(limit))
+        foreach (var path in NewestRunFiles(limit))
         {
             // The file name holds the id (escaped; this store names every run file so, and a file renamed by hand is
             // taken at its name); a name that does not unescape is read from the file.
             TrySplitRunFileName(Path.GetFileName(path), out var escaped);
-            if (TryUnescape(escaped, out var id))
-            {
-                ids.Add(id);
-                continue;
-            }
-
-            var text = await File.ReadAllTextAsync(path, cancellationToken).ConfigureAwait(false);
-            try
-            {
-                ids.Add(JsonNode.Parse(text)!.AsObject()["run_id"]!.GetValue<string>());
-            }
-            catch (Exception e) when (e is JsonException or InvalidOperationException or NullReferenceException)
-            {
-                throw new InvalidDataException($"run summary '{path}' is unreadable: {e.Message}", e);
-            }
+            ids.Add(TryUnescape(escaped, out var id) ? id : (await ReadRunFileAsync(path, cancellationToken).ConfigureAwait(false)).RunId);
         }
 
         return ids;
@@ -378,36 +355,44 @@ public sealed partial class FileStateStore : IStateStore
 
     public async Task<IReadOnlyList<RunRecord>> ReadRunsAsync(int limit, CancellationToken cancellationToken)
     {
-        ArgumentOutOfRangeException.ThrowIfNegative(limit);
-        if (limit == 0 || !Directory.Exists(Runs))
-        {
-            return [];
-        }
-
-        var files = Directory.EnumerateFiles(Runs, "*.json")
-            .Where(p => TrySplitRunFileName(Path.GetFileName(p), out _))
-            .OrderByDescending(p => Path.GetFileName(p), StringComparer.Ordinal)
-            .Take(limit);
         var runs = new List<RunRecord>();
-        foreach (var path in files)
+        foreach (var path in NewestRunFiles(limit))
         {
-            var text = await File.ReadAllTextAsync(path, cancellationToken).ConfigureAwait(false);
-            try
-            {
-                var o = JsonNode.Parse(text)!.AsObject();
-                runs.Add(new RunRecord(
-                    o["run_id"]!.GetValue<string>(),
-                    InstantPattern.ExtendedIso.Parse(o["completed_at"]!.GetValue<string>()).GetValueOrThrow(),
-                    o["status"]!.GetValue<string>(),
-                    o["report"]!.GetValue<string>()));
-            }
-            catch (Exception e) when (e is JsonException or InvalidOperationException or NullReferenceException or UnparsableValueException)
-            {
-                throw new InvalidDataException($"run summary '{path}' is unreadable: {e.Message}", e);
-            }
+            runs.Add(await ReadRunFileAsync(path, cancellationToken).ConfigureAwait(false));
         }
 
         return runs;
+    }
+
+    /// <summary>The newest <paramref name="limit"/> run files, newest first (their names sort by completion time).</summary>
+    private List<string> NewestRunFiles(int limit)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(limit);
+        return limit == 0 || !Directory.Exists(Runs)
+            ? []
+            : Directory.EnumerateFiles(Runs, "*.json")
+                .Where(p => TrySplitRunFileName(Path.GetFileName(p), out _))
+                .OrderByDescending(p => Path.GetFileName(p), StringComparer.Ordinal)
+                .Take(limit)
+                .ToList();
+    }
+
+    private static async Task<RunRecord> ReadRunFileAsync(string path, CancellationToken cancellationToken)
+    {
+        var text = await File.ReadAllTextAsync(path, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var o = JsonNode.Parse(text)!.AsObject();
+            return new RunRecord(
+                o["run_id"]!.GetValue<string>(),
+                InstantPattern.ExtendedIso.Parse(o["completed_at"]!.GetValue<string>()).GetValueOrThrow(),
+                o["status"]!.GetValue<string>(),
+                o["report"]!.GetValue<string>());
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or NullReferenceException or UnparsableValueException)
+        {
+            throw new InvalidDataException($"run summary '{path}' is unreadable: {e.Message}", e);
+        }
     }
 
     public ValueTask DisposeAsync()

@@ -439,20 +439,24 @@ public sealed partial class SqliteStateStore : IStateStore, ILeaseStore
         var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using (connection.ConfigureAwait(false))
         {
-            await using var command = connection.CreateCommand();
-            command.CommandText = """
-                INSERT INTO runs (run_id, completed_at, status, report) VALUES ($run_id, $completed_at, $status, $report)
-                ON CONFLICT (run_id) DO UPDATE SET completed_at = excluded.completed_at, status = excluded.status, report = excluded.report
-                """;
-            command.Parameters.AddWithValue("$run_id", run.RunId);
-            command.Parameters.AddWithValue("$completed_at", SortableIso.Format(run.CompletedAt));
-            command.Parameters.AddWithValue("$status", run.Status);
-            command.Parameters.AddWithValue("$report", run.ReportJson);
-            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-            await using var prune = connection.CreateCommand();
-            prune.CommandText = "DELETE FROM runs WHERE run_id IN (SELECT run_id FROM runs ORDER BY completed_at DESC, run_id DESC LIMIT -1 OFFSET $kept)";
-            prune.Parameters.AddWithValue("$kept", RunRecord.Kept);
-            await prune.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            // One transaction (one commit) for the summary and the pruning of the oldest beyond RunRecord.Kept.
+            var transaction = (SqliteTransaction)await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+            await using (transaction.ConfigureAwait(false))
+            {
+                await using var command = connection.CreateCommand();
+                command.CommandText = """
+                    INSERT INTO runs (run_id, completed_at, status, report) VALUES ($run_id, $completed_at, $status, $report)
+                    ON CONFLICT (run_id) DO UPDATE SET completed_at = excluded.completed_at, status = excluded.status, report = excluded.report;
+                    DELETE FROM runs WHERE run_id IN (SELECT run_id FROM runs ORDER BY completed_at DESC, run_id DESC LIMIT -1 OFFSET $kept);
+                    """;
+                command.Parameters.AddWithValue("$run_id", run.RunId);
+                command.Parameters.AddWithValue("$completed_at", SortableIso.Format(run.CompletedAt));
+                command.Parameters.AddWithValue("$status", run.Status);
+                command.Parameters.AddWithValue("$report", run.ReportJson);
+                command.Parameters.AddWithValue("$kept", RunRecord.Kept);
+                await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+            }
         }
     }
 
