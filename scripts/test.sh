@@ -18,6 +18,17 @@ status=0
 dotnet test DeltaSync.sln -c "$configuration" --no-build -nologo --logger "console;verbosity=minimal" 2>&1 | tee "$log" || status=$?
 if [ -f "$DELTASYNC_FAULT_TABLE" ]; then cat "$DELTASYNC_FAULT_TABLE"; fi
 
+# The failed tests again, last, with their messages: the fault table above would otherwise push them out of view.
+if grep -qE '^[[:space:]]+Failed ' "$log"; then
+  echo "failed tests:"
+  awk '
+    /^[[:space:]]+Failed / { show = 1; lines = 0 }
+    /^[[:space:]]+(Passed|Skipped) / { show = 0 }
+    /^(Passed|Failed)!/ { show = 0 }
+    show && lines < 40 { print; lines++ }
+  ' "$log"
+fi
+
 # One closing line over all test projects (dotnet test prints one summary per project).
 awk '
   /^(Passed|Failed)!/ {
