@@ -111,7 +111,7 @@ internal sealed partial class SqliteDestination
                     if (ExistingScopeId(db, relation.ChildScope) is { } scopeId)
                     {
                         var tombstones = keys.Select(k => new LedgerEntry(new RecordKey(k), Position.None, deletedAt, 0, Deleted: true)).ToList();
-                        _ledger.Write(db, scopeId, tombstones, Statement("\u0001ledger", () => SqliteLedger.UpsertSql));
+                        WriteLedger(db, scopeId, tombstones);
                     }
 
                     break;

@@ -57,6 +57,9 @@ internal sealed partial class SqliteDestination : IDestination
 
     public ILedger Ledger => _ledger;
 
+    /// <summary>The ledger with its SQLite-specific tiers (tests set its fold threshold).</summary>
+    internal SqliteLedger TieredLedger => _ledger;
+
     public Task<bool> PrepareTableAsync(string destinationTable, TableSchema sourceSchema, CancellationToken cancellationToken) =>
         WithWriterAsync(
             _ =>
@@ -96,8 +99,9 @@ internal sealed partial class SqliteDestination : IDestination
             {
                 var scopeId = ScopeId(scope);
                 Exec(db, "BEGIN IMMEDIATE");
-                using (var ledger = new RawStatement(db, $"DELETE FROM {SqliteLedger.Table} WHERE scope_id = ?1"))
+                foreach (var ledgerTable in (ReadOnlySpan<string>)[SqliteLedger.Table, SqliteLedger.Recent])
                 {
+                    using var ledger = new RawStatement(db, $"DELETE FROM {ledgerTable} WHERE scope_id = ?1");
                     ledger.Bind(1, scopeId);
                     ledger.Execute();
                 }
@@ -183,10 +187,22 @@ internal sealed partial class SqliteDestination : IDestination
         var scopeId = ScopeId(unit.Scope);
         var upsert = Statement($"{unit.DestinationTable}\u0001upsert", () => SqliteTableWriter.UpsertSql(unit.DestinationTable, unit.Schema));
         var delete = Statement($"{unit.DestinationTable}\u0001delete", () => SqliteTableWriter.DeleteSql(unit.DestinationTable, unit.Schema));
-        var ledger = Statement("\u0001ledger", () => SqliteLedger.UpsertSql);
         long inserted = 0, updated = 0, deleted = 0;
         var carried = new CarriedDeletes();
         var deleteTimes = unit.Children.Count > 0 ? DeleteTimes(unit) : null;
+        if (_ledger.FoldDue(scopeId))
+        {
+            // Before this batch, in a transaction of its own: a failure here leaves the batch unwritten and retryable.
+            try
+            {
+                _ledger.Fold(db, scopeId);
+            }
+            catch (SqliteRawException e)
+            {
+                throw SqliteErrors.Classify(e, $"cannot fold the ledger of destination table '{unit.DestinationTable}'");
+            }
+        }
+
         Exec(db, "BEGIN IMMEDIATE");
         try
         {
@@ -236,7 +252,7 @@ internal sealed partial class SqliteDestination : IDestination
 
             if (!duplicate)
             {
-                _ledger.Write(db, scopeId, unit.LedgerUpdates, ledger);
+                WriteLedger(db, scopeId, unit.LedgerUpdates);
                 if (unit.RecordBases.Count > 0)
                 {
                     WriteRecordBases(db, unit.DestinationTable, unit.RecordBases);
@@ -349,11 +365,24 @@ internal sealed partial class SqliteDestination : IDestination
     {
         Exec(db, $"DELETE FROM {SqliteSql.Quote(table)}");
         var removed = raw.sqlite3_changes(db);
-        using var ledger = new RawStatement(db, $"UPDATE {SqliteLedger.Table} SET deleted = 1, row_hash = 0 WHERE scope_id = ?1 AND deleted = 0");
-        ledger.Bind(1, scopeId);
-        ledger.Execute();
+        foreach (var ledgerTable in (ReadOnlySpan<string>)[SqliteLedger.Table, SqliteLedger.Recent])
+        {
+            using var ledger = new RawStatement(db, $"UPDATE {ledgerTable} SET deleted = 1, row_hash = 0 WHERE scope_id = ?1 AND deleted = 0");
+            ledger.Bind(1, scopeId);
+            ledger.Execute();
+        }
+
         return removed;
     }
+
+    /// <summary>Records ledger entries inside the open transaction, on the writer's prepared upserts of both tiers.</summary>
+    private void WriteLedger(sqlite3 db, long scopeId, IReadOnlyList<LedgerEntry> entries) =>
+        _ledger.Write(
+            db,
+            scopeId,
+            entries,
+            Statement("\u0001ledger", () => SqliteLedger.UpsertSql(SqliteLedger.Table)),
+            Statement("\u0001ledger-recent", () => SqliteLedger.UpsertSql(SqliteLedger.Recent)));
 
     private RawStatement Statement(string name, Func<string> sql)
     {
