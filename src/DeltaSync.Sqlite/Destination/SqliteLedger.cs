@@ -83,18 +83,15 @@ internal sealed class SqliteLedger : ILedger
                 var max = MaxKey(db, scopeId);
                 var wanted = max is null ? [] : keys.Where(k => k.Encoded.AsSpan().SequenceCompareTo(max) <= 0).Distinct().ToList();
                 var found = new Dictionary<RecordKey, LedgerEntry>(wanted.Count);
-                var withRecent = RecentCount(db, scopeId) > 0;
-                for (var start = 0; start < wanted.Count; start += KeysPerLookup)
+                if (RecentCount(db, scopeId) > 0)
                 {
-                    var chunk = wanted.GetRange(start, Math.Min(KeysPerLookup, wanted.Count - start));
-                    Lookup(db, Table, scopeId, chunk, found);
-                    if (withRecent)
-                    {
-                        // Read second: a recent entry is newer than the main table's entry of the same key.
-                        Lookup(db, Recent, scopeId, chunk, found);
-                    }
+                    // The recent tier first: its entries win, and a lookback re-reads mostly records changed lately,
+                    // which the main table then need not be probed for.
+                    Lookup(db, Recent, scopeId, wanted, found);
+                    wanted = found.Count == 0 ? wanted : wanted.Where(k => !found.ContainsKey(k)).ToList();
                 }
 
+                Lookup(db, Table, scopeId, wanted, found);
                 return (IReadOnlyDictionary<RecordKey, LedgerEntry>)found;
             },
             cancellationToken).ConfigureAwait(false);
@@ -222,23 +219,27 @@ internal sealed class SqliteLedger : ILedger
         }
     }
 
-    /// <summary>Adds the entries of <paramref name="keys"/> found in <paramref name="table"/> to <paramref name="found"/>.</summary>
+    /// <summary>Adds the entries of <paramref name="keys"/> found in <paramref name="table"/> to <paramref name="found"/>, in chunks.</summary>
     private void Lookup(SQLitePCL.sqlite3 db, string table, long scopeId, List<RecordKey> keys, Dictionary<RecordKey, LedgerEntry> found)
     {
-        var statement = LookupStatement(db, table, keys.Count);
-        statement.Bind(1, scopeId);
-        for (var i = 0; i < keys.Count; i++)
+        for (var start = 0; start < keys.Count; start += KeysPerLookup)
         {
-            statement.Bind(i + 2, keys[i].Encoded);
-        }
+            var count = Math.Min(KeysPerLookup, keys.Count - start);
+            var statement = LookupStatement(db, table, count);
+            statement.Bind(1, scopeId);
+            for (var i = 0; i < count; i++)
+            {
+                statement.Bind(i + 2, keys[start + i].Encoded);
+            }
 
-        while (statement.Step())
-        {
-            var key = KeyOf(statement);
-            found[RecordKey.FromEncoded(key)] = Read(statement, key);
-        }
+            while (statement.Step())
+            {
+                var key = KeyOf(statement);
+                found[RecordKey.FromEncoded(key)] = Read(statement, key);
+            }
 
-        statement.Reset();
+            statement.Reset();
+        }
     }
 
     /// <summary>A look-up statement for <paramref name="count"/> keys, prepared once per table and size (full chunks reuse one).</summary>
