@@ -55,15 +55,13 @@ internal sealed class SqliteLedger : ILedger
           destination_table TEXT NOT NULL,
           source TEXT NOT NULL,
           UNIQUE (destination_table, source));
-        CREATE TABLE IF NOT EXISTS {Table} (
-          scope_id INTEGER NOT NULL,
-          key BLOB NOT NULL,
-          position TEXT,
-          commit_us INTEGER,
-          row_hash INTEGER NOT NULL,
-          deleted INTEGER NOT NULL,
-          PRIMARY KEY (scope_id, key)) WITHOUT ROWID;
-        CREATE TABLE IF NOT EXISTS {Recent} (
+        {EntriesTableSql(Table)}
+        {EntriesTableSql(Recent)}
+        """;
+
+    /// <summary>A table of ledger entries: both tiers have this shape.</summary>
+    private static string EntriesTableSql(string name) => $"""
+        CREATE TABLE IF NOT EXISTS {name} (
           scope_id INTEGER NOT NULL,
           key BLOB NOT NULL,
           position TEXT,
