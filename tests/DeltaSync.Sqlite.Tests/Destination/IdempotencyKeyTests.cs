@@ -12,10 +12,7 @@ namespace DeltaSync.Sqlite.Tests.Destination;
 /// <summary>Every batch carries a deterministic key; re-sending an applied batch is a no-op.</summary>
 public sealed class IdempotencyKeyTests
 {
-    private static readonly TableSchema Schema = new(
-        "items",
-        [new ColumnSchema("id", "INTEGER", DataKind.Integer, false, 1), new ColumnSchema("label", "TEXT", DataKind.Text, true, 0)],
-        ["id"]);
+    private static readonly TableSchema Schema = ItemsUnits.Schema;
 
     [Fact]
     public async Task Re_sending_an_applied_batch_writes_nothing_and_says_so()
@@ -76,7 +73,7 @@ public sealed class IdempotencyKeyTests
         var rows = new[] { new object?[] { 1L, label + " 1" }, new object?[] { 2L, label + " 2" } };
         var writes = rows.Select(r => new RowWrite(WriteKind.Insert, Schema.KeyOf(r), r)).ToList();
         var ledger = rows.Select(r => new LedgerEntry(Schema.KeyOf(r), at, null, RowHash.Compute(r), false)).ToList();
-        var checkpoint = new Checkpoint("sync/items", "items", 1, at, "timestamp", null, null, "fp", CheckpointCounters.Zero, 0, "run", SystemClock.Instance.GetCurrentInstant());
+        var checkpoint = ItemsUnits.Checkpoint(1, at);
         return new ApplyUnit(Schema, "items", new LedgerScope("items", "source"), writes, ledger, checkpoint)
         {
             IdempotencyKey = BatchIdentity.Key("source", "items", Position.None, at, writes, ledger),

@@ -19,10 +19,7 @@ namespace DeltaSync.Sqlite.Tests.Destination;
 /// </summary>
 public sealed class LedgerTiersTests
 {
-    private static readonly TableSchema Schema = new(
-        "items",
-        [new ColumnSchema("id", "INTEGER", DataKind.Integer, false, 1), new ColumnSchema("label", "TEXT", DataKind.Text, true, 0)],
-        ["id"]);
+    private static readonly TableSchema Schema = ItemsUnits.Schema;
 
     private static readonly LedgerScope Scope = new("items", "source");
 
@@ -180,7 +177,7 @@ public sealed class LedgerTiersTests
             }
         }
 
-        var checkpoint = new Checkpoint("sync/items", "items", version, at, "timestamp", null, null, "fp", CheckpointCounters.Zero, 0, "run", SystemClock.Instance.GetCurrentInstant());
+        var checkpoint = ItemsUnits.Checkpoint(version, at);
         return destination.ApplyAsync(new ApplyUnit(Schema, "items", Scope, writes, ledger, checkpoint), CancellationToken.None);
     }
 }
