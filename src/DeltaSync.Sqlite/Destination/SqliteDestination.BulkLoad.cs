@@ -328,7 +328,7 @@ internal sealed partial class SqliteDestination
     {
         using var statement = new RawStatement(
             db,
-            $"SELECT EXISTS (SELECT 1 FROM main.{SqliteSql.Quote(table)}) OR EXISTS (SELECT 1 FROM main.{SqliteLedger.Table} WHERE scope_id = ?1)");
+            $"SELECT EXISTS (SELECT 1 FROM main.{SqliteSql.Quote(table)}) OR EXISTS (SELECT 1 FROM main.{SqliteLedger.Table} WHERE scope_id = ?1) OR EXISTS (SELECT 1 FROM main.{SqliteLedger.Recent} WHERE scope_id = ?1)");
         statement.Bind(1, scopeId);
         statement.Step();
         return statement.GetInt64(0) != 0;

@@ -298,7 +298,8 @@ internal sealed partial class SqliteDestination : IDestination
                 Exec(db, "ROLLBACK");
             }
 
-            _ledger.Invalidate(scopeId);
+            // Every scope's: a cascade may have written tombstones into child tables' scopes in this transaction.
+            _ledger.InvalidateAll();
             if (e is SqliteRawException sqlite)
             {
                 throw SqliteErrors.Classify(sqlite, $"cannot write batch to destination table '{unit.DestinationTable}'");

@@ -41,6 +41,9 @@ internal sealed class SqliteLedger : ILedger
     private readonly Dictionary<long, long> _recentCount = [];
     private readonly Dictionary<(string Table, int Count), RawStatement> _lookups = [];
 
+    /// <summary>The writer connection's <c>PRAGMA data_version</c> when the caches were last known good.</summary>
+    private long _dataVersion = -1;
+
     /// <summary>The fold threshold: <see cref="DefaultFoldAt"/>; tests lower it.</summary>
     internal int FoldAt { get; set; } = DefaultFoldAt;
 
@@ -78,6 +81,7 @@ internal sealed class SqliteLedger : ILedger
             db =>
             {
                 var scopeId = _destination.ScopeId(scope);
+                Refresh(db);
                 var max = MaxKey(db, scopeId);
                 var wanted = max is null ? [] : keys.Where(k => k.Encoded.AsSpan().SequenceCompareTo(max) <= 0).Distinct().ToList();
                 var found = new Dictionary<RecordKey, LedgerEntry>(wanted.Count);
@@ -141,6 +145,7 @@ internal sealed class SqliteLedger : ILedger
     /// </summary>
     internal void Write(SQLitePCL.sqlite3 db, long scopeId, IReadOnlyList<LedgerEntry> entries, RawStatement append, RawStatement rewrite)
     {
+        Refresh(db);
         byte[]? max = MaxKey(db, scopeId);
         var recent = RecentCount(db, scopeId);
         foreach (var e in entries)
@@ -279,6 +284,30 @@ internal sealed class SqliteLedger : ILedger
     {
         _maxKey.Remove(scopeId);
         _recentCount.Remove(scopeId);
+    }
+
+    /// <summary>Forgets every scope's cached largest key and recent count.</summary>
+    internal void InvalidateAll()
+    {
+        _maxKey.Clear();
+        _recentCount.Clear();
+    }
+
+    /// <summary>
+    /// Drops the caches when another connection (another process: a second worker, <c>conflicts resolve</c>) has
+    /// committed to the database since the last call; SQLite's <c>data_version</c> changes only for those commits.
+    /// Call with the writer held.
+    /// </summary>
+    private void Refresh(SQLitePCL.sqlite3 db)
+    {
+        using var statement = new RawStatement(db, "PRAGMA data_version");
+        statement.Step();
+        var version = statement.GetInt64(0);
+        if (version != _dataVersion)
+        {
+            InvalidateAll();
+            _dataVersion = version;
+        }
     }
 
     private byte[]? MaxKey(SQLitePCL.sqlite3 db, long scopeId)

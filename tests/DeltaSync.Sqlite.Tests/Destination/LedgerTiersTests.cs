@@ -1,3 +1,4 @@
+using DeltaSync.Core.Config;
 using DeltaSync.Core.Connectors;
 using DeltaSync.Core.Ledger;
 using DeltaSync.Core.Model;
@@ -91,6 +92,98 @@ public sealed class LedgerTiersTests
         Assert.Empty(await destination.Ledger.LookupAsync(Scope, [Key(5)], CancellationToken.None));
     }
 
+    [Fact]
+    public async Task A_key_appended_and_rewritten_in_one_batch_reads_back_its_last_entry()
+    {
+        using var workspace = new SyncWorkspace();
+        await using var destination = new SqliteDestination(workspace.Destination.Path);
+        await destination.PrepareTableAsync("items", Schema, CancellationToken.None);
+        await ApplyAsync(destination, 1, [(1, false), (2, false)]);
+
+        await ApplyAsync(destination, 2, [(3, false), (3, true)]);
+
+        Assert.Equal((3L, 1L), Tiers(workspace));
+        Assert.True((await destination.Ledger.LookupAsync(Scope, [Key(3)], CancellationToken.None))[Key(3)].Deleted);
+        Assert.True((await ScanAsync(destination))[2].Deleted);
+    }
+
+    [Fact]
+    public async Task Folding_one_scope_leaves_the_recent_entries_of_the_others()
+    {
+        using var workspace = new SyncWorkspace();
+        await using var destination = new SqliteDestination(workspace.Destination.Path);
+        destination.TieredLedger.FoldAt = 3;
+        await destination.PrepareTableAsync("items", Schema, CancellationToken.None);
+        var other = new LedgerScope("items", "other");
+        await ApplyAsync(destination, 1, Enumerable.Range(1, 10).Select(i => ((long)i, false)));
+        await ApplyAsync(destination, 1, Enumerable.Range(1, 10).Select(i => ((long)i, false)), other);
+        await ApplyAsync(destination, 2, [(2, false), (4, false)], other);
+        await ApplyAsync(destination, 2, [(1, false), (3, false), (5, false)]);
+
+        await ApplyAsync(destination, 3, [(11, false)]);
+
+        Assert.Equal(2L, (long)workspace.Destination.Scalar($"SELECT count(*) FROM {SqliteLedger.Recent}")!);
+        var found = await destination.Ledger.LookupAsync(other, [Key(2), Key(3)], CancellationToken.None);
+        Assert.Equal(Hash(2, 2), found[Key(2)].RowHash);
+        Assert.Equal(Hash(3, 1), found[Key(3)].RowHash);
+    }
+
+    [Fact]
+    public async Task A_rolled_back_cascade_leaves_no_cached_key_behind()
+    {
+        using var workspace = new SyncWorkspace();
+        var parents = new TableSchema("parents", [new ColumnSchema("id", "INTEGER", DataKind.Integer, false, 1)], ["id"]);
+        await using (var destination = new SqliteDestination(workspace.Destination.Path))
+        {
+            await destination.PrepareTableAsync("items", Schema, CancellationToken.None);
+            await destination.PrepareTableAsync("parents", parents, CancellationToken.None);
+            await ApplyAsync(destination, 1, Enumerable.Range(1, 10).Select(i => ((long)i, false)), epoch: 5);
+            // A child row this scope never synced (another source wrote it), referencing parent 7.
+            workspace.Destination.Execute("INSERT INTO items (id, label) VALUES (20, '7')");
+
+            // The parent's delete cascades to it (a tombstone above the child scope's largest key), then the batch is
+            // refused as a stale writer's and rolled back.
+            var at = new Position("cursor", "2026-01-01T00:00:00Z|2");
+            var delete = new ApplyUnit(
+                parents,
+                "parents",
+                new LedgerScope("parents", "source"),
+                [new RowWrite(WriteKind.Delete, Key(7), null)],
+                [new LedgerEntry(Key(7), at, null, 0, true)],
+                ItemsUnits.Checkpoint(2, at) with { Epoch = 1 })
+            {
+                Children = [new ChildRelation("items", Scope, ["label"], DeleteAction.Cascade, [])],
+            };
+            await Assert.ThrowsAnyAsync<Exception>(() => destination.ApplyAsync(delete, CancellationToken.None));
+
+            await ApplyAsync(destination, 3, [(15, false)], epoch: 5);
+            Assert.Equal((11L, 0L), Tiers(workspace));
+        }
+
+        await using var reopened = new SqliteDestination(workspace.Destination.Path);
+        Assert.Equal(Hash(15, 3), (await reopened.Ledger.LookupAsync(Scope, [Key(15)], CancellationToken.None))[Key(15)].RowHash);
+    }
+
+    [Fact]
+    public async Task Entries_another_process_wrote_are_read_back()
+    {
+        using var workspace = new SyncWorkspace();
+        await using var destination = new SqliteDestination(workspace.Destination.Path);
+        await destination.PrepareTableAsync("items", Schema, CancellationToken.None);
+        await ApplyAsync(destination, 1, Enumerable.Range(1, 10).Select(i => ((long)i, false)));
+        await destination.Ledger.LookupAsync(Scope, [Key(5)], CancellationToken.None);
+
+        // Another process (a second worker, `conflicts resolve`) rewrites key 5 and appends key 12.
+        await using (var other = new SqliteDestination(workspace.Destination.Path))
+        {
+            await ApplyAsync(other, 2, [(5, false), (12, false)]);
+        }
+
+        var found = await destination.Ledger.LookupAsync(Scope, [Key(5), Key(12)], CancellationToken.None);
+        Assert.Equal(Hash(5, 2), found[Key(5)].RowHash);
+        Assert.Equal(Hash(12, 2), found[Key(12)].RowHash);
+    }
+
     /// <summary>
     /// For any sequence of batches over a small key space, with any fold threshold: every look-up and a full scan read
     /// the last entry written for each key, once, in key order; and no recent key lies above the main table's largest.
@@ -157,7 +250,7 @@ public sealed class LedgerTiersTests
     }
 
     /// <summary>Applies one batch: a row (id, "v{version}") per kept id, a delete per deleted one, and their ledger entries.</summary>
-    private static Task<ApplyResult> ApplyAsync(SqliteDestination destination, int version, IEnumerable<(long Id, bool Deleted)> ids)
+    private static Task<ApplyResult> ApplyAsync(SqliteDestination destination, int version, IEnumerable<(long Id, bool Deleted)> ids, LedgerScope? scope = null, long epoch = 0)
     {
         var at = new Position("cursor", $"2026-01-01T00:00:00Z|{version}");
         var writes = new List<RowWrite>();
@@ -177,7 +270,7 @@ public sealed class LedgerTiersTests
             }
         }
 
-        var checkpoint = ItemsUnits.Checkpoint(version, at);
-        return destination.ApplyAsync(new ApplyUnit(Schema, "items", Scope, writes, ledger, checkpoint), CancellationToken.None);
+        var checkpoint = ItemsUnits.Checkpoint(version, at) with { Stream = scope is { } other ? $"sync/{other.Source}/items" : "sync/items", Epoch = epoch };
+        return destination.ApplyAsync(new ApplyUnit(Schema, "items", scope ?? Scope, writes, ledger, checkpoint), CancellationToken.None);
     }
 }
