@@ -28,8 +28,7 @@ public sealed class LedgerTiersTests
     public async Task Entries_of_records_already_synced_go_to_the_recent_tier_and_win_over_the_main_tier()
     {
         using var workspace = new SyncWorkspace();
-        await using var destination = new SqliteDestination(workspace.Destination.Path);
-        await destination.PrepareTableAsync("items", Schema, CancellationToken.None);
+        await using var destination = await OpenAsync(workspace);
 
         await ApplyAsync(destination, 1, Enumerable.Range(1, 100).Select(i => ((long)i, false)));
         Assert.Equal((100L, 0L), Tiers(workspace));
@@ -57,9 +56,7 @@ public sealed class LedgerTiersTests
     public async Task A_full_recent_tier_is_folded_into_the_main_table_before_the_next_batch()
     {
         using var workspace = new SyncWorkspace();
-        await using var destination = new SqliteDestination(workspace.Destination.Path);
-        destination.TieredLedger.FoldAt = 10;
-        await destination.PrepareTableAsync("items", Schema, CancellationToken.None);
+        await using var destination = await OpenAsync(workspace, foldAt: 10);
         await ApplyAsync(destination, 1, Enumerable.Range(1, 50).Select(i => ((long)i, false)));
 
         await ApplyAsync(destination, 2, Enumerable.Range(1, 12).Select(i => ((long)i * 4, i % 3 == 0)));
@@ -81,8 +78,7 @@ public sealed class LedgerTiersTests
     public async Task Resetting_a_stream_empties_both_tiers()
     {
         using var workspace = new SyncWorkspace();
-        await using var destination = new SqliteDestination(workspace.Destination.Path);
-        await destination.PrepareTableAsync("items", Schema, CancellationToken.None);
+        await using var destination = await OpenAsync(workspace);
         await ApplyAsync(destination, 1, Enumerable.Range(1, 20).Select(i => ((long)i, false)));
         await ApplyAsync(destination, 2, [(5, false)]);
 
@@ -96,8 +92,7 @@ public sealed class LedgerTiersTests
     public async Task A_key_appended_and_rewritten_in_one_batch_reads_back_its_last_entry()
     {
         using var workspace = new SyncWorkspace();
-        await using var destination = new SqliteDestination(workspace.Destination.Path);
-        await destination.PrepareTableAsync("items", Schema, CancellationToken.None);
+        await using var destination = await OpenAsync(workspace);
         await ApplyAsync(destination, 1, [(1, false), (2, false)]);
 
         await ApplyAsync(destination, 2, [(3, false), (3, true)]);
@@ -111,9 +106,7 @@ public sealed class LedgerTiersTests
     public async Task Folding_one_scope_leaves_the_recent_entries_of_the_others()
     {
         using var workspace = new SyncWorkspace();
-        await using var destination = new SqliteDestination(workspace.Destination.Path);
-        destination.TieredLedger.FoldAt = 3;
-        await destination.PrepareTableAsync("items", Schema, CancellationToken.None);
+        await using var destination = await OpenAsync(workspace, foldAt: 3);
         var other = new LedgerScope("items", "other");
         await ApplyAsync(destination, 1, Enumerable.Range(1, 10).Select(i => ((long)i, false)));
         await ApplyAsync(destination, 1, Enumerable.Range(1, 10).Select(i => ((long)i, false)), other);
@@ -168,8 +161,7 @@ public sealed class LedgerTiersTests
     public async Task Entries_another_process_wrote_are_read_back()
     {
         using var workspace = new SyncWorkspace();
-        await using var destination = new SqliteDestination(workspace.Destination.Path);
-        await destination.PrepareTableAsync("items", Schema, CancellationToken.None);
+        await using var destination = await OpenAsync(workspace);
         await ApplyAsync(destination, 1, Enumerable.Range(1, 10).Select(i => ((long)i, false)));
         await destination.Ledger.LookupAsync(Scope, [Key(5)], CancellationToken.None);
 
@@ -195,9 +187,7 @@ public sealed class LedgerTiersTests
     private static async Task<bool> CheckAsync(int[][] batches, int foldAt)
     {
         using var workspace = new SyncWorkspace();
-        await using var destination = new SqliteDestination(workspace.Destination.Path);
-        destination.TieredLedger.FoldAt = foldAt;
-        await destination.PrepareTableAsync("items", Schema, CancellationToken.None);
+        await using var destination = await OpenAsync(workspace, foldAt: foldAt);
         var model = new SortedDictionary<long, (long Hash, bool Deleted)>();
         var version = 0;
         foreach (var batch in batches)
@@ -227,6 +217,15 @@ public sealed class LedgerTiersTests
         }
 
         return true;
+    }
+
+    /// <summary>A destination on the workspace's file with the items table prepared and the given fold threshold.</summary>
+    private static async Task<SqliteDestination> OpenAsync(SyncWorkspace workspace, int foldAt = SqliteLedger.DefaultFoldAt)
+    {
+        var destination = new SqliteDestination(workspace.Destination.Path);
+        destination.TieredLedger.FoldAt = foldAt;
+        await destination.PrepareTableAsync("items", Schema, CancellationToken.None);
+        return destination;
     }
 
     private static (long Key, long Hash, bool Deleted) Entry(LedgerEntry e) => ((long)e.Key.Values[0]!, e.RowHash, e.Deleted);
