@@ -63,6 +63,53 @@ public sealed record ApplyUnit(
     /// checkpoint. Empty on the single-source path.
     /// </summary>
     public IReadOnlyList<RecordBaseWrite> RecordBases { get; init; } = [];
+
+    /// <summary>
+    /// Work that must be durable before this unit's writes commit, running meanwhile: the conflict log of a merged
+    /// batch, written to the state store while the destination writes the rows. The destination awaits it right before
+    /// its <c>COMMIT</c> (every part of a split batch does; after the first it is done), so a crash can leave a log
+    /// without its batch (the batch is read again and re-detects the same conflicts under the same ids) but never a
+    /// batch without its log. Its failure rolls the unit back and reaches the caller as a
+    /// <see cref="BeforeCommitException"/>. Null: nothing to wait for.
+    /// </summary>
+    public Func<CancellationToken, Task>? BeforeCommit { get; init; }
+}
+
+/// <summary>The <see cref="ApplyUnit.BeforeCommit"/> work failed; the unit was rolled back. Not the records' fault: it is neither retried nor isolated record by record.</summary>
+public sealed class BeforeCommitException : Exception
+{
+    public BeforeCommitException()
+    {
+    }
+
+    public BeforeCommitException(string message)
+        : base(message)
+    {
+    }
+
+    public BeforeCommitException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+
+    /// <summary>Runs <paramref name="unit"/>'s <see cref="ApplyUnit.BeforeCommit"/> work, if any, wrapping its failure.</summary>
+    public static async Task AwaitAsync(ApplyUnit unit, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(unit);
+        if (unit.BeforeCommit is not { } work)
+        {
+            return;
+        }
+
+        try
+        {
+            await work(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not BeforeCommitException)
+        {
+            throw new BeforeCommitException($"what must be stored before '{unit.DestinationTable}' commits failed: {e.Message}", e);
+        }
+    }
 }
 
 /// <summary>A record's merge state to store at the destination (<see cref="Conflicts.RecordBaseCodec"/> text), keyed by destination table and key.</summary>

@@ -24,9 +24,12 @@ public sealed class ConflictSession
     private readonly IReadOnlySet<string> _sharedTables;
     private readonly IReadOnlyList<TablePlan> _plans;
 
+    private readonly bool _logBesideApply;
+
     private ConflictSession(SyncConfig config, ConflictEngine engine, IReadOnlySet<string> sharedTables, IReadOnlyList<TablePlan> plans, DestinationTableLocks locks, string runId)
     {
         _config = config;
+        _logBesideApply = !StateSharesDestinationFile(config);
         Engine = engine;
         _sharedTables = sharedTables;
         _plans = plans;
@@ -65,6 +68,66 @@ public sealed class ConflictSession
         return ConflictPolicy.From(options, plugin);
     }
 
+    /// <summary>
+    /// Whether the state store may be the destination's own SQLite file: both SQLite (not a server, a folder or Redis)
+    /// and naming the same file, or a name this cannot resolve (then it is assumed to be the same).
+    /// </summary>
+    internal static bool StateSharesDestinationFile(SyncConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        var storage = config.State.Storage;
+        if (storage.Type != StateStorageType.Database)
+        {
+            return false;
+        }
+
+        var state = SqliteFile(storage.Location, config.BaseDirectory, out var stateIsSqlite);
+        var destination = SqliteFile(config.Sync.Destination.Connection, config.BaseDirectory, out var destinationIsSqlite);
+        if (!stateIsSqlite || !destinationIsSqlite)
+        {
+            return false;
+        }
+
+        return state is null || destination is null || string.Equals(state, destination, StringComparison.Ordinal);
+    }
+
+    /// <summary>The full path of a SQLite connection (<c>sqlite:path</c>, <c>Data Source=path</c>); null when it is SQLite but not resolvable here.</summary>
+    private static string? SqliteFile(string connection, string baseDirectory, out bool isSqlite)
+    {
+        string? path = null;
+        isSqlite = true;
+        if (connection.StartsWith("sqlite:", StringComparison.OrdinalIgnoreCase))
+        {
+            // As the SQLite connector reads it: sqlite:path, sqlite://path, sqlite:///absolute/path.
+            path = connection["sqlite:".Length..];
+            path = path.StartsWith("//", StringComparison.Ordinal) ? path[2..] : path;
+            var query = path.IndexOf('?', StringComparison.Ordinal);
+            path = Uri.UnescapeDataString(query >= 0 ? path[..query] : path);
+        }
+        else if (connection.StartsWith("Data Source=", StringComparison.OrdinalIgnoreCase))
+        {
+            return null;
+        }
+        else if (connection.Contains("://", StringComparison.Ordinal) || connection.Contains('='))
+        {
+            isSqlite = false;
+            return null;
+        }
+        else
+        {
+            path = connection;
+        }
+
+        try
+        {
+            return Path.GetFullPath(Path.Combine(baseDirectory, path));
+        }
+        catch (Exception e) when (e is ArgumentException or NotSupportedException or PathTooLongException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>Whether <paramref name="plan"/>'s destination table goes through conflict detection.</summary>
     public bool Covers(TablePlan plan) => _sharedTables.Contains(plan.DestinationTable);
 
@@ -77,6 +140,18 @@ public sealed class ConflictSession
             .Select(p => p.SourceName)
             .Distinct(StringComparer.Ordinal)
             .ToList();
+    }
+
+    /// <summary>
+    /// Starts logging what a batch's merges produced (<see cref="RecordAsync"/>); null when there is nothing to log.
+    /// Unless the state store is the destination's own SQLite file (whose single writer the batch holds until it
+    /// commits), the log is written while the destination writes the batch: the commit awaits it
+    /// (<see cref="ApplyUnit.BeforeCommit"/>).
+    /// </summary>
+    public ConflictLogWrite? StartRecording(IStateStore store, TablePlan plan, IReadOnlyList<(Model.RecordKey Key, MergeOutcome Outcome)> outcomes, Instant now)
+    {
+        ArgumentNullException.ThrowIfNull(outcomes);
+        return outcomes.Count == 0 ? null : new ConflictLogWrite(ct => RecordAsync(store, plan, outcomes, now, ct), _logBesideApply);
     }
 
     /// <summary>
@@ -173,3 +248,45 @@ public sealed class ConflictSession
 
     private static string Digest(string text) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)).AsSpan(0, 8));
 }
+
+/// <summary>
+/// A batch's conflict log being written to the state store (<see cref="ConflictSession.StartRecording"/>): started at
+/// once when <see cref="Overlapped"/> (the destination's commit then waits for it), else when first awaited. A failed
+/// write is started again by the next wait (a retried commit writes the log again; the store keeps entries once).
+/// </summary>
+public sealed class ConflictLogWrite
+{
+    private readonly Func<CancellationToken, Task> _write;
+    private Task? _task;
+
+    internal ConflictLogWrite(Func<CancellationToken, Task> write, bool overlapped)
+    {
+        _write = write;
+        Overlapped = overlapped;
+        if (overlapped)
+        {
+            _task = Task.Run(() => _write(CancellationToken.None));
+        }
+    }
+
+    /// <summary>Whether the log is written while the destination writes the batch.</summary>
+    public bool Overlapped { get; }
+
+    /// <summary>The write under way or done, if started.</summary>
+    internal Task? Started => _task;
+
+    /// <summary>Completes when the log is stored.</summary>
+    public Task WaitAsync(CancellationToken cancellationToken)
+    {
+        if (_task is null || _task.IsFaulted || _task.IsCanceled)
+        {
+            _task = _write(cancellationToken);
+        }
+
+        return _task;
+    }
+
+    /// <summary>Observes a write nobody waited for (the batch failed before its commit), so its failure is not left unobserved.</summary>
+    internal void Observe() => _task?.ContinueWith(t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+}
+

@@ -391,6 +391,7 @@ public sealed partial class TablePipeline
                 // base another source has already replaced.
                 var tableLock = conflicts is null ? null : await conflicts.Locks.AcquireAsync(_plan.DestinationTable, CancellationToken.None).ConfigureAwait(false);
                 state.Timings.Lock += watch.Elapsed;
+                ConflictLogWrite? conflictLog = null;
                 try
                 {
                     if (conflicts is not null)
@@ -401,8 +402,14 @@ public sealed partial class TablePipeline
                         resolved = resolved with { Writes = merged.Writes };
                         recordBases = merged.RecordBases;
                         state.ConflictsDetected += merged.ConflictCount;
-                        // Logged before the commit, like dead letters: a crash in between re-detects them under the same ids.
-                        await conflicts.RecordAsync(services.History.Store, _plan, merged.Outcomes, now, CancellationToken.None).ConfigureAwait(false);
+                        // Logged before the commit, like dead letters: a crash in between re-detects them under the same
+                        // ids. The log is written while the destination writes the batch, and the commit waits for it.
+                        conflictLog = conflicts.StartRecording(services.History.Store, _plan, merged.Outcomes, now);
+                        if (conflictLog is { Overlapped: false })
+                        {
+                            await conflictLog.WaitAsync(CancellationToken.None).ConfigureAwait(false);
+                        }
+
                         state.Timings.Merge += merging.Elapsed;
                     }
 
@@ -413,12 +420,20 @@ public sealed partial class TablePipeline
                             Children = _plan.Children,
                             IdempotencyKey = BatchIdentity.Key(_plan.SourceName, _plan.Table, state.Position, committed.Position, resolved.Writes, resolved.LedgerUpdates),
                             RecordBases = recordBases,
+                            BeforeCommit = conflictLog is { Overlapped: true } log ? log.WaitAsync : null,
                         },
                         (write, reason) => RefusedRecord(batchSchema, write, reason, committed.Position),
                         CancellationToken.None).ConfigureAwait(false);
                 }
+                catch (BeforeCommitException e) when (e.InnerException is { } cause)
+                {
+                    // The conflict log could not be written: the batch was rolled back; the store's own error is the news.
+                    System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(cause).Throw();
+                    throw;
+                }
                 finally
                 {
+                    conflictLog?.Observe();
                     tableLock?.Dispose();
                 }
 

@@ -143,14 +143,16 @@ internal sealed partial class PostgresDestination : IDestination
                             $"stale writer: another worker with a newer lease (epoch > {unit.Checkpoint.Epoch}) has committed to '{unit.DestinationTable}'; this worker's batch was refused and rolled back");
                     }
 
+                    // What must be durable first (the batch's conflict log, written meanwhile on another connection).
+                    await BeforeCommitException.AwaitAsync(unit, cancellationToken).ConfigureAwait(false);
                     await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
                 }
-                catch (Exception e) when (e is NpgsqlException or SyncException or TimeoutException or IOException or FormatException or InvalidCastException or OverflowException)
+                catch (Exception e) when (e is NpgsqlException or SyncException or TimeoutException or IOException or FormatException or InvalidCastException or OverflowException or BeforeCommitException)
                 {
                     _ledger.Invalidate(scopeId);
                     await RollbackIfOpenAsync(connection, transaction).ConfigureAwait(false);
 
-                    if (e is SyncException)
+                    if (e is SyncException or BeforeCommitException)
                     {
                         throw;
                     }

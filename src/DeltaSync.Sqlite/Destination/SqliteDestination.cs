@@ -283,6 +283,8 @@ internal sealed partial class SqliteDestination : IDestination
                 }
             }
 
+            // What must be durable first (the batch's conflict log, written meanwhile on another connection).
+            BeforeCommitException.AwaitAsync(unit, CancellationToken.None).GetAwaiter().GetResult();
             Exec(db, "COMMIT");
             if (duplicate)
             {
