@@ -37,11 +37,10 @@ public sealed class ConflictDetector(ConflictPolicy policy)
     private Detection DetectUpsert(RecordBase record, RecordVersion version, bool fromDestination)
     {
         var source = version.Source;
-        var plain = new List<string>();
-        var clashes = new List<string>();
-        var held = new List<string>();
-        var convergent = new List<string>();
-        foreach (var (field, value) in version.Values.OrderBy(p => p.Key, StringComparer.Ordinal))
+        List<string>? plain = null, clashes = null, held = null, convergent = null;
+        // In name order (a FieldDictionary already enumerates so).
+        var values = version.Values is FieldDictionary<object?> ordered ? ordered : FieldDictionary.From(version.Values);
+        foreach (var (field, value) in values)
         {
             // Three-way: the source changed the field only if it differs from what the source itself said before
             // (full rows repeat untouched fields); the destination's "before" is what was merged into it.
@@ -54,26 +53,26 @@ public sealed class ConflictDetector(ConflictPolicy policy)
             var counter = policy.For(field).Rule == CustomRule.SumDeltas;
             if (!counter && record.Values.TryGetValue(field, out var current) && FieldValues.Same(value, current) && !record.Holds.ContainsKey(field))
             {
-                convergent.Add(field);
+                (convergent ??= []).Add(field);
                 continue;
             }
 
             if (record.Holds.ContainsKey(field))
             {
-                held.Add(field);
+                (held ??= []).Add(field);
             }
             else if (record.IsNew || fromDestination || !record.Writers.TryGetValue(field, out var writer) || writer.Source == source)
             {
-                plain.Add(field);
+                (plain ??= []).Add(field);
             }
             else
             {
-                clashes.Add(field);
+                (clashes ??= []).Add(field);
             }
         }
 
         var existence = ExistenceEffect.Plain;
-        ConflictType? type = clashes.Count > 0 ? ConflictType.Update : null;
+        ConflictType? type = clashes is not null ? ConflictType.Update : null;
         if (record.Holds.ContainsKey(RecordBase.RecordHoldField))
         {
             existence = ExistenceEffect.Held;
@@ -88,7 +87,7 @@ public sealed class ConflictDetector(ConflictPolicy policy)
             type = ConflictType.Insert;
         }
 
-        return new Detection(version, false, type, plain, clashes, held, existence) { ConvergentFields = convergent };
+        return new Detection(version, false, type, plain ?? [], clashes ?? [], held ?? [], existence) { ConvergentFields = convergent ?? [] };
     }
 
     private static Detection DetectDelete(RecordBase record, RecordVersion version, bool fromDestination)

@@ -42,18 +42,19 @@ public sealed class ConflictEngine
     {
         ArgumentNullException.ThrowIfNull(record);
         ArgumentNullException.ThrowIfNull(versions);
+        // One version (the usual case) needs no ordering, and its step is the outcome.
+        if (versions is IReadOnlyList<RecordVersion> { Count: 1 } single)
+        {
+            CheckKey(record, single[0]);
+            return Apply(record, single[0], now);
+        }
+
         var conflicts = new List<ResolvedConflict>();
         var heldUpdates = new List<HeldUpdate>();
         var destinationEdits = new List<string>();
-        // One version (the usual case) needs no ordering.
-        var ordered = versions is IReadOnlyList<RecordVersion> { Count: 1 } single ? single : CanonicalOrder(versions);
-        foreach (var version in ordered)
+        foreach (var version in CanonicalOrder(versions))
         {
-            if (!string.Equals(version.Key, record.Key, StringComparison.Ordinal))
-            {
-                throw new ArgumentException($"version of key '{version.Key}' given for record '{record.Key}'", nameof(versions));
-            }
-
+            CheckKey(record, version);
             var step = Apply(record, version, now);
             record = step.Record;
             conflicts.AddRange(step.Conflicts);
@@ -61,7 +62,15 @@ public sealed class ConflictEngine
             destinationEdits.AddRange(step.DestinationEdits);
         }
 
-        return new MergeOutcome(record, conflicts, heldUpdates, destinationEdits.Distinct(StringComparer.Ordinal).ToList());
+        return new MergeOutcome(record, conflicts, heldUpdates, destinationEdits.Count == 0 ? [] : destinationEdits.Distinct(StringComparer.Ordinal).ToList());
+    }
+
+    private static void CheckKey(RecordBase record, RecordVersion versions)
+    {
+        if (!string.Equals(versions.Key, record.Key, StringComparison.Ordinal))
+        {
+            throw new ArgumentException($"version of key '{versions.Key}' given for record '{record.Key}'", nameof(versions));
+        }
     }
 
     /// <summary>Merges one version into <paramref name="record"/>.</summary>
@@ -82,7 +91,7 @@ public sealed class ConflictEngine
         var existence = merge.ApplyExistence();
         var next = merge.Finish();
         var heldUpdates = merge.HeldUpdates;
-        var destinationEdits = version.Source == RecordVersion.DestinationSource ? detection.PlainFields.ToList() : [];
+        IReadOnlyList<string> destinationEdits = version.Source == RecordVersion.DestinationSource ? detection.PlainFields.Distinct(StringComparer.Ordinal).ToList() : [];
         if (detection.Type is not { } type)
         {
             return new MergeOutcome(next, [], heldUpdates, destinationEdits);

@@ -48,6 +48,12 @@ public static class RecordBaseCodec
     [ThreadStatic]
     private static List<object?>? t_scratchValues;
 
+    [ThreadStatic]
+    private static List<string>? t_unseen;
+
+    [ThreadStatic]
+    private static WriteStamp? t_lastStamp;
+
     /// <summary>The stored text of <paramref name="record"/>.</summary>
     public static string Encode(RecordBase record)
     {
@@ -84,7 +90,6 @@ public static class RecordBaseCodec
         // Fields of the merged values that no source's view holds (the tracking columns, which the destination keeps
         // the maximum of): written once, and every view is then compared with the merged values without them.
         var unseen = UnseenFields(record);
-        var reference = record.Values;
         if (unseen.Count > 0)
         {
             w.WriteStartArray("m");
@@ -94,14 +99,13 @@ public static class RecordBaseCodec
             }
 
             w.WriteEndArray();
-            reference = reference.RemoveRange(unseen);
         }
 
         w.WriteStartObject("s");
         foreach (var (source, view) in record.SourceViews)
         {
             w.WritePropertyName(source);
-            WriteView(w, view, reference);
+            WriteView(w, view, record.Values, unseen);
         }
 
         w.WriteEndObject();
@@ -193,35 +197,36 @@ public static class RecordBaseCodec
         List<string>? unseen = null;
         while (Next(ref r) == JsonTokenType.PropertyName)
         {
-            var name = r.GetString();
+            // Every part is named by one letter: no string for it.
+            var name = !r.HasValueSequence && !r.ValueIsEscaped && r.ValueSpan.Length == 1 ? (char)r.ValueSpan[0] : '\0';
             r.Read();
             switch (name)
             {
-                case "f":
+                case 'f':
                     format = r.GetInt32();
                     break;
-                case "e":
+                case 'e':
                     exists = r.GetBoolean();
                     break;
-                case "x":
+                case 'x':
                     existence = ReadStamp(ref r);
                     break;
-                case "i":
+                case 'i':
                     inserted = ReadStamp(ref r);
                     break;
-                case "v":
+                case 'v':
                     values = ReadValues(ref r);
                     break;
-                case "w":
+                case 'w':
                     writers = ReadStamps(ref r);
                     break;
-                case "t":
+                case 't':
                     stamps = ReadStamps(ref r);
                     break;
-                case "s":
+                case 's':
                     views = ReadViews(ref r);
                     break;
-                case "m":
+                case 'm':
                     unseen = [];
                     Expect(ref r, JsonTokenType.StartArray);
                     while (Next(ref r) == JsonTokenType.String)
@@ -231,7 +236,7 @@ public static class RecordBaseCodec
 
                     Expect(ref r, JsonTokenType.EndArray);
                     break;
-                case "h":
+                case 'h':
                     holds = ReadHolds(ref r);
                     break;
                 default:
@@ -417,7 +422,14 @@ public static class RecordBaseCodec
         var sequence = r.GetInt64();
         r.Read();
         Expect(ref r, JsonTokenType.EndArray);
-        return new WriteStamp(source, Instant.FromUnixTimeTicks(ticks), sequence);
+        // A base repeats its stamps (the existence, a field's writer and the source's last version are often one write):
+        // the stamp just read is shared (names are interned, so the source compares by reference).
+        if (t_lastStamp is { } last && ReferenceEquals(last.Source, source) && last.Sequence == sequence && last.Time.ToUnixTimeTicks() == ticks)
+        {
+            return last;
+        }
+
+        return t_lastStamp = new WriteStamp(source, Instant.FromUnixTimeTicks(ticks), sequence);
     }
 
     private static FieldDictionary<object?> ReadValues(ref Utf8JsonReader r)
@@ -592,10 +604,11 @@ public static class RecordBaseCodec
         w.WriteEndObject();
     }
 
-    /// <summary>The fields of the merged values that no source's view holds (none when there is no view).</summary>
+    /// <summary>The fields of the merged values that no source's view holds (none when there is no view), in a list this thread reuses.</summary>
     private static List<string> UnseenFields(RecordBase record)
     {
-        var unseen = new List<string>();
+        var unseen = t_unseen ??= [];
+        unseen.Clear();
         if (record.SourceViews.IsEmpty)
         {
             return unseen;
@@ -622,46 +635,47 @@ public static class RecordBaseCodec
         return unseen;
     }
 
-    /// <summary>A source's view as its difference from the merged values (see the remarks).</summary>
-    private static void WriteView(Utf8JsonWriter w, FieldDictionary<object?> view, FieldDictionary<object?> values)
+    /// <summary>
+    /// A source's view as its difference from the merged values less <paramref name="unseen"/> (see the remarks): the
+    /// view's fields whose value differs, and the merged fields the view lacks.
+    /// </summary>
+    private static void WriteView(Utf8JsonWriter w, FieldDictionary<object?> view, FieldDictionary<object?> values, List<string> unseen)
     {
-        List<string>? missing = null;
-        if (!ReferenceEquals(view, values))
+        var missing = false;
+        foreach (var (field, _) in values)
         {
-            foreach (var (field, _) in values)
+            if (!view.ContainsKey(field) && !unseen.Contains(field))
             {
-                if (!view.ContainsKey(field))
-                {
-                    (missing ??= []).Add(field);
-                }
+                missing = true;
+                break;
             }
         }
 
-        if (missing is not null)
+        if (missing)
         {
             w.WriteStartArray();
         }
 
         w.WriteStartObject();
-        if (!ReferenceEquals(view, values))
+        foreach (var (field, value) in view)
         {
-            foreach (var (field, value) in view)
+            if (unseen.Contains(field) || !values.TryGetValue(field, out var merged) || !SameStored(value, merged))
             {
-                if (!values.TryGetValue(field, out var merged) || !SameStored(value, merged))
-                {
-                    w.WritePropertyName(field);
-                    WriteValue(w, value);
-                }
+                w.WritePropertyName(field);
+                WriteValue(w, value);
             }
         }
 
         w.WriteEndObject();
-        if (missing is not null)
+        if (missing)
         {
             w.WriteStartArray();
-            foreach (var field in missing)
+            foreach (var (field, _) in values)
             {
-                w.WriteStringValue(field);
+                if (!view.ContainsKey(field) && !unseen.Contains(field))
+                {
+                    w.WriteStringValue(field);
+                }
             }
 
             w.WriteEndArray();
@@ -680,12 +694,18 @@ public static class RecordBaseCodec
             (string x, string y) => string.Equals(x, y, StringComparison.Ordinal),
             (long x, long y) => x == y,
             (double x, double y) => x.Equals(y),
+            // JSON writes an integral double as an integer, which reads back as a long: stored, they are alike.
+            (long x, double y) => IntegralEqual(y, x),
+            (double x, long y) => IntegralEqual(x, y),
             (bool x, bool y) => x == y,
             (byte[] x, byte[] y) => x.AsSpan().SequenceEqual(y),
             (List<object?> x, List<object?> y) => x.Count == y.Count && x.Zip(y).All(p => SameStored(p.First, p.Second)),
             _ => false,
         };
     }
+
+    private static bool IntegralEqual(double value, long integer) =>
+        Math.Abs(integer) < (1L << 53) && value == integer && !(value == 0 && double.IsNegative(value));
 
     private static void WriteValues(Utf8JsonWriter w, IReadOnlyDictionary<string, object?> values)
     {

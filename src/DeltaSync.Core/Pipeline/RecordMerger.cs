@@ -57,38 +57,52 @@ public static class RecordMerger
         }
 
         var tracking = TrackingFields(plan, schema);
-        var stored = await destination.ReadRecordsAsync(plan.DestinationTable, schema, order, cancellationToken).ConfigureAwait(false);
+        var fields = DataFields.Of(schema, tracking);
         var merged = new Merged[order.Count];
-        void MergeRange(int from, int to)
-        {
-            for (var i = from; i < to; i++)
-            {
-                var key = order[i];
-                stored.TryGetValue(key, out var found);
-                merged[i] = MergeRecord(engine, plan, schema, tracking, key, found, byKey[key], now);
-            }
-        }
+        var parallel = engine.Policy.Plugin is null && Environment.ProcessorCount > 1;
 
-        // Records merge independently and the engine is pure, so a large batch is merged on every core (the caller
-        // holds the table's lock meanwhile); a plug-in resolver is not known to be thread-safe and runs on one.
-        if (order.Count >= ParallelThreshold && engine.Policy.Plugin is null && Environment.ProcessorCount > 1)
+        // In chunks, each read while the one before is merged: only a chunk's stored rows and bases are alive at a time
+        // (a whole batch of them made every collection copy tens of megabytes), and the destination's reads overlap the
+        // merging.
+        var chunks = (order.Count + ChunkSize - 1) / ChunkSize;
+        var reading = ReadChunkAsync(destination, plan, schema, order, 0, cancellationToken);
+        for (var chunk = 0; chunk < chunks; chunk++)
         {
-            try
+            var stored = await reading.ConfigureAwait(false);
+            var from = chunk * ChunkSize;
+            var to = Math.Min(order.Count, from + ChunkSize);
+            reading = chunk + 1 < chunks ? ReadChunkAsync(destination, plan, schema, order, to, cancellationToken) : null!;
+            void MergeRange(int start, int end)
             {
-                Parallel.ForEach(
-                    System.Collections.Concurrent.Partitioner.Create(0, order.Count, Math.Max(256, order.Count / (Environment.ProcessorCount * 4))),
-                    new ParallelOptions { CancellationToken = cancellationToken },
-                    range => MergeRange(range.Item1, range.Item2));
+                for (var i = start; i < end; i++)
+                {
+                    var key = order[i];
+                    stored.TryGetValue(key, out var found);
+                    merged[i] = MergeRecord(engine, plan, schema, tracking, fields, key, found, byKey[key], now);
+                }
             }
-            catch (AggregateException e) when (e.InnerExceptions.Count > 0)
+
+            // Records merge independently and the engine is pure, so a large chunk is merged on every core (the caller
+            // holds the table's lock meanwhile); a plug-in resolver is not known to be thread-safe and runs on one.
+            if (parallel && to - from >= ParallelThreshold)
             {
-                // The record's own error, as a sequential merge would raise it (its class and message decide what happens next).
-                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
+                try
+                {
+                    Parallel.ForEach(
+                        System.Collections.Concurrent.Partitioner.Create(from, to, Math.Max(64, (to - from) / (Environment.ProcessorCount * 4))),
+                        new ParallelOptions { CancellationToken = cancellationToken },
+                        range => MergeRange(range.Item1, range.Item2));
+                }
+                catch (AggregateException e) when (e.InnerExceptions.Count > 0)
+                {
+                    // The record's own error, as a sequential merge would raise it (its class and message decide what happens next).
+                    System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
+                }
             }
-        }
-        else
-        {
-            MergeRange(0, order.Count);
+            else
+            {
+                MergeRange(from, to);
+            }
         }
 
         var writes = new List<RowWrite>(order.Count);
@@ -116,8 +130,18 @@ public static class RecordMerger
         return new MergedBatch(writes, bases, outcomes);
     }
 
-    /// <summary>Batches with fewer distinct records than this are merged on one thread (fanning out costs more than it saves).</summary>
-    private const int ParallelThreshold = 512;
+    /// <summary>Chunks with fewer distinct records than this are merged on one thread (fanning out costs more than it saves).</summary>
+    private const int ParallelThreshold = 256;
+
+    /// <summary>Records read from the destination and merged at a time.</summary>
+    private const int ChunkSize = 1024;
+
+    /// <summary>The stored records of the chunk of <paramref name="order"/> starting at <paramref name="from"/>, read on the thread pool.</summary>
+    private static Task<IReadOnlyDictionary<RecordKey, StoredRecord>> ReadChunkAsync(IDestination destination, TablePlan plan, TableSchema schema, List<RecordKey> order, int from, CancellationToken cancellationToken)
+    {
+        var keys = order.GetRange(from, Math.Min(ChunkSize, order.Count - from));
+        return Task.Run(() => destination.ReadRecordsAsync(plan.DestinationTable, schema, keys, cancellationToken), cancellationToken);
+    }
 
     /// <summary>One record's merge: the write the destination needs (null: none), the new base text (null: unchanged), the outcome when it found a conflict or joined a review.</summary>
     private readonly record struct Merged(RowWrite? Write, string? Body, MergeOutcome? Outcome);
@@ -127,6 +151,7 @@ public static class RecordMerger
         TablePlan plan,
         TableSchema schema,
         Dictionary<string, int> tracking,
+        DataFields fields,
         RecordKey key,
         StoredRecord? found,
         List<ChangeEvent> changes,
@@ -159,23 +184,23 @@ public static class RecordMerger
             var at = change.CommitTime ?? now;
             var version = change.Operation == ChangeOperation.Delete
                 ? RecordVersion.Delete(plan.SourceName, id, at, sequence)
-                : RecordVersion.Upsert(plan.SourceName, id, ValuesOf(schema, change.Values!, tracking), at, sequence);
-            versions.Add(version with { ClockOffset = plan.ClockOffset });
+                : RecordVersion.Upsert(plan.SourceName, id, fields.ValuesOf(change.Values!), at, sequence);
+            versions.Add(plan.ClockOffset == Duration.Zero ? version : version with { ClockOffset = plan.ClockOffset });
         }
 
         var outcome = engine.Merge(record, versions, now);
-        outcome = outcome with { Record = Converge(outcome.Record) };
+        var next = Converge(outcome.Record);
         if (tracking.Count > 0)
         {
-            outcome = outcome with { Record = WithTracking(outcome.Record, schema, tracking, changes) };
+            next = WithTracking(next, schema, tracking, changes);
         }
 
-        var next = outcome.Record;
         var body = RecordBaseCodec.Encode(next);
+        var logged = outcome.Conflicts.Count > 0 || outcome.HeldUpdates.Count > 0;
         return new Merged(
             WriteOf(schema, key, next, row),
             string.Equals(body, found?.Base, StringComparison.Ordinal) ? null : body,
-            outcome.Conflicts.Count > 0 || outcome.HeldUpdates.Count > 0 ? outcome : null);
+            logged ? outcome with { Record = next } : null);
     }
 
     /// <summary>The write that makes the destination hold <paramref name="record"/>, or null when it already does.</summary>
@@ -269,20 +294,6 @@ public static class RecordMerger
         return true;
     }
 
-    private static Dictionary<string, object?> ValuesOf(TableSchema schema, object?[] row, IReadOnlyDictionary<string, int> tracking)
-    {
-        var values = new Dictionary<string, object?>(row.Length, StringComparer.Ordinal);
-        for (var i = 0; i < row.Length && i < schema.Columns.Count; i++)
-        {
-            if (!tracking.ContainsKey(schema.Columns[i].Name))
-            {
-                values[schema.Columns[i].Name] = RecordBaseCodec.Normalize(row[i]);
-            }
-        }
-
-        return values;
-    }
-
     /// <summary>
     /// The change-tracking columns (<c>updated_at_field</c>, <c>version_field</c>, <c>sequence_field</c>) by index: each
     /// source's own bookkeeping, not data. Every source stamps them on every change, so comparing them would make any
@@ -357,3 +368,62 @@ public static class RecordMerger
         return values;
     }
 }
+
+/// <summary>
+/// A table's data fields (every column but the change-tracking ones) in ordinal name order, the order a
+/// <see cref="FieldDictionary{T}"/> keeps: a change's values become a map that shares the names array with every other
+/// record of the batch.
+/// </summary>
+internal sealed class DataFields
+{
+    private readonly string[] _names;
+    private readonly int[] _indexes;
+    private readonly int _columns;
+    private readonly bool _distinct;
+
+    private DataFields(string[] names, int[] indexes, int columns)
+    {
+        _names = names;
+        _indexes = indexes;
+        _columns = columns;
+        _distinct = names.Distinct(StringComparer.Ordinal).Count() == names.Length;
+    }
+
+    public static DataFields Of(TableSchema schema, IReadOnlyDictionary<string, int> tracking)
+    {
+        var fields = schema.Columns
+            .Select((column, index) => (column.Name, Index: index))
+            .Where(f => !tracking.ContainsKey(f.Name))
+            .OrderBy(f => f.Name, StringComparer.Ordinal)
+            .ToList();
+        return new DataFields([.. fields.Select(f => f.Name)], [.. fields.Select(f => f.Index)], schema.Columns.Count);
+    }
+
+    /// <summary>The data fields of a change's row (in table-schema column order), normalized as a stored base holds them.</summary>
+    public FieldDictionary<object?> ValuesOf(object?[] row)
+    {
+        if (row.Length < _columns || !_distinct)
+        {
+            // A row narrower than the table (or names that only differ in case): field by field.
+            var builder = FieldDictionary<object?>.Empty.ToBuilder();
+            for (var i = 0; i < _names.Length; i++)
+            {
+                if (_indexes[i] < row.Length)
+                {
+                    builder[_names[i]] = RecordBaseCodec.Normalize(row[_indexes[i]]);
+                }
+            }
+
+            return builder.ToImmutable();
+        }
+
+        var values = new object?[_names.Length];
+        for (var i = 0; i < values.Length; i++)
+        {
+            values[i] = RecordBaseCodec.Normalize(row[_indexes[i]]);
+        }
+
+        return FieldDictionary<object?>.FromOrdered(_names, values);
+    }
+}
+

@@ -31,12 +31,13 @@ public sealed record PipelineServices(
 
 /// <summary>
 /// One table's sync: capture → (bounded channel) → resolve against the ledger → apply rows, ledger and checkpoint in
-/// one destination transaction → save the checkpoint version to the state store. The channel holds at most two
-/// batches, so a slow destination slows capture and memory stays at batch size × pipelines.
+/// one destination transaction → save the checkpoint version to the state store. The channel holds one batch (with
+/// the one being read and the one being applied, three per table), so a slow destination slows capture and memory
+/// stays at batch size × pipelines: every batch held ahead is copied by each garbage collection while it waits.
 /// </summary>
 public sealed partial class TablePipeline
 {
-    private const int ChannelCapacity = 2;
+    private const int ChannelCapacity = 1;
     private const int ProcessedIdsKept = 100;
 
     private readonly TablePlan _plan;

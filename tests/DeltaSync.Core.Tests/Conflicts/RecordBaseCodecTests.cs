@@ -111,6 +111,25 @@ public sealed class RecordBaseCodecTests
     }
 
     [Fact]
+    public void A_view_whose_integral_double_is_the_merged_integer_is_stored_as_no_difference()
+    {
+        // A REAL column read from a source (230.0) and the same value read back from the destination or a stored base
+        // (230): JSON writes both as 230, so the view holds no difference and the text survives a round trip unchanged.
+        var merged = FieldDictionary.From(new Dictionary<string, object?> { ["id"] = 7L, ["price"] = 230L });
+        var record = RecordBase.Synced("7", merged, "crm") with
+        {
+            SourceViews = FieldDictionary.Of("crm", merged.SetItem("price", 230.0)),
+        };
+
+        var text = RecordBaseCodec.Encode(record);
+
+        Assert.Contains("\"s\":{\"crm\":{}}", text, StringComparison.Ordinal);
+        Assert.Equal(text, RecordBaseCodec.Encode(RecordBaseCodec.Decode("7", text)));
+        var fractional = RecordBaseCodec.Encode(record with { SourceViews = FieldDictionary.Of("crm", merged.SetItem("price", 230.5)) });
+        Assert.Contains("\"crm\":{\"price\":230.5}", fractional, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_base_stored_in_the_first_format_still_reads()
     {
         const string stored = """
