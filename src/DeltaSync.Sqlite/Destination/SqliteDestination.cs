@@ -43,7 +43,7 @@ internal sealed partial class SqliteDestination : IDestination
     {
         _path = path;
         _writer = SqliteConnectionFactory.Open(path, mustExist: false, "destination");
-        SqliteConnectionFactory.Execute(_writer, $"PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = {BatchCacheKib}; PRAGMA temp_store = MEMORY");
+        SqliteConnectionFactory.Execute(_writer, $"PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = {BatchCacheKib}; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 8192");
         _ledger = new SqliteLedger(this);
         SqliteConnectionFactory.Execute(_writer, SqliteLedger.CreateSql + $"CREATE TABLE IF NOT EXISTS {CheckpointTable} (stream TEXT PRIMARY KEY, version INTEGER NOT NULL, payload TEXT NOT NULL, epoch INTEGER NOT NULL DEFAULT 0);" +
             $"CREATE TABLE IF NOT EXISTS {AppliedBatchesTable} (stream TEXT NOT NULL, idempotency_key TEXT NOT NULL, version INTEGER NOT NULL, PRIMARY KEY (stream, idempotency_key)) WITHOUT ROWID;" +
