@@ -71,17 +71,31 @@ public static class RecordMerger
             var stored = await reading.ConfigureAwait(false);
             var from = chunk * ChunkSize;
             var to = Math.Min(order.Count, from + ChunkSize);
-            reading = chunk + 1 < chunks ? ReadChunkAsync(destination, plan, schema, order, to, cancellationToken) : null!;
-            void MergeRange(int start, int end)
+            reading = chunk + 1 < chunks ? ReadChunkAsync(destination, plan, schema, order, to, cancellationToken) : Task.FromResult(stored);
+            try
             {
-                for (var i = start; i < end; i++)
-                {
-                    var key = order[i];
-                    stored.TryGetValue(key, out var found);
-                    merged[i] = MergeRecord(engine, plan, schema, tracking, fields, key, found, byKey[key], now);
-                }
+                MergeChunk(stored, from, to);
             }
+            catch
+            {
+                // No read outlives a failed merge: the caller goes on (and releases the table's lock) once this throws.
+                await Task.WhenAny(reading).ConfigureAwait(false);
+                throw;
+            }
+        }
 
+        void MergeRange(IReadOnlyDictionary<RecordKey, StoredRecord> stored, int start, int end)
+        {
+            for (var i = start; i < end; i++)
+            {
+                var key = order[i];
+                stored.TryGetValue(key, out var found);
+                merged[i] = MergeRecord(engine, plan, schema, tracking, fields, key, found, byKey[key], now);
+            }
+        }
+
+        void MergeChunk(IReadOnlyDictionary<RecordKey, StoredRecord> stored, int from, int to)
+        {
             // Records merge independently and the engine is pure, so a large chunk is merged on every core (the caller
             // holds the table's lock meanwhile); a plug-in resolver is not known to be thread-safe and runs on one.
             if (parallel && to - from >= ParallelThreshold)
@@ -91,7 +105,7 @@ public static class RecordMerger
                     Parallel.ForEach(
                         System.Collections.Concurrent.Partitioner.Create(from, to, Math.Max(64, (to - from) / (Environment.ProcessorCount * 4))),
                         new ParallelOptions { CancellationToken = cancellationToken },
-                        range => MergeRange(range.Item1, range.Item2));
+                        range => MergeRange(stored, range.Item1, range.Item2));
                 }
                 catch (AggregateException e) when (e.InnerExceptions.Count > 0)
                 {
@@ -101,7 +115,7 @@ public static class RecordMerger
             }
             else
             {
-                MergeRange(from, to);
+                MergeRange(stored, from, to);
             }
         }
 

@@ -395,5 +395,40 @@ public sealed class MultiSourceConflictSyncTests : IDisposable
         }
     }
 
+    [Fact]
+    public async Task A_batch_merged_in_several_chunks_detects_every_conflict_and_merges_every_field()
+    {
+        // 2,500 records in one batch: three chunks, each read while the one before is merged.
+        const int Count = 2500;
+        var synced = ItemsTable.Timestamp(_clock.Now - Duration.FromSeconds(600));
+        foreach (var db in new[] { _crm, _shop })
+        {
+            db.Execute(
+                $"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {Count}) " +
+                "INSERT INTO customers (id, name, email, phone, updated_at) SELECT i, 'c' || i, 'e' || i, 'p' || i, $at FROM n",
+                ("$at", synced));
+        }
+
+        var yaml = Yaml().Replace("destination: {connection: \"sqlite:dest.db\"}", "destination: {connection: \"sqlite:dest.db\"}\n  batch_size: 5000", StringComparison.Ordinal);
+        Assert.Equal(0, (await RunAsync(yaml)).Statistics.ConflictsDetected);
+
+        // crm changes every email; shop, later, every tenth email (a conflict it wins) and every seventh phone (no conflict).
+        var crmAt = ItemsTable.Timestamp(_clock.Now + Duration.FromSeconds(10));
+        var shopAt = ItemsTable.Timestamp(_clock.Now + Duration.FromSeconds(20));
+        _crm.Execute("UPDATE customers SET email = 'crm' || id, updated_at = $at", ("$at", crmAt));
+        _shop.Execute("UPDATE customers SET email = CASE WHEN id % 10 = 0 THEN 'shop' || id ELSE email END, phone = CASE WHEN id % 7 = 0 THEN 'shop' || id ELSE phone END, updated_at = $at WHERE id % 10 = 0 OR id % 7 = 0", ("$at", shopAt));
+        _clock.Advance(Duration.FromMinutes(1));
+
+        var report = await RunAsync(yaml);
+
+        Assert.Equal(Count / 10, report.Statistics.ConflictsDetected);
+        Assert.Equal(Count / 10, report.Conflicts.Count);
+        Assert.All(report.Conflicts, c => Assert.Equal(["email"], c.Fields));
+        Assert.Equal((long)Count, _workspace.Destination.Count("customers"));
+        Assert.Equal(0L, _workspace.Destination.Scalar(
+            "SELECT count(*) FROM customers WHERE email IS NOT CASE WHEN id % 10 = 0 THEN 'shop' || id ELSE 'crm' || id END " +
+            "OR phone IS NOT CASE WHEN id % 7 = 0 THEN 'shop' || id ELSE 'p' || id END"));
+    }
+
     public void Dispose() => _workspace.Dispose();
 }
