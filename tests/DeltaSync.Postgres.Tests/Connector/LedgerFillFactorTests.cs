@@ -1,0 +1,39 @@
+using DeltaSync.Core.Ledger;
+using DeltaSync.Core.Model;
+using DeltaSync.Postgres.Destination;
+
+namespace DeltaSync.Postgres.Tests.Connector;
+
+/// <summary>
+/// The ledger and the record bases are rewritten in place for every record synced before: their pages keep a fifth
+/// free so such a rewrite stays on its page (a HOT update), for ledgers created now and those created before.
+/// </summary>
+public sealed class LedgerFillFactorTests
+{
+    [Fact]
+    public async Task A_new_ledger_and_an_older_one_keep_room_for_rewritten_entries()
+    {
+        await using var db = await PgDatabase.CreateAsync("fillfactor");
+        await using (var destination = new PostgresDestination(db.Uri))
+        {
+            // Opening the ledger creates the schema.
+            await destination.Ledger.LookupAsync(new LedgerScope("items", "source"), [new RecordKey([1L])], CancellationToken.None);
+        }
+
+        Assert.Equal($"fillfactor={PostgresLedger.FillFactor}", await FillFactorAsync(db, "ledger"));
+        Assert.Equal($"fillfactor={PostgresLedger.FillFactor}", await FillFactorAsync(db, "records"));
+
+        // A ledger created by an earlier version, without the setting.
+        await db.ExecuteAsync("ALTER TABLE deltasync.ledger RESET (fillfactor)");
+        Assert.Null(await FillFactorAsync(db, "ledger"));
+        await using (var destination = new PostgresDestination(db.Uri))
+        {
+            await destination.Ledger.LookupAsync(new LedgerScope("items", "source"), [new RecordKey([1L])], CancellationToken.None);
+        }
+
+        Assert.Equal($"fillfactor={PostgresLedger.FillFactor}", await FillFactorAsync(db, "ledger"));
+    }
+
+    private static Task<string?> FillFactorAsync(PgDatabase db, string table) =>
+        db.ScalarAsync<string?>($"SELECT array_to_string(reloptions, ',') FROM pg_class WHERE oid = 'deltasync.{table}'::regclass");
+}
