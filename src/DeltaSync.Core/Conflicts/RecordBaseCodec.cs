@@ -55,7 +55,13 @@ public static class RecordBaseCodec
     private static WriteStamp? t_lastStamp;
 
     /// <summary>The stored text of <paramref name="record"/>.</summary>
-    public static string Encode(RecordBase record)
+    public static string Encode(RecordBase record) => Encoding.UTF8.GetString(Write(record));
+
+    /// <summary>The stored text of <paramref name="record"/>, as UTF-8 (the form destinations store and hand back).</summary>
+    public static byte[] EncodeUtf8(RecordBase record) => Write(record).ToArray();
+
+    /// <summary>Writes <paramref name="record"/> into this thread's buffer; the span is valid until the thread's next write.</summary>
+    private static ReadOnlySpan<byte> Write(RecordBase record)
     {
         ArgumentNullException.ThrowIfNull(record);
         var buffer = t_buffer ??= new ArrayBufferWriter<byte>(1024);
@@ -146,7 +152,7 @@ public static class RecordBaseCodec
 
         w.WriteEndObject();
         w.Flush();
-        return Encoding.UTF8.GetString(buffer.WrittenSpan);
+        return buffer.WrittenSpan;
     }
 
     /// <summary>The record base of <paramref name="key"/> stored as <paramref name="text"/>.</summary>
@@ -158,16 +164,26 @@ public static class RecordBaseCodec
         try
         {
             var length = Encoding.UTF8.GetBytes(text, rented);
-            var reader = new Utf8JsonReader(rented.AsSpan(0, length));
+            return Decode(key, rented.AsSpan(0, length));
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(rented);
+        }
+    }
+
+    /// <summary>The record base of <paramref name="key"/> stored as the UTF-8 text <paramref name="utf8"/>.</summary>
+    /// <exception cref="FormatException">The text is not a stored record base.</exception>
+    public static RecordBase Decode(string key, ReadOnlySpan<byte> utf8)
+    {
+        try
+        {
+            var reader = new Utf8JsonReader(utf8);
             return ReadRecord(key, ref reader);
         }
         catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException or ArgumentException)
         {
             throw new FormatException($"the stored record base of '{key}' is not readable: {e.Message}", e);
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(rented);
         }
     }
 

@@ -53,5 +53,9 @@ public interface IDestination : IAsyncDisposable
         throw new SyncException(ErrorClass.Fatal, $"this destination cannot keep record bases, so '{destinationTable}' cannot be written by several sources (conflict detection needs them)");
 }
 
-/// <summary>What the destination holds for one record: its stored merge state (null when none yet) and its current row (null when absent).</summary>
-public sealed record StoredRecord(string? Base, IReadOnlyDictionary<string, object?>? Row);
+/// <summary>
+/// What the destination holds for one record: its stored merge state as UTF-8 <see cref="Conflicts.RecordBaseCodec"/>
+/// text (null when none yet; bytes, so it is neither decoded into a string nor encoded again to be parsed) and its
+/// current row (null when absent).
+/// </summary>
+public sealed record StoredRecord(byte[]? Base, IReadOnlyDictionary<string, object?>? Row);

@@ -112,8 +112,8 @@ public sealed class BeforeCommitException : Exception
     }
 }
 
-/// <summary>A record's merge state to store at the destination (<see cref="Conflicts.RecordBaseCodec"/> text), keyed by destination table and key.</summary>
-public readonly record struct RecordBaseWrite(RecordKey Key, string Body);
+/// <summary>A record's merge state to store at the destination (<see cref="Conflicts.RecordBaseCodec"/> text, UTF-8), keyed by destination table and key.</summary>
+public readonly record struct RecordBaseWrite(RecordKey Key, byte[] Body);
 
 /// <summary>
 /// A table referencing a parent: <paramref name="ForeignKey"/> columns of <paramref name="ChildTable"/> (a destination

@@ -133,7 +133,7 @@ public sealed class ConflictReviewResolver(SyncConfig config, IStateStore store,
                 new ApplyUnit(schema, plan.DestinationTable, new LedgerScope(plan.DestinationTable, plan.SourceName), write is { } w ? [w] : [], [], checkpoint)
                 {
                     CommitsCheckpoint = false,
-                    RecordBases = [new RecordBaseWrite(key, RecordBaseCodec.Encode(record))],
+                    RecordBases = [new RecordBaseWrite(key, RecordBaseCodec.EncodeUtf8(record))],
                 },
                 cancellationToken).ConfigureAwait(false);
         }

@@ -158,7 +158,7 @@ public static class RecordMerger
     }
 
     /// <summary>One record's merge: the write the destination needs (null: none), the new base text (null: unchanged), the outcome when it found a conflict or joined a review.</summary>
-    private readonly record struct Merged(RowWrite? Write, string? Body, MergeOutcome? Outcome);
+    private readonly record struct Merged(RowWrite? Write, byte[]? Body, MergeOutcome? Outcome);
 
     private static Merged MergeRecord(
         ConflictEngine engine,
@@ -209,11 +209,11 @@ public static class RecordMerger
             next = WithTracking(next, schema, tracking, changes);
         }
 
-        var body = RecordBaseCodec.Encode(next);
+        var body = RecordBaseCodec.EncodeUtf8(next);
         var logged = outcome.Conflicts.Count > 0 || outcome.HeldUpdates.Count > 0;
         return new Merged(
             WriteOf(schema, key, next, row),
-            string.Equals(body, found?.Base, StringComparison.Ordinal) ? null : body,
+            found?.Base is { } stored && body.AsSpan().SequenceEqual(stored) ? null : body,
             logged ? outcome with { Record = next } : null);
     }
 

@@ -31,15 +31,16 @@ internal sealed partial class PostgresDestination
             {
                 await EnsureSchemaAsync(connection, cancellationToken).ConfigureAwait(false);
                 var wanted = keys.Distinct().ToList();
-                var bases = new Dictionary<RecordKey, string>(wanted.Count);
-                await using (var command = new NpgsqlCommand($"SELECT key, body FROM {RecordsTable} WHERE destination_table = $1 AND key = ANY ($2)", connection))
+                var bases = new Dictionary<RecordKey, byte[]>(wanted.Count);
+                // The body as UTF-8 bytes, the form the codec reads.
+                await using (var command = new NpgsqlCommand($"SELECT key, convert_to(body, 'UTF8') FROM {RecordsTable} WHERE destination_table = $1 AND key = ANY ($2)", connection))
                 {
                     command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = destinationTable });
                     command.Parameters.Add(new NpgsqlParameter<byte[][]> { TypedValue = wanted.Select(k => k.Encoded).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bytea });
                     await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
                     while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
                     {
-                        bases[RecordKey.FromEncoded((byte[])reader.GetValue(0))] = reader.GetString(1);
+                        bases[RecordKey.FromEncoded((byte[])reader.GetValue(0))] = reader.GetFieldValue<byte[]>(1);
                     }
                 }
 
@@ -105,12 +106,12 @@ internal sealed partial class PostgresDestination
     private async Task WriteRecordBasesAsync(NpgsqlConnection connection, string destinationTable, IReadOnlyList<RecordBaseWrite> records, CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand(
-            $"INSERT INTO {RecordsTable} (destination_table, key, body) SELECT $1, k, b FROM unnest($2::bytea[], $3::text[]) AS r(k, b) " +
+            $"INSERT INTO {RecordsTable} (destination_table, key, body) SELECT $1, k, convert_from(b, 'UTF8') FROM unnest($2::bytea[], $3::bytea[]) AS r(k, b) " +
             "ON CONFLICT (destination_table, key) DO UPDATE SET body = excluded.body",
             connection);
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = destinationTable });
         command.Parameters.Add(new NpgsqlParameter<byte[][]> { TypedValue = records.Select(r => r.Key.Encoded).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bytea });
-        command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = records.Select(r => r.Body).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+        command.Parameters.Add(new NpgsqlParameter<byte[][]> { TypedValue = records.Select(r => r.Body).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bytea });
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 }

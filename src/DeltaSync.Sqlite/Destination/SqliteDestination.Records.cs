@@ -26,7 +26,7 @@ internal sealed partial class SqliteDestination
             db =>
             {
                 var wanted = keys.Distinct().ToList();
-                var bases = new Dictionary<RecordKey, string>(wanted.Count);
+                var bases = new Dictionary<RecordKey, byte[]>(wanted.Count);
                 var rows = new Dictionary<RecordKey, IReadOnlyDictionary<string, object?>>(wanted.Count);
                 var table = SqliteSql.Quote(destinationTable);
                 var keyColumns = schema.PrimaryKey;
@@ -50,7 +50,7 @@ internal sealed partial class SqliteDestination
 
                         while (read.Step())
                         {
-                            bases[RecordKey.FromEncoded((byte[])read.GetValue(0)!)] = read.GetText(1);
+                            bases[RecordKey.FromEncoded((byte[])read.GetValue(0)!)] = read.GetUtf8(1);
                         }
                     }
                     finally
@@ -157,7 +157,7 @@ internal sealed partial class SqliteDestination
         {
             upsert.Bind(1, destinationTable);
             upsert.Bind(2, record.Key.Encoded);
-            upsert.Bind(3, record.Body);
+            upsert.BindUtf8Text(3, record.Body);
             upsert.Execute();
         }
     }

@@ -43,6 +43,12 @@ internal sealed class RawStatement : IDisposable
         Check(rc);
     }
 
+    /// <summary>Binds <paramref name="utf8"/> as TEXT (already UTF-8: no string in between).</summary>
+    public void BindUtf8Text(int index, ReadOnlySpan<byte> utf8) => Check(raw.sqlite3_bind_text(_stmt, index, utf8));
+
+    /// <summary>A TEXT (or BLOB) column's bytes as stored: UTF-8 for text.</summary>
+    public byte[] GetUtf8(int column) => raw.sqlite3_column_blob(_stmt, column).ToArray();
+
     /// <summary>Steps once; true when a row is available.</summary>
     public bool Step()
     {

@@ -413,10 +413,11 @@ public sealed class MultiSourceConflictSyncTests : IDisposable
         Assert.Equal(0, (await RunAsync(yaml)).Statistics.ConflictsDetected);
 
         // crm changes every email; shop, later, every tenth email (a conflict it wins) and every seventh phone (no conflict).
+        // Non-ASCII text goes through the stored bases (UTF-8) unchanged.
         var crmAt = ItemsTable.Timestamp(_clock.Now + Duration.FromSeconds(10));
         var shopAt = ItemsTable.Timestamp(_clock.Now + Duration.FromSeconds(20));
-        _crm.Execute("UPDATE customers SET email = 'crm' || id, updated_at = $at", ("$at", crmAt));
-        _shop.Execute("UPDATE customers SET email = CASE WHEN id % 10 = 0 THEN 'shop' || id ELSE email END, phone = CASE WHEN id % 7 = 0 THEN 'shop' || id ELSE phone END, updated_at = $at WHERE id % 10 = 0 OR id % 7 = 0", ("$at", shopAt));
+        _crm.Execute("UPDATE customers SET email = 'crmé' || id, updated_at = $at", ("$at", crmAt));
+        _shop.Execute("UPDATE customers SET email = CASE WHEN id % 10 = 0 THEN 'shöp日' || id ELSE email END, phone = CASE WHEN id % 7 = 0 THEN 'shop' || id ELSE phone END, updated_at = $at WHERE id % 10 = 0 OR id % 7 = 0", ("$at", shopAt));
         _clock.Advance(Duration.FromMinutes(1));
 
         var report = await RunAsync(yaml);
@@ -426,7 +427,7 @@ public sealed class MultiSourceConflictSyncTests : IDisposable
         Assert.All(report.Conflicts, c => Assert.Equal(["email"], c.Fields));
         Assert.Equal((long)Count, _workspace.Destination.Count("customers"));
         Assert.Equal(0L, _workspace.Destination.Scalar(
-            "SELECT count(*) FROM customers WHERE email IS NOT CASE WHEN id % 10 = 0 THEN 'shop' || id ELSE 'crm' || id END " +
+            "SELECT count(*) FROM customers WHERE email IS NOT CASE WHEN id % 10 = 0 THEN 'shöp日' || id ELSE 'crmé' || id END " +
             "OR phone IS NOT CASE WHEN id % 7 = 0 THEN 'shop' || id ELSE 'p' || id END"));
     }
 
