@@ -721,7 +721,7 @@ public static class RecordBaseCodec
     }
 
     private static bool IntegralEqual(double value, long integer) =>
-        Math.Abs(integer) < (1L << 53) && value == integer && !(value == 0 && double.IsNegative(value));
+        integer > -(1L << 53) && integer < (1L << 53) && value == integer && !(value == 0 && double.IsNegative(value));
 
     private static void WriteValues(Utf8JsonWriter w, IReadOnlyDictionary<string, object?> values)
     {

@@ -49,6 +49,14 @@ public interface IDestination : IAsyncDisposable
     /// and the row the destination holds now (every column by name; null when absent) — one batched read. Keys with
     /// neither are missing from the result.
     /// </summary>
+    /// <summary>
+    /// Whether a state store at <paramref name="stateConnection"/> (resolved from <paramref name="baseDirectory"/>) is
+    /// this destination's own storage in a way that lets a batch block it: a SQLite destination whose state store is
+    /// its very file (by any path to it). Then nothing may write the store while a batch holds the destination's writer,
+    /// and a batch's conflict log is written before the batch instead of beside it.
+    /// </summary>
+    bool SharesStorageWith(string stateConnection, string baseDirectory) => false;
+
     Task<IReadOnlyDictionary<RecordKey, StoredRecord>> ReadRecordsAsync(string destinationTable, TableSchema schema, IReadOnlyCollection<RecordKey> keys, CancellationToken cancellationToken) =>
         throw new SyncException(ErrorClass.Fatal, $"this destination cannot keep record bases, so '{destinationTable}' cannot be written by several sources (conflict detection needs them)");
 }

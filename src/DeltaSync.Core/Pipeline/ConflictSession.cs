@@ -24,12 +24,9 @@ public sealed class ConflictSession
     private readonly IReadOnlySet<string> _sharedTables;
     private readonly IReadOnlyList<TablePlan> _plans;
 
-    private readonly bool _logBesideApply;
-
     private ConflictSession(SyncConfig config, ConflictEngine engine, IReadOnlySet<string> sharedTables, IReadOnlyList<TablePlan> plans, DestinationTableLocks locks, string runId)
     {
         _config = config;
-        _logBesideApply = !StateSharesDestinationFile(config);
         Engine = engine;
         _sharedTables = sharedTables;
         _plans = plans;
@@ -68,66 +65,6 @@ public sealed class ConflictSession
         return ConflictPolicy.From(options, plugin);
     }
 
-    /// <summary>
-    /// Whether the state store may be the destination's own SQLite file: both SQLite (not a server, a folder or Redis)
-    /// and naming the same file, or a name this cannot resolve (then it is assumed to be the same).
-    /// </summary>
-    internal static bool StateSharesDestinationFile(SyncConfig config)
-    {
-        ArgumentNullException.ThrowIfNull(config);
-        var storage = config.State.Storage;
-        if (storage.Type != StateStorageType.Database)
-        {
-            return false;
-        }
-
-        var state = SqliteFile(storage.Location, config.BaseDirectory, out var stateIsSqlite);
-        var destination = SqliteFile(config.Sync.Destination.Connection, config.BaseDirectory, out var destinationIsSqlite);
-        if (!stateIsSqlite || !destinationIsSqlite)
-        {
-            return false;
-        }
-
-        return state is null || destination is null || string.Equals(state, destination, StringComparison.Ordinal);
-    }
-
-    /// <summary>The full path of a SQLite connection (<c>sqlite:path</c>, <c>Data Source=path</c>); null when it is SQLite but not resolvable here.</summary>
-    private static string? SqliteFile(string connection, string baseDirectory, out bool isSqlite)
-    {
-        string? path = null;
-        isSqlite = true;
-        if (connection.StartsWith("sqlite:", StringComparison.OrdinalIgnoreCase))
-        {
-            // As the SQLite connector reads it: sqlite:path, sqlite://path, sqlite:///absolute/path.
-            path = connection["sqlite:".Length..];
-            path = path.StartsWith("//", StringComparison.Ordinal) ? path[2..] : path;
-            var query = path.IndexOf('?', StringComparison.Ordinal);
-            path = Uri.UnescapeDataString(query >= 0 ? path[..query] : path);
-        }
-        else if (connection.StartsWith("Data Source=", StringComparison.OrdinalIgnoreCase))
-        {
-            return null;
-        }
-        else if (connection.Contains("://", StringComparison.Ordinal) || connection.Contains('='))
-        {
-            isSqlite = false;
-            return null;
-        }
-        else
-        {
-            path = connection;
-        }
-
-        try
-        {
-            return Path.GetFullPath(Path.Combine(baseDirectory, path));
-        }
-        catch (Exception e) when (e is ArgumentException or NotSupportedException or PathTooLongException)
-        {
-            return null;
-        }
-    }
-
     /// <summary>Whether <paramref name="plan"/>'s destination table goes through conflict detection.</summary>
     public bool Covers(TablePlan plan) => _sharedTables.Contains(plan.DestinationTable);
 
@@ -144,14 +81,24 @@ public sealed class ConflictSession
 
     /// <summary>
     /// Starts logging what a batch's merges produced (<see cref="RecordAsync"/>); null when there is nothing to log.
-    /// Unless the state store is the destination's own SQLite file (whose single writer the batch holds until it
-    /// commits), the log is written while the destination writes the batch: the commit awaits it
-    /// (<see cref="ApplyUnit.BeforeCommit"/>).
+    /// Unless the state store is the destination's own storage (<see cref="IDestination.SharesStorageWith"/>: a SQLite
+    /// file whose only writer the batch holds until it commits), the log is written while the destination writes the
+    /// batch: the commit awaits it (<see cref="ApplyUnit.BeforeCommit"/>).
     /// </summary>
-    public ConflictLogWrite? StartRecording(IStateStore store, TablePlan plan, IReadOnlyList<(Model.RecordKey Key, MergeOutcome Outcome)> outcomes, Instant now)
+    public ConflictLogWrite? StartRecording(IStateStore store, IDestination destination, TablePlan plan, IReadOnlyList<(Model.RecordKey Key, MergeOutcome Outcome)> outcomes, Instant now)
     {
+        ArgumentNullException.ThrowIfNull(destination);
         ArgumentNullException.ThrowIfNull(outcomes);
-        return outcomes.Count == 0 ? null : new ConflictLogWrite(ct => RecordAsync(store, plan, outcomes, now, ct), _logBesideApply);
+        if (outcomes.Count == 0)
+        {
+            return null;
+        }
+
+        var storage = _config.State.Storage;
+        var overlapped = storage.Type != StateStorageType.Database || !destination.SharesStorageWith(storage.Location, _config.BaseDirectory);
+        // The run's log once; the store's write may be started again (it keeps every entry once).
+        AppendToRunLog(outcomes);
+        return new ConflictLogWrite(ct => StoreAsync(store, plan, outcomes, now, ct), overlapped);
     }
 
     /// <summary>
@@ -159,7 +106,23 @@ public sealed class ConflictSession
     /// conflict log and review queue (a crash before the commit re-detects the same conflicts under the same ids, and
     /// the store does not log them twice).
     /// </summary>
-    public async Task RecordAsync(IStateStore store, TablePlan plan, IReadOnlyList<(Model.RecordKey Key, MergeOutcome Outcome)> outcomes, Instant now, CancellationToken cancellationToken)
+    public Task RecordAsync(IStateStore store, TablePlan plan, IReadOnlyList<(Model.RecordKey Key, MergeOutcome Outcome)> outcomes, Instant now, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(outcomes);
+        AppendToRunLog(outcomes);
+        return StoreAsync(store, plan, outcomes, now, cancellationToken);
+    }
+
+    private void AppendToRunLog(IReadOnlyList<(Model.RecordKey Key, MergeOutcome Outcome)> outcomes)
+    {
+        foreach (var (_, outcome) in outcomes)
+        {
+            Log.Append(outcome);
+        }
+    }
+
+    /// <summary>The state store's part of <see cref="RecordAsync"/>: conflict log entries and review queue items (the store keeps each once).</summary>
+    private static async Task StoreAsync(IStateStore store, TablePlan plan, IReadOnlyList<(Model.RecordKey Key, MergeOutcome Outcome)> outcomes, Instant now, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(store);
         ArgumentNullException.ThrowIfNull(plan);
@@ -167,7 +130,6 @@ public sealed class ConflictSession
         var reviews = new List<ConflictReview>();
         foreach (var (key, outcome) in outcomes)
         {
-            Log.Append(outcome);
             foreach (var resolved in outcome.Conflicts)
             {
                 // Stored compact (commands that show it parse and indent it again).

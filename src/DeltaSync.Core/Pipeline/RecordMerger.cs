@@ -79,7 +79,8 @@ public static class RecordMerger
             catch
             {
                 // No read outlives a failed merge: the caller goes on (and releases the table's lock) once this throws.
-                await Task.WhenAny(reading).ConfigureAwait(false);
+                // The merge's error is the news; a read failing meanwhile is observed and dropped.
+                await reading.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).ConfigureAwait(false);
                 throw;
             }
         }

@@ -405,7 +405,7 @@ public sealed partial class TablePipeline
                         state.ConflictsDetected += merged.ConflictCount;
                         // Logged before the commit, like dead letters: a crash in between re-detects them under the same
                         // ids. The log is written while the destination writes the batch, and the commit waits for it.
-                        conflictLog = conflicts.StartRecording(services.History.Store, _plan, merged.Outcomes, now);
+                        conflictLog = conflicts.StartRecording(services.History.Store, services.Destination, _plan, merged.Outcomes, now);
                         if (conflictLog is { Overlapped: false })
                         {
                             await conflictLog.WaitAsync(CancellationToken.None).ConfigureAwait(false);

@@ -19,7 +19,8 @@ internal sealed partial class PostgresDestination
     private string RecordsTable => PostgresSql.Qualified(Schema, "records");
 
     private string RecordsCreateSql =>
-        $"CREATE TABLE IF NOT EXISTS {RecordsTable} (destination_table text NOT NULL, key bytea NOT NULL, body text NOT NULL, PRIMARY KEY (destination_table, key)) WITH (fillfactor = {PostgresLedger.FillFactor});";
+        $"CREATE TABLE IF NOT EXISTS {RecordsTable} (destination_table text NOT NULL, key bytea NOT NULL, body text NOT NULL, PRIMARY KEY (destination_table, key)) WITH (fillfactor = {PostgresLedger.FillFactor});" +
+        $"DO $$ BEGIN {PostgresLedger.FillFactorMigration(RecordsTable)} END $$;";
 
     public Task<IReadOnlyDictionary<RecordKey, StoredRecord>> ReadRecordsAsync(string destinationTable, TableSchema schema, IReadOnlyCollection<RecordKey> keys, CancellationToken cancellationToken)
     {

@@ -54,16 +54,22 @@ internal sealed class PostgresLedger : ILedger
     /// </summary>
     internal const int FillFactor = 80;
 
+    /// <summary>
+    /// A PL/pgSQL statement giving a table created before (without any fillfactor) <see cref="FillFactor"/>: pages
+    /// written from then on keep room for rewritten entries. A fillfactor someone chose is left as it is.
+    /// </summary>
+    internal static string FillFactorMigration(string qualifiedTable) =>
+        "IF NOT EXISTS (SELECT 1 FROM pg_class c, unnest(coalesce(c.reloptions, '{}'::text[])) AS o(option) " +
+        $"WHERE c.oid = to_regclass('{Literal(qualifiedTable)}') AND o.option LIKE 'fillfactor=%') THEN " +
+        $"ALTER TABLE {qualifiedTable} SET (fillfactor = {FillFactor}); END IF;";
+
     /// <summary>Adds the source-digest marks to ledgers created before them (no lock when already there).</summary>
     public static string MigrateSql(string schema) => $"""
         DO $$ BEGIN
           IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('{Literal(PostgresSql.Qualified(schema, "ledger"))}') AND attname = 'source_digest' AND NOT attisdropped) THEN
             ALTER TABLE {PostgresSql.Qualified(schema, "ledger")} ADD COLUMN source_digest boolean;
           END IF;
-          IF NOT EXISTS (SELECT 1 FROM pg_class WHERE oid = to_regclass('{Literal(PostgresSql.Qualified(schema, "ledger"))}') AND reloptions @> ARRAY['fillfactor={FillFactor}']) THEN
-            -- Ledgers created before: pages written from now on keep room for rewritten entries.
-            ALTER TABLE {PostgresSql.Qualified(schema, "ledger")} SET (fillfactor = {FillFactor});
-          END IF;
+          {FillFactorMigration(PostgresSql.Qualified(schema, "ledger"))}
           IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('{Literal(PostgresSql.Qualified(schema, "ledger_scopes"))}') AND attname = 'source_digests' AND NOT attisdropped) THEN
             ALTER TABLE {PostgresSql.Qualified(schema, "ledger_scopes")} ADD COLUMN source_digests boolean;
           END IF;

@@ -57,6 +57,42 @@ internal sealed partial class SqliteDestination : IDestination
 
     public ILedger Ledger => _ledger;
 
+    /// <summary>
+    /// True when <paramref name="stateConnection"/> names this destination's file, by any path: relative or absolute,
+    /// through symbolic links, and without regard to case where the file system ignores it. (A hard link or a bind
+    /// mount of the same file is not recognised.)
+    /// </summary>
+    public bool SharesStorageWith(string stateConnection, string baseDirectory)
+    {
+        ArgumentNullException.ThrowIfNull(stateConnection);
+        if (!SqliteConnectionFactory.Accepts(stateConnection))
+        {
+            return false;
+        }
+
+        var comparison = OperatingSystem.IsWindows() || OperatingSystem.IsMacOS() ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal;
+        return string.Equals(RealPath(_path), RealPath(SqliteConnectionFactory.ResolvePath(stateConnection, baseDirectory)), comparison);
+    }
+
+    /// <summary>The absolute path with every symbolic link on the way resolved (components that do not exist yet are kept).</summary>
+    internal static string RealPath(string path, int depth = 0)
+    {
+        var full = Path.GetFullPath(path);
+        var root = Path.GetPathRoot(full) ?? string.Empty;
+        var current = root;
+        foreach (var part in full[root.Length..].Split(Path.DirectorySeparatorChar, StringSplitOptions.RemoveEmptyEntries))
+        {
+            current = Path.Combine(current, part);
+            FileSystemInfo info = Directory.Exists(current) ? new DirectoryInfo(current) : new FileInfo(current);
+            if (depth < 32 && info.Exists && info.LinkTarget is not null && info.ResolveLinkTarget(returnFinalTarget: true) is { } target)
+            {
+                current = RealPath(target.FullName, depth + 1);
+            }
+        }
+
+        return current;
+    }
+
     /// <summary>The ledger with its SQLite-specific tiers (tests set its fold threshold).</summary>
     internal SqliteLedger TieredLedger => _ledger;
 

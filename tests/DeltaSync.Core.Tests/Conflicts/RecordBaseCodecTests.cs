@@ -127,6 +127,17 @@ public sealed class RecordBaseCodecTests
         Assert.Equal(text, RecordBaseCodec.Encode(RecordBaseCodec.Decode("7", text)));
         var fractional = RecordBaseCodec.Encode(record with { SourceViews = FieldDictionary.Of("crm", merged.SetItem("price", 230.5)) });
         Assert.Contains("\"crm\":{\"price\":230.5}", fractional, StringComparison.Ordinal);
+
+        // The extremes of a long against a double are compared, not negated.
+        foreach (var (view, value) in new (object, object)[] { (long.MinValue, 1.5), (1.5, long.MinValue), (long.MaxValue, 9.2233720368547758E18), (-0.0, 0L) })
+        {
+            var extreme = RecordBaseCodec.Encode(record with
+            {
+                Values = merged.SetItem("price", value),
+                SourceViews = FieldDictionary.Of("crm", merged.SetItem("price", view)),
+            });
+            Assert.Contains("\"crm\":{\"price\":", extreme, StringComparison.Ordinal);
+        }
     }
 
     [Fact]

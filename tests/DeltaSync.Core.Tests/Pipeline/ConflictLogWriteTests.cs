@@ -1,45 +1,13 @@
 using DeltaSync.Core.Pipeline;
-using DeltaSync.Core.Tests.Config;
 
 namespace DeltaSync.Core.Tests.Pipeline;
 
 /// <summary>
-/// A batch's conflict log is written while the destination writes the batch, unless the state store is the
-/// destination's own SQLite file (the batch holds its only writer until the commit, which waits for the log).
+/// A batch's conflict log write: started at once when it runs beside the destination's apply, else when first awaited;
+/// a failed write is started again by the next wait.
 /// </summary>
 public sealed class ConflictLogWriteTests
 {
-    private const string Sources = """
-        sync:
-          sources:
-            - {name: a, connection: "sqlite:a.db", tables: [items]}
-            - {name: b, connection: "sqlite:b.db", tables: [items]}
-          destination: {connection: "DESTINATION"}
-        """;
-
-    [Theory]
-    [InlineData("sqlite:warehouse.db", "sqlite:warehouse.db", true)]
-    [InlineData("sqlite:warehouse.db", "sqlite:./sub/../warehouse.db", true)]
-    [InlineData("sqlite:warehouse.db", "warehouse.db", true)]
-    [InlineData("sqlite:warehouse.db", "Data Source=warehouse.db", true)]
-    [InlineData("sqlite:warehouse.db", "sqlite:state.db", false)]
-    [InlineData("sqlite:warehouse.db", "postgresql://u@localhost/db", false)]
-    [InlineData("postgresql://u@localhost/db", "postgresql://u@localhost/db", false)]
-    [InlineData("postgresql://u@localhost/db", "sqlite:state.db", false)]
-    public void The_log_waits_before_the_batch_only_when_the_state_store_is_the_destination_file(string destination, string state, bool shared)
-    {
-        var config = ConfigText.Parse(Sources.Replace("DESTINATION", destination, StringComparison.Ordinal) + $"\nstate: {{storage: {{type: database, connection: \"{state}\"}}}}\n");
-
-        Assert.Equal(shared, ConflictSession.StateSharesDestinationFile(config));
-    }
-
-    [Fact]
-    public void The_default_state_file_and_a_folder_store_are_not_the_destination()
-    {
-        Assert.False(ConflictSession.StateSharesDestinationFile(ConfigText.Parse(Sources.Replace("DESTINATION", "sqlite:warehouse.db", StringComparison.Ordinal))));
-        Assert.False(ConflictSession.StateSharesDestinationFile(ConfigText.Parse(Sources.Replace("DESTINATION", "sqlite:warehouse.db", StringComparison.Ordinal) + "\nstate: {storage: {type: file, path: warehouse.db}}\n")));
-    }
-
     [Fact]
     public async Task An_overlapped_write_starts_at_once_and_a_failed_one_is_started_again_by_the_next_wait()
     {

@@ -23,8 +23,9 @@ public sealed class LedgerFillFactorTests
         Assert.Equal($"fillfactor={PostgresLedger.FillFactor}", await FillFactorAsync(db, "ledger"));
         Assert.Equal($"fillfactor={PostgresLedger.FillFactor}", await FillFactorAsync(db, "records"));
 
-        // A ledger created by an earlier version, without the setting.
+        // Tables created by an earlier version, without the setting, get it; a fillfactor someone chose stays.
         await db.ExecuteAsync("ALTER TABLE deltasync.ledger RESET (fillfactor)");
+        await db.ExecuteAsync("ALTER TABLE deltasync.records SET (fillfactor = 90)");
         Assert.Null(await FillFactorAsync(db, "ledger"));
         await using (var destination = new PostgresDestination(db.Uri))
         {
@@ -32,6 +33,15 @@ public sealed class LedgerFillFactorTests
         }
 
         Assert.Equal($"fillfactor={PostgresLedger.FillFactor}", await FillFactorAsync(db, "ledger"));
+        Assert.Equal("fillfactor=90", await FillFactorAsync(db, "records"));
+
+        await db.ExecuteAsync("ALTER TABLE deltasync.records RESET (fillfactor)");
+        await using (var destination = new PostgresDestination(db.Uri))
+        {
+            await destination.Ledger.LookupAsync(new LedgerScope("items", "source"), [new RecordKey([1L])], CancellationToken.None);
+        }
+
+        Assert.Equal($"fillfactor={PostgresLedger.FillFactor}", await FillFactorAsync(db, "records"));
     }
 
     private static Task<string?> FillFactorAsync(PgDatabase db, string table) =>

@@ -395,6 +395,29 @@ public sealed class MultiSourceConflictSyncTests : IDisposable
         }
     }
 
+    [Theory]
+    [InlineData("sqlite:dest.db")]
+    [InlineData("sqlite:link/dest.db")]
+    public async Task A_state_store_in_the_destination_file_gets_the_conflict_log_before_the_batch_commits(string state)
+    {
+        // The batch holds the file's only writer until it commits: a log written beside it would wait for that writer.
+        Directory.CreateSymbolicLink(Path.Combine(_workspace.Folder, "link"), _workspace.Folder);
+        var yaml = Yaml() + $"\nstate: {{storage: {{type: database, connection: \"{state}\"}}}}\n";
+        SeedSynced();
+        await RunAsync(yaml);
+        Upsert(_crm, 1, "Ann", "ann@crm", "111", 40);
+        Upsert(_shop, 1, "Ann", "ann@shop", "111", 10);
+
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        var report = await RunAsync(yaml);
+
+        Assert.Equal(1, report.Statistics.ConflictsDetected);
+        Assert.Equal("ann@shop", Dest("email"));
+        Assert.Equal(2L, _workspace.Destination.Scalar("SELECT count(*) FROM conflict_log"));
+        // Blocked, the log would have waited out the store's 5 s busy timeout before failing the table.
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(4), $"the run took {watch.Elapsed}");
+    }
+
     [Fact]
     public async Task A_batch_merged_in_several_chunks_detects_every_conflict_and_merges_every_field()
     {
