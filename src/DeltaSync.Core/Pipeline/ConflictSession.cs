@@ -172,7 +172,6 @@ public sealed class ConflictSession
     {
         ArgumentNullException.ThrowIfNull(report);
         var current = Log.Current();
-        var records = current.Select(ConflictRecords.ToRecord).ToList();
         var pending = current.Count(c => c.Resolution.NeedsReview);
         var warnings = report.Warnings.ToList();
         if (pending > 0)
@@ -182,6 +181,8 @@ public sealed class ConflictSession
 
         if (_config.ConflictResolution.Notifications is { } notifications)
         {
+            // The spec's records only for a notifier (a run with many conflicts need not build them twice).
+            var records = current.Select(ConflictRecords.ToRecord).ToList();
             var notifier = new ConflictNotifier(WebhookClient, notifications, logger);
             var result = await notifier.NotifyAsync(_config.Name, RunId, records, cancellationToken).ConfigureAwait(false);
             if (result.Needed && notifications.Webhook is not null && !result.Delivered)

@@ -163,7 +163,10 @@ public sealed class SyncEngine
 
         try
         {
-            await state.AppendRunAsync(new RunRecord(runId, _clock.GetCurrentInstant(), report.Metadata.Status, report.ToJson()), CancellationToken.None).ConfigureAwait(false);
+            // The summary without the conflicts' details: the conflict log holds every one, and the report file lists
+            // them; a run with thousands of conflicts would otherwise store megabytes per run, for 1,000 runs.
+            var summary = report.Conflicts.Count == 0 ? report : report with { Conflicts = [] };
+            await state.AppendRunAsync(new RunRecord(runId, _clock.GetCurrentInstant(), report.Metadata.Status, summary.ToJson()), CancellationToken.None).ConfigureAwait(false);
             completedRuns.Add(runId);
         }
         catch (Exception e) when (e is not OutOfMemoryException)

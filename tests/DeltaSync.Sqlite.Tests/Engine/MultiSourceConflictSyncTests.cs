@@ -185,6 +185,11 @@ public sealed class MultiSourceConflictSyncTests : IDisposable
         Assert.Equal("system", root.GetProperty("resolution").GetProperty("resolved_by").GetString());
         Assert.Empty(await store.ReadConflictReviewsAsync(null, 10, CancellationToken.None));
 
+        // The run's stored summary counts the conflict; its details live in the log (and the report file).
+        using var summary = JsonDocument.Parse((await store.ReadRunsAsync(1, CancellationToken.None))[0].ReportJson);
+        Assert.Equal(1, summary.RootElement.GetProperty("statistics").GetProperty("conflicts_detected").GetInt32());
+        Assert.Equal(0, summary.RootElement.GetProperty("conflicts").GetArrayLength());
+
         // A replayed pass changes nothing and detects nothing again.
         var again = await RunAsync();
         Assert.Equal(0, SyncWorkspace.Writes(again));
