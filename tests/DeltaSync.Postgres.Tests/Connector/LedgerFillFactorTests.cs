@@ -14,11 +14,7 @@ public sealed class LedgerFillFactorTests
     public async Task A_new_ledger_and_an_older_one_keep_room_for_rewritten_entries()
     {
         await using var db = await PgDatabase.CreateAsync("fillfactor");
-        await using (var destination = new PostgresDestination(db.Uri))
-        {
-            // Opening the ledger creates the schema.
-            await destination.Ledger.LookupAsync(new LedgerScope("items", "source"), [new RecordKey([1L])], CancellationToken.None);
-        }
+        await OpenLedgerAsync(db);
 
         Assert.Equal($"fillfactor={PostgresLedger.FillFactor}", await FillFactorAsync(db, "ledger"));
         Assert.Equal($"fillfactor={PostgresLedger.FillFactor}", await FillFactorAsync(db, "records"));
@@ -27,21 +23,22 @@ public sealed class LedgerFillFactorTests
         await db.ExecuteAsync("ALTER TABLE deltasync.ledger RESET (fillfactor)");
         await db.ExecuteAsync("ALTER TABLE deltasync.records SET (fillfactor = 90)");
         Assert.Null(await FillFactorAsync(db, "ledger"));
-        await using (var destination = new PostgresDestination(db.Uri))
-        {
-            await destination.Ledger.LookupAsync(new LedgerScope("items", "source"), [new RecordKey([1L])], CancellationToken.None);
-        }
+        await OpenLedgerAsync(db);
 
         Assert.Equal($"fillfactor={PostgresLedger.FillFactor}", await FillFactorAsync(db, "ledger"));
         Assert.Equal("fillfactor=90", await FillFactorAsync(db, "records"));
 
         await db.ExecuteAsync("ALTER TABLE deltasync.records RESET (fillfactor)");
-        await using (var destination = new PostgresDestination(db.Uri))
-        {
-            await destination.Ledger.LookupAsync(new LedgerScope("items", "source"), [new RecordKey([1L])], CancellationToken.None);
-        }
+        await OpenLedgerAsync(db);
 
         Assert.Equal($"fillfactor={PostgresLedger.FillFactor}", await FillFactorAsync(db, "records"));
+    }
+
+    /// <summary>Opens a destination on <paramref name="db"/> and its ledger, which creates (or migrates) the schema.</summary>
+    private static async Task OpenLedgerAsync(PgDatabase db)
+    {
+        await using var destination = new PostgresDestination(db.Uri);
+        await destination.Ledger.LookupAsync(new LedgerScope("items", "source"), [new RecordKey([1L])], CancellationToken.None);
     }
 
     private static Task<string?> FillFactorAsync(PgDatabase db, string table) =>

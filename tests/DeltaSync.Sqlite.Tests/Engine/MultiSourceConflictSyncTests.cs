@@ -413,14 +413,13 @@ public sealed class MultiSourceConflictSyncTests : IDisposable
         Upsert(_crm, 1, "Ann", "ann@crm", "111", 40);
         Upsert(_shop, 1, "Ann", "ann@shop", "111", 10);
 
-        var watch = System.Diagnostics.Stopwatch.StartNew();
+        // Blocked behind the batch, the log would wait out the store's busy timeout and fail the table (the run would
+        // not complete).
         var report = await RunAsync(yaml);
 
         Assert.Equal(1, report.Statistics.ConflictsDetected);
         Assert.Equal("ann@shop", Dest("email"));
         Assert.Equal(2L, _workspace.Destination.Scalar("SELECT count(*) FROM conflict_log"));
-        // Blocked, the log would have waited out the store's 5 s busy timeout before failing the table.
-        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(4), $"the run took {watch.Elapsed}");
     }
 
     [Fact]
