@@ -45,7 +45,7 @@ public sealed class ConflictEngine
         // One version (the usual case) needs no ordering, and its step is the outcome.
         if (versions is IReadOnlyList<RecordVersion> { Count: 1 } single)
         {
-            CheckKey(record, single[0]);
+            CheckKey(record, single[0], nameof(versions));
             return Apply(record, single[0], now);
         }
 
@@ -54,7 +54,7 @@ public sealed class ConflictEngine
         var destinationEdits = new List<string>();
         foreach (var version in CanonicalOrder(versions))
         {
-            CheckKey(record, version);
+            CheckKey(record, version, nameof(versions));
             var step = Apply(record, version, now);
             record = step.Record;
             conflicts.AddRange(step.Conflicts);
@@ -65,11 +65,11 @@ public sealed class ConflictEngine
         return new MergeOutcome(record, conflicts, heldUpdates, destinationEdits.Count == 0 ? [] : destinationEdits.Distinct(StringComparer.Ordinal).ToList());
     }
 
-    private static void CheckKey(RecordBase record, RecordVersion versions)
+    private static void CheckKey(RecordBase record, RecordVersion version, string parameter)
     {
-        if (!string.Equals(versions.Key, record.Key, StringComparison.Ordinal))
+        if (!string.Equals(version.Key, record.Key, StringComparison.Ordinal))
         {
-            throw new ArgumentException($"version of key '{versions.Key}' given for record '{record.Key}'", nameof(versions));
+            throw new ArgumentException($"version of key '{version.Key}' given for record '{record.Key}'", parameter);
         }
     }
 

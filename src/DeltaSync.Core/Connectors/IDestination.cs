@@ -45,11 +45,6 @@ public interface IDestination : IAsyncDisposable
         Task.FromResult(BulkLoadOutcome.Skipped("this destination has no bulk load"));
 
     /// <summary>
-    /// For conflict detection between several sources: per key, the stored record base (<see cref="ApplyUnit.RecordBases"/>)
-    /// and the row the destination holds now (every column by name; null when absent) — one batched read. Keys with
-    /// neither are missing from the result.
-    /// </summary>
-    /// <summary>
     /// Whether a state store at <paramref name="stateConnection"/> (resolved from <paramref name="baseDirectory"/>) is
     /// this destination's own storage in a way that lets a batch block it: a SQLite destination whose state store is
     /// its very file (by any path to it). Then nothing may write the store while a batch holds the destination's writer,
@@ -57,6 +52,11 @@ public interface IDestination : IAsyncDisposable
     /// </summary>
     bool SharesStorageWith(string stateConnection, string baseDirectory) => false;
 
+    /// <summary>
+    /// For conflict detection between several sources: per key, the stored record base (<see cref="ApplyUnit.RecordBases"/>)
+    /// and the row the destination holds now (every column by name; null when absent) — one batched read. Keys with
+    /// neither are missing from the result.
+    /// </summary>
     Task<IReadOnlyDictionary<RecordKey, StoredRecord>> ReadRecordsAsync(string destinationTable, TableSchema schema, IReadOnlyCollection<RecordKey> keys, CancellationToken cancellationToken) =>
         throw new SyncException(ErrorClass.Fatal, $"this destination cannot keep record bases, so '{destinationTable}' cannot be written by several sources (conflict detection needs them)");
 }
