@@ -394,21 +394,22 @@ internal sealed class DataFields
     private readonly string[] _names;
     private readonly int[] _indexes;
     private readonly int _columns;
-    private readonly bool _distinct;
 
     private DataFields(string[] names, int[] indexes, int columns)
     {
         _names = names;
         _indexes = indexes;
         _columns = columns;
-        _distinct = names.Distinct(StringComparer.Ordinal).Count() == names.Length;
     }
 
     public static DataFields Of(TableSchema schema, IReadOnlyDictionary<string, int> tracking)
     {
+        // One entry per name (the last column of a name, as a map built column by column would keep), in name order.
         var fields = schema.Columns
             .Select((column, index) => (column.Name, Index: index))
             .Where(f => !tracking.ContainsKey(f.Name))
+            .GroupBy(f => f.Name, StringComparer.Ordinal)
+            .Select(g => g.Last())
             .OrderBy(f => f.Name, StringComparer.Ordinal)
             .ToList();
         return new DataFields([.. fields.Select(f => f.Name)], [.. fields.Select(f => f.Index)], schema.Columns.Count);
@@ -417,9 +418,9 @@ internal sealed class DataFields
     /// <summary>The data fields of a change's row (in table-schema column order), normalized as a stored base holds them.</summary>
     public FieldDictionary<object?> ValuesOf(object?[] row)
     {
-        if (row.Length < _columns || !_distinct)
+        if (row.Length < _columns)
         {
-            // A row narrower than the table (or names that only differ in case): field by field.
+            // A row narrower than the table: only the fields it has.
             var builder = FieldDictionary<object?>.Empty.ToBuilder();
             for (var i = 0; i < _names.Length; i++)
             {
