@@ -66,6 +66,38 @@ public sealed class ConflictPolicy
             plugin);
     }
 
+    /// <summary>
+    /// Whether no conflict between <paramref name="sources"/> can end with the destination's row unchanged while a
+    /// field's writer or a hold changed — what the fast merge relies on (<see cref="SourceMergeState"/>): every field is
+    /// decided by <c>last_write_wins</c> or <c>source_wins</c> (the winner's value and stamp, together), nothing goes to
+    /// manual review (no threshold; a tolerance window only with the <c>source_wins</c> fallback and sources every field's
+    /// priority ranks apart), and there is no plug-in. Custom rules (a union, a sum, a plug-in's value) may keep a value
+    /// under another writer, so they take the full merge.
+    /// </summary>
+    public bool AllowsFastMerge(IReadOnlyList<string> sources)
+    {
+        ArgumentNullException.ThrowIfNull(sources);
+        if (Plugin is not null || ReviewThreshold is > 0)
+        {
+            return false;
+        }
+
+        foreach (var policy in _fields.Values.Append(Default))
+        {
+            if (policy.Strategy is not (ConflictStrategy.LastWriteWins or ConflictStrategy.SourceWins))
+            {
+                return false;
+            }
+
+            if (TimeWindow is not null && (Fallback != ConflictStrategy.SourceWins || sources.Select(policy.Rank).Distinct().Count() != sources.Count))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
     /// <summary>The policy of <paramref name="field"/>.</summary>
     public FieldPolicy For(string field) => _fields.TryGetValue(field, out var policy) ? policy : Default;
 }

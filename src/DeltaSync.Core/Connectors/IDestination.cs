@@ -59,6 +59,55 @@ public interface IDestination : IAsyncDisposable
     /// </summary>
     Task<IReadOnlyDictionary<RecordKey, StoredRecord>> ReadRecordsAsync(string destinationTable, TableSchema schema, IReadOnlyCollection<RecordKey> keys, CancellationToken cancellationToken) =>
         throw new SyncException(ErrorClass.Fatal, $"this destination cannot keep record bases, so '{destinationTable}' cannot be written by several sources (conflict detection needs them)");
+
+    /// <summary>
+    /// <see cref="ReadRecordsAsync(string, TableSchema, IReadOnlyCollection{RecordKey}, CancellationToken)"/> for only
+    /// the <paramref name="parts"/> wanted (the other part is left null): the fast merge reads the rows of a whole batch
+    /// and the bases of only the records it cannot take past. Destinations that cannot read one part alone read both.
+    /// </summary>
+    Task<IReadOnlyDictionary<RecordKey, StoredRecord>> ReadRecordsAsync(string destinationTable, TableSchema schema, IReadOnlyCollection<RecordKey> keys, RecordParts parts, CancellationToken cancellationToken) =>
+        ReadRecordsAsync(destinationTable, schema, keys, cancellationToken);
+
+    /// <summary>
+    /// Per key, the <see cref="MergedRowDigest"/> of the row the destination holds now (absent keys are missing): all the
+    /// fast merge needs of a record's row. Destinations that cannot compute it in place read the rows.
+    /// </summary>
+    async Task<IReadOnlyDictionary<RecordKey, long>> ReadRowDigestsAsync(string destinationTable, TableSchema schema, IReadOnlyCollection<RecordKey> keys, CancellationToken cancellationToken)
+    {
+        var rows = await ReadRecordsAsync(destinationTable, schema, keys, RecordParts.Rows, cancellationToken).ConfigureAwait(false);
+        var digests = new Dictionary<RecordKey, long>(rows.Count);
+        foreach (var (key, stored) in rows)
+        {
+            if (stored.Row is { } row)
+            {
+                digests[key] = MergedRowDigest.Of(schema, row);
+            }
+        }
+
+        return digests;
+    }
+
+    /// <summary>
+    /// The merge epoch of a table several sources write (see <see cref="Conflicts.SourceMergeState"/>), moved on first
+    /// when <paramref name="advance"/>: a run that cannot vouch for the sources' fast-merge states (its policy may hold
+    /// fields, a review changed a record) advances it, and every state written under an earlier epoch stops counting.
+    /// Null when the destination keeps no epoch: then no fast merge is taken.
+    /// </summary>
+    Task<long?> MergeEpochAsync(string destinationTable, bool advance, CancellationToken cancellationToken) => Task.FromResult<long?>(null);
+}
+
+/// <summary>Which parts of a stored record <see cref="IDestination.ReadRecordsAsync(string, TableSchema, IReadOnlyCollection{RecordKey}, RecordParts, CancellationToken)"/> reads.</summary>
+[Flags]
+public enum RecordParts
+{
+    /// <summary>The stored record base.</summary>
+    Bases = 1,
+
+    /// <summary>The destination's current row.</summary>
+    Rows = 2,
+
+    /// <summary>Both.</summary>
+    Both = Bases | Rows,
 }
 
 /// <summary>

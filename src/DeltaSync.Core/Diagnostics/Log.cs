@@ -23,6 +23,9 @@ public static partial class Log
     [LoggerMessage(EventId = 115, Level = LogLevel.Information, Message = "Table {Table}: time waiting for capture {Capture:F2}s, ledger {Resolve:F2}s, waiting for the table's lock {Lock:F2}s, conflict merge {Merge:F2}s, destination (merge included) {Apply:F2}s, state saves {Save:F2}s")]
     public static partial void TableTimings(ILogger logger, string table, double capture, double resolve, double @lock, double merge, double apply, double save);
 
+    [LoggerMessage(EventId = 133, Level = LogLevel.Information, Message = "Table {Table}: conflict path: {Fast} record(s) merged on the fast path, {Full} with their stored bases")]
+    public static partial void MergePaths(ILogger logger, string table, long fast, long full);
+
     [LoggerMessage(EventId = 117, Level = LogLevel.Information, Message = "Table {Table}: initial load by {How}: {Rows} rows in {Seconds:0.000} s (copy {CopySeconds:0.000} s, ledger {LedgerSeconds:0.000} s), checkpoint version {Version}")]
     public static partial void BulkLoaded(ILogger logger, string table, string how, long rows, double seconds, double copySeconds, double ledgerSeconds, long version);
 

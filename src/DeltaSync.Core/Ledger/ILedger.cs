@@ -17,6 +17,12 @@ public interface ILedger
 
     /// <summary>Whether entries of the scope may hold source digests (<see cref="LedgerEntry.HashIsSourceDigest"/>).</summary>
     ValueTask<bool> HasSourceDigestsAsync(LedgerScope scope, CancellationToken cancellationToken) => ValueTask.FromResult(false);
+
+    /// <summary>
+    /// Whether entries keep <see cref="LedgerEntry.MergeState"/> (written and read back with the entry). Where they do
+    /// not, every record of a table several sources write takes the conflict path's full merge.
+    /// </summary>
+    bool KeepsMergeState => false;
 }
 
 /// <summary>The part of the ledger one stream owns: a destination table and the source writing to it.</summary>

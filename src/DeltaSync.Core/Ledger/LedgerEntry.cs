@@ -17,6 +17,12 @@ public sealed record LedgerEntry(RecordKey Key, Position Position, Instant? Comm
     public bool HashIsSourceDigest { get; init; }
 
     /// <summary>
+    /// For a table several sources write: this source's fast-merge state of the record (<see cref="Conflicts.SourceMergeState"/>),
+    /// opaque to the ledger, which stores it with the entry when <see cref="ILedger.KeepsMergeState"/>. Null otherwise.
+    /// </summary>
+    public byte[]? MergeState { get; init; }
+
+    /// <summary>
     /// Whether <paramref name="change"/>'s row is the content this entry records as applied, by whichever hash the entry
     /// holds. A change without a source digest never matches a digest entry: it is applied once more (idempotently).
     /// </summary>

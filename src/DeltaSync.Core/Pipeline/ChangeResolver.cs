@@ -10,6 +10,9 @@ public sealed record ResolvedBatch(IReadOnlyList<RowWrite> Writes, IReadOnlyList
     /// <summary>The changes that became <see cref="Writes"/>, in the same order (late-arrival checks read their times).</summary>
     public IReadOnlyList<ChangeEvent> Applied { get; init; } = [];
 
+    /// <summary>The ledger's entries for the batch's keys before it (the conflict path reads its sources' merge states from them).</summary>
+    public IReadOnlyDictionary<RecordKey, LedgerEntry> Previous { get; init; } = new Dictionary<RecordKey, LedgerEntry>();
+
     /// <summary>Deletes older (by commit time) than the record's last applied update: the update stands.</summary>
     public int DelayedDeletes { get; init; }
 
@@ -149,6 +152,7 @@ public static class ChangeResolver
         return new ResolvedBatch(writes, [.. updates.Values], skipped)
         {
             Applied = applied,
+            Previous = known,
             DelayedDeletes = delayedDeletes,
             RevivalsRefused = revivalsRefused,
             Backdated = backdated,

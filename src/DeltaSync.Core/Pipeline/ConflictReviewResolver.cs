@@ -83,11 +83,30 @@ public sealed class ConflictReviewResolver(SyncConfig config, IStateStore store,
         var now = clock.GetCurrentInstant();
         var schema = KeyMapping.Rename(await describe(plan, cancellationToken).ConfigureAwait(false), plan.KeyMap);
         var key = RecordKey.FromEncoded(Convert.FromHexString(review.Key));
+        // A decision may leave the row as it is while changing who wrote it: no source's fast-merge state from before
+        // this review may vouch for the record any more.
+        await destination.MergeEpochAsync(plan.DestinationTable, advance: true, cancellationToken).ConfigureAwait(false);
         var stored = await destination.ReadRecordsAsync(plan.DestinationTable, schema, [key], cancellationToken).ConfigureAwait(false);
         stored.TryGetValue(key, out var found);
-        var record = found?.Base is { } text ? RecordBaseCodec.Decode(review.RecordId, text) : RecordBase.Absent(review.RecordId);
-        var holds = record.Holds.Values.Where(h => h.ConflictId == review.ConflictId).OrderBy(h => h.Field, StringComparer.Ordinal).ToList();
         var engine = new ConflictEngine(ConflictSession.PolicyOf(config));
+        var record = found?.Base is { } text ? RecordBaseCodec.Decode(review.RecordId, text) : RecordBase.Absent(review.RecordId);
+        if (found?.Base is not null && destination.Ledger.KeepsMergeState)
+        {
+            // What sources merged on the fast path since the base was stored.
+            var tails = new List<(string, SourceMergeState)>();
+            foreach (var source in TablePlan.FromConfig(config).Where(p => string.Equals(p.DestinationTable, plan.DestinationTable, StringComparison.OrdinalIgnoreCase)).Select(p => p.SourceName).Distinct(StringComparer.Ordinal))
+            {
+                var entries = await destination.Ledger.LookupAsync(new LedgerScope(plan.DestinationTable, source), [key], cancellationToken).ConfigureAwait(false);
+                if (entries.TryGetValue(key, out var entry) && SourceMergeState.Decode(entry.MergeState) is { Tail.Count: > 0 } state)
+                {
+                    tails.Add((source, state));
+                }
+            }
+
+            record = RecordMerger.FoldTails(engine, record, tails, now);
+        }
+
+        var holds = record.Holds.Values.Where(h => h.ConflictId == review.ConflictId).OrderBy(h => h.Field, StringComparer.Ordinal).ToList();
         var fields = new List<FieldResolution>();
         var values = new Dictionary<string, object?>(StringComparer.Ordinal);
         foreach (var hold in holds)

@@ -37,6 +37,10 @@ public sealed class ConflictSession
     /// <summary>Decides merges.</summary>
     public ConflictEngine Engine { get; }
 
+    private static readonly AsyncLocal<bool> s_fullMergeOnly = new();
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> _epochsAdvanced = new(StringComparer.OrdinalIgnoreCase);
+
     /// <summary>Serializes read-merge-apply per destination table.</summary>
     public DestinationTableLocks Locks { get; }
 
@@ -77,6 +81,60 @@ public sealed class ConflictSession
             .Select(p => p.SourceName)
             .Distinct(StringComparer.Ordinal)
             .ToList();
+    }
+
+    /// <summary>
+    /// Whether records of <paramref name="plan"/>'s table may take the fast merge (<see cref="SourceMergeState"/>): two
+    /// sources write it, and the policy can end no conflict with the row unchanged but the record's state changed in a
+    /// way the other source's fast merge would miss (<see cref="ConflictPolicy.AllowsFastMerge"/>). With three or more
+    /// sources a write that two of them agree on keeps its writer, so it takes the full merge.
+    /// </summary>
+    public bool AllowsFastMerge(TablePlan plan)
+    {
+        ArgumentNullException.ThrowIfNull(plan);
+        if (s_fullMergeOnly.Value)
+        {
+            return false;
+        }
+
+        var others = OtherSources(plan);
+        return others.Count == 1 && Engine.Policy.AllowsFastMerge([plan.SourceName, others[0]]);
+    }
+
+    /// <summary>
+    /// While set in the calling flow, every record takes the full merge (tests compare the fast merge with it).
+    /// </summary>
+    internal static bool FullMergeOnly
+    {
+        get => s_fullMergeOnly.Value;
+        set => s_fullMergeOnly.Value = value;
+    }
+
+    /// <summary>
+    /// The merge epoch a batch of <paramref name="plan"/>'s table merges under: the destination's current one when the
+    /// table's records may take the fast merge; null when they may not, after moving the epoch on (once per session and
+    /// table) so that no state written before counts once this run may have changed records without changing rows.
+    /// </summary>
+    public async Task<long?> MergeEpochAsync(IDestination destination, TablePlan plan, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        ArgumentNullException.ThrowIfNull(plan);
+        if (!destination.Ledger.KeepsMergeState)
+        {
+            return null;
+        }
+
+        if (AllowsFastMerge(plan))
+        {
+            return await destination.MergeEpochAsync(plan.DestinationTable, advance: false, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (_epochsAdvanced.TryAdd(plan.DestinationTable, true))
+        {
+            await destination.MergeEpochAsync(plan.DestinationTable, advance: true, cancellationToken).ConfigureAwait(false);
+        }
+
+        return null;
     }
 
     /// <summary>

@@ -1,5 +1,6 @@
 using DeltaSync.Core.Conflicts;
 using DeltaSync.Core.Connectors;
+using DeltaSync.Core.Ledger;
 using DeltaSync.Core.Model;
 using NodaTime;
 
@@ -13,7 +14,38 @@ public sealed record MergedBatch(IReadOnlyList<RowWrite> Writes, IReadOnlyList<R
 {
     /// <summary>Conflicts detected in the batch.</summary>
     public int ConflictCount => Outcomes.Sum(o => o.Outcome.Conflicts.Count);
+
+    /// <summary>Per merged record, the source's new merge state for its ledger entry (null: none kept).</summary>
+    public IReadOnlyDictionary<RecordKey, byte[]?> MergeStates { get; init; } = new Dictionary<RecordKey, byte[]?>();
+
+    /// <summary>Records that took the fast merge (no stored base read or written).</summary>
+    public int FastMerged { get; init; }
+
+    /// <summary><paramref name="updates"/> (the batch's ledger entries) with each merged record's new merge state.</summary>
+    public IReadOnlyList<LedgerEntry> WithMergeStates(IReadOnlyList<LedgerEntry> updates)
+    {
+        ArgumentNullException.ThrowIfNull(updates);
+        if (MergeStates.Count == 0)
+        {
+            return updates;
+        }
+
+        var result = new List<LedgerEntry>(updates.Count);
+        foreach (var entry in updates)
+        {
+            result.Add(MergeStates.TryGetValue(entry.Key, out var state) ? entry with { MergeState = state } : entry);
+        }
+
+        return result;
+    }
 }
+
+/// <summary>What the merge of a batch knows besides its changes.</summary>
+/// <param name="Ledger">The destination's ledger: the other sources' merge states are read from it for records that take the full merge.</param>
+/// <param name="OtherSources">The other sources writing the table.</param>
+/// <param name="Previous">This source's ledger entries for the batch's keys, before it (<see cref="ResolvedBatch.Previous"/>).</param>
+/// <param name="Epoch">The table's merge epoch when records may take the fast merge; null when they may not (no merge state is then kept).</param>
+public sealed record MergeContext(ILedger Ledger, IReadOnlyList<string> OtherSources, IReadOnlyDictionary<RecordKey, LedgerEntry> Previous, long? Epoch);
 
 /// <summary>
 /// The conflict path of a table several sources write: after <see cref="ChangeResolver"/> dropped replays, the batch's
@@ -30,6 +62,7 @@ public static class RecordMerger
         TablePlan plan,
         TableSchema schema,
         IReadOnlyList<ChangeEvent> changes,
+        MergeContext context,
         Instant now,
         CancellationToken cancellationToken)
     {
@@ -38,6 +71,7 @@ public static class RecordMerger
         ArgumentNullException.ThrowIfNull(plan);
         ArgumentNullException.ThrowIfNull(schema);
         ArgumentNullException.ThrowIfNull(changes);
+        ArgumentNullException.ThrowIfNull(context);
         if (changes.Count == 0)
         {
             return new MergedBatch([], [], []);
@@ -60,18 +94,19 @@ public static class RecordMerger
         var fields = DataFields.Of(schema, tracking);
         var merged = new Merged[order.Count];
         var parallel = engine.Policy.Plugin is null && Environment.ProcessorCount > 1;
+        var chunkReader = new ChunkReader(destination, plan, schema, fields, context, byKey, order);
 
         // In chunks, each read while the one before is merged: only a chunk's stored rows and bases are alive at a time
         // (a whole batch of them made every collection copy tens of megabytes), and the destination's reads overlap the
         // merging.
         var chunks = (order.Count + ChunkSize - 1) / ChunkSize;
-        var reading = ReadChunkAsync(destination, plan, schema, order, 0, cancellationToken);
+        var reading = chunkReader.ReadAsync(0, cancellationToken);
         for (var chunk = 0; chunk < chunks; chunk++)
         {
             var stored = await reading.ConfigureAwait(false);
             var from = chunk * ChunkSize;
             var to = Math.Min(order.Count, from + ChunkSize);
-            reading = chunk + 1 < chunks ? ReadChunkAsync(destination, plan, schema, order, to, cancellationToken) : Task.FromResult(stored);
+            reading = chunk + 1 < chunks ? chunkReader.ReadAsync(to, cancellationToken) : Task.FromResult(stored);
             try
             {
                 MergeChunk(stored, from, to);
@@ -85,17 +120,20 @@ public static class RecordMerger
             }
         }
 
-        void MergeRange(IReadOnlyDictionary<RecordKey, StoredRecord> stored, int start, int end)
+        void MergeRange(ChunkRead read, int start, int end)
         {
             for (var i = start; i < end; i++)
             {
                 var key = order[i];
-                stored.TryGetValue(key, out var found);
-                merged[i] = MergeRecord(engine, plan, schema, tracking, fields, key, found, byKey[key], now);
+                read.Stored.TryGetValue(key, out var found);
+                read.Own.TryGetValue(key, out var own);
+                merged[i] = read.Fast.Contains(key)
+                    ? FastRecord(plan, schema, tracking, fields, key, own!, byKey[key][0], context.Epoch!.Value, now)
+                    : MergeRecord(engine, plan, schema, tracking, fields, key, found, byKey[key], own, read.Others.GetValueOrDefault(key), context, now);
             }
         }
 
-        void MergeChunk(IReadOnlyDictionary<RecordKey, StoredRecord> stored, int from, int to)
+        void MergeChunk(ChunkRead read, int from, int to)
         {
             // Records merge independently and the engine is pure, so a large chunk is merged on every core (the caller
             // holds the table's lock meanwhile); a plug-in resolver is not known to be thread-safe and runs on one.
@@ -106,7 +144,7 @@ public static class RecordMerger
                     Parallel.ForEach(
                         System.Collections.Concurrent.Partitioner.Create(from, to, Math.Max(64, (to - from) / (Environment.ProcessorCount * 4))),
                         new ParallelOptions { CancellationToken = cancellationToken },
-                        range => MergeRange(stored, range.Item1, range.Item2));
+                        range => MergeRange(read, range.Item1, range.Item2));
                 }
                 catch (AggregateException e) when (e.InnerExceptions.Count > 0)
                 {
@@ -116,16 +154,18 @@ public static class RecordMerger
             }
             else
             {
-                MergeRange(stored, from, to);
+                MergeRange(read, from, to);
             }
         }
 
         var writes = new List<RowWrite>(order.Count);
         var bases = new List<RecordBaseWrite>(order.Count);
         var outcomes = new List<(RecordKey, MergeOutcome)>();
+        var states = context.Ledger.KeepsMergeState ? new Dictionary<RecordKey, byte[]?>(order.Count) : null;
+        var fast = 0;
         for (var i = 0; i < merged.Length; i++)
         {
-            var (write, body, outcome) = merged[i];
+            var (write, body, outcome, state, wasFast) = merged[i];
             if (write is { } needed)
             {
                 writes.Add(needed);
@@ -140,9 +180,12 @@ public static class RecordMerger
             {
                 outcomes.Add((order[i], outcome));
             }
+
+            states?.Add(order[i], state);
+            fast += wasFast ? 1 : 0;
         }
 
-        return new MergedBatch(writes, bases, outcomes);
+        return new MergedBatch(writes, bases, outcomes) { MergeStates = states ?? new Dictionary<RecordKey, byte[]?>(), FastMerged = fast };
     }
 
     /// <summary>Chunks with fewer distinct records than this are merged on one thread (fanning out costs more than it saves).</summary>
@@ -151,15 +194,247 @@ public static class RecordMerger
     /// <summary>Records read from the destination and merged at a time.</summary>
     private const int ChunkSize = 1024;
 
-    /// <summary>The stored records of the chunk of <paramref name="order"/> starting at <paramref name="from"/>, read on the thread pool.</summary>
-    private static Task<IReadOnlyDictionary<RecordKey, StoredRecord>> ReadChunkAsync(IDestination destination, TablePlan plan, TableSchema schema, List<RecordKey> order, int from, CancellationToken cancellationToken)
+    /// <summary>A chunk as read: stored rows (and bases of the records taking the full merge), the source's own merge states, which records take the fast merge, and the other sources' states of the rest.</summary>
+    private sealed record ChunkRead(
+        IReadOnlyDictionary<RecordKey, StoredRecord> Stored,
+        Dictionary<RecordKey, SourceMergeState> Own,
+        HashSet<RecordKey> Fast,
+        Dictionary<RecordKey, List<(string Source, SourceMergeState State)>> Others);
+
+    /// <summary>Reads chunks of a batch's records, on the thread pool.</summary>
+    private sealed class ChunkReader(IDestination destination, TablePlan plan, TableSchema schema, DataFields fields, MergeContext context, Dictionary<RecordKey, List<ChangeEvent>> byKey, List<RecordKey> order)
     {
-        var keys = order.GetRange(from, Math.Min(ChunkSize, order.Count - from));
-        return Task.Run(() => destination.ReadRecordsAsync(plan.DestinationTable, schema, keys, cancellationToken), cancellationToken);
+        public Task<ChunkRead> ReadAsync(int from, CancellationToken cancellationToken)
+        {
+            var keys = order.GetRange(from, Math.Min(ChunkSize, order.Count - from));
+            return Task.Run(() => ReadChunkAsync(keys, cancellationToken), cancellationToken);
+        }
+
+        private async Task<ChunkRead> ReadChunkAsync(List<RecordKey> keys, CancellationToken cancellationToken)
+        {
+            var own = new Dictionary<RecordKey, SourceMergeState>();
+            var fast = new HashSet<RecordKey>();
+            if (!context.Ledger.KeepsMergeState)
+            {
+                var both = await destination.ReadRecordsAsync(plan.DestinationTable, schema, keys, RecordParts.Both, cancellationToken).ConfigureAwait(false);
+                return new ChunkRead(both, own, fast, []);
+            }
+
+            foreach (var key in keys)
+            {
+                if (context.Previous.TryGetValue(key, out var entry) && SourceMergeState.Decode(entry.MergeState) is { } state)
+                {
+                    own[key] = state;
+                }
+            }
+
+            IReadOnlyDictionary<RecordKey, StoredRecord> stored;
+            var slow = keys;
+            if (context.Epoch is { } epoch)
+            {
+                // The row digests of every record first: a record whose row is still what this source's last merge left,
+                // under an eligible state of this epoch, takes the fast merge; only the others are read in full.
+                var digests = await destination.ReadRowDigestsAsync(plan.DestinationTable, schema, keys, cancellationToken).ConfigureAwait(false);
+                slow = [];
+                foreach (var key in keys)
+                {
+                    if (TakesFastMerge(key, epoch, own.GetValueOrDefault(key), digests.TryGetValue(key, out var digest) ? digest : null))
+                    {
+                        fast.Add(key);
+                    }
+                    else
+                    {
+                        slow.Add(key);
+                    }
+                }
+
+                stored = slow.Count == 0
+                    ? new Dictionary<RecordKey, StoredRecord>()
+                    : await destination.ReadRecordsAsync(plan.DestinationTable, schema, slow, RecordParts.Both, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                stored = await destination.ReadRecordsAsync(plan.DestinationTable, schema, keys, RecordParts.Both, cancellationToken).ConfigureAwait(false);
+            }
+
+            // The records taking the full merge fold every source's fast-merged versions into their bases first.
+            var others = new Dictionary<RecordKey, List<(string, SourceMergeState)>>();
+            if (slow.Count > 0)
+            {
+                foreach (var source in context.OtherSources)
+                {
+                    var entries = await context.Ledger.LookupAsync(new LedgerScope(plan.DestinationTable, source), slow, cancellationToken).ConfigureAwait(false);
+                    foreach (var (key, entry) in entries)
+                    {
+                        if (SourceMergeState.Decode(entry.MergeState) is { Tail.Count: > 0 } state)
+                        {
+                            if (!others.TryGetValue(key, out var list))
+                            {
+                                others[key] = list = [];
+                            }
+
+                            list.Add((source, state));
+                        }
+                    }
+                }
+            }
+
+            return new ChunkRead(stored, own, fast, others);
+        }
+
+        private bool TakesFastMerge(RecordKey key, long epoch, SourceMergeState? state, long? digest)
+        {
+            if (state is not { Eligible: true } || state.Epoch != epoch || state.Tail.Count >= SourceMergeState.MaxTail || digest != state.RowDigest
+                || state.FieldsId != fields.Id || state.FieldDigests.Length != fields.Names.Length)
+            {
+                return false;
+            }
+
+            var changes = byKey[key];
+            return changes.Count == 1 && changes[0].Operation != ChangeOperation.Delete && changes[0].Values is { } values && values.Length >= schema.Columns.Count;
+        }
     }
 
-    /// <summary>One record's merge: the write the destination needs (null: none), the new base text (null: unchanged), the outcome when it found a conflict or joined a review.</summary>
-    private readonly record struct Merged(RowWrite? Write, byte[]? Body, MergeOutcome? Outcome);
+    /// <summary>One record's merge: the write the destination needs (null: none), the new base text (null: unchanged), the outcome when it found a conflict or joined a review, the source's new merge state, and whether it took the fast merge.</summary>
+    private readonly record struct Merged(RowWrite? Write, byte[]? Body, MergeOutcome? Outcome, byte[]? State, bool Fast);
+
+    /// <summary>
+    /// The fast merge of one change (see <see cref="SourceMergeState"/>): the record is eligible for this source and its
+    /// row is what this source's last merge left, so every field the change alters (its digest differs from the merged
+    /// value's) is a plain write. The row is written, the version appended to the source's state, and the stored base
+    /// left as it is.
+    /// </summary>
+    private static Merged FastRecord(TablePlan plan, TableSchema schema, Dictionary<string, int> tracking, DataFields fields, RecordKey key, SourceMergeState state, ChangeEvent change, long epoch, Instant now)
+    {
+        var incoming = change.Values!;
+        var values = new object?[schema.Columns.Count];
+        var digests = (long[])state.FieldDigests.Clone();
+        var write = false;
+        List<string>? changedNames = null;
+        List<object?>? changedValues = null;
+        var names = fields.Names;
+        var indexes = fields.Indexes;
+        for (var f = 0; f < names.Length; f++)
+        {
+            var index = indexes[f];
+            var value = RecordBaseCodec.Normalize(incoming[index]);
+            values[index] = value;
+            var digest = MergedRowDigest.OfValue(value);
+            if (digest != digests[f])
+            {
+                (changedNames ??= []).Add(names[f]);
+                (changedValues ??= []).Add(value);
+                digests[f] = digest;
+                write = true;
+            }
+        }
+
+        // The change-tracking columns hold the largest value any version brought (the state keeps them).
+        var held = state.Tracking;
+        foreach (var (field, index) in tracking)
+        {
+            var value = RecordBaseCodec.Normalize(incoming[index]);
+            var current = held.GetValueOrDefault(field);
+            if (current is null || (value is not null && FieldValues.Compare(value, current) > 0))
+            {
+                write |= !FieldValues.Same(value, current);
+                current = value;
+                held = held.SetItem(field, value);
+            }
+
+            values[index] = current;
+        }
+
+        for (var i = 0; i < schema.KeyIndexes.Count; i++)
+        {
+            // The key columns keep the key's own values, as the full merge writes them.
+            values[schema.KeyIndexes[i]] = key.Values[i];
+        }
+
+        var sequence = state.Sequence + 1;
+        var at = (change.CommitTime ?? now) - plan.ClockOffset;
+        var changed = changedNames is null ? FieldDictionary<object?>.Empty : FieldDictionary<object?>.FromOrdered([.. changedNames], [.. changedValues!]);
+        var next = state with
+        {
+            Epoch = epoch,
+            Sequence = sequence,
+            RowDigest = write ? MergedRowDigest.Of(values) : state.RowDigest,
+            FieldDigests = digests,
+            Tracking = held,
+            Tail = [.. state.Tail, new FastVersion(at, sequence, changed)],
+        };
+        return new Merged(write ? new RowWrite(WriteKind.Update, key, values) : null, null, null, next.Encode(), true);
+    }
+
+    /// <summary>
+    /// Folds the versions that sources merged on the fast path since <paramref name="record"/> was stored (each
+    /// source's tail past the base's stamp of that source) into it, through the engine, as their merges would have.
+    /// </summary>
+    internal static RecordBase FoldTails(ConflictEngine engine, RecordBase record, IEnumerable<(string Source, SourceMergeState State)> states, Instant now)
+    {
+        ArgumentNullException.ThrowIfNull(engine);
+        ArgumentNullException.ThrowIfNull(record);
+        ArgumentNullException.ThrowIfNull(states);
+        foreach (var (source, state) in states)
+        {
+            var done = record.SourceStamps.TryGetValue(source, out var stamp) ? stamp.Sequence : 0;
+            List<RecordVersion>? versions = null;
+            foreach (var version in state.Tail)
+            {
+                if (version.Sequence > done)
+                {
+                    (versions ??= []).Add(RecordVersion.Upsert(source, record.Key, version.Changed, version.Time, version.Sequence));
+                }
+            }
+
+            if (versions is null)
+            {
+                continue;
+            }
+
+            record = WithTracking(Converge(engine.Merge(record, versions, now).Record), state.Tracking);
+        }
+
+        return record;
+    }
+
+    /// <summary>
+    /// Whether <paramref name="record"/> takes <paramref name="source"/>'s next change without a conflict whatever it
+    /// changes: it exists, holds nothing, every written field was last written by this source, and the source's view
+    /// holds every data field's merged value.
+    /// </summary>
+    internal static bool Eligible(RecordBase record, string source, IReadOnlyList<string> dataFields)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        ArgumentNullException.ThrowIfNull(dataFields);
+        if (!record.Exists || !record.Holds.IsEmpty || (record.InsertedBy is { } inserted && inserted.Source != source))
+        {
+            return false;
+        }
+
+        foreach (var (_, writer) in record.Writers)
+        {
+            if (writer.Source != source)
+            {
+                return false;
+            }
+        }
+
+        if (!record.SourceViews.TryGetValue(source, out var view))
+        {
+            return false;
+        }
+
+        foreach (var field in dataFields)
+        {
+            if (!record.Values.TryGetValue(field, out var value) || !view.TryGetValue(field, out var seen) || !FieldValues.Same(seen, value))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
 
     private static Merged MergeRecord(
         ConflictEngine engine,
@@ -170,6 +445,9 @@ public static class RecordMerger
         RecordKey key,
         StoredRecord? found,
         List<ChangeEvent> changes,
+        SourceMergeState? own,
+        List<(string Source, SourceMergeState State)>? others,
+        MergeContext context,
         Instant now)
     {
         var id = key.ToString();
@@ -179,6 +457,17 @@ public static class RecordMerger
         if (found?.Base is { } text)
         {
             record = RecordBaseCodec.Decode(id, text);
+            // What sources merged on the fast path since the base was stored comes first: the row already holds it.
+            if (own is { Tail.Count: > 0 })
+            {
+                record = FoldTails(engine, record, [(plan.SourceName, own)], now);
+            }
+
+            if (others is not null)
+            {
+                record = FoldTails(engine, record, others, now);
+            }
+
             // The destination's row as a version of its own: fields edited out-of-band since the base differ from it.
             // A row that still holds what was merged (the usual case) adds nothing, so it is not merged at all.
             if (row is null ? record.Exists : EditedOutOfBand(row, record, tracking))
@@ -212,10 +501,38 @@ public static class RecordMerger
 
         var body = RecordBaseCodec.EncodeUtf8(next);
         var logged = outcome.Conflicts.Count > 0 || outcome.HeldUpdates.Count > 0;
+        var write = WriteOf(schema, key, next, row);
+        byte[]? state = null;
+        if (context.Epoch is { } epoch && context.Ledger.KeepsMergeState)
+        {
+            // The row this merge leaves, for the source's next change to recognise: written, or as it was.
+            long? digest = write is { Kind: WriteKind.Delete } ? null : write is { Values: { } written } ? MergedRowDigest.Of(written) : row is null ? null : MergedRowDigest.Of(schema, row);
+            var newest = next.SourceStamps.TryGetValue(plan.SourceName, out var stamp) ? stamp.Sequence : 0;
+            var eligible = digest is not null && Eligible(next, plan.SourceName, fields.Names);
+            var fieldDigests = new long[eligible ? fields.Names.Length : 0];
+            for (var f = 0; f < fieldDigests.Length; f++)
+            {
+                fieldDigests[f] = MergedRowDigest.OfValue(next.Values[fields.Names[f]]);
+            }
+
+            var trackingValues = FieldDictionary<object?>.Empty;
+            foreach (var (field, _) in tracking)
+            {
+                if (next.Values.TryGetValue(field, out var value))
+                {
+                    trackingValues = trackingValues.SetItem(field, value);
+                }
+            }
+
+            state = new SourceMergeState(epoch, eligible, digest ?? 0, newest, fields.Id, fieldDigests, trackingValues, []).Encode();
+        }
+
         return new Merged(
-            WriteOf(schema, key, next, row),
+            write,
             found?.Base is { } stored && body.AsSpan().SequenceEqual(stored) ? null : body,
-            logged ? outcome with { Record = next } : null);
+            logged ? outcome with { Record = next } : null,
+            state,
+            false);
     }
 
     /// <summary>The write that makes the destination hold <paramref name="record"/>, or null when it already does.</summary>
@@ -328,6 +645,21 @@ public static class RecordMerger
         return fields;
     }
 
+    /// <summary>The record with each tracking field at the larger of its value and <paramref name="incoming"/>'s.</summary>
+    private static RecordBase WithTracking(RecordBase record, FieldDictionary<object?> incoming)
+    {
+        var values = record.Values;
+        foreach (var (field, value) in incoming)
+        {
+            if (!values.TryGetValue(field, out var current) || current is null || (value is not null && FieldValues.Compare(value, current) > 0))
+            {
+                values = values.SetItem(field, value);
+            }
+        }
+
+        return values == record.Values ? record : record with { Values = values };
+    }
+
     private static RecordBase WithTracking(RecordBase record, TableSchema schema, IReadOnlyDictionary<string, int> tracking, IReadOnlyList<ChangeEvent> changes)
     {
         var values = record.Values;
@@ -400,7 +732,24 @@ internal sealed class DataFields
         _names = names;
         _indexes = indexes;
         _columns = columns;
+        var id = new System.IO.Hashing.XxHash64();
+        foreach (var name in names)
+        {
+            MergedRowDigest.AppendTagged(id, MergedRowDigest.TextTag, name.Length);
+            id.Append(System.Text.Encoding.UTF8.GetBytes(name));
+        }
+
+        Id = (long)id.GetCurrentHashAsUInt64();
     }
+
+    /// <summary>Identifies the names (a merge state's field digests are of these fields in this order).</summary>
+    public long Id { get; }
+
+    /// <summary>The data fields' names, in ordinal order.</summary>
+    public string[] Names => _names;
+
+    /// <summary>Per name, its column's index in the table schema.</summary>
+    public int[] Indexes => _indexes;
 
     public static DataFields Of(TableSchema schema, IReadOnlyDictionary<string, int> tracking)
     {

@@ -399,8 +399,12 @@ public sealed partial class TablePipeline
                     {
                         var merging = Stopwatch.StartNew();
                         var now = services.Clock.GetCurrentInstant();
-                        var merged = await RecordMerger.MergeAsync(conflicts.Engine, services.Destination, _plan, destinationSchema, resolved.Applied, now, CancellationToken.None).ConfigureAwait(false);
-                        resolved = resolved with { Writes = merged.Writes };
+                        var epoch = await conflicts.MergeEpochAsync(services.Destination, _plan, CancellationToken.None).ConfigureAwait(false);
+                        var context = new MergeContext(services.Destination.Ledger, conflicts.OtherSources(_plan), resolved.Previous, epoch);
+                        var merged = await RecordMerger.MergeAsync(conflicts.Engine, services.Destination, _plan, destinationSchema, resolved.Applied, context, now, CancellationToken.None).ConfigureAwait(false);
+                        resolved = resolved with { Writes = merged.Writes, LedgerUpdates = merged.WithMergeStates(resolved.LedgerUpdates) };
+                        state.FastMerged += merged.FastMerged;
+                        state.FullMerged += resolved.Applied.Count - merged.FastMerged;
                         recordBases = merged.RecordBases;
                         state.ConflictsDetected += merged.ConflictCount;
                         // Logged before the commit, like dead letters: a crash in between re-detects them under the same
@@ -552,6 +556,11 @@ public sealed partial class TablePipeline
         if (state.Retries > 0)
         {
             state.Warnings.Add($"{state.Retries} transient failure(s) writing '{_plan.Table}' to the destination were retried with back-off and succeeded (last: {state.LastRetriedError})");
+        }
+
+        if (state.FastMerged + state.FullMerged > 0)
+        {
+            Log.MergePaths(services.Logger, _plan.Table, state.FastMerged, state.FullMerged);
         }
 
         Log.TableTimings(services.Logger, _plan.Table, state.Timings.Capture.TotalSeconds, state.Timings.Resolve.TotalSeconds, state.Timings.Lock.TotalSeconds, state.Timings.Merge.TotalSeconds, state.Timings.Apply.TotalSeconds, state.Timings.Save.TotalSeconds);
@@ -806,6 +815,12 @@ public sealed partial class TablePipeline
         public long DeadLettered { get; set; }
         public bool Stopped { get; set; }
         public long ConflictsDetected { get; set; }
+
+        /// <summary>Changes of a table several sources write merged on the fast path (<see cref="Conflicts.SourceMergeState"/>).</summary>
+        public long FastMerged { get; set; }
+
+        /// <summary>Changes of a table several sources write merged with their stored bases.</summary>
+        public long FullMerged { get; set; }
         public long ForeignRowsLeft { get; set; }
         public int Retries { get; set; }
         public int AlreadyApplied { get; set; }

@@ -18,7 +18,39 @@ internal sealed partial class SqliteDestination
     private static string RecordsCreateSql =>
         $"CREATE TABLE IF NOT EXISTS {RecordsTable} (destination_table TEXT NOT NULL, key BLOB NOT NULL, body TEXT NOT NULL, PRIMARY KEY (destination_table, key)) WITHOUT ROWID;";
 
-    public Task<IReadOnlyDictionary<RecordKey, StoredRecord>> ReadRecordsAsync(string destinationTable, TableSchema schema, IReadOnlyCollection<RecordKey> keys, CancellationToken cancellationToken)
+    internal const string EpochsTable = "_deltasync_merge_epochs";
+
+    private static string EpochsCreateSql =>
+        $"CREATE TABLE IF NOT EXISTS {EpochsTable} (destination_table TEXT PRIMARY KEY, epoch INTEGER NOT NULL);";
+
+    public Task<long?> MergeEpochAsync(string destinationTable, bool advance, CancellationToken cancellationToken) =>
+        WithWriterAsync<long?>(
+            db =>
+            {
+                if (advance)
+                {
+                    using var bump = new RawStatement(db, $"INSERT INTO {EpochsTable} (destination_table, epoch) VALUES (?1, 1) ON CONFLICT (destination_table) DO UPDATE SET epoch = epoch + 1");
+                    bump.Bind(1, destinationTable);
+                    bump.Execute();
+                }
+
+                var read = Statement("\u0001epoch", () => $"SELECT epoch FROM {EpochsTable} WHERE destination_table = ?1");
+                try
+                {
+                    read.Bind(1, destinationTable);
+                    return read.Step() ? read.GetInt64(0) : 0;
+                }
+                finally
+                {
+                    read.Reset();
+                }
+            },
+            cancellationToken);
+
+    public Task<IReadOnlyDictionary<RecordKey, StoredRecord>> ReadRecordsAsync(string destinationTable, TableSchema schema, IReadOnlyCollection<RecordKey> keys, CancellationToken cancellationToken) =>
+        ReadRecordsAsync(destinationTable, schema, keys, RecordParts.Both, cancellationToken);
+
+    public Task<IReadOnlyDictionary<RecordKey, StoredRecord>> ReadRecordsAsync(string destinationTable, TableSchema schema, IReadOnlyCollection<RecordKey> keys, RecordParts parts, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(schema);
         ArgumentNullException.ThrowIfNull(keys);
@@ -35,34 +67,16 @@ internal sealed partial class SqliteDestination
                 for (var start = 0; start < wanted.Count; start += KeysPerRead)
                 {
                     var count = Math.Min(KeysPerRead, wanted.Count - start);
-                    // Full chunks reuse two statements prepared once per table; only a batch's last chunk is prepared for its size.
+                    // Full chunks reuse statements prepared once per table; only a batch's last chunk is prepared for its size.
                     var full = count == KeysPerRead;
-                    var read = full
-                        ? Statement(destinationTable + "\u0001bases-read", () => BasesReadSql(count))
-                        : new RawStatement(db, BasesReadSql(count));
-                    try
+                    if ((parts & RecordParts.Bases) != 0)
                     {
-                        read.Bind(1, destinationTable);
-                        for (var i = 0; i < count; i++)
-                        {
-                            read.Bind(i + 2, wanted[start + i].Encoded);
-                        }
-
-                        while (read.Step())
-                        {
-                            bases[RecordKey.FromEncoded((byte[])read.GetValue(0)!)] = read.GetUtf8(1);
-                        }
+                        ReadBases(db, destinationTable, wanted, start, count, bases);
                     }
-                    finally
+
+                    if ((parts & RecordParts.Rows) == 0)
                     {
-                        if (full)
-                        {
-                            read.Reset();
-                        }
-                        else
-                        {
-                            read.Dispose();
-                        }
+                        continue;
                     }
 
                     var select = full
@@ -139,6 +153,108 @@ internal sealed partial class SqliteDestination
                 return found;
             },
             cancellationToken);
+    }
+
+    /// <summary>Adds the stored bases of <paramref name="count"/> keys of <paramref name="wanted"/> from <paramref name="start"/> to <paramref name="bases"/>.</summary>
+    private void ReadBases(sqlite3 db, string destinationTable, List<RecordKey> wanted, int start, int count, Dictionary<RecordKey, byte[]> bases)
+    {
+        // Full chunks reuse a statement prepared once per table; only a batch's last chunk is prepared for its size.
+        var full = count == KeysPerRead;
+        var read = full
+            ? Statement(destinationTable + "\u0001bases-read", () => BasesReadSql(count))
+            : new RawStatement(db, BasesReadSql(count));
+        try
+        {
+            read.Bind(1, destinationTable);
+            for (var i = 0; i < count; i++)
+            {
+                read.Bind(i + 2, wanted[start + i].Encoded);
+            }
+
+            while (read.Step())
+            {
+                bases[RecordKey.FromEncoded((byte[])read.GetValue(0)!)] = read.GetUtf8(1);
+            }
+        }
+        finally
+        {
+            if (full)
+            {
+                read.Reset();
+            }
+            else
+            {
+                read.Dispose();
+            }
+        }
+    }
+
+    public Task<IReadOnlyDictionary<RecordKey, long>> ReadRowDigestsAsync(string destinationTable, TableSchema schema, IReadOnlyCollection<RecordKey> keys, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(schema);
+        ArgumentNullException.ThrowIfNull(keys);
+        return WithWriterAsync<IReadOnlyDictionary<RecordKey, long>>(
+            db =>
+            {
+                var wanted = keys.Distinct().ToList();
+                var digests = new Dictionary<RecordKey, long>(wanted.Count);
+                var keyColumns = schema.PrimaryKey;
+                var width = keyColumns.Count;
+                for (var start = 0; start < wanted.Count; start += KeysPerRead)
+                {
+                    var count = Math.Min(KeysPerRead, wanted.Count - start);
+                    var full = count == KeysPerRead;
+                    var select = full
+                        ? Statement(destinationTable + "\u0001digests-read", () => DigestsReadSql(destinationTable, schema, count))
+                        : new RawStatement(db, DigestsReadSql(destinationTable, schema, count));
+                    try
+                    {
+                        for (var i = 0; i < count; i++)
+                        {
+                            for (var c = 0; c < width; c++)
+                            {
+                                select.Bind((i * width) + c + 1, wanted[start + i].Values[c]);
+                            }
+                        }
+
+                        while (select.Step())
+                        {
+                            var keyValues = new object?[width];
+                            for (var k = 0; k < width; k++)
+                            {
+                                keyValues[k] = select.GetValue(k);
+                            }
+
+                            digests[new RecordKey(keyValues)] = select.GetInt64(width);
+                        }
+                    }
+                    finally
+                    {
+                        if (full)
+                        {
+                            select.Reset();
+                        }
+                        else
+                        {
+                            select.Dispose();
+                        }
+                    }
+                }
+
+                return digests;
+            },
+            cancellationToken);
+    }
+
+    /// <summary>The key columns and the digest of every schema column, for <paramref name="count"/> keys.</summary>
+    private static string DigestsReadSql(string destinationTable, TableSchema schema, int count)
+    {
+        var keyColumns = schema.PrimaryKey;
+        var width = keyColumns.Count;
+        var tuple = width == 1 ? SqliteSql.Quote(keyColumns[0]) : "(" + SqliteSql.ColumnList(keyColumns) + ")";
+        var values = string.Join(", ", Enumerable.Range(0, count).Select(i => width == 1 ? $"?{i + 1}" : "(" + string.Join(", ", Enumerable.Range(0, width).Select(c => $"?{(i * width) + c + 1}")) + ")"));
+        var columns = string.Join(", ", schema.Columns.Select(c => SqliteSql.Quote(c.Name)));
+        return $"SELECT {SqliteSql.ColumnList(keyColumns)}, {SqliteMergedDigest.Function}({columns}) FROM {SqliteSql.Quote(destinationTable)} WHERE {tuple} IN ({(width == 1 ? values : "VALUES " + values)})";
     }
 
     private static string BasesReadSql(int count) =>

@@ -44,10 +44,12 @@ internal sealed partial class SqliteDestination : IDestination
         _path = path;
         _writer = SqliteConnectionFactory.Open(path, mustExist: false, "destination");
         SqliteConnectionFactory.Execute(_writer, $"PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = {BatchCacheKib}; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 8192");
+        SqliteMergedDigest.Register(_writer.Handle!);
         _ledger = new SqliteLedger(this);
         SqliteConnectionFactory.Execute(_writer, SqliteLedger.CreateSql + $"CREATE TABLE IF NOT EXISTS {CheckpointTable} (stream TEXT PRIMARY KEY, version INTEGER NOT NULL, payload TEXT NOT NULL, epoch INTEGER NOT NULL DEFAULT 0);" +
             $"CREATE TABLE IF NOT EXISTS {AppliedBatchesTable} (stream TEXT NOT NULL, idempotency_key TEXT NOT NULL, version INTEGER NOT NULL, PRIMARY KEY (stream, idempotency_key)) WITHOUT ROWID;" +
-            RecordsCreateSql);
+            RecordsCreateSql + EpochsCreateSql);
+        SqliteLedger.Migrate(_writer);
         if (!SqliteCatalog.Columns(_writer, CheckpointTable)!.Any(c => c.Name == "epoch"))
         {
             // Destinations written before leases existed.

@@ -32,7 +32,7 @@ internal sealed class SqliteLedger : ILedger
     internal const int DefaultFoldAt = 65_536;
 
     private const int KeysPerLookup = 500;
-    private const string Columns = "key, position, commit_us, row_hash, deleted";
+    private const string Columns = "key, position, commit_us, row_hash, deleted, merge_state";
 
     private readonly SqliteDestination _destination;
     private readonly Dictionary<long, byte[]?> _maxKey = [];
@@ -71,8 +71,25 @@ internal sealed class SqliteLedger : ILedger
           commit_us INTEGER,
           row_hash INTEGER NOT NULL,
           deleted INTEGER NOT NULL,
+          merge_state BLOB,
           PRIMARY KEY (scope_id, key)) WITHOUT ROWID;
         """;
+
+    /// <summary>Adds the columns later versions brought to ledger tables created before them.</summary>
+    internal static void Migrate(Microsoft.Data.Sqlite.SqliteConnection connection)
+    {
+        foreach (var table in new[] { Table, Recent })
+        {
+            if (!SqliteCatalog.Columns(connection, table)!.Any(c => c.Name == "merge_state"))
+            {
+                // Ledgers written before the conflict path's fast merge: no entry has a merge state yet.
+                SqliteConnectionFactory.Execute(connection, $"ALTER TABLE {table} ADD COLUMN merge_state BLOB");
+            }
+        }
+    }
+
+    /// <summary>Entries keep the conflict path's <see cref="LedgerEntry.MergeState"/>.</summary>
+    public bool KeepsMergeState => true;
 
     public async ValueTask<IReadOnlyDictionary<RecordKey, LedgerEntry>> LookupAsync(LedgerScope scope, IReadOnlyCollection<RecordKey> keys, CancellationToken cancellationToken)
     {
@@ -160,6 +177,7 @@ internal sealed class SqliteLedger : ILedger
             upsert.Bind(4, e.CommitTime is { } t ? t.ToUnixTimeTicks() / 10 : null);
             upsert.Bind(5, e.RowHash);
             upsert.Bind(6, e.Deleted ? 1L : 0L);
+            upsert.Bind(7, e.MergeState);
             upsert.Execute();
             if (appends)
             {
@@ -177,8 +195,8 @@ internal sealed class SqliteLedger : ILedger
 
     /// <summary>The upsert of one entry into <paramref name="table"/> (<see cref="Table"/> or <see cref="Recent"/>).</summary>
     internal static string UpsertSql(string table) =>
-        $"INSERT INTO {table} (scope_id, key, position, commit_us, row_hash, deleted) VALUES (?1, ?2, ?3, ?4, ?5, ?6) " +
-        "ON CONFLICT (scope_id, key) DO UPDATE SET position = excluded.position, commit_us = excluded.commit_us, row_hash = excluded.row_hash, deleted = excluded.deleted";
+        $"INSERT INTO {table} (scope_id, key, position, commit_us, row_hash, deleted, merge_state) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) " +
+        "ON CONFLICT (scope_id, key) DO UPDATE SET position = excluded.position, commit_us = excluded.commit_us, row_hash = excluded.row_hash, deleted = excluded.deleted, merge_state = excluded.merge_state";
 
     /// <summary>True when the scope's recent entries are due to be folded into the main table (<see cref="FoldAt"/>).</summary>
     internal bool FoldDue(long scopeId) => _recentCount.GetValueOrDefault(scopeId) >= FoldAt;
@@ -195,7 +213,7 @@ internal sealed class SqliteLedger : ILedger
             using (var fold = new RawStatement(
                 db,
                 $"INSERT INTO {Table} (scope_id, {Columns}) SELECT scope_id, {Columns} FROM {Recent} WHERE scope_id = ?1 ORDER BY key " +
-                "ON CONFLICT (scope_id, key) DO UPDATE SET position = excluded.position, commit_us = excluded.commit_us, row_hash = excluded.row_hash, deleted = excluded.deleted"))
+                "ON CONFLICT (scope_id, key) DO UPDATE SET position = excluded.position, commit_us = excluded.commit_us, row_hash = excluded.row_hash, deleted = excluded.deleted, merge_state = excluded.merge_state"))
             {
                 fold.Bind(1, scopeId);
                 fold.Execute();
@@ -345,7 +363,10 @@ internal sealed class SqliteLedger : ILedger
     private static LedgerEntry Read(RawStatement statement, byte[] key)
     {
         Instant? commit = statement.IsNull(2) ? null : Instant.FromUnixTimeTicks(statement.GetInt64(2) * 10);
-        return new LedgerEntry(RecordKey.FromEncoded(key), statement.IsNull(1) ? Position.None : Position.Parse(statement.GetText(1)), commit, statement.GetInt64(3), statement.GetInt64(4) != 0);
+        return new LedgerEntry(RecordKey.FromEncoded(key), statement.IsNull(1) ? Position.None : Position.Parse(statement.GetText(1)), commit, statement.GetInt64(3), statement.GetInt64(4) != 0)
+        {
+            MergeState = statement.IsNull(5) ? null : (byte[]?)statement.GetValue(5),
+        };
     }
 
     private static void Exec(SQLitePCL.sqlite3 db, string sql)

@@ -97,6 +97,8 @@ public sealed class MultiSourceConflictSyncTests : IDisposable
 
         await RunAsync();
         _workspace.Destination.Execute($"UPDATE {SqliteDestination.RecordsTable} SET body = 'not a record base' WHERE key IN (SELECT key FROM {SqliteDestination.RecordsTable} LIMIT 1)");
+        // Edited out-of-band, every row no longer is what crm's last merge left: every record takes the full merge.
+        _workspace.Destination.Execute("UPDATE customers SET phone = 'edited'");
         _crm.Execute($"UPDATE customers SET name = name || '!', updated_at = '{ItemsTable.Timestamp(_clock.Now)}'");
 
         _clock.Advance(Duration.FromMinutes(1));

@@ -1,0 +1,82 @@
+using DeltaSync.Core.Conflicts;
+using DeltaSync.Core.Pipeline;
+using NodaTime;
+
+namespace DeltaSync.Core.Tests.Conflicts;
+
+/// <summary>A source's fast-merge state survives its stored form; anything else reads as no state (the full merge runs).</summary>
+public sealed class SourceMergeStateTests
+{
+    private static readonly FieldDictionary<object?> Changed = FieldDictionary.From(new Dictionary<string, object?>
+    {
+        ["blob"] = new byte[] { 0, 1, 255 },
+        ["flag"] = true,
+        ["list"] = new List<object?> { 1L, "two", null },
+        ["name"] = "Zoë ✓",
+        ["none"] = null,
+        ["price"] = 12.5,
+        ["qty"] = long.MinValue,
+    });
+
+    [Fact]
+    public void A_state_with_its_tail_reads_back_as_written()
+    {
+        var state = new SourceMergeState(
+            7,
+            true,
+            -1234567890123456789,
+            42,
+            99,
+            [1, -2, long.MaxValue],
+            FieldDictionary.From(new Dictionary<string, object?> { ["updated_at"] = "2026-12-07T10:00:00.000Z" }),
+            [new FastVersion(Instant.FromUtc(2026, 12, 7, 10, 0), 41, FieldDictionary<object?>.Empty), new FastVersion(Instant.FromUnixTimeTicks(-5), 42, Changed)]);
+
+        var read = SourceMergeState.Decode(state.Encode());
+
+        Assert.NotNull(read);
+        Assert.Equal((state.Epoch, state.Eligible, state.RowDigest, state.Sequence, state.FieldsId), (read.Epoch, read.Eligible, read.RowDigest, read.Sequence, read.FieldsId));
+        Assert.Equal(state.FieldDigests, read.FieldDigests);
+        Assert.Equal("2026-12-07T10:00:00.000Z", read.Tracking["updated_at"]);
+        Assert.Equal(2, read.Tail.Count);
+        Assert.Equal(state.Tail[0].Time, read.Tail[0].Time);
+        Assert.Empty(read.Tail[0].Changed);
+        Assert.Equal(Instant.FromUnixTimeTicks(-5), read.Tail[1].Time);
+        Assert.Equal(42, read.Tail[1].Sequence);
+        Assert.Equal(Changed.Keys, read.Tail[1].Changed.Keys);
+        foreach (var (field, value) in Changed)
+        {
+            Assert.True(FieldValues.Same(value, read.Tail[1].Changed[field]), field);
+        }
+    }
+
+    [Theory]
+    [InlineData(new byte[0])]
+    [InlineData(new byte[] { 2, 0 })]
+    [InlineData(new byte[] { 1, 0xFF, 0xFF })]
+    [InlineData(new byte[] { (byte)'{', (byte)'}' })]
+    public void Bytes_that_are_not_a_state_of_this_format_read_as_none(byte[] bytes) =>
+        Assert.Null(SourceMergeState.Decode(bytes));
+
+    [Fact]
+    public void A_truncated_state_reads_as_none()
+    {
+        var bytes = new SourceMergeState(1, true, 5, 1, 2, [3], FieldDictionary<object?>.Empty, [new FastVersion(Instant.FromUtc(2026, 1, 1, 0, 0), 1, Changed)]).Encode();
+        for (var length = 1; length < bytes.Length; length++)
+        {
+            Assert.Null(SourceMergeState.Decode(bytes[..length]));
+        }
+    }
+
+    [Fact]
+    public void Values_that_read_back_alike_digest_alike_and_others_apart()
+    {
+        Assert.Equal(MergedRowDigest.OfValue(2L), MergedRowDigest.OfValue(2.0));
+        Assert.Equal(MergedRowDigest.OfValue(1L), MergedRowDigest.OfValue(true));
+        Assert.Equal(MergedRowDigest.OfValue(7L), MergedRowDigest.OfValue(7));
+        Assert.NotEqual(MergedRowDigest.OfValue(0L), MergedRowDigest.OfValue(-0.0));
+        Assert.NotEqual(MergedRowDigest.OfValue(2L), MergedRowDigest.OfValue(2.5));
+        Assert.NotEqual(MergedRowDigest.OfValue("2"), MergedRowDigest.OfValue(2L));
+        Assert.NotEqual(MergedRowDigest.OfValue(null), MergedRowDigest.OfValue(""));
+        Assert.NotEqual(MergedRowDigest.Of(["ab", "c"]), MergedRowDigest.Of(["a", "bc"]));
+    }
+}
