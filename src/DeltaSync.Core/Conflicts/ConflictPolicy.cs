@@ -70,8 +70,8 @@ public sealed class ConflictPolicy
     /// Whether no conflict between <paramref name="sources"/> can end with the destination's row unchanged while a
     /// field's writer or a hold changed — what the fast merge relies on (<see cref="SourceMergeState"/>): every field is
     /// decided by <c>last_write_wins</c> or <c>source_wins</c> (the winner's value and stamp, together), nothing goes to
-    /// manual review (no threshold; a tolerance window only with the <c>source_wins</c> fallback and sources every field's
-    /// priority ranks apart), and there is no plug-in. Custom rules (a union, a sum, a plug-in's value) may keep a value
+    /// manual review (no threshold; a tolerance window only with the <c>source_wins</c> fallback and every source listed
+    /// in every field's priority, at its own place), and there is no plug-in. Custom rules (a union, a sum, a plug-in's value) may keep a value
     /// under another writer, so they take the full merge.
     /// </summary>
     public bool AllowsFastMerge(IReadOnlyList<string> sources)
@@ -89,7 +89,9 @@ public sealed class ConflictPolicy
                 return false;
             }
 
-            if (TimeWindow is not null && (Fallback != ConflictStrategy.SourceWins || sources.Select(policy.Rank).Distinct().Count() != sources.Count))
+            // Inside the window source priority decides, and it must rank every writer apart: each source is listed (the
+            // destination's own edits never are) at its own place.
+            if (TimeWindow is not null && (Fallback != ConflictStrategy.SourceWins || sources.Any(s => policy.Rank(s) == int.MaxValue) || sources.Select(policy.Rank).Distinct().Count() != sources.Count))
             {
                 return false;
             }

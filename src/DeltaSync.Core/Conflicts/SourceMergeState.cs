@@ -33,13 +33,49 @@ namespace DeltaSync.Core.Conflicts;
 /// <param name="FieldsId">Identifies the table's data fields the digests are of (a changed schema takes the full merge).</param>
 /// <param name="FieldDigests">Per data field, in name order, the digest of its merged value.</param>
 /// <param name="Tracking">The change-tracking columns' values the row holds (the largest each version brought: a fold sets them once).</param>
-/// <param name="Tail">The versions merged on the fast path since the stored base was last written, oldest first.</param>
-public sealed record SourceMergeState(long Epoch, bool Eligible, long RowDigest, long Sequence, long FieldsId, long[] FieldDigests, FieldDictionary<object?> Tracking, IReadOnlyList<FastVersion> Tail)
+public sealed record SourceMergeState(long Epoch, bool Eligible, long RowDigest, long Sequence, long FieldsId, long[] FieldDigests, FieldDictionary<object?> Tracking)
 {
     /// <summary>Tail versions a state holds at most: one more change of the record takes the full merge (and folds them into the base).</summary>
     public const int MaxTail = 8;
 
-    private const byte Format = 1;
+    /// <summary>How many versions <see cref="Tail"/> holds.</summary>
+    public int TailCount { get; init; }
+
+    /// <summary>The tail in its stored form: a fast merge appends a version without reading the others.</summary>
+    private byte[] TailBytes { get; init; } = [];
+
+    /// <summary>The versions merged on the fast path since the stored base was last written, oldest first (decoded on each call).</summary>
+    public IReadOnlyList<FastVersion> Tail
+    {
+        get
+        {
+            var r = new Reader(TailBytes);
+            var tail = new FastVersion[TailCount];
+            for (var i = 0; i < tail.Length; i++)
+            {
+                var ticks = r.Fixed();
+                var sequence = (long)r.Varint();
+                tail[i] = new FastVersion(Instant.FromUnixTimeTicks(ticks), sequence, r.Values());
+            }
+
+            return tail;
+        }
+    }
+
+    /// <summary>This state with <paramref name="version"/> appended to its tail.</summary>
+    public SourceMergeState Appending(FastVersion version)
+    {
+        ArgumentNullException.ThrowIfNull(version);
+        var w = t_buffer ??= new ArrayBufferWriter<byte>(256);
+        w.ResetWrittenCount();
+        w.Write(TailBytes);
+        WriteFixed(w, version.Time.ToUnixTimeTicks());
+        WriteVarint(w, (ulong)version.Sequence);
+        WriteValues(w, version.Changed);
+        return this with { TailCount = TailCount + 1, TailBytes = w.WrittenSpan.ToArray() };
+    }
+
+    private const byte Format = 2;
 
     private const byte NullValue = 0, LongValue = 1, DoubleValue = 2, TextValue = 3, FalseValue = 4, TrueValue = 5, BytesValue = 6, ListValue = 7;
 
@@ -64,14 +100,8 @@ public sealed record SourceMergeState(long Epoch, bool Eligible, long RowDigest,
         }
 
         WriteValues(w, Tracking);
-        WriteVarint(w, (ulong)Tail.Count);
-        foreach (var version in Tail)
-        {
-            WriteFixed(w, version.Time.ToUnixTimeTicks());
-            WriteVarint(w, (ulong)version.Sequence);
-            WriteValues(w, version.Changed);
-        }
-
+        WriteVarint(w, (ulong)TailCount);
+        WriteBytes(w, TailBytes);
         return w.WrittenSpan.ToArray();
     }
 
@@ -92,22 +122,18 @@ public sealed record SourceMergeState(long Epoch, bool Eligible, long RowDigest,
             var digest = r.Fixed();
             var sequence = (long)r.Varint();
             var fieldsId = r.Fixed();
-            var digests = new long[checked((int)r.Varint())];
+            var digests = new long[r.Count(8)];
             for (var i = 0; i < digests.Length; i++)
             {
                 digests[i] = r.Fixed();
             }
 
             var tracking = r.Values();
-            var tail = new FastVersion[checked((int)r.Varint())];
-            for (var i = 0; i < tail.Length; i++)
-            {
-                var ticks = r.Fixed();
-                var versionSequence = (long)r.Varint();
-                tail[i] = new FastVersion(Instant.FromUnixTimeTicks(ticks), versionSequence, r.Values());
-            }
-
-            return new SourceMergeState(epoch, eligible, digest, sequence, fieldsId, digests, tracking, tail);
+            var count = r.Count(1);
+            var tail = r.Bytes();
+            // The tail is length-prefixed: a state cut short anywhere does not read. Its versions are decoded only
+            // when a fold needs them.
+            return new SourceMergeState(epoch, eligible, digest, sequence, fieldsId, digests, tracking) { TailCount = count, TailBytes = tail };
         }
         catch (Exception e) when (e is ArgumentException or IndexOutOfRangeException or OverflowException or FormatException or DecoderFallbackException)
         {
@@ -239,6 +265,21 @@ public sealed record SourceMergeState(long Epoch, bool Eligible, long RowDigest,
             throw new FormatException("a number runs on");
         }
 
+        /// <summary>A count of items of at least <paramref name="size"/> bytes each: more than the bytes left could hold is not a state.</summary>
+        public int Count(int size)
+        {
+            var count = Varint();
+            return count <= (ulong)((_bytes.Length - _at) / size) ? (int)count : throw new FormatException("a count runs past the end");
+        }
+
+        public byte[] Bytes()
+        {
+            var length = checked((int)Varint());
+            var bytes = _bytes.Slice(_at, length).ToArray();
+            _at += length;
+            return bytes;
+        }
+
         public string Text()
         {
             var length = checked((int)Varint());
@@ -249,17 +290,32 @@ public sealed record SourceMergeState(long Epoch, bool Eligible, long RowDigest,
 
         public FieldDictionary<object?> Values()
         {
-            var count = checked((int)Varint());
+            var count = Count(2);
             if (count == 0)
             {
                 return FieldDictionary<object?>.Empty;
             }
 
+            // Written in name order (a field dictionary enumerates so): taken as it is when it still is.
+            var names = new string[count];
+            var values = new object?[count];
+            var ordered = true;
+            for (var i = 0; i < count; i++)
+            {
+                names[i] = Text();
+                values[i] = Value();
+                ordered &= i == 0 || string.CompareOrdinal(names[i - 1], names[i]) < 0;
+            }
+
+            if (ordered)
+            {
+                return FieldDictionary<object?>.FromOrdered(names, values);
+            }
+
             var builder = FieldDictionary<object?>.Empty.ToBuilder();
             for (var i = 0; i < count; i++)
             {
-                var name = Text();
-                builder[name] = Value();
+                builder[names[i]] = values[i];
             }
 
             return builder.ToImmutable();
@@ -287,7 +343,7 @@ public sealed record SourceMergeState(long Epoch, bool Eligible, long RowDigest,
                     _at += length;
                     return bytes;
                 case ListValue:
-                    var count = checked((int)Varint());
+                    var count = Count(1);
                     var list = new List<object?>(count);
                     for (var i = 0; i < count; i++)
                     {

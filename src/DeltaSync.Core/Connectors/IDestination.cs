@@ -88,6 +88,13 @@ public interface IDestination : IAsyncDisposable
     }
 
     /// <summary>
+    /// Writes record bases on their own, in one transaction (a source's fast-merged versions folded into the bases
+    /// before its ledger scope is reset). Destinations whose ledger keeps no merge state never have any to write.
+    /// </summary>
+    Task WriteRecordBasesAsync(string destinationTable, IReadOnlyList<RecordBaseWrite> bases, CancellationToken cancellationToken) =>
+        bases.Count == 0 ? Task.CompletedTask : throw new NotSupportedException("this destination keeps no merge states, so it has no record bases to fold them into");
+
+    /// <summary>
     /// The merge epoch of a table several sources write (see <see cref="Conflicts.SourceMergeState"/>), moved on first
     /// when <paramref name="advance"/>: a run that cannot vouch for the sources' fast-merge states (its policy may hold
     /// fields, a review changed a record) advances it, and every state written under an earlier epoch stops counting.

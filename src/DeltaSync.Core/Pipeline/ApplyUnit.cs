@@ -65,6 +65,13 @@ public sealed record ApplyUnit(
     public IReadOnlyList<RecordBaseWrite> RecordBases { get; init; } = [];
 
     /// <summary>
+    /// For a destination table several sources write: other sources' ledger entries rewritten with this batch (a full
+    /// merge withdrew their fast-merge eligibility, <see cref="MergedBatch.ForeignLedgerUpdates"/>). Idempotent: every
+    /// part of a split batch writes them.
+    /// </summary>
+    public IReadOnlyList<(LedgerScope Scope, LedgerEntry Entry)> ForeignLedgerUpdates { get; init; } = [];
+
+    /// <summary>
     /// Work that must be durable before this unit's writes commit, running meanwhile: the conflict log of a merged
     /// batch, written to the state store while the destination writes the rows. The destination awaits it right before
     /// its <c>COMMIT</c> (every part of a split batch does; after the first it is done), so a crash can leave a log

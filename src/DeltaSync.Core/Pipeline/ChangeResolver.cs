@@ -102,7 +102,8 @@ public static class ChangeResolver
 
                 writes.Add(new RowWrite(WriteKind.Delete, change.Key, null));
                 applied.Add(change);
-                var tombstone = new LedgerEntry(change.Key, change.Position, change.CommitTime, 0, Deleted: true);
+                // A source's merge state stays with its entry (the conflict path replaces it; a withdrawn record keeps it).
+                var tombstone = new LedgerEntry(change.Key, change.Position, change.CommitTime, 0, Deleted: true) { MergeState = entry?.MergeState };
                 current[change.Key] = tombstone;
                 updates[change.Key] = tombstone;
                 continue;
@@ -144,7 +145,7 @@ public static class ChangeResolver
 
             writes.Add(new RowWrite(entry is null || entry.Deleted ? WriteKind.Insert : WriteKind.Update, change.Key, change.Values));
             applied.Add(change);
-            var upserted = new LedgerEntry(change.Key, change.Position, change.CommitTime, change.RowHash, Deleted: false);
+            var upserted = new LedgerEntry(change.Key, change.Position, change.CommitTime, change.RowHash, Deleted: false) { MergeState = entry?.MergeState };
             current[change.Key] = upserted;
             updates[change.Key] = upserted;
         }

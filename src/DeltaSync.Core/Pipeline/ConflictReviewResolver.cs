@@ -97,7 +97,7 @@ public sealed class ConflictReviewResolver(SyncConfig config, IStateStore store,
             foreach (var source in TablePlan.FromConfig(config).Where(p => string.Equals(p.DestinationTable, plan.DestinationTable, StringComparison.OrdinalIgnoreCase)).Select(p => p.SourceName).Distinct(StringComparer.Ordinal))
             {
                 var entries = await destination.Ledger.LookupAsync(new LedgerScope(plan.DestinationTable, source), [key], cancellationToken).ConfigureAwait(false);
-                if (entries.TryGetValue(key, out var entry) && SourceMergeState.Decode(entry.MergeState) is { Tail.Count: > 0 } state)
+                if (entries.TryGetValue(key, out var entry) && SourceMergeState.Decode(entry.MergeState) is { TailCount: > 0 } state)
                 {
                     tails.Add((source, state));
                 }

@@ -39,6 +39,8 @@ public sealed class ConflictSession
 
     private static readonly AsyncLocal<bool> s_fullMergeOnly = new();
 
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _generations = new(StringComparer.OrdinalIgnoreCase);
+
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> _epochsAdvanced = new(StringComparer.OrdinalIgnoreCase);
 
     /// <summary>Serializes read-merge-apply per destination table.</summary>
@@ -100,6 +102,12 @@ public sealed class ConflictSession
         var others = OtherSources(plan);
         return others.Count == 1 && Engine.Policy.AllowsFastMerge([plan.SourceName, others[0]]);
     }
+
+    /// <summary>How many batches this session has applied to <paramref name="destinationTable"/> (moved on under the table's lock).</summary>
+    public long Generation(string destinationTable) => _generations.GetValueOrDefault(destinationTable);
+
+    /// <summary>Counts a batch applied to <paramref name="destinationTable"/> (call while holding its lock).</summary>
+    public void Advance(string destinationTable) => _generations.AddOrUpdate(destinationTable, 1, static (_, g) => g + 1);
 
     /// <summary>
     /// While set in the calling flow, every record takes the full merge (tests compare the fast merge with it).

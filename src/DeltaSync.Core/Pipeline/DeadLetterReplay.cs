@@ -182,6 +182,7 @@ public sealed class DeadLetterReplay
         var conflictsDetected = 0;
         using var tableLock = shared is null || resolved.Applied.Count == 0 ? null : await shared.Locks.AcquireAsync(plan.DestinationTable, cancellationToken).ConfigureAwait(false);
         IReadOnlyList<RecordBaseWrite> recordBases = [];
+        IReadOnlyList<(LedgerScope, LedgerEntry)> foreignLedger = [];
         if (tableLock is not null)
         {
             var mergeEpoch = await shared!.MergeEpochAsync(_destination, plan, cancellationToken).ConfigureAwait(false);
@@ -189,6 +190,7 @@ public sealed class DeadLetterReplay
             var merged = await RecordMerger.MergeAsync(shared.Engine, _destination, plan, destinationSchema, resolved.Applied, context, now, cancellationToken).ConfigureAwait(false);
             await shared.RecordAsync(Store, plan, merged.Outcomes, now, cancellationToken).ConfigureAwait(false);
             resolved = resolved with { Writes = merged.Writes, LedgerUpdates = merged.WithMergeStates(resolved.LedgerUpdates) };
+            foreignLedger = merged.ForeignLedgerUpdates;
             recordBases = merged.RecordBases;
             conflictsDetected = merged.ConflictCount;
         }
@@ -198,7 +200,7 @@ public sealed class DeadLetterReplay
             var checkpoint = await CheckpointAsync(plan, schema, epoch, now, cancellationToken).ConfigureAwait(false);
             var refused = new Dictionary<RecordKey, string>();
             var outcome = await _applier.ApplyAsync(
-                new ApplyUnit(destinationSchema, plan.DestinationTable, scope, resolved.Writes, resolved.LedgerUpdates, checkpoint) { CommitsCheckpoint = false, Children = plan.Children, RecordBases = recordBases },
+                new ApplyUnit(destinationSchema, plan.DestinationTable, scope, resolved.Writes, resolved.LedgerUpdates, checkpoint) { CommitsCheckpoint = false, Children = plan.Children, RecordBases = recordBases, ForeignLedgerUpdates = foreignLedger },
                 (write, reason) =>
                 {
                     refused[write.Key] = reason;

@@ -21,6 +21,12 @@ public sealed record MergedBatch(IReadOnlyList<RowWrite> Writes, IReadOnlyList<R
     /// <summary>Records that took the fast merge (no stored base read or written).</summary>
     public int FastMerged { get; init; }
 
+    /// <summary>
+    /// Other sources' ledger entries whose eligible merge state a full merge of the record withdrew (the record's base
+    /// changed, possibly without its row: a digest alone cannot tell), committed with the batch.
+    /// </summary>
+    public IReadOnlyList<(LedgerScope Scope, LedgerEntry Entry)> ForeignLedgerUpdates { get; init; } = [];
+
     /// <summary><paramref name="updates"/> (the batch's ledger entries) with each merged record's new merge state.</summary>
     public IReadOnlyList<LedgerEntry> WithMergeStates(IReadOnlyList<LedgerEntry> updates)
     {
@@ -163,9 +169,15 @@ public static class RecordMerger
         var outcomes = new List<(RecordKey, MergeOutcome)>();
         var states = context.Ledger.KeepsMergeState ? new Dictionary<RecordKey, byte[]?>(order.Count) : null;
         var fast = 0;
+        var foreignUpdates = new List<(LedgerScope, LedgerEntry)>();
         for (var i = 0; i < merged.Length; i++)
         {
-            var (write, body, outcome, state, wasFast) = merged[i];
+            var (write, body, outcome, state, wasFast, foreign) = merged[i];
+            if (foreign is not null)
+            {
+                foreignUpdates.AddRange(foreign);
+            }
+
             if (write is { } needed)
             {
                 writes.Add(needed);
@@ -185,8 +197,10 @@ public static class RecordMerger
             fast += wasFast ? 1 : 0;
         }
 
-        return new MergedBatch(writes, bases, outcomes) { MergeStates = states ?? new Dictionary<RecordKey, byte[]?>(), FastMerged = fast };
+        return new MergedBatch(writes, bases, outcomes) { MergeStates = states ?? new Dictionary<RecordKey, byte[]?>(), FastMerged = fast, ForeignLedgerUpdates = foreignUpdates };
     }
+
+    private static int s_tmp; // TMPDEBUG
 
     /// <summary>Chunks with fewer distinct records than this are merged on one thread (fanning out costs more than it saves).</summary>
     private const int ParallelThreshold = 256;
@@ -199,7 +213,10 @@ public static class RecordMerger
         IReadOnlyDictionary<RecordKey, StoredRecord> Stored,
         Dictionary<RecordKey, SourceMergeState> Own,
         HashSet<RecordKey> Fast,
-        Dictionary<RecordKey, List<(string Source, SourceMergeState State)>> Others);
+        Dictionary<RecordKey, List<OtherState>> Others);
+
+    /// <summary>Another source's ledger entry of a record taking the full merge, with its merge state (one with a tail to fold, or eligible).</summary>
+    private sealed record OtherState(LedgerScope Scope, LedgerEntry Entry, SourceMergeState State);
 
     /// <summary>Reads chunks of a batch's records, on the thread pool.</summary>
     private sealed class ChunkReader(IDestination destination, TablePlan plan, TableSchema schema, DataFields fields, MergeContext context, Dictionary<RecordKey, List<ChangeEvent>> byKey, List<RecordKey> order)
@@ -258,22 +275,23 @@ public static class RecordMerger
             }
 
             // The records taking the full merge fold every source's fast-merged versions into their bases first.
-            var others = new Dictionary<RecordKey, List<(string, SourceMergeState)>>();
+            var others = new Dictionary<RecordKey, List<OtherState>>();
             if (slow.Count > 0)
             {
                 foreach (var source in context.OtherSources)
                 {
-                    var entries = await context.Ledger.LookupAsync(new LedgerScope(plan.DestinationTable, source), slow, cancellationToken).ConfigureAwait(false);
+                    var scope = new LedgerScope(plan.DestinationTable, source);
+                    var entries = await context.Ledger.LookupAsync(scope, slow, cancellationToken).ConfigureAwait(false);
                     foreach (var (key, entry) in entries)
                     {
-                        if (SourceMergeState.Decode(entry.MergeState) is { Tail.Count: > 0 } state)
+                        if (SourceMergeState.Decode(entry.MergeState) is { } state && (state.TailCount > 0 || state.Eligible))
                         {
                             if (!others.TryGetValue(key, out var list))
                             {
                                 others[key] = list = [];
                             }
 
-                            list.Add((source, state));
+                            list.Add(new OtherState(scope, entry, state));
                         }
                     }
                 }
@@ -284,7 +302,8 @@ public static class RecordMerger
 
         private bool TakesFastMerge(RecordKey key, long epoch, SourceMergeState? state, long? digest)
         {
-            if (state is not { Eligible: true } || state.Epoch != epoch || state.Tail.Count >= SourceMergeState.MaxTail || digest != state.RowDigest
+            if (Environment.GetEnvironmentVariable("TMPDEBUG") == "1" && plan.SourceName == "a" && Interlocked.Increment(ref s_tmp) < 8) { Console.Error.WriteLine($"TMPFAST {plan.SourceName} {key} state={(state is null ? "null" : $"elig={state.Eligible} ep={state.Epoch}/{epoch} tail={state.TailCount} dig={state.RowDigest}/{digest} fid={state.FieldsId}/{fields.Id} n={state.FieldDigests.Length}/{fields.Names.Length}")}"); } // TMPDEBUG
+            if (state is not { Eligible: true } || state.Epoch != epoch || state.TailCount >= SourceMergeState.MaxTail || digest != state.RowDigest
                 || state.FieldsId != fields.Id || state.FieldDigests.Length != fields.Names.Length)
             {
                 return false;
@@ -296,7 +315,7 @@ public static class RecordMerger
     }
 
     /// <summary>One record's merge: the write the destination needs (null: none), the new base text (null: unchanged), the outcome when it found a conflict or joined a review, the source's new merge state, and whether it took the fast merge.</summary>
-    private readonly record struct Merged(RowWrite? Write, byte[]? Body, MergeOutcome? Outcome, byte[]? State, bool Fast);
+    private readonly record struct Merged(RowWrite? Write, byte[]? Body, MergeOutcome? Outcome, byte[]? State, bool Fast, List<(LedgerScope, LedgerEntry)>? Foreign = null);
 
     /// <summary>
     /// The fast merge of one change (see <see cref="SourceMergeState"/>): the record is eligible for this source and its
@@ -319,7 +338,7 @@ public static class RecordMerger
             var index = indexes[f];
             var value = RecordBaseCodec.Normalize(incoming[index]);
             values[index] = value;
-            var digest = MergedRowDigest.OfValue(value);
+            var digest = FieldValues.Digest(value);
             if (digest != digests[f])
             {
                 (changedNames ??= []).Add(names[f]);
@@ -354,15 +373,14 @@ public static class RecordMerger
         var sequence = state.Sequence + 1;
         var at = (change.CommitTime ?? now) - plan.ClockOffset;
         var changed = changedNames is null ? FieldDictionary<object?>.Empty : FieldDictionary<object?>.FromOrdered([.. changedNames], [.. changedValues!]);
-        var next = state with
+        var next = (state with
         {
             Epoch = epoch,
             Sequence = sequence,
             RowDigest = write ? MergedRowDigest.Of(values) : state.RowDigest,
             FieldDigests = digests,
             Tracking = held,
-            Tail = [.. state.Tail, new FastVersion(at, sequence, changed)],
-        };
+        }).Appending(new FastVersion(at, sequence, changed));
         return new Merged(write ? new RowWrite(WriteKind.Update, key, values) : null, null, null, next.Encode(), true);
     }
 
@@ -396,6 +414,77 @@ public static class RecordMerger
         }
 
         return record;
+    }
+
+    /// <summary>
+    /// Folds every fast-merged version of <paramref name="source"/>'s scope of <paramref name="destinationTable"/> into
+    /// the stored bases (with what the other sources merged fast meanwhile): before the scope's ledger entries, which
+    /// hold them, are dropped. Returns how many bases were written.
+    /// </summary>
+    public static async Task<int> FoldScopeAsync(ConflictEngine engine, IDestination destination, string destinationTable, string source, IReadOnlyList<string> otherSources, Instant now, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(engine);
+        ArgumentNullException.ThrowIfNull(destination);
+        ArgumentNullException.ThrowIfNull(otherSources);
+        if (!destination.Ledger.KeepsMergeState)
+        {
+            return 0;
+        }
+
+        var written = 0;
+        var pending = new List<(RecordKey Key, SourceMergeState State)>();
+        await foreach (var entry in destination.Ledger.ScanAsync(new LedgerScope(destinationTable, source), cancellationToken).ConfigureAwait(false))
+        {
+            if (SourceMergeState.Decode(entry.MergeState) is { TailCount: > 0 } state)
+            {
+                pending.Add((entry.Key, state));
+                if (pending.Count == ChunkSize)
+                {
+                    written += await FoldAsync().ConfigureAwait(false);
+                }
+            }
+        }
+
+        return written + await FoldAsync().ConfigureAwait(false);
+
+        async Task<int> FoldAsync()
+        {
+            if (pending.Count == 0)
+            {
+                return 0;
+            }
+
+            var keys = pending.Select(p => p.Key).ToList();
+            // Only the bases are read: the key's columns are not needed to find them.
+            var stored = await destination.ReadRecordsAsync(destinationTable, new TableSchema(destinationTable, [], []), keys, RecordParts.Bases, cancellationToken).ConfigureAwait(false);
+            var others = new Dictionary<RecordKey, List<(string, SourceMergeState)>>();
+            foreach (var other in otherSources)
+            {
+                foreach (var (key, entry) in await destination.Ledger.LookupAsync(new LedgerScope(destinationTable, other), keys, cancellationToken).ConfigureAwait(false))
+                {
+                    if (SourceMergeState.Decode(entry.MergeState) is { TailCount: > 0 } state)
+                    {
+                        (others.TryGetValue(key, out var list) ? list : others[key] = []).Add((other, state));
+                    }
+                }
+            }
+
+            var bases = new List<RecordBaseWrite>(pending.Count);
+            foreach (var (key, state) in pending)
+            {
+                if (stored.GetValueOrDefault(key)?.Base is not { } body)
+                {
+                    continue;
+                }
+
+                var record = FoldTails(engine, RecordBaseCodec.Decode(key.ToString(), body), [(source, state), .. others.GetValueOrDefault(key) ?? []], now);
+                bases.Add(new RecordBaseWrite(key, RecordBaseCodec.EncodeUtf8(record)));
+            }
+
+            await destination.WriteRecordBasesAsync(destinationTable, bases, cancellationToken).ConfigureAwait(false);
+            pending.Clear();
+            return bases.Count;
+        }
     }
 
     /// <summary>
@@ -446,7 +535,7 @@ public static class RecordMerger
         StoredRecord? found,
         List<ChangeEvent> changes,
         SourceMergeState? own,
-        List<(string Source, SourceMergeState State)>? others,
+        List<OtherState>? others,
         MergeContext context,
         Instant now)
     {
@@ -458,14 +547,14 @@ public static class RecordMerger
         {
             record = RecordBaseCodec.Decode(id, text);
             // What sources merged on the fast path since the base was stored comes first: the row already holds it.
-            if (own is { Tail.Count: > 0 })
+            if (own is { TailCount: > 0 })
             {
                 record = FoldTails(engine, record, [(plan.SourceName, own)], now);
             }
 
             if (others is not null)
             {
-                record = FoldTails(engine, record, others, now);
+                record = FoldTails(engine, record, others.Where(o => o.State.TailCount > 0).Select(o => (o.Scope.Source, o.State)), now);
             }
 
             // The destination's row as a version of its own: fields edited out-of-band since the base differ from it.
@@ -503,16 +592,18 @@ public static class RecordMerger
         var logged = outcome.Conflicts.Count > 0 || outcome.HeldUpdates.Count > 0;
         var write = WriteOf(schema, key, next, row);
         byte[]? state = null;
+        long? digest = null;
         if (context.Epoch is { } epoch && context.Ledger.KeepsMergeState)
         {
             // The row this merge leaves, for the source's next change to recognise: written, or as it was.
-            long? digest = write is { Kind: WriteKind.Delete } ? null : write is { Values: { } written } ? MergedRowDigest.Of(written) : row is null ? null : MergedRowDigest.Of(schema, row);
+            digest = write is { Kind: WriteKind.Delete } ? null : write is { Values: { } written } ? MergedRowDigest.Of(written) : row is null ? null : MergedRowDigest.Of(schema, row);
             var newest = next.SourceStamps.TryGetValue(plan.SourceName, out var stamp) ? stamp.Sequence : 0;
             var eligible = digest is not null && Eligible(next, plan.SourceName, fields.Names);
+            if (!eligible && Environment.GetEnvironmentVariable("TMPDEBUG") == "1" && Interlocked.Increment(ref s_tmp) < 5) { Console.Error.WriteLine($"TMPELIG {plan.SourceName} {id} digest={digest} exists={next.Exists} holds={next.Holds.Count} ins={next.InsertedBy} writers={string.Join(",", next.Writers.Select(w => w.Key + ":" + w.Value))} views={string.Join(";", next.SourceViews.Select(v => v.Key + "=" + string.Join(",", v.Value.Select(x => x.Key + ":" + x.Value))))} values={string.Join(",", next.Values.Select(x => x.Key + ":" + x.Value))}"); } // TMPDEBUG
             var fieldDigests = new long[eligible ? fields.Names.Length : 0];
             for (var f = 0; f < fieldDigests.Length; f++)
             {
-                fieldDigests[f] = MergedRowDigest.OfValue(next.Values[fields.Names[f]]);
+                fieldDigests[f] = FieldValues.Digest(next.Values[fields.Names[f]]);
             }
 
             var trackingValues = FieldDictionary<object?>.Empty;
@@ -524,7 +615,20 @@ public static class RecordMerger
                 }
             }
 
-            state = new SourceMergeState(epoch, eligible, digest ?? 0, newest, fields.Id, fieldDigests, trackingValues, []).Encode();
+            state = new SourceMergeState(epoch, eligible, digest ?? 0, newest, fields.Id, fieldDigests, trackingValues).Encode();
+        }
+
+        // Another source's eligible state vouches for the record as that source's merge left it. Unless this merge left
+        // the row and the record's eligibility for that source as they were, it is withdrawn with this batch: a row
+        // digest cannot tell a write it does not show (a value the destination stores alike) nor an edit since undone.
+        List<(LedgerScope, LedgerEntry)>? foreign = null;
+        foreach (var other in others ?? [])
+        {
+            if (context.Epoch is { } current && other.State is { Eligible: true } eligible && eligible.Epoch == current
+                && (digest != eligible.RowDigest || !Eligible(next, other.Scope.Source, fields.Names)))
+            {
+                (foreign ??= []).Add((other.Scope, other.Entry with { MergeState = (other.State with { Eligible = false }).Encode() }));
+            }
         }
 
         return new Merged(
@@ -532,7 +636,8 @@ public static class RecordMerger
             found?.Base is { } stored && body.AsSpan().SequenceEqual(stored) ? null : body,
             logged ? outcome with { Record = next } : null,
             state,
-            false);
+            false,
+            foreign);
     }
 
     /// <summary>The write that makes the destination hold <paramref name="record"/>, or null when it already does.</summary>

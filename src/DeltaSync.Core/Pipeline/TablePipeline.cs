@@ -353,6 +353,7 @@ public sealed partial class TablePipeline
                     state.Warnings.Add($"'{_plan.Table}' was truncated at source '{_plan.SourceName}'; '{_plan.DestinationTable}' is written by several sources, so it was not emptied: {expansion.Deleted} record(s) only this source held were deleted through conflict detection, {expansion.Kept} record(s) other sources still hold were kept");
                 }
 
+                var generation = conflicts?.Generation(_plan.DestinationTable) ?? 0;
                 var resolved = await ChangeResolver.ResolveAsync(toResolve, services.Destination.Ledger, scope, CancellationToken.None).ConfigureAwait(false);
                 if (withdrawn is { Count: > 0 })
                 {
@@ -387,6 +388,7 @@ public sealed partial class TablePipeline
                 var watch = Stopwatch.StartNew();
                 var batchSchema = destinationSchema;
                 IReadOnlyList<RecordBaseWrite> recordBases = [];
+                IReadOnlyList<(LedgerScope, LedgerEntry)> foreignLedger = [];
                 AppliedBatch outcome;
                 // Several sources write this table: read-merge-apply under the table's lock, so no source merges on a
                 // base another source has already replaced.
@@ -400,9 +402,18 @@ public sealed partial class TablePipeline
                         var merging = Stopwatch.StartNew();
                         var now = services.Clock.GetCurrentInstant();
                         var epoch = await conflicts.MergeEpochAsync(services.Destination, _plan, CancellationToken.None).ConfigureAwait(false);
-                        var context = new MergeContext(services.Destination.Ledger, conflicts.OtherSources(_plan), resolved.Previous, epoch);
+                        var previous = resolved.Previous;
+                        if (epoch is not null && conflicts.Generation(_plan.DestinationTable) != generation)
+                        {
+                            // Another source committed to the table since this batch read its ledger entries, and may have
+                            // withdrawn merge states of them: read them again, now that the table's lock is held.
+                            previous = await services.Destination.Ledger.LookupAsync(scope, resolved.Applied.Select(c => c.Key).ToHashSet(), CancellationToken.None).ConfigureAwait(false);
+                        }
+
+                        var context = new MergeContext(services.Destination.Ledger, conflicts.OtherSources(_plan), previous, epoch);
                         var merged = await RecordMerger.MergeAsync(conflicts.Engine, services.Destination, _plan, destinationSchema, resolved.Applied, context, now, CancellationToken.None).ConfigureAwait(false);
                         resolved = resolved with { Writes = merged.Writes, LedgerUpdates = merged.WithMergeStates(resolved.LedgerUpdates) };
+                        foreignLedger = merged.ForeignLedgerUpdates;
                         state.FastMerged += merged.FastMerged;
                         state.FullMerged += resolved.Applied.Count - merged.FastMerged;
                         recordBases = merged.RecordBases;
@@ -425,6 +436,7 @@ public sealed partial class TablePipeline
                             Children = _plan.Children,
                             IdempotencyKey = BatchIdentity.Key(_plan.SourceName, _plan.Table, state.Position, committed.Position, resolved.Writes, resolved.LedgerUpdates),
                             RecordBases = recordBases,
+                            ForeignLedgerUpdates = foreignLedger,
                             BeforeCommit = conflictLog is { Overlapped: true } log ? log.WaitAsync : null,
                         },
                         (write, reason) => RefusedRecord(batchSchema, write, reason, committed.Position),
@@ -439,6 +451,7 @@ public sealed partial class TablePipeline
                 finally
                 {
                     conflictLog?.Observe();
+                    conflicts?.Advance(_plan.DestinationTable);
                     tableLock?.Dispose();
                 }
 

@@ -1,9 +1,11 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using DeltaSync.Core.Config;
+using DeltaSync.Core.Conflicts;
 using DeltaSync.Core.Connectors;
 using DeltaSync.Core.Ledger;
 using DeltaSync.Core.Model;
+using DeltaSync.Core.Pipeline;
 using NodaTime;
 using NodaTime.Text;
 
@@ -118,6 +120,15 @@ public sealed class StateAdmin
             await _store.DeleteStreamAsync(plan.Stream, cancellationToken).ConfigureAwait(false);
             if (destination is not null)
             {
+                var others = Plans().Where(p => string.Equals(p.DestinationTable, plan.DestinationTable, StringComparison.OrdinalIgnoreCase) && p.SourceName != plan.SourceName).Select(p => p.SourceName).Distinct(StringComparer.Ordinal).ToList();
+                if (others.Count > 0)
+                {
+                    // A table several sources write: what this source merged fast lives in the entries about to go, so it
+                    // goes into the records' bases first (no later merge could attribute it otherwise).
+                    await destination.MergeEpochAsync(plan.DestinationTable, advance: true, cancellationToken).ConfigureAwait(false);
+                    await RecordMerger.FoldScopeAsync(new ConflictEngine(ConflictSession.PolicyOf(_config)), destination, plan.DestinationTable, plan.SourceName, others, _clock.GetCurrentInstant(), cancellationToken).ConfigureAwait(false);
+                }
+
                 await destination.ResetStreamAsync(plan.Stream, new LedgerScope(plan.DestinationTable, plan.SourceName), cancellationToken).ConfigureAwait(false);
             }
 

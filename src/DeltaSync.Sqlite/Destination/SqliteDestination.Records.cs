@@ -266,6 +266,33 @@ internal sealed partial class SqliteDestination
         return $"SELECT * FROM {table} WHERE {tuple} IN ({(width == 1 ? values : "VALUES " + values)})";
     }
 
+    public Task WriteRecordBasesAsync(string destinationTable, IReadOnlyList<RecordBaseWrite> bases, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(bases);
+        return WithWriterAsync(
+            db =>
+            {
+                Exec(db, "BEGIN IMMEDIATE");
+                try
+                {
+                    WriteRecordBases(db, destinationTable, bases);
+                    Exec(db, "COMMIT");
+                }
+                catch
+                {
+                    if (raw.sqlite3_get_autocommit(db) == 0)
+                    {
+                        Exec(db, "ROLLBACK");
+                    }
+
+                    throw;
+                }
+
+                return true;
+            },
+            cancellationToken);
+    }
+
     private void WriteRecordBases(sqlite3 db, string destinationTable, IReadOnlyList<RecordBaseWrite> records)
     {
         var upsert = Statement("\u0001records", () => $"INSERT INTO {RecordsTable} (destination_table, key, body) VALUES (?1, ?2, ?3) ON CONFLICT (destination_table, key) DO UPDATE SET body = excluded.body");

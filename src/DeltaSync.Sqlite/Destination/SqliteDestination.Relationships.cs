@@ -111,7 +111,7 @@ internal sealed partial class SqliteDestination
                     if (ExistingScopeId(db, relation.ChildScope) is { } scopeId)
                     {
                         var tombstones = keys.Select(k => new LedgerEntry(new RecordKey(k), Position.None, deletedAt, 0, Deleted: true)).ToList();
-                        WriteLedger(db, scopeId, tombstones);
+                        WriteLedger(db, scopeId, _ledger.KeepingMergeStates(db, scopeId, tombstones));
                     }
 
                     break;

@@ -291,6 +291,11 @@ internal sealed partial class SqliteDestination : IDestination
             if (!duplicate)
             {
                 WriteLedger(db, scopeId, unit.LedgerUpdates);
+                foreach (var group in unit.ForeignLedgerUpdates.GroupBy(u => u.Scope))
+                {
+                    WriteLedger(db, ScopeId(group.Key), [.. group.Select(u => u.Entry)]);
+                }
+
                 if (unit.RecordBases.Count > 0)
                 {
                     WriteRecordBases(db, unit.DestinationTable, unit.RecordBases);

@@ -193,10 +193,33 @@ internal sealed class SqliteLedger : ILedger
         _recentCount[scopeId] = recent;
     }
 
-    /// <summary>The upsert of one entry into <paramref name="table"/> (<see cref="Table"/> or <see cref="Recent"/>).</summary>
+    /// <summary>
+    /// <paramref name="entries"/> with the merge state each key's current entry holds (for entries written outside the
+    /// conflict path, a cascade's tombstones: a source's fast-merged versions stay with its entry until folded).
+    /// </summary>
+    internal IReadOnlyList<LedgerEntry> KeepingMergeStates(SQLitePCL.sqlite3 db, long scopeId, IReadOnlyList<LedgerEntry> entries)
+    {
+        Refresh(db);
+        var found = new Dictionary<RecordKey, LedgerEntry>();
+        var keys = entries.Select(e => e.Key).Distinct().ToList();
+        Lookup(db, Table, scopeId, keys, found);
+        if (RecentCount(db, scopeId) > 0)
+        {
+            // The recent tier wins over the main table.
+            Lookup(db, Recent, scopeId, keys, found);
+        }
+
+        return [.. entries.Select(e => e.MergeState is null && found.TryGetValue(e.Key, out var current) && current.MergeState is { } state ? e with { MergeState = state } : e)];
+    }
+
+    /// <summary>
+    /// The upsert of one entry into <paramref name="table"/> (<see cref="Table"/> or <see cref="Recent"/>). An entry
+    /// written without a merge state (a cascade's tombstone, a withdrawn record's) keeps the one it had: its fast-merged
+    /// versions are still to be folded, and a state of an older epoch vouches for nothing.
+    /// </summary>
     internal static string UpsertSql(string table) =>
         $"INSERT INTO {table} (scope_id, key, position, commit_us, row_hash, deleted, merge_state) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) " +
-        "ON CONFLICT (scope_id, key) DO UPDATE SET position = excluded.position, commit_us = excluded.commit_us, row_hash = excluded.row_hash, deleted = excluded.deleted, merge_state = excluded.merge_state";
+        "ON CONFLICT (scope_id, key) DO UPDATE SET position = excluded.position, commit_us = excluded.commit_us, row_hash = excluded.row_hash, deleted = excluded.deleted, merge_state = coalesce(excluded.merge_state, merge_state)";
 
     /// <summary>True when the scope's recent entries are due to be folded into the main table (<see cref="FoldAt"/>).</summary>
     internal bool FoldDue(long scopeId) => _recentCount.GetValueOrDefault(scopeId) >= FoldAt;
@@ -213,7 +236,7 @@ internal sealed class SqliteLedger : ILedger
             using (var fold = new RawStatement(
                 db,
                 $"INSERT INTO {Table} (scope_id, {Columns}) SELECT scope_id, {Columns} FROM {Recent} WHERE scope_id = ?1 ORDER BY key " +
-                "ON CONFLICT (scope_id, key) DO UPDATE SET position = excluded.position, commit_us = excluded.commit_us, row_hash = excluded.row_hash, deleted = excluded.deleted, merge_state = excluded.merge_state"))
+                "ON CONFLICT (scope_id, key) DO UPDATE SET position = excluded.position, commit_us = excluded.commit_us, row_hash = excluded.row_hash, deleted = excluded.deleted, merge_state = coalesce(excluded.merge_state, merge_state)"))
             {
                 fold.Bind(1, scopeId);
                 fold.Execute();

@@ -28,8 +28,9 @@ public sealed class SourceMergeStateTests
             42,
             99,
             [1, -2, long.MaxValue],
-            FieldDictionary.From(new Dictionary<string, object?> { ["updated_at"] = "2026-12-07T10:00:00.000Z" }),
-            [new FastVersion(Instant.FromUtc(2026, 12, 7, 10, 0), 41, FieldDictionary<object?>.Empty), new FastVersion(Instant.FromUnixTimeTicks(-5), 42, Changed)]);
+            FieldDictionary.From(new Dictionary<string, object?> { ["updated_at"] = "2026-12-07T10:00:00.000Z" }))
+            .Appending(new FastVersion(Instant.FromUtc(2026, 12, 7, 10, 0), 41, FieldDictionary<object?>.Empty))
+            .Appending(new FastVersion(Instant.FromUnixTimeTicks(-5), 42, Changed));
 
         var read = SourceMergeState.Decode(state.Encode());
 
@@ -37,6 +38,7 @@ public sealed class SourceMergeStateTests
         Assert.Equal((state.Epoch, state.Eligible, state.RowDigest, state.Sequence, state.FieldsId), (read.Epoch, read.Eligible, read.RowDigest, read.Sequence, read.FieldsId));
         Assert.Equal(state.FieldDigests, read.FieldDigests);
         Assert.Equal("2026-12-07T10:00:00.000Z", read.Tracking["updated_at"]);
+        Assert.Equal(2, read.TailCount);
         Assert.Equal(2, read.Tail.Count);
         Assert.Equal(state.Tail[0].Time, read.Tail[0].Time);
         Assert.Empty(read.Tail[0].Changed);
@@ -51,8 +53,8 @@ public sealed class SourceMergeStateTests
 
     [Theory]
     [InlineData(new byte[0])]
-    [InlineData(new byte[] { 2, 0 })]
-    [InlineData(new byte[] { 1, 0xFF, 0xFF })]
+    [InlineData(new byte[] { 1, 0 })]
+    [InlineData(new byte[] { 2, 0xFF, 0xFF })]
     [InlineData(new byte[] { (byte)'{', (byte)'}' })]
     public void Bytes_that_are_not_a_state_of_this_format_read_as_none(byte[] bytes) =>
         Assert.Null(SourceMergeState.Decode(bytes));
@@ -60,11 +62,61 @@ public sealed class SourceMergeStateTests
     [Fact]
     public void A_truncated_state_reads_as_none()
     {
-        var bytes = new SourceMergeState(1, true, 5, 1, 2, [3], FieldDictionary<object?>.Empty, [new FastVersion(Instant.FromUtc(2026, 1, 1, 0, 0), 1, Changed)]).Encode();
+        var bytes = new SourceMergeState(1, true, 5, 1, 2, [3], FieldDictionary<object?>.Empty).Appending(new FastVersion(Instant.FromUtc(2026, 1, 1, 0, 0), 1, Changed)).Encode();
         for (var length = 1; length < bytes.Length; length++)
         {
             Assert.Null(SourceMergeState.Decode(bytes[..length]));
         }
+    }
+
+    [Fact]
+    public void A_count_larger_than_the_bytes_left_reads_as_none_without_allocating_it()
+    {
+        var bytes = new SourceMergeState(1, true, 5, 1, 2, [3], FieldDictionary<object?>.Empty).Encode();
+        // Format, epoch, eligible, digest, sequence, fields id: then the digests' count, here 2^40.
+        var header = 1 + 1 + 1 + 8 + 1 + 8;
+        byte[] huge = [.. bytes[..header], 0x80, 0x80, 0x80, 0x80, 0x80, 0x20, .. bytes[(header + 1)..]];
+        Assert.Null(SourceMergeState.Decode(huge));
+    }
+
+    public static TheoryData<object?, object?> SameValues() => new()
+    {
+        { 2L, 2.0 },
+        { 0L, -0.0 },
+        { 0.30000000000000004, 0.3 },
+        { 2.5, 2.50m },
+        { true, "true" },
+        { "Zoë", "Zoë" },
+        { new byte[] { 1, 2 }, new byte[] { 1, 2 } },
+        { new List<object?> { 1L, "a" }, new List<object?> { 1.0, "a" } },
+        { null, null },
+    };
+
+    public static TheoryData<object?, object?> OtherValues() => new()
+    {
+        { true, 1L },
+        { "2", 2L },
+        { null, "" },
+        { 2L, 3L },
+        { 1e300, 1e299 },
+        { new byte[] { 1 }, new byte[] { 1, 0 } },
+        { new List<object?> { "a", "b" }, new List<object?> { "ab" } },
+    };
+
+    [Theory]
+    [MemberData(nameof(SameValues))]
+    public void Values_the_engine_holds_the_same_digest_alike(object? a, object? b)
+    {
+        Assert.True(FieldValues.Same(a, b));
+        Assert.Equal(FieldValues.Digest(a), FieldValues.Digest(b));
+    }
+
+    [Theory]
+    [MemberData(nameof(OtherValues))]
+    public void Values_the_engine_holds_different_digest_apart(object? a, object? b)
+    {
+        Assert.False(FieldValues.Same(a, b));
+        Assert.NotEqual(FieldValues.Digest(a), FieldValues.Digest(b));
     }
 
     [Fact]

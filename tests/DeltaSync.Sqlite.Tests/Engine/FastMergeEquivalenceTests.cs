@@ -1,7 +1,9 @@
 using System.Text.Json;
 using DeltaSync.Core.Conflicts;
 using DeltaSync.Core.Pipeline;
+using DeltaSync.Core.Connectors;
 using DeltaSync.Core.Reporting;
+using DeltaSync.Core.State;
 using DeltaSync.Sqlite.Destination;
 using FsCheck;
 using FsCheck.Fluent;
@@ -119,6 +121,33 @@ public sealed class FastMergeEquivalenceTests
         Assert.Equal(full.Rows(), fast.Rows());
     }
 
+    [Fact]
+    public async Task Resetting_one_sources_state_keeps_what_it_merged_fast_in_the_bases()
+    {
+        using var fast = new World();
+        using var full = new World();
+        var reports = new List<SyncReport>();
+        foreach (var world in new[] { fast, full })
+        {
+            var fullMergeOnly = world == full;
+            // crm writes the name twice (both fast merges in the fast world), then its state is reset.
+            world.Apply(new Step(StepKind.Update, Source: 0, Id: 1, Field: 0, Value: 0, SecondsAgo: 0));
+            await world.SyncAsync(fullMergeOnly);
+            world.Apply(new Step(StepKind.Update, Source: 0, Id: 1, Field: 0, Value: 1, SecondsAgo: 0));
+            await world.SyncAsync(fullMergeOnly);
+            await world.ResetAsync("crm");
+
+            // shop's change of the name meets crm's write (a conflict with crm, not with the destination).
+            world.Apply(new Step(StepKind.Update, Source: 1, Id: 1, Field: 0, Value: 2, SecondsAgo: 0));
+            reports.Add(await world.SyncAsync(fullMergeOnly));
+        }
+
+        var conflict = Assert.Single(reports[0].Conflicts);
+        Assert.Equal(["crm", "shop"], conflict.SourceValues.Keys.Order(StringComparer.Ordinal));
+        Assert.Equal(Conflicts(reports[1]), Conflicts(reports[0]));
+        Assert.Equal(full.Rows(), fast.Rows());
+    }
+
     private static List<string> Conflicts(SyncReport report) =>
         [.. report.Conflicts.Select(c => JsonSerializer.Serialize(c)).Order(StringComparer.Ordinal)];
 
@@ -197,15 +226,7 @@ public sealed class FastMergeEquivalenceTests
         public async Task<SyncReport> SyncAsync(bool fullMergeOnly, string strategy = "default_strategy: last_write_wins", bool mustComplete = true)
         {
             _clock.Advance(Duration.FromMinutes(1));
-            var config = Workspace.Configure($$$"""
-                sync:
-                  sources:
-                    - {name: crm, connection: "sqlite:crm.db", tables: [{name: customers, soft_delete: {field: deleted_at}}]}
-                    - {name: shop, connection: "sqlite:shop.db", tables: [{name: customers, soft_delete: {field: deleted_at}}]}
-                  destination: {connection: "sqlite:dest.db"}
-                  max_parallel_tables: 1
-                conflict_resolution: {{{{strategy}}}}
-                """);
+            var config = Workspace.Configure(Yaml(strategy));
             ConflictSession.FullMergeOnly = fullMergeOnly;
             try
             {
@@ -215,6 +236,26 @@ public sealed class FastMergeEquivalenceTests
             {
                 ConflictSession.FullMergeOnly = false;
             }
+        }
+
+        private static string Yaml(string strategy) => $$$"""
+                sync:
+                  sources:
+                    - {name: crm, connection: "sqlite:crm.db", tables: [{name: customers, soft_delete: {field: deleted_at}}]}
+                    - {name: shop, connection: "sqlite:shop.db", tables: [{name: customers, soft_delete: {field: deleted_at}}]}
+                  destination: {connection: "sqlite:dest.db"}
+                  max_parallel_tables: 1
+                conflict_resolution: {{{{strategy}}}}
+                """;
+
+        /// <summary>Resets <paramref name="source"/>'s stream, as <c>deltasync state reset</c> does.</summary>
+        public async Task ResetAsync(string source)
+        {
+            var config = Workspace.Configure(Yaml("default_strategy: last_write_wins"));
+            await using var state = await Workspace.OpenStateAsync();
+            await using var destination = new SqliteDestination(Workspace.Destination.Path);
+            var plans = TablePlan.FromConfig(config).Where(p => p.SourceName == source).Select(p => p.Table).ToList();
+            await new StateAdmin(config, state, _clock).ResetAsync(plans.Count == 0 ? null : plans, plan => plan.SourceName == source ? null : null, destination, CancellationToken.None);
         }
 
         public IReadOnlyList<string> Rows() => Workspace.Destination.Dump("customers", Columns, ["id"]);
