@@ -128,35 +128,55 @@ internal static class FieldValues
     /// </summary>
     public static long Digest(object? value)
     {
-        var hash = new System.IO.Hashing.XxHash64();
+        var hash = t_digest ??= new System.IO.Hashing.XxHash64();
+        hash.Reset();
         AppendDigest(hash, value);
         return (long)hash.GetCurrentHashAsUInt64();
     }
 
+    [ThreadStatic]
+    private static System.IO.Hashing.XxHash64? t_digest;
+
     private static void AppendDigest(System.IO.Hashing.XxHash64 hash, object? value)
     {
+        Span<byte> scratch = stackalloc byte[17];
         switch (value)
         {
             case null:
                 hash.Append([0]);
                 return;
             case var number when TryDecimal(number, out var exact):
-                hash.Append([1]);
-                hash.Append(System.Text.Encoding.UTF8.GetBytes(exact.ToString("G29", CultureInfo.InvariantCulture)));
+                // By value: an integer as itself, any other decimal by its digits without trailing zeros (2.50 = 2.5).
+                if (decimal.Truncate(exact) == exact && exact >= long.MinValue && exact <= long.MaxValue)
+                {
+                    scratch[0] = 1;
+                    System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(scratch[1..], (long)exact);
+                    hash.Append(scratch[..9]);
+                    return;
+                }
+
+                Span<int> bits = stackalloc int[4];
+                decimal.GetBits(exact / 1.0000000000000000000000000000m, bits);
+                scratch[0] = 6;
+                hash.Append(scratch[..1]);
+                hash.Append(System.Runtime.InteropServices.MemoryMarshal.AsBytes(bits));
                 return;
             case var number when IsNumber(number):
-                hash.Append([2]);
-                hash.Append(BitConverter.GetBytes(ToDouble(number)));
+                scratch[0] = 2;
+                System.Buffers.Binary.BinaryPrimitives.WriteDoubleLittleEndian(scratch[1..], ToDouble(number));
+                hash.Append(scratch[..9]);
                 return;
             case byte[] bytes:
-                hash.Append([3]);
-                hash.Append(BitConverter.GetBytes(bytes.Length));
+                scratch[0] = 3;
+                System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(scratch[1..], bytes.Length);
+                hash.Append(scratch[..9]);
                 hash.Append(bytes);
                 return;
             case var list when IsList(list):
                 var items = ((IEnumerable)list).Cast<object?>().ToList();
-                hash.Append([4]);
-                hash.Append(BitConverter.GetBytes(items.Count));
+                scratch[0] = 4;
+                System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(scratch[1..], items.Count);
+                hash.Append(scratch[..9]);
                 foreach (var item in items)
                 {
                     AppendDigest(hash, item);
@@ -164,10 +184,11 @@ internal static class FieldValues
 
                 return;
             default:
-                var text = PortableValue.ToText(value) ?? string.Empty;
-                hash.Append([5]);
-                hash.Append(BitConverter.GetBytes(text.Length));
-                hash.Append(System.Text.Encoding.UTF8.GetBytes(text));
+                var text = value as string ?? PortableValue.ToText(value) ?? string.Empty;
+                scratch[0] = 5;
+                System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(scratch[1..], text.Length);
+                hash.Append(scratch[..9]);
+                hash.Append(System.Runtime.InteropServices.MemoryMarshal.AsBytes(text.AsSpan()));
                 return;
         }
     }

@@ -75,7 +75,11 @@ public sealed record SourceMergeState(long Epoch, bool Eligible, long RowDigest,
         return this with { TailCount = TailCount + 1, TailBytes = w.WrittenSpan.ToArray() };
     }
 
-    private const byte Format = 2;
+    /// <summary>
+    /// The stored form's version, moved on with any change of the form or of the digests it holds: a state of another
+    /// version reads as none, so its record takes the full merge once (which writes a state of this version).
+    /// </summary>
+    private const byte Format = 3;
 
     private const byte NullValue = 0, LongValue = 1, DoubleValue = 2, TextValue = 3, FalseValue = 4, TrueValue = 5, BytesValue = 6, ListValue = 7;
 

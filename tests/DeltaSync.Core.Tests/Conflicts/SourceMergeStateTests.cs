@@ -53,8 +53,8 @@ public sealed class SourceMergeStateTests
 
     [Theory]
     [InlineData(new byte[0])]
-    [InlineData(new byte[] { 1, 0 })]
-    [InlineData(new byte[] { 2, 0xFF, 0xFF })]
+    [InlineData(new byte[] { 2, 0 })]
+    [InlineData(new byte[] { 3, 0xFF, 0xFF })]
     [InlineData(new byte[] { (byte)'{', (byte)'}' })]
     public void Bytes_that_are_not_a_state_of_this_format_read_as_none(byte[] bytes) =>
         Assert.Null(SourceMergeState.Decode(bytes));
