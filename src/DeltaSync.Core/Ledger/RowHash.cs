@@ -56,7 +56,7 @@ public static class RowHash
     }
 
     /// <summary>A type tag and eight little-endian bytes (the value, or a length that its bytes follow).</summary>
-    private static void AppendTagged(XxHash64 hash, byte tag, long value)
+    public static void AppendTagged(XxHash64 hash, byte tag, long value)
     {
         ArgumentNullException.ThrowIfNull(hash);
         Span<byte> scratch = stackalloc byte[9];

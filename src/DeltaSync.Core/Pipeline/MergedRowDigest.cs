@@ -1,8 +1,8 @@
 using System.Buffers;
-using System.Buffers.Binary;
 using System.IO.Hashing;
 using System.Text;
 using DeltaSync.Core.Conflicts;
+using DeltaSync.Core.Ledger;
 using DeltaSync.Core.Model;
 
 namespace DeltaSync.Core.Pipeline;
@@ -62,16 +62,6 @@ public static class MergedRowDigest
     public static bool IsIntegral(double value) =>
         Math.Abs(value) <= 9007199254740992d && Math.Floor(value) == value && !(value == 0 && double.IsNegative(value));
 
-    /// <summary>Appends a tag and eight little-endian bytes (a value, or the length of the bytes that follow).</summary>
-    public static void AppendTagged(XxHash64 hash, byte tag, long value)
-    {
-        ArgumentNullException.ThrowIfNull(hash);
-        Span<byte> scratch = stackalloc byte[9];
-        scratch[0] = tag;
-        BinaryPrimitives.WriteInt64LittleEndian(scratch[1..], value);
-        hash.Append(scratch);
-    }
-
     private static XxHash64 Fresh()
     {
         var hash = t_hash ??= new XxHash64();
@@ -87,26 +77,26 @@ public static class MergedRowDigest
                 hash.Append([NullTag]);
                 break;
             case long l:
-                AppendTagged(hash, IntegerTag, l);
+                RowHash.AppendTagged(hash, IntegerTag, l);
                 break;
             case bool b:
-                AppendTagged(hash, IntegerTag, b ? 1 : 0);
+                RowHash.AppendTagged(hash, IntegerTag, b ? 1 : 0);
                 break;
             case double d when IsIntegral(d):
-                AppendTagged(hash, IntegerTag, (long)d);
+                RowHash.AppendTagged(hash, IntegerTag, (long)d);
                 break;
             case double d:
-                AppendTagged(hash, RealTag, BitConverter.DoubleToInt64Bits(d));
+                RowHash.AppendTagged(hash, RealTag, BitConverter.DoubleToInt64Bits(d));
                 break;
             case string s:
                 AppendText(hash, s);
                 break;
             case byte[] bytes:
-                AppendTagged(hash, BlobTag, bytes.Length);
+                RowHash.AppendTagged(hash, BlobTag, bytes.Length);
                 hash.Append(bytes);
                 break;
             case List<object?> list:
-                AppendTagged(hash, ListTag, list.Count);
+                RowHash.AppendTagged(hash, ListTag, list.Count);
                 foreach (var item in list)
                 {
                     Append(hash, item);
@@ -122,7 +112,7 @@ public static class MergedRowDigest
     private static void AppendText(XxHash64 hash, string text)
     {
         var length = Encoding.UTF8.GetByteCount(text);
-        AppendTagged(hash, TextTag, length);
+        RowHash.AppendTagged(hash, TextTag, length);
         if (length <= 512)
         {
             Span<byte> utf8 = stackalloc byte[length];

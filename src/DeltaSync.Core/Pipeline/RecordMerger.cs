@@ -840,7 +840,7 @@ internal sealed class DataFields
         var id = new System.IO.Hashing.XxHash64();
         foreach (var name in names)
         {
-            MergedRowDigest.AppendTagged(id, MergedRowDigest.TextTag, name.Length);
+            RowHash.AppendTagged(id, MergedRowDigest.TextTag, name.Length);
             id.Append(System.Text.Encoding.UTF8.GetBytes(name));
         }
 

@@ -1,4 +1,5 @@
 using System.IO.Hashing;
+using DeltaSync.Core.Ledger;
 using DeltaSync.Core.Pipeline;
 using SQLitePCL;
 
@@ -37,29 +38,29 @@ internal sealed class SqliteMergedDigest
             switch (raw.sqlite3_value_type(value))
             {
                 case raw.SQLITE_INTEGER:
-                    MergedRowDigest.AppendTagged(_hash, MergedRowDigest.IntegerTag, raw.sqlite3_value_int64(value));
+                    RowHash.AppendTagged(_hash, MergedRowDigest.IntegerTag, raw.sqlite3_value_int64(value));
                     break;
                 case raw.SQLITE_FLOAT:
                     var real = raw.sqlite3_value_double(value);
                     if (MergedRowDigest.IsIntegral(real))
                     {
-                        MergedRowDigest.AppendTagged(_hash, MergedRowDigest.IntegerTag, (long)real);
+                        RowHash.AppendTagged(_hash, MergedRowDigest.IntegerTag, (long)real);
                     }
                     else
                     {
-                        MergedRowDigest.AppendTagged(_hash, MergedRowDigest.RealTag, BitConverter.DoubleToInt64Bits(real));
+                        RowHash.AppendTagged(_hash, MergedRowDigest.RealTag, BitConverter.DoubleToInt64Bits(real));
                     }
 
                     break;
                 case raw.SQLITE_TEXT:
                     // The text's UTF-8 bytes, as stored (the database's encoding is UTF-8).
                     var text = raw.sqlite3_value_blob(value);
-                    MergedRowDigest.AppendTagged(_hash, MergedRowDigest.TextTag, text.Length);
+                    RowHash.AppendTagged(_hash, MergedRowDigest.TextTag, text.Length);
                     _hash.Append(text);
                     break;
                 case raw.SQLITE_BLOB:
                     var blob = raw.sqlite3_value_blob(value);
-                    MergedRowDigest.AppendTagged(_hash, MergedRowDigest.BlobTag, blob.Length);
+                    RowHash.AppendTagged(_hash, MergedRowDigest.BlobTag, blob.Length);
                     _hash.Append(blob);
                     break;
                 default:
