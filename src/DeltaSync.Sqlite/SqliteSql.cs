@@ -10,6 +10,13 @@ internal static class SqliteSql
 
     public static string ColumnList(IEnumerable<string> columns) => string.Join(", ", columns.Select(Quote));
 
+    /// <summary>
+    /// The number of placeholders an <c>IN (…)</c> list of <paramref name="count"/> values is prepared with: the next
+    /// power of two (at least 8, at most <paramref name="max"/>), the rest bound to NULL (which matches nothing). A
+    /// handful of sizes serve every count, so statements are prepared once instead of once per count.
+    /// </summary>
+    public static int InListSize(int count, int max) => count >= max ? max : Math.Min(max, Math.Max(8, (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)count)));
+
     /// <summary>The key columns for ORDER BY, compared byte-wise so SQLite's order matches the ledger's key encoding.</summary>
     public static string KeyOrder(IReadOnlyList<string> key) => string.Join(", ", key.Select(k => Quote(k) + " COLLATE BINARY"));
 

@@ -67,8 +67,6 @@ internal sealed partial class SqliteDestination
                 for (var start = 0; start < wanted.Count; start += KeysPerRead)
                 {
                     var count = Math.Min(KeysPerRead, wanted.Count - start);
-                    // Full chunks reuse statements prepared once per table; only a batch's last chunk is prepared for its size.
-                    var full = count == KeysPerRead;
                     if ((parts & RecordParts.Bases) != 0)
                     {
                         ReadBases(db, destinationTable, wanted, start, count, bases);
@@ -79,16 +77,16 @@ internal sealed partial class SqliteDestination
                         continue;
                     }
 
-                    var select = full
-                        ? Statement(destinationTable + "\u0001rows-read", () => RowsReadSql(table, tuple, width, count))
-                        : new RawStatement(db, RowsReadSql(table, tuple, width, count));
+                    // Statements prepared once per table and list size (SqliteSql.InListSize), the rest of a list NULL.
+                    var size = SqliteSql.InListSize(count, KeysPerRead);
+                    var select = Statement($"{destinationTable}\u0001rows-read\u0001{size}", () => RowsReadSql(table, tuple, width, size));
                     try
                     {
-                        for (var i = 0; i < count; i++)
+                        for (var i = 0; i < size; i++)
                         {
                             for (var c = 0; c < width; c++)
                             {
-                                select.Bind((i * width) + c + 1, wanted[start + i].Values[c]);
+                                select.Bind((i * width) + c + 1, i < count ? wanted[start + i].Values[c] : null);
                             }
                         }
 
@@ -128,14 +126,7 @@ internal sealed partial class SqliteDestination
                     }
                     finally
                     {
-                        if (full)
-                        {
-                            select.Reset();
-                        }
-                        else
-                        {
-                            select.Dispose();
-                        }
+                        select.Reset();
                     }
                 }
 
@@ -158,17 +149,14 @@ internal sealed partial class SqliteDestination
     /// <summary>Adds the stored bases of <paramref name="count"/> keys of <paramref name="wanted"/> from <paramref name="start"/> to <paramref name="bases"/>.</summary>
     private void ReadBases(sqlite3 db, string destinationTable, List<RecordKey> wanted, int start, int count, Dictionary<RecordKey, byte[]> bases)
     {
-        // Full chunks reuse a statement prepared once per table; only a batch's last chunk is prepared for its size.
-        var full = count == KeysPerRead;
-        var read = full
-            ? Statement(destinationTable + "\u0001bases-read", () => BasesReadSql(count))
-            : new RawStatement(db, BasesReadSql(count));
+        var size = SqliteSql.InListSize(count, KeysPerRead);
+        var read = Statement($"{destinationTable}\u0001bases-read\u0001{size}", () => BasesReadSql(size));
         try
         {
             read.Bind(1, destinationTable);
-            for (var i = 0; i < count; i++)
+            for (var i = 0; i < size; i++)
             {
-                read.Bind(i + 2, wanted[start + i].Encoded);
+                read.Bind(i + 2, i < count ? wanted[start + i].Encoded : null);
             }
 
             while (read.Step())
@@ -178,14 +166,7 @@ internal sealed partial class SqliteDestination
         }
         finally
         {
-            if (full)
-            {
-                read.Reset();
-            }
-            else
-            {
-                read.Dispose();
-            }
+            read.Reset();
         }
     }
 
@@ -203,17 +184,15 @@ internal sealed partial class SqliteDestination
                 for (var start = 0; start < wanted.Count; start += KeysPerRead)
                 {
                     var count = Math.Min(KeysPerRead, wanted.Count - start);
-                    var full = count == KeysPerRead;
-                    var select = full
-                        ? Statement(destinationTable + "\u0001digests-read", () => DigestsReadSql(destinationTable, schema, count))
-                        : new RawStatement(db, DigestsReadSql(destinationTable, schema, count));
+                    var size = SqliteSql.InListSize(count, KeysPerRead);
+                    var select = Statement($"{destinationTable}\u0001digests-read\u0001{size}", () => DigestsReadSql(destinationTable, schema, size));
                     try
                     {
-                        for (var i = 0; i < count; i++)
+                        for (var i = 0; i < size; i++)
                         {
                             for (var c = 0; c < width; c++)
                             {
-                                select.Bind((i * width) + c + 1, wanted[start + i].Values[c]);
+                                select.Bind((i * width) + c + 1, i < count ? wanted[start + i].Values[c] : null);
                             }
                         }
 
@@ -230,14 +209,7 @@ internal sealed partial class SqliteDestination
                     }
                     finally
                     {
-                        if (full)
-                        {
-                            select.Reset();
-                        }
-                        else
-                        {
-                            select.Dispose();
-                        }
+                        select.Reset();
                     }
                 }
 

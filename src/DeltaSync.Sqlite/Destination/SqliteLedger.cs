@@ -269,11 +269,12 @@ internal sealed class SqliteLedger : ILedger
         for (var start = 0; start < keys.Count; start += KeysPerLookup)
         {
             var count = Math.Min(KeysPerLookup, keys.Count - start);
-            var statement = LookupStatement(db, table, count);
+            var size = SqliteSql.InListSize(count, KeysPerLookup);
+            var statement = LookupStatement(db, table, size);
             statement.Bind(1, scopeId);
-            for (var i = 0; i < count; i++)
+            for (var i = 0; i < size; i++)
             {
-                statement.Bind(i + 2, keys[start + i].Encoded);
+                statement.Bind(i + 2, i < count ? keys[start + i].Encoded : null);
             }
 
             while (statement.Step())
@@ -286,14 +287,14 @@ internal sealed class SqliteLedger : ILedger
         }
     }
 
-    /// <summary>A look-up statement for <paramref name="count"/> keys, prepared once per table and size (full chunks reuse one).</summary>
+    /// <summary>A look-up statement for <paramref name="count"/> keys, prepared once per table and size (<see cref="SqliteSql.InListSize"/>).</summary>
     private RawStatement LookupStatement(SQLitePCL.sqlite3 db, string table, int count)
     {
         if (!_lookups.TryGetValue((table, count), out var statement))
         {
             var placeholders = string.Join(", ", Enumerable.Range(2, count).Select(i => $"?{i}"));
             statement = new RawStatement(db, $"SELECT {Columns} FROM {table} WHERE scope_id = ?1 AND key IN ({placeholders})");
-            if (_lookups.Count > 8)
+            if (_lookups.Count > 32)
             {
                 foreach (var old in _lookups.Values)
                 {
