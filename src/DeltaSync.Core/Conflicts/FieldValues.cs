@@ -123,8 +123,11 @@ internal static class FieldValues
 
     /// <summary>
     /// A 64-bit digest of <paramref name="value"/> under the equality of <see cref="Same"/>: values that are the same
-    /// digest alike (numbers by their decimal value, other scalars by their portable text), so comparing digests tells
-    /// a changed field from an unchanged one as comparing the values would, but for a 2^-64 chance.
+    /// digest alike (numbers by their decimal value, else as doubles; bytes and other scalars by their portable text, as
+    /// <see cref="Same"/> compares them with text), so comparing digests tells a changed field from an unchanged one as
+    /// comparing the values would, but for a 2^-64 chance. Lists are compared item by item with numbers by value, which
+    /// no text form follows: a caller must not rely on the digest of a list (the fast merge leaves records with lists
+    /// to the full merge).
     /// </summary>
     public static long Digest(object? value)
     {
@@ -162,15 +165,11 @@ internal static class FieldValues
                 hash.Append(System.Runtime.InteropServices.MemoryMarshal.AsBytes(bits));
                 return;
             case var number when IsNumber(number):
+                // Compared as doubles, where every NaN equals every other.
+                var real = ToDouble(number);
                 scratch[0] = 2;
-                System.Buffers.Binary.BinaryPrimitives.WriteDoubleLittleEndian(scratch[1..], ToDouble(number));
+                System.Buffers.Binary.BinaryPrimitives.WriteDoubleLittleEndian(scratch[1..], double.IsNaN(real) ? double.NaN : real);
                 hash.Append(scratch[..9]);
-                return;
-            case byte[] bytes:
-                scratch[0] = 3;
-                System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(scratch[1..], bytes.Length);
-                hash.Append(scratch[..9]);
-                hash.Append(bytes);
                 return;
             case var list when IsList(list):
                 var items = ((IEnumerable)list).Cast<object?>().ToList();

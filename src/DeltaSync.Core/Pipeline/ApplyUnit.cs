@@ -65,9 +65,9 @@ public sealed record ApplyUnit(
     public IReadOnlyList<RecordBaseWrite> RecordBases { get; init; } = [];
 
     /// <summary>
-    /// For a destination table several sources write: other sources' ledger entries rewritten with this batch (a full
-    /// merge withdrew their fast-merge eligibility, <see cref="MergedBatch.ForeignLedgerUpdates"/>). Idempotent: every
-    /// part of a split batch writes them.
+    /// For a destination table several sources write: other sources' ledger entries whose merge state this batch
+    /// withdraws (a full merge withdrew their fast-merge eligibility, <see cref="MergedBatch.ForeignLedgerUpdates"/>);
+    /// only the entries' merge state is written. Idempotent: every part of a split batch writes them.
     /// </summary>
     public IReadOnlyList<(LedgerScope Scope, LedgerEntry Entry)> ForeignLedgerUpdates { get; init; } = [];
 

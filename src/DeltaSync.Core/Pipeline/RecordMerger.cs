@@ -310,7 +310,22 @@ public static class RecordMerger
             }
 
             var changes = byKey[key];
-            return changes.Count == 1 && changes[0].Operation != ChangeOperation.Delete && changes[0].Values is { } values && values.Length >= schema.Columns.Count;
+            if (changes.Count != 1 || changes[0].Operation == ChangeOperation.Delete || changes[0].Values is not { } values || values.Length < schema.Columns.Count
+                || (context.Previous.TryGetValue(key, out var entry) && entry.Deleted))
+            {
+                return false;
+            }
+
+            // A list compares item by item, numbers by value, which no digest follows: such a record takes the full merge.
+            foreach (var value in values)
+            {
+                if (value is System.Collections.IList and not byte[])
+                {
+                    return false;
+                }
+            }
+
+            return true;
         }
     }
 
@@ -516,7 +531,9 @@ public static class RecordMerger
 
         foreach (var field in dataFields)
         {
-            if (!record.Values.TryGetValue(field, out var value) || !view.TryGetValue(field, out var seen) || !FieldValues.Same(seen, value))
+            // A list's digest does not follow the engine's equality (FieldValues.Digest): such records take the full merge.
+            if (!record.Values.TryGetValue(field, out var value) || value is System.Collections.IList and not byte[]
+                || !view.TryGetValue(field, out var seen) || !FieldValues.Same(seen, value))
             {
                 return false;
             }

@@ -403,16 +403,21 @@ public sealed partial class TablePipeline
                         var now = services.Clock.GetCurrentInstant();
                         var epoch = await conflicts.MergeEpochAsync(services.Destination, _plan, CancellationToken.None).ConfigureAwait(false);
                         var previous = resolved.Previous;
+                        var updates = resolved.LedgerUpdates;
                         if (epoch is not null && conflicts.Generation(_plan.DestinationTable) != generation)
                         {
                             // Another source committed to the table since this batch read its ledger entries, and may have
-                            // withdrawn merge states of them: read them again, now that the table's lock is held.
-                            previous = await services.Destination.Ledger.LookupAsync(scope, resolved.Applied.Select(c => c.Key).ToHashSet(), CancellationToken.None).ConfigureAwait(false);
+                            // withdrawn merge states of them: read them again, now that the table's lock is held, for the
+                            // merged records and for every entry the batch rewrites (a withdrawn record's tombstone too).
+                            var keys = resolved.LedgerUpdates.Select(e => e.Key).Concat(resolved.Applied.Select(c => c.Key)).ToHashSet();
+                            var fresh = await services.Destination.Ledger.LookupAsync(scope, keys, CancellationToken.None).ConfigureAwait(false);
+                            previous = fresh;
+                            updates = [.. resolved.LedgerUpdates.Select(e => e with { MergeState = fresh.TryGetValue(e.Key, out var now) ? now.MergeState : null })];
                         }
 
                         var context = new MergeContext(services.Destination.Ledger, conflicts.OtherSources(_plan), previous, epoch);
                         var merged = await RecordMerger.MergeAsync(conflicts.Engine, services.Destination, _plan, destinationSchema, resolved.Applied, context, now, CancellationToken.None).ConfigureAwait(false);
-                        resolved = resolved with { Writes = merged.Writes, LedgerUpdates = merged.WithMergeStates(resolved.LedgerUpdates) };
+                        resolved = resolved with { Writes = merged.Writes, LedgerUpdates = merged.WithMergeStates(updates) };
                         foreignLedger = merged.ForeignLedgerUpdates;
                         state.FastMerged += merged.FastMerged;
                         state.FullMerged += resolved.Applied.Count - merged.FastMerged;

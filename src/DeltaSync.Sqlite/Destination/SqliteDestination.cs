@@ -291,9 +291,9 @@ internal sealed partial class SqliteDestination : IDestination
             if (!duplicate)
             {
                 WriteLedger(db, scopeId, unit.LedgerUpdates);
-                foreach (var group in unit.ForeignLedgerUpdates.GroupBy(u => u.Scope))
+                if (unit.ForeignLedgerUpdates.Count > 0)
                 {
-                    WriteLedger(db, ScopeId(group.Key), [.. group.Select(u => u.Entry)]);
+                    WithdrawMergeStates(unit.ForeignLedgerUpdates);
                 }
 
                 if (unit.RecordBases.Count > 0)
@@ -422,6 +422,25 @@ internal sealed partial class SqliteDestination : IDestination
     }
 
     /// <summary>Records ledger entries inside the open transaction, on the writer's prepared upserts of both tiers.</summary>
+    /// <summary>
+    /// Rewrites only the merge state of other sources' entries (whichever tier holds them): the rest of an entry stays
+    /// what it is now, even if something outside this table's lock (a cascade from a parent table) wrote it since.
+    /// </summary>
+    private void WithdrawMergeStates(IReadOnlyList<(LedgerScope Scope, LedgerEntry Entry)> updates)
+    {
+        foreach (var ledgerTable in (ReadOnlySpan<string>)[SqliteLedger.Table, SqliteLedger.Recent])
+        {
+            var update = Statement($"\u0001merge-state\u0001{ledgerTable}", () => $"UPDATE {ledgerTable} SET merge_state = ?3 WHERE scope_id = ?1 AND key = ?2");
+            foreach (var (scope, entry) in updates)
+            {
+                update.Bind(1, ScopeId(scope));
+                update.Bind(2, entry.Key.Encoded);
+                update.Bind(3, entry.MergeState);
+                update.Execute();
+            }
+        }
+    }
+
     private void WriteLedger(sqlite3 db, long scopeId, IReadOnlyList<LedgerEntry> entries) =>
         _ledger.Write(
             db,

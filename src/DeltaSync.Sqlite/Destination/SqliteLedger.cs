@@ -214,8 +214,10 @@ internal sealed class SqliteLedger : ILedger
 
     /// <summary>
     /// The upsert of one entry into <paramref name="table"/> (<see cref="Table"/> or <see cref="Recent"/>). An entry
-    /// written without a merge state (a cascade's tombstone, a withdrawn record's) keeps the one it had: its fast-merged
-    /// versions are still to be folded, and a state of an older epoch vouches for nothing.
+    /// written without a merge state keeps the one its row in that tier had: fast-merged versions are still to be
+    /// folded, and a state of an older epoch vouches for nothing. (Writers outside the conflict path carry the state
+    /// themselves: <see cref="Core.Pipeline.ChangeResolver"/> copies it, a cascade reads it from both tiers with
+    /// <see cref="KeepingMergeStates"/>.)
     /// </summary>
     internal static string UpsertSql(string table) =>
         $"INSERT INTO {table} (scope_id, key, position, commit_us, row_hash, deleted, merge_state) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) " +
