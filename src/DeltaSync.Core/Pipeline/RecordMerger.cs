@@ -504,14 +504,19 @@ public static class RecordMerger
 
     /// <summary>
     /// Whether <paramref name="record"/> takes <paramref name="source"/>'s next change without a conflict whatever it
-    /// changes: it exists, holds nothing, every written field was last written by this source, and the source's view
-    /// holds every data field's merged value.
+    /// changes, and merges it the same under any policy: it exists (by this source's write or as synced), holds
+    /// nothing, every written field was last written by this source, and the source's view holds every data field's
+    /// merged value.
     /// </summary>
     internal static bool Eligible(RecordBase record, string source, IReadOnlyList<string> dataFields)
     {
         ArgumentNullException.ThrowIfNull(record);
         ArgumentNullException.ThrowIfNull(dataFields);
-        if (!record.Exists || !record.Holds.IsEmpty || (record.InsertedBy is { } inserted && inserted.Source != source))
+        // The record's existence decided by another source's write would make the next upsert's existence stamp a
+        // choice between two sources' stamps, which depends on the policy; a fold may run under a later policy than the
+        // fast merge did. Between one source's own stamps the choice is the source's order, whatever the policy.
+        if (!record.Exists || !record.Holds.IsEmpty || (record.InsertedBy is { } inserted && inserted.Source != source)
+            || (record.Existence is { } decided && decided.Source != source))
         {
             return false;
         }
