@@ -50,14 +50,6 @@ public static class MergedRowDigest
         return (long)hash.GetCurrentHashAsUInt64();
     }
 
-    /// <summary>The digest of one value.</summary>
-    public static long OfValue(object? value)
-    {
-        var hash = Fresh();
-        Append(hash, value);
-        return (long)hash.GetCurrentHashAsUInt64();
-    }
-
     /// <summary>Whether a real stands for an integer in the canonical form (integral, exact in a double, not −0).</summary>
     public static bool IsIntegral(double value) =>
         Math.Abs(value) <= 9007199254740992d && Math.Floor(value) == value && !(value == 0 && double.IsNegative(value));

@@ -123,13 +123,13 @@ public sealed class SourceMergeStateTests
     [Fact]
     public void Values_that_read_back_alike_digest_alike_and_others_apart()
     {
-        Assert.Equal(MergedRowDigest.OfValue(2L), MergedRowDigest.OfValue(2.0));
-        Assert.Equal(MergedRowDigest.OfValue(1L), MergedRowDigest.OfValue(true));
-        Assert.Equal(MergedRowDigest.OfValue(7L), MergedRowDigest.OfValue(7));
-        Assert.NotEqual(MergedRowDigest.OfValue(0L), MergedRowDigest.OfValue(-0.0));
-        Assert.NotEqual(MergedRowDigest.OfValue(2L), MergedRowDigest.OfValue(2.5));
-        Assert.NotEqual(MergedRowDigest.OfValue("2"), MergedRowDigest.OfValue(2L));
-        Assert.NotEqual(MergedRowDigest.OfValue(null), MergedRowDigest.OfValue(""));
+        Assert.Equal(MergedRowDigest.Of([2L]), MergedRowDigest.Of([2.0]));
+        Assert.Equal(MergedRowDigest.Of([1L]), MergedRowDigest.Of([true]));
+        Assert.Equal(MergedRowDigest.Of([7L]), MergedRowDigest.Of([7]));
+        Assert.NotEqual(MergedRowDigest.Of([0L]), MergedRowDigest.Of([-0.0]));
+        Assert.NotEqual(MergedRowDigest.Of([2L]), MergedRowDigest.Of([2.5]));
+        Assert.NotEqual(MergedRowDigest.Of(["2"]), MergedRowDigest.Of([2L]));
+        Assert.NotEqual(MergedRowDigest.Of([null]), MergedRowDigest.Of([""]));
         Assert.NotEqual(MergedRowDigest.Of(["ab", "c"]), MergedRowDigest.Of(["a", "bc"]));
     }
 }
