@@ -412,7 +412,7 @@ public sealed partial class TablePipeline
                             var keys = resolved.LedgerUpdates.Select(e => e.Key).Concat(resolved.Applied.Select(c => c.Key)).ToHashSet();
                             var fresh = await services.Destination.Ledger.LookupAsync(scope, keys, CancellationToken.None).ConfigureAwait(false);
                             previous = fresh;
-                            updates = [.. resolved.LedgerUpdates.Select(e => e with { MergeState = fresh.TryGetValue(e.Key, out var now) ? now.MergeState : null })];
+                            updates = [.. resolved.LedgerUpdates.Select(e => e with { MergeState = fresh.TryGetValue(e.Key, out var current) ? current.MergeState : null })];
                         }
 
                         var context = new MergeContext(services.Destination.Ledger, conflicts.OtherSources(_plan), previous, epoch);
