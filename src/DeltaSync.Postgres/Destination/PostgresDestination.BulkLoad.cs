@@ -12,9 +12,9 @@ namespace DeltaSync.Postgres.Destination;
 /// <summary>
 /// PostgreSQL → PostgreSQL initial load at COPY speed: the source's raw binary <c>COPY … TO STDOUT</c> is relayed, byte
 /// for byte and in 64 KiB chunks, into <c>COPY … FROM STDIN</c> here — no value is decoded or encoded on the way — and
-/// the ledger is then built set-wise by one <c>INSERT … SELECT</c> over the copied rows, in the same transaction as
-/// the checkpoint (fenced by the lease's epoch). Taken only for an empty table with no ledger entries in the scope and
-/// column types identical on both sides; anything else is left to the pipeline.
+/// the ledger's entries for the copied rows are recorded as one rule over the table (<see cref="BulkLedgerRows"/>), not
+/// row by row, in the same transaction as the checkpoint (fenced by the lease's epoch). Taken only for an empty table
+/// with no ledger entries in the scope and column types identical on both sides; anything else is left to the pipeline.
 /// </summary>
 /// <remarks>
 /// Crash safety: everything commits at once. Killed before the commit, the transaction rolls back and the table is
@@ -88,8 +88,9 @@ internal sealed partial class PostgresDestination
                 }
                 finally
                 {
-                    // The scope's largest key is cached; the ledger gained (or, rolled back, did not gain) a whole table.
+                    // The scope's rule and largest key are cached; the ledger gained (or, rolled back, did not gain) a whole table.
                     _ledger.Invalidate(scopeId);
+                    _ledger.ForgetRules(table);
                 }
             },
             cancellationToken);
@@ -112,6 +113,9 @@ internal sealed partial class PostgresDestination
         }
 
         var columns = PostgresSql.ColumnList(copy.Mapper.Schema.Columns.Select(c => copy.Mapper.Column(c.Name).Name));
+        var rules = copy.LedgerRows(target);
+        var future = request.FutureLimit is { } limit ? limit.ToUnixTimeTicks() / 10 : long.MaxValue;
+        var tally = BinaryCopyTally.For(rules, name => copy.Mapper.Column(name).BaseType, future);
         Position done;
         var watch = System.Diagnostics.Stopwatch.StartNew();
         await using (var snapshot = await copy.BeginAsync(cancellationToken).ConfigureAwait(false))
@@ -128,7 +132,7 @@ internal sealed partial class PostgresDestination
                 try
                 {
                     // Disposing the writer ends the COPY and waits for the server to accept it.
-                    await reader.CopyToAsync(writer, CopyChunkBytes, cancellationToken).ConfigureAwait(false);
+                    await RelayAsync(reader, writer, tally, cancellationToken).ConfigureAwait(false);
                 }
                 catch (Exception e) when (e is not OutOfMemoryException)
                 {
@@ -152,7 +156,7 @@ internal sealed partial class PostgresDestination
 
         var copied = watch.Elapsed;
         watch.Restart();
-        var stats = await BuildLedgerAsync(connection, transaction, copy, target, scopeId, request, done, cancellationToken).ConfigureAwait(false) with
+        var stats = await RecordLedgerAsync(connection, transaction, rules, tally, scopeId, future, done, cancellationToken).ConfigureAwait(false) with
         {
             CopyTime = copied,
             LedgerTime = watch.Elapsed,
@@ -168,29 +172,76 @@ internal sealed partial class PostgresDestination
         return new BulkLoadOutcome(stats, checkpoint, null);
     }
 
-    /// <summary>One <c>INSERT … SELECT</c> of every copied row's ledger entry; its aggregate is what the report counts.</summary>
-    private async Task<BulkLoadStats> BuildLedgerAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, PostgresSnapshotCopy copy, PgTable target, int scopeId, BulkLoadRequest request, Position done, CancellationToken cancellationToken)
+    /// <summary>The source's COPY stream into the destination's, chunk by chunk, counted on the way when it can be.</summary>
+    private static async Task RelayAsync(Stream reader, Stream writer, BinaryCopyTally? tally, CancellationToken cancellationToken)
     {
-        var future = request.FutureLimit is { } limit ? limit.ToUnixTimeTicks() / 10 : long.MaxValue;
+        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(CopyChunkBytes);
+        try
+        {
+            int read;
+            while ((read = await reader.ReadAsync(buffer.AsMemory(0, CopyChunkBytes), cancellationToken).ConfigureAwait(false)) > 0)
+            {
+                try
+                {
+                    tally?.Feed(buffer.AsSpan(0, read));
+                }
+                catch (InvalidDataException e)
+                {
+                    throw new IOException(e.Message, e);
+                }
+
+                await writer.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        }
+
+        if (tally is { Complete: false })
+        {
+            throw new IOException("the source's COPY stream ended before its end marker");
+        }
+    }
+
+    /// <summary>
+    /// Records the copied rows' ledger entries as a rule (<see cref="BulkLedgerRows"/>) rather than writing one row per
+    /// entry, with what the report and the checkpoint need: counted while the rows streamed through
+    /// (<paramref name="tally"/>), or else by one aggregate over the copied table.
+    /// </summary>
+    private async Task<BulkLoadStats> RecordLedgerAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, BulkLedgerRows rows, BinaryCopyTally? tally, int scopeId, long future, Position done, CancellationToken cancellationToken)
+    {
+        await using (var record = new NpgsqlCommand($"UPDATE {PostgresSql.Qualified(Schema, "ledger_scopes")} SET source_digests = true, bulk_rows = $2 WHERE scope_id = $1", connection, transaction))
+        {
+            record.Parameters.Add(new NpgsqlParameter<int> { TypedValue = scopeId });
+            record.Parameters.Add(new NpgsqlParameter<string> { TypedValue = rows.Serialize() });
+            await record.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        if (tally is not null)
+        {
+            return new BulkLoadStats(tally.Rows, done, Micros(tally.Newest))
+            {
+                NullCursorRows = tally.NullCursor,
+                CreatedAtFallbackRows = tally.CreatedAtFallback,
+                FutureRows = tally.FutureRows,
+                NewestFuture = Micros(tally.NewestFuture),
+            };
+        }
+
         var sql = $"""
-            WITH entries AS (
-              INSERT INTO {PostgresSql.Qualified(Schema, "ledger")} (scope_id, key, position, commit_us, row_hash, deleted, source_digest)
-              SELECT $1, {copy.KeySql("t")}, {copy.PositionSql("t")}, {copy.CommitSql("t")}, {copy.Mapper.DigestSql("t")}, false, true FROM {target.QualifiedName} t
-              RETURNING position, commit_us),
-            scope AS (UPDATE {PostgresSql.Qualified(Schema, "ledger_scopes")} SET source_digests = true WHERE scope_id = $1)
-            SELECT count(*), max(commit_us), count(*) FILTER (WHERE {copy.NullCursorSql}),
-                   count(*) FILTER (WHERE commit_us > $2), max(commit_us) FILTER (WHERE commit_us > $2)
-            FROM entries
+            SELECT count(*), max(commit_us), count(*) FILTER (WHERE {rows.NullCursorSql}),
+                   count(*) FILTER (WHERE commit_us > $1), max(commit_us) FILTER (WHERE commit_us > $1)
+            FROM (SELECT {rows.PositionSql("t")} AS position, {rows.CommitSql("t")} AS commit_us FROM {rows.QualifiedTable} t) entries
             """;
-        long rows, nullCursor, futureRows;
+        long count, nullCursor, futureRows;
         long? newest, newestFuture;
         await using (var command = new NpgsqlCommand(sql, connection, transaction))
         {
-            command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = scopeId });
             command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = future });
             await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
-            rows = reader.GetInt64(0);
+            count = reader.GetInt64(0);
             newest = reader.IsDBNull(1) ? null : reader.GetInt64(1);
             nullCursor = reader.GetInt64(2);
             futureRows = reader.GetInt64(3);
@@ -198,13 +249,13 @@ internal sealed partial class PostgresDestination
         }
 
         var fallback = 0L;
-        if (copy.CreatedAtFallbackSql(target.QualifiedName) is { } fallbackSql)
+        if (rows.CreatedAtFallbackSql is { } fallbackSql)
         {
             await using var command = new NpgsqlCommand(fallbackSql, connection, transaction);
             fallback = (long)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
         }
 
-        return new BulkLoadStats(rows, done, Micros(newest))
+        return new BulkLoadStats(count, done, Micros(newest))
         {
             NullCursorRows = nullCursor,
             CreatedAtFallbackRows = fallback,

@@ -116,11 +116,13 @@ internal sealed partial class PostgresDestination : IDestination
                     duplicate = unit.IdempotencyKey is { } key && !await RecordAppliedAsync(connection, transaction, unit.Checkpoint, key, cancellationToken).ConfigureAwait(false);
                     if (unit.TruncateFirst && !duplicate)
                     {
-                        deleted += await TruncateAsync(connection, slot.Writer.Target, scopeId, cancellationToken).ConfigureAwait(false);
+                        deleted += await TruncateAsync(connection, slot.Writer.Target, unit.Scope.DestinationTable, scopeId, cancellationToken).ConfigureAwait(false);
                     }
 
                     if (!duplicate)
                     {
+                        // Another source's bulk-loaded entries are the rows this batch may rewrite: written out first.
+                        await _ledger.MaterializeAsync(connection, unit.Scope.DestinationTable, scopeId, cancellationToken).ConfigureAwait(false);
                         await slot.Writer.WriteAsync(connection, unit.Writes, cancellationToken).ConfigureAwait(false);
                         await _ledger.WriteAsync(connection, scopeId, unit.LedgerUpdates, cancellationToken).ConfigureAwait(false);
                         if (unit.RecordBases.Count > 0)
@@ -150,6 +152,7 @@ internal sealed partial class PostgresDestination : IDestination
                 catch (Exception e) when (e is NpgsqlException or SyncException or TimeoutException or IOException or FormatException or InvalidCastException or OverflowException or BeforeCommitException)
                 {
                     _ledger.Invalidate(scopeId);
+                    _ledger.ForgetRules(unit.Scope.DestinationTable);
                     await RollbackIfOpenAsync(connection, transaction).ConfigureAwait(false);
 
                     if (e is SyncException or BeforeCommitException)
@@ -247,7 +250,7 @@ internal sealed partial class PostgresDestination : IDestination
             await ledger.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        await using (var digests = new NpgsqlCommand($"UPDATE {PostgresSql.Qualified(Schema, "ledger_scopes")} SET source_digests = NULL WHERE scope_id = $1", connection, transaction))
+        await using (var digests = new NpgsqlCommand($"UPDATE {PostgresSql.Qualified(Schema, "ledger_scopes")} SET source_digests = NULL, bulk_rows = NULL WHERE scope_id = $1", connection, transaction))
         {
             digests.Parameters.Add(new NpgsqlParameter<int> { TypedValue = scopeId });
             await digests.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
@@ -262,6 +265,7 @@ internal sealed partial class PostgresDestination : IDestination
 
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         _ledger.Invalidate(scopeId);
+        _ledger.ForgetRules(scope.DestinationTable);
     }
 
     public async ValueTask DisposeAsync()
@@ -283,8 +287,10 @@ internal sealed partial class PostgresDestination : IDestination
     }
 
     /// <summary>Empties the table and tombstones the scope's ledger (a TRUNCATE at the source); returns the rows removed.</summary>
-    private async Task<long> TruncateAsync(NpgsqlConnection connection, PgTable table, int scopeId, CancellationToken cancellationToken)
+    private async Task<long> TruncateAsync(NpgsqlConnection connection, PgTable table, string destinationTable, int scopeId, CancellationToken cancellationToken)
     {
+        // A bulk load's entries are the table's rows until written out: they must outlive the rows as tombstones.
+        await _ledger.MaterializeAsync(connection, destinationTable, keep: null, cancellationToken).ConfigureAwait(false);
         long removed;
         await using (var delete = new NpgsqlCommand($"DELETE FROM {table.QualifiedName}", connection))
         {

@@ -3,6 +3,7 @@ using System.Runtime.CompilerServices;
 using DeltaSync.Core.Capture;
 using DeltaSync.Core.Ledger;
 using DeltaSync.Core.Model;
+using DeltaSync.Core.Pipeline;
 using Npgsql;
 using NpgsqlTypes;
 using NodaTime;
@@ -20,11 +21,20 @@ namespace DeltaSync.Postgres.Destination;
 /// PostgreSQL's own digest of the row (<see cref="PostgresRowMapper.DigestSql"/>), which the captures compute for the
 /// rows they read while the scope is flagged in <c>ledger_scopes.source_digests</c>. Any write of the record stores the
 /// engine's hash again (and clears the mark).
+/// <para>
+/// A bulk load writes no entries at all: it records a rule (<c>ledger_scopes.bulk_rows</c>, <see cref="BulkLedgerRows"/>)
+/// under which every row of the table without an entry of its own has the entry the load would have written. Look-ups
+/// and scans of such a scope read those rows along with the entries; a record's first write stores its entry, which
+/// then shadows the rule. Before anything empties the table without writing entries (a TRUNCATE), the rule is
+/// written out as entries (<see cref="MaterializeAsync"/>).
+/// </para>
 /// </remarks>
 internal sealed class PostgresLedger : ILedger
 {
     private readonly PostgresDestination _destination;
     private readonly ConcurrentDictionary<int, byte[]?> _maxKey = new();
+    private readonly ConcurrentDictionary<int, BulkLedgerRows?> _bulk = new();
+    private readonly ConcurrentDictionary<string, int[]> _ruleScopes = new(StringComparer.Ordinal);
 
     public PostgresLedger(PostgresDestination destination)
     {
@@ -73,12 +83,17 @@ internal sealed class PostgresLedger : ILedger
           IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('{Literal(PostgresSql.Qualified(schema, "ledger_scopes"))}') AND attname = 'source_digests' AND NOT attisdropped) THEN
             ALTER TABLE {PostgresSql.Qualified(schema, "ledger_scopes")} ADD COLUMN source_digests boolean;
           END IF;
+          IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('{Literal(PostgresSql.Qualified(schema, "ledger_scopes"))}') AND attname = 'bulk_rows' AND NOT attisdropped) THEN
+            ALTER TABLE {PostgresSql.Qualified(schema, "ledger_scopes")} ADD COLUMN bulk_rows text;
+          END IF;
         END $$;
         """;
 
     private static string Literal(string text) => text.Replace("'", "''", StringComparison.Ordinal);
 
     private string Table => PostgresSql.Qualified(_destination.Schema, "ledger");
+
+    private string Scopes => PostgresSql.Qualified(_destination.Schema, "ledger_scopes");
 
     public async ValueTask<IReadOnlyDictionary<RecordKey, LedgerEntry>> LookupAsync(LedgerScope scope, IReadOnlyCollection<RecordKey> keys, CancellationToken cancellationToken)
     {
@@ -88,22 +103,45 @@ internal sealed class PostgresLedger : ILedger
             async connection =>
             {
                 var scopeId = await _destination.ScopeIdAsync(connection, scope, cancellationToken).ConfigureAwait(false);
-                var max = await MaxKeyAsync(connection, scopeId, cancellationToken).ConfigureAwait(false);
-                var wanted = max is null ? [] : keys.Where(k => k.Encoded.AsSpan().SequenceCompareTo(max) <= 0).Select(k => k.Encoded).ToArray();
+                var bulk = await BulkRowsAsync(connection, scopeId, cancellationToken).ConfigureAwait(false);
+                var max = bulk is null ? await MaxKeyAsync(connection, scopeId, cancellationToken).ConfigureAwait(false) : null;
+                // Keys above the largest entry have none, unless the table's rows stand for entries too.
+                var wanted = bulk is not null ? keys.Select(k => k.Encoded).ToArray()
+                    : max is null ? [] : keys.Where(k => k.Encoded.AsSpan().SequenceCompareTo(max) <= 0).Select(k => k.Encoded).ToArray();
                 var found = new Dictionary<RecordKey, LedgerEntry>(wanted.Length);
                 if (wanted.Length == 0)
                 {
                     return (IReadOnlyDictionary<RecordKey, LedgerEntry>)found;
                 }
 
-                await using var command = new NpgsqlCommand($"SELECT {Columns} FROM {Table} WHERE scope_id = $1 AND key = ANY ($2)", connection);
+                var sql = $"SELECT {Columns} FROM {Table} WHERE scope_id = $1 AND key = ANY ($2)";
+                object[] filter = [];
+                if (bulk is not null)
+                {
+                    (var where, filter) = bulk.KeyFilter(keys, 3);
+                    sql += " UNION ALL " + bulk.EntriesSql(Table, where);
+                }
+
+                await using var command = new NpgsqlCommand(sql, connection);
                 command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = scopeId });
                 command.Parameters.Add(new NpgsqlParameter<byte[][]> { TypedValue = wanted, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bytea });
-                await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                foreach (var values in filter)
                 {
-                    var entry = Read(reader);
-                    found[entry.Key] = entry;
+                    command.Parameters.Add(new NpgsqlParameter { Value = values });
+                }
+
+                try
+                {
+                    await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                    while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                    {
+                        var entry = Read(reader);
+                        found[entry.Key] = entry;
+                    }
+                }
+                catch (PostgresException e) when (bulk is not null && IsMissingObject(e))
+                {
+                    throw RuleBroken(scope, bulk, e);
                 }
 
                 return found;
@@ -116,20 +154,102 @@ internal sealed class PostgresLedger : ILedger
         await using var connection = await _destination.OpenAsync(cancellationToken).ConfigureAwait(false);
         var scopeId = await _destination.ScopeIdAsync(connection, scope, cancellationToken).ConfigureAwait(false);
         await using var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, cancellationToken).ConfigureAwait(false);
-        await using var command = new NpgsqlCommand($"SELECT {Columns} FROM {Table} WHERE scope_id = $1 ORDER BY key", connection, transaction);
+        var bulk = await BulkRowsAsync(connection, scopeId, cancellationToken, fresh: true).ConfigureAwait(false);
+        var sql = bulk is null
+            ? $"SELECT {Columns} FROM {Table} WHERE scope_id = $1 ORDER BY key"
+            : $"SELECT {Columns} FROM (SELECT {Columns} FROM {Table} WHERE scope_id = $1 UNION ALL {bulk.EntriesSql(Table)}) u ORDER BY key";
+        await using var command = new NpgsqlCommand(sql, connection, transaction);
         command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = scopeId });
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        NpgsqlDataReader reader;
+        try
         {
-            yield return Read(reader);
+            reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (PostgresException e) when (bulk is not null && IsMissingObject(e))
+        {
+            throw RuleBroken(scope, bulk, e);
+        }
+
+        await using (reader)
+        {
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                yield return Read(reader);
+            }
         }
     }
+
+    /// <summary>
+    /// Writes out, inside the caller's open transaction, the entries that the bulk-load rules of the scopes of
+    /// <paramref name="destinationTable"/> (all of them, or all but <paramref name="keep"/>) give the table's rows, and
+    /// drops those rules. Needed before anything changes the table's rows without writing those scopes' entries: a
+    /// TRUNCATE, or another source's write of a shared table (a rule reads the row as it is now, an entry keeps what
+    /// the load wrote).
+    /// </summary>
+    internal async Task MaterializeAsync(NpgsqlConnection connection, string destinationTable, int? keep, CancellationToken cancellationToken)
+    {
+        if (!_ruleScopes.TryGetValue(destinationTable, out var scopes))
+        {
+            scopes = [];
+            await using var command = new NpgsqlCommand($"SELECT scope_id FROM {Scopes} WHERE destination_table = $1 AND bulk_rows IS NOT NULL", connection);
+            command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = destinationTable });
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                scopes = [.. scopes, reader.GetInt32(0)];
+            }
+        }
+
+        if (scopes.All(s => s == keep))
+        {
+            _ruleScopes[destinationTable] = scopes;
+            return;
+        }
+
+        var rules = new List<(int ScopeId, BulkLedgerRows Rows)>();
+        await using (var command = new NpgsqlCommand(
+            $"SELECT scope_id, bulk_rows FROM {Scopes} WHERE destination_table = $1 AND bulk_rows IS NOT NULL AND scope_id IS DISTINCT FROM $2 FOR UPDATE", connection))
+        {
+            command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = destinationTable });
+            command.Parameters.Add(new NpgsqlParameter<int?> { TypedValue = keep });
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                rules.Add((reader.GetInt32(0), BulkLedgerRows.Parse(reader.GetString(1))));
+            }
+        }
+
+        foreach (var (scopeId, rows) in rules)
+        {
+            await using (var insert = new NpgsqlCommand(
+                $"INSERT INTO {Table} (scope_id, key, position, commit_us, row_hash, deleted, source_digest) SELECT $1, r.* FROM ({rows.EntriesSql(Table)}) r",
+                connection))
+            {
+                insert.Parameters.Add(new NpgsqlParameter<int> { TypedValue = scopeId });
+                await insert.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            await using (var clear = new NpgsqlCommand($"UPDATE {Scopes} SET bulk_rows = NULL WHERE scope_id = $1", connection))
+            {
+                clear.Parameters.Add(new NpgsqlParameter<int> { TypedValue = scopeId });
+                await clear.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            Invalidate(scopeId);
+        }
+
+        // Read again on next use: the caller's transaction may still roll back.
+        ForgetRules(destinationTable);
+    }
+
+    /// <summary>Forgets which scopes of a table hold bulk-load rules (after a load, a reset or a rollback).</summary>
+    internal void ForgetRules(string destinationTable) => _ruleScopes.TryRemove(destinationTable, out _);
 
     public async ValueTask<bool> HasSourceDigestsAsync(LedgerScope scope, CancellationToken cancellationToken)
     {
         await using var connection = await _destination.OpenAsync(cancellationToken).ConfigureAwait(false);
         var scopeId = await _destination.ScopeIdAsync(connection, scope, cancellationToken).ConfigureAwait(false);
-        await using var command = new NpgsqlCommand($"SELECT coalesce(source_digests, false) FROM {PostgresSql.Qualified(_destination.Schema, "ledger_scopes")} WHERE scope_id = $1", connection);
+        await using var command = new NpgsqlCommand($"SELECT coalesce(source_digests, false) FROM {Scopes} WHERE scope_id = $1", connection);
         command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = scopeId });
         return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is true;
     }
@@ -223,7 +343,34 @@ internal sealed class PostgresLedger : ILedger
     }
 
     /// <summary>Forgets the cached largest key (after a rollback or reset the table is the truth again).</summary>
-    internal void Invalidate(int scopeId) => _maxKey.TryRemove(scopeId, out _);
+    internal void Invalidate(int scopeId)
+    {
+        _maxKey.TryRemove(scopeId, out _);
+        _bulk.TryRemove(scopeId, out _);
+    }
+
+    /// <summary>The scope's bulk-load rule, or null (cached; <paramref name="fresh"/> reads it again).</summary>
+    private async Task<BulkLedgerRows?> BulkRowsAsync(NpgsqlConnection connection, int scopeId, CancellationToken cancellationToken, bool fresh = false)
+    {
+        if (!fresh && _bulk.TryGetValue(scopeId, out var rows))
+        {
+            return rows;
+        }
+
+        await using var command = new NpgsqlCommand($"SELECT bulk_rows FROM {Scopes} WHERE scope_id = $1", connection);
+        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = scopeId });
+        rows = await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is string json ? BulkLedgerRows.Parse(json) : null;
+        _bulk[scopeId] = rows;
+        return rows;
+    }
+
+    private static bool IsMissingObject(PostgresException e) =>
+        e.SqlState is PostgresErrorCodes.UndefinedTable or PostgresErrorCodes.UndefinedColumn or PostgresErrorCodes.UndefinedFunction;
+
+    private static SyncException RuleBroken(LedgerScope scope, BulkLedgerRows rows, PostgresException e) => new(
+        ErrorClass.Fatal,
+        $"the ledger of '{scope.DestinationTable}' (bulk-loaded) reads its entries from {rows.QualifiedTable}, which no longer has what the load wrote " +
+        $"({e.MessageText}); restore the table or run 'deltasync state reset --table {scope.DestinationTable}' to load it again");
 
     private async Task<byte[]?> MaxKeyAsync(NpgsqlConnection connection, int scopeId, CancellationToken cancellationToken)
     {

@@ -73,8 +73,11 @@ internal sealed class PostgresRowMapper
     /// built in the destination, be compared with the rows captures read later. Costs about a third of an MD5 of the same
     /// bytes.
     /// </summary>
-    public string DigestSql(string? alias = null) =>
-        $"hash_record_extended(ROW(record_send(ROW({string.Join(", ", _columns.Select(c => c.IsVirtual ? "NULL::text" : (alias is null ? "" : alias + ".") + PostgresSql.Quote(c.Name)))}))), 0)";
+    public string DigestSql(string? alias = null) => DigestSql(_columns.Select(c => c.IsVirtual ? null : c.Name), alias);
+
+    /// <summary>The row digest over <paramref name="columns"/> in this order (null: a virtual column, digested as NULL text).</summary>
+    public static string DigestSql(IEnumerable<string?> columns, string? alias) =>
+        $"hash_record_extended(ROW(record_send(ROW({string.Join(", ", columns.Select(c => c is null ? "NULL::text" : (alias is null ? "" : alias + ".") + PostgresSql.Quote(c)))}))), 0)";
 
     /// <summary>The select list, with the row digest (<see cref="DigestSql"/>) as one more column when <paramref name="digest"/> is set.</summary>
     public string SelectList(bool digest) => digest ? SelectList() + ", " + DigestSql() : SelectList();

@@ -1,4 +1,10 @@
+using DeltaSync.Core.Ledger;
+using DeltaSync.Core.Model;
+using DeltaSync.Core.Pipeline;
 using DeltaSync.Core.Reporting;
+using DeltaSync.Core.State;
+using DeltaSync.Postgres.Destination;
+using NodaTime;
 
 namespace DeltaSync.Postgres.Tests.Engine;
 
@@ -77,23 +83,27 @@ public sealed class BulkLoadTests
         Assert.Equal(3000, first.Statistics.RecordsInserted);
         Assert.Equal(3000, Table(first).RecordsProcessed);
         await w.AssertSameAsync(Dump);
-        Assert.Equal(3000L, await w.Destination.ScalarAsync<long>("SELECT count(*) FROM deltasync.ledger"));
+        // The load writes no ledger row: its entries are a rule over the table's rows.
+        Assert.Equal(0L, await w.Destination.ScalarAsync<long>("SELECT count(*) FROM deltasync.ledger"));
+        Assert.Equal(1L, await w.Destination.ScalarAsync<long>("SELECT count(*) FROM deltasync.ledger_scopes WHERE bulk_rows IS NOT NULL"));
 
-        // Unchanged: every row the pass re-reads (all of them for polling and per-row versions, the lookback's for a
-        // timestamp cursor, where they all are) must be recognised by its ledger entry.
+        // Unchanged: every row the pass re-reads (the lookback's for a timestamp cursor, where they all are) must be
+        // recognised by the entry the rule gives it, not rewritten.
         var unchanged = await w.RunCompletedAsync(config);
         Assert.Null(Table(unchanged).InitialLoad);
         Assert.Equal(0, PgSyncWorkspace.Writes(unchanged));
-        // Recognised by the source digests the load wrote, not rewritten: every entry still holds one.
-        Assert.Equal(3000L, await w.Destination.ScalarAsync<long>("SELECT count(*) FROM deltasync.ledger WHERE source_digest"));
+        Assert.Equal(0L, await w.Destination.ScalarAsync<long>("SELECT count(*) FROM deltasync.ledger"));
 
+        // Updates of keys up to the largest one (2500 is above every key with an entry of its own: none) are updates.
         await w.Source.ExecuteAsync("UPDATE items SET price = price + 1, rev = rev + 1, seq = nextval('items_seq'), updated_at = now() WHERE id IN (5, 9, 2500)");
         await SeedAsync(w.Source, 5001, 2, "now()");
         var changed = await w.RunCompletedAsync(config);
         Assert.Equal(2, changed.Statistics.RecordsInserted);
         Assert.Equal(3, changed.Statistics.RecordsUpdated);
         await w.AssertSameAsync(Dump);
-        Assert.Equal(2997L, await w.Destination.ScalarAsync<long>("SELECT count(*) FROM deltasync.ledger WHERE source_digest"));
+        // The five records written have entries of their own (the engine's hash), which shadow the rule.
+        Assert.Equal(5L, await w.Destination.ScalarAsync<long>("SELECT count(*) FROM deltasync.ledger WHERE source_digest IS NOT TRUE"));
+        Assert.Equal(0L, await w.Destination.ScalarAsync<long>("SELECT count(*) FROM deltasync.ledger WHERE source_digest"));
 
         var again = await w.RunCompletedAsync(config);
         Assert.Equal(0, PgSyncWorkspace.Writes(again));
@@ -201,6 +211,106 @@ public sealed class BulkLoadTests
         Assert.Equal(399, report.Statistics.RecordsInserted);
         Assert.Equal(399L, await w.Destination.ScalarAsync<long>("SELECT count(*) FROM items"));
         Assert.Equal(0L, await w.Destination.ScalarAsync<long>("SELECT count(*) FROM items WHERE id = 123"));
+    }
+
+    [Fact]
+    public async Task A_bulk_loaded_table_switched_to_polling_is_compared_with_its_rule_and_entries_alike()
+    {
+        await using var w = await PgSyncWorkspace.CreateAsync();
+        await w.Source.ExecuteAsync(Items);
+        await SeedAsync(w.Source, 1, 2000);
+        var timestamp = w.Config("{name: items, cdc_method: timestamp}", batchSize: 300);
+        Assert.Equal("binary_copy", Table(await w.RunCompletedAsync(timestamp)).InitialLoad);
+        await w.Source.ExecuteAsync("UPDATE items SET qty = -1, updated_at = now() WHERE id = 7");
+        Assert.Equal(1, (await w.RunCompletedAsync(timestamp)).Statistics.RecordsUpdated);
+
+        // Changes a timestamp cursor cannot see: a hard delete, an update that keeps updated_at. A full scan of the
+        // ledger (the rule's entries with id 7's own, in key order) against the source finds exactly these.
+        await w.Source.ExecuteAsync("DELETE FROM items WHERE id IN (11, 1999); UPDATE items SET qty = -2 WHERE id = 13");
+        var polling = await w.RunCompletedAsync(w.Config("{name: items, cdc_method: polling}", batchSize: 300));
+
+        Assert.Contains(polling.Warnings, x => x.Contains("changed cdc_method", StringComparison.Ordinal));
+        Assert.Equal((0, 1, 2), (polling.Statistics.RecordsInserted, polling.Statistics.RecordsUpdated, polling.Statistics.RecordsDeleted));
+        await w.AssertSameAsync(Dump);
+    }
+
+    [Fact]
+    public async Task A_truncate_after_a_bulk_load_keeps_every_loaded_record_as_a_tombstone_and_state_reset_drops_the_rule()
+    {
+        await using var w = await PgSyncWorkspace.CreateAsync();
+        await w.Source.ExecuteAsync("""
+            CREATE TABLE t (id bigint PRIMARY KEY, v text, updated_at timestamptz NOT NULL);
+            INSERT INTO t SELECT g, 'v' || g, now() - interval '1 minute' FROM generate_series(1, 500) g;
+            """);
+        Assert.Equal("binary_copy", Table(await w.RunCompletedAsync(w.Config("{name: t, cdc_method: timestamp}"))).InitialLoad);
+        await w.Source.ExecuteAsync("UPDATE t SET v = 'changed', updated_at = now() WHERE id = 9");
+        Assert.Equal(1, (await w.RunCompletedAsync(w.Config("{name: t, cdc_method: timestamp}"))).Statistics.RecordsUpdated);
+
+        // A TRUNCATE as the trigger and log captures deliver it: the table emptied in the batch's transaction.
+        await using var destination = new PostgresDestination(w.Destination.Uri);
+        var schema = new TableSchema("t", [new ColumnSchema("id", "bigint", DataKind.Integer, false, 1), new ColumnSchema("v", "text", DataKind.Text, true, 0)], ["id"]) { Dialect = "postgresql" };
+        await destination.PrepareTableAsync("t", schema, CancellationToken.None);
+        var at = new Position("cursor", "x");
+        var checkpoint = new Checkpoint("other/t", "t", 1, at, "trigger", null, null, "fp", CheckpointCounters.Zero, 0, "run", SystemClock.Instance.GetCurrentInstant());
+        var unit = new ApplyUnit(schema, "t", new LedgerScope("t", "source"), [], [], checkpoint) { TruncateFirst = true };
+        Assert.Equal(500, (await destination.ApplyAsync(unit, CancellationToken.None)).Deleted);
+
+        Assert.Equal(0L, await w.Destination.ScalarAsync<long>("SELECT count(*) FROM t"));
+        // The rule read the rows the TRUNCATE removed: it was written out as entries first, now all tombstones.
+        Assert.Equal(500L, await w.Destination.ScalarAsync<long>("SELECT count(*) FROM deltasync.ledger WHERE deleted"));
+        Assert.Equal(0L, await w.Destination.ScalarAsync<long>("SELECT count(*) FROM deltasync.ledger_scopes WHERE bulk_rows IS NOT NULL"));
+
+        await destination.ResetStreamAsync("sync/t", new LedgerScope("t", "source"), CancellationToken.None);
+        Assert.Equal(0L, await w.Destination.ScalarAsync<long>("SELECT count(*) FROM deltasync.ledger"));
+    }
+
+    [Fact]
+    public async Task A_second_source_writing_a_bulk_loaded_table_writes_the_first_ones_entries_out_first()
+    {
+        await using var w = await PgSyncWorkspace.CreateAsync();
+        await using var shop = await PgDatabase.CreateAsync("src2");
+        const string Customers = """
+            CREATE TABLE customers (id bigint PRIMARY KEY, name text NOT NULL, email text, updated_at timestamptz NOT NULL);
+            INSERT INTO customers SELECT g, 'n' || g, 'e' || g, now() - interval '10 minutes' FROM generate_series(1, 300) g;
+            """;
+        await w.Source.ExecuteAsync(Customers);
+        await shop.ExecuteAsync(Customers);
+        Assert.Equal("binary_copy", Table(await w.RunCompletedAsync(w.Config("{name: customers, cdc_method: timestamp}"))).InitialLoad);
+
+        var both = w.Configure($"""
+            sync:
+              sources:
+                - {"{"}name: source, connection: "{w.Source.Uri}", tables: [customers]{"}"}
+                - {"{"}name: shop, connection: "{shop.Uri}", tables: [customers]{"}"}
+              destination: {"{"}connection: "{w.Destination.Uri}"{"}"}
+            conflict_resolution: {"{"}default_strategy: last_write_wins{"}"}
+            """);
+        await w.RunCompletedAsync(both);
+
+        // shop's writes may rewrite rows whose entries for 'source' were the rule's: they hold what the load wrote.
+        var scope = "(SELECT scope_id FROM deltasync.ledger_scopes WHERE destination_table = 'customers' AND source = 'source')";
+        Assert.Equal(300L, await w.Destination.ScalarAsync<long>($"SELECT count(*) FROM deltasync.ledger WHERE scope_id = {scope}"));
+        Assert.Equal(0L, await w.Destination.ScalarAsync<long>("SELECT count(*) FROM deltasync.ledger_scopes WHERE bulk_rows IS NOT NULL"));
+
+        await w.Source.ExecuteAsync("UPDATE customers SET email = 'src', updated_at = now() - interval '2 minutes' WHERE id = 1");
+        await shop.ExecuteAsync("UPDATE customers SET name = 'shop', updated_at = now() - interval '1 minute' WHERE id = 1");
+        var merged = await w.RunCompletedAsync(both);
+        Assert.Equal(0, merged.Statistics.ConflictsDetected);
+        Assert.Equal("shop|src", await w.Destination.ScalarAsync<string>("SELECT name || '|' || email FROM customers WHERE id = 1"));
+    }
+
+    [Fact]
+    public async Task State_reset_drops_a_bulk_load_rule()
+    {
+        await using var w = await PgSyncWorkspace.CreateAsync();
+        await w.Source.ExecuteAsync(Items);
+        await SeedAsync(w.Source, 1, 100);
+        Assert.Equal("binary_copy", Table(await w.RunCompletedAsync(w.Config("{name: items, cdc_method: timestamp}"))).InitialLoad);
+
+        await using var destination = new PostgresDestination(w.Destination.Uri);
+        await destination.ResetStreamAsync("sync/items", new LedgerScope("items", "source"), CancellationToken.None);
+
+        Assert.Equal(0L, await w.Destination.ScalarAsync<long>("SELECT count(*) FROM deltasync.ledger_scopes WHERE bulk_rows IS NOT NULL OR source_digests"));
     }
 
     [Fact]
