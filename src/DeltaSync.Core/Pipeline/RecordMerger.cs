@@ -200,7 +200,6 @@ public static class RecordMerger
         return new MergedBatch(writes, bases, outcomes) { MergeStates = states ?? new Dictionary<RecordKey, byte[]?>(), FastMerged = fast, ForeignLedgerUpdates = foreignUpdates };
     }
 
-    private static int s_tmp; // TMPDEBUG
 
     /// <summary>Chunks with fewer distinct records than this are merged on one thread (fanning out costs more than it saves).</summary>
     private const int ParallelThreshold = 256;
@@ -302,7 +301,6 @@ public static class RecordMerger
 
         private bool TakesFastMerge(RecordKey key, long epoch, SourceMergeState? state, long? digest)
         {
-            if (Environment.GetEnvironmentVariable("TMPDEBUG") == "1" && plan.SourceName == "a" && Interlocked.Increment(ref s_tmp) < 8) { Console.Error.WriteLine($"TMPFAST {plan.SourceName} {key} state={(state is null ? "null" : $"elig={state.Eligible} ep={state.Epoch}/{epoch} tail={state.TailCount} dig={state.RowDigest}/{digest} fid={state.FieldsId}/{fields.Id} n={state.FieldDigests.Length}/{fields.Names.Length}")}"); } // TMPDEBUG
             if (state is not { Eligible: true } || state.Epoch != epoch || state.TailCount >= SourceMergeState.MaxTail || digest != state.RowDigest
                 || state.FieldsId != fields.Id || state.FieldDigests.Length != fields.Names.Length)
             {
@@ -621,7 +619,6 @@ public static class RecordMerger
             digest = write is { Kind: WriteKind.Delete } ? null : write is { Values: { } written } ? MergedRowDigest.Of(written) : row is null ? null : MergedRowDigest.Of(schema, row);
             var newest = next.SourceStamps.TryGetValue(plan.SourceName, out var stamp) ? stamp.Sequence : 0;
             var eligible = digest is not null && Eligible(next, plan.SourceName, fields.Names);
-            if (!eligible && Environment.GetEnvironmentVariable("TMPDEBUG") == "1" && Interlocked.Increment(ref s_tmp) < 5) { Console.Error.WriteLine($"TMPELIG {plan.SourceName} {id} digest={digest} exists={next.Exists} holds={next.Holds.Count} ins={next.InsertedBy} writers={string.Join(",", next.Writers.Select(w => w.Key + ":" + w.Value))} views={string.Join(";", next.SourceViews.Select(v => v.Key + "=" + string.Join(",", v.Value.Select(x => x.Key + ":" + x.Value))))} values={string.Join(",", next.Values.Select(x => x.Key + ":" + x.Value))}"); } // TMPDEBUG
             var fieldDigests = new long[eligible ? fields.Names.Length : 0];
             for (var f = 0; f < fieldDigests.Length; f++)
             {
