@@ -135,7 +135,7 @@ public static class RecordMerger
                 read.Own.TryGetValue(key, out var own);
                 merged[i] = read.Fast.Contains(key)
                     ? FastRecord(plan, schema, tracking, fields, key, own!, byKey[key][0], context.Epoch!.Value, now)
-                    : MergeRecord(engine, plan, schema, tracking, fields, key, found, byKey[key], own, read.Others.GetValueOrDefault(key), context, now);
+                    : MergeRecord(engine, plan, schema, tracking, fields, key, found, byKey[key], own, read.Others.GetValueOrDefault(key), read.Holders.GetValueOrDefault(key), context, now);
             }
         }
 
@@ -207,12 +207,17 @@ public static class RecordMerger
     /// <summary>Records read from the destination and merged at a time.</summary>
     private const int ChunkSize = 1024;
 
-    /// <summary>A chunk as read: stored rows (and bases of the records taking the full merge), the source's own merge states, which records take the fast merge, and the other sources' states of the rest.</summary>
+    /// <summary>
+    /// A chunk as read: stored rows (and bases of the records taking the full merge), the source's own merge states, which
+    /// records take the fast merge, the other sources' states of the rest, and, for records with a row but no stored
+    /// base yet, the other sources whose ledger holds them (their view of the record is its row).
+    /// </summary>
     private sealed record ChunkRead(
         IReadOnlyDictionary<RecordKey, StoredRecord> Stored,
         Dictionary<RecordKey, SourceMergeState> Own,
         HashSet<RecordKey> Fast,
-        Dictionary<RecordKey, List<OtherState>> Others);
+        Dictionary<RecordKey, List<OtherState>> Others,
+        Dictionary<RecordKey, List<string>> Holders);
 
     /// <summary>Another source's ledger entry of a record taking the full merge, with its merge state (one with a tail to fold, or eligible).</summary>
     private sealed record OtherState(LedgerScope Scope, LedgerEntry Entry, SourceMergeState State);
@@ -233,7 +238,18 @@ public static class RecordMerger
             if (!context.Ledger.KeepsMergeState)
             {
                 var both = await destination.ReadRecordsAsync(plan.DestinationTable, schema, keys, RecordParts.Both, cancellationToken).ConfigureAwait(false);
-                return new ChunkRead(both, own, fast, []);
+                var holders = new Dictionary<RecordKey, List<string>>();
+                var unbased = keys.Where(k => both.GetValueOrDefault(k) is { Base: null, Row: not null }).ToList();
+                if (unbased.Count > 0)
+                {
+                    foreach (var source in context.OtherSources)
+                    {
+                        var entries = await context.Ledger.LookupAsync(new LedgerScope(plan.DestinationTable, source), unbased, cancellationToken).ConfigureAwait(false);
+                        AddHolders(holders, source, entries, both);
+                    }
+                }
+
+                return new ChunkRead(both, own, fast, [], holders);
             }
 
             foreach (var key in keys)
@@ -275,12 +291,14 @@ public static class RecordMerger
 
             // The records taking the full merge fold every source's fast-merged versions into their bases first.
             var others = new Dictionary<RecordKey, List<OtherState>>();
+            var holding = new Dictionary<RecordKey, List<string>>();
             if (slow.Count > 0)
             {
                 foreach (var source in context.OtherSources)
                 {
                     var scope = new LedgerScope(plan.DestinationTable, source);
                     var entries = await context.Ledger.LookupAsync(scope, slow, cancellationToken).ConfigureAwait(false);
+                    AddHolders(holding, source, entries, stored);
                     foreach (var (key, entry) in entries)
                     {
                         if (SourceMergeState.Decode(entry.MergeState) is { } state && (state.TailCount > 0 || state.Eligible))
@@ -296,7 +314,19 @@ public static class RecordMerger
                 }
             }
 
-            return new ChunkRead(stored, own, fast, others);
+            return new ChunkRead(stored, own, fast, others, holding);
+        }
+
+        /// <summary>Adds <paramref name="source"/> to the holders of each record it holds (a live entry) that has a row but no stored base.</summary>
+        private static void AddHolders(Dictionary<RecordKey, List<string>> holders, string source, IReadOnlyDictionary<RecordKey, LedgerEntry> entries, IReadOnlyDictionary<RecordKey, StoredRecord> stored)
+        {
+            foreach (var (key, entry) in entries)
+            {
+                if (!entry.Deleted && stored.GetValueOrDefault(key) is { Base: null, Row: not null })
+                {
+                    (holders.TryGetValue(key, out var list) ? list : holders[key] = []).Add(source);
+                }
+            }
         }
 
         private bool TakesFastMerge(RecordKey key, long epoch, SourceMergeState? state, long? digest)
@@ -556,6 +586,7 @@ public static class RecordMerger
         List<ChangeEvent> changes,
         SourceMergeState? own,
         List<OtherState>? others,
+        List<string>? holders,
         MergeContext context,
         Instant now)
     {
@@ -586,8 +617,19 @@ public static class RecordMerger
         }
         else
         {
-            // A record synced before several sources met (or written by another tool): its row is common ground.
+            // A record synced before several sources met (or written by another tool): its row is common ground, and
+            // it is what every source holding the record (by its ledger entry) last reported. Without a view of its
+            // own, a source that synced the record alone would have its next change compared with the merged values:
+            // once another source's write is merged, the fields it left alone would read as changes of its own (an
+            // update conflict, or a revert of that write when it is the later one).
             record = row is null ? RecordBase.Absent(id) : RecordBase.Synced(id, Normalized(row));
+            var holding = context.Previous.TryGetValue(key, out var previous) && !previous.Deleted ? (holders ?? []).Append(plan.SourceName) : holders;
+            if (row is not null && holding is not null)
+            {
+                // Its data fields, as a source's version reports them (the change-tracking columns are not part of a view).
+                var view = FieldDictionary.From(record.Values.Where(p => !tracking.ContainsKey(p.Key)));
+                record = record with { SourceViews = FieldDictionary.From(holding.Distinct(StringComparer.Ordinal).Select(s => KeyValuePair.Create(s, view))) };
+            }
         }
 
         var sequence = record.SourceStamps.TryGetValue(plan.SourceName, out var last) ? last.Sequence : 0;

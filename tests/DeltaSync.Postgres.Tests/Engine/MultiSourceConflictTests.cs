@@ -52,4 +52,44 @@ public sealed class MultiSourceConflictTests
         Assert.Equal(0, third.Statistics.ConflictsDetected);
         Assert.Equal(("Ann B.", 30.00m), (await w.Destination.ScalarAsync<string>("SELECT name FROM customers WHERE id = 1"), await w.Destination.ScalarAsync<decimal>("SELECT amount FROM customers WHERE id = 1")));
     }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_source_that_synced_the_table_alone_does_not_take_another_sources_write_for_its_own_change(bool bulkLoad)
+    {
+        await using var w = await PgSyncWorkspace.CreateAsync();
+        await using var shop = await PgDatabase.CreateAsync("src2");
+        await w.Source.ExecuteAsync(Customers);
+        await shop.ExecuteAsync(Customers);
+        if (!bulkLoad)
+        {
+            // A destination table already there (of another email type) takes the ordinary pipeline, not the bulk load.
+            await w.Destination.ExecuteAsync("CREATE TABLE customers (id bigint PRIMARY KEY, name text NOT NULL, email varchar(100), amount numeric(10,2), seen_at timestamptz, updated_at timestamptz NOT NULL)");
+        }
+
+        var alone = await w.RunCompletedAsync(w.Config("{name: customers, cdc_method: timestamp}"));
+        Assert.Equal(bulkLoad ? "binary_copy" : null, Assert.Single(alone.Tables).InitialLoad);
+        var both = w.Configure($"""
+            sync:
+              sources:
+                - {"{"}name: source, connection: "{w.Source.Uri}", tables: [customers]{"}"}
+                - {"{"}name: shop, connection: "{shop.Uri}", tables: [customers]{"}"}
+              destination: {"{"}connection: "{w.Destination.Uri}"{"}"}
+            conflict_resolution: {"{"}default_strategy: last_write_wins{"}"}
+            """);
+        // shop joins: the rows 'source' synced alone are common ground of both.
+        Assert.Equal(0, (await w.RunCompletedAsync(both)).Statistics.ConflictsDetected);
+
+        // shop's change merges first (alone in its run), then 'source' changes another field, later.
+        await shop.ExecuteAsync("UPDATE customers SET name = 'Ann S.', updated_at = now() - interval '2 minutes' WHERE id = 1");
+        Assert.Equal(0, (await w.RunCompletedAsync(both)).Statistics.ConflictsDetected);
+        await w.Source.ExecuteAsync("UPDATE customers SET email = 'ann@src', updated_at = now() - interval '1 minute' WHERE id = 1");
+        var report = await w.RunCompletedAsync(both);
+
+        // 'source' still reports the name it synced ('Ann'): that is no change of its own, neither a conflict with shop's
+        // write nor (as the later write) a revert of it.
+        Assert.Equal(0, report.Statistics.ConflictsDetected);
+        Assert.Equal("Ann S.|ann@src", await w.Destination.ScalarAsync<string>("SELECT name || '|' || email FROM customers WHERE id = 1"));
+    }
 }

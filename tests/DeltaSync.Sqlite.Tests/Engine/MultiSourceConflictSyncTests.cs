@@ -151,6 +151,31 @@ public sealed class MultiSourceConflictSyncTests : IDisposable
     }
 
     [Fact]
+    public async Task A_source_that_synced_the_table_alone_does_not_take_another_sources_later_write_for_its_own_change()
+    {
+        Upsert(_crm, 1, "Ann", "ann@old", "111", 600);
+        _shop.Execute($"ATTACH '{_crm.Path}' AS crm; INSERT INTO customers SELECT * FROM crm.customers");
+        await RunAsync("""
+            sync:
+              sources:
+                - {name: crm, connection: "sqlite:crm.db", tables: [{name: customers, soft_delete: {field: deleted_at}}]}
+              destination: {connection: "sqlite:dest.db"}
+            """);
+        // shop joins: the row crm synced alone is common ground of both.
+        Assert.Equal(0, (await RunAsync()).Statistics.ConflictsDetected);
+
+        // shop's change merges first (alone in its run), then crm changes another field.
+        Upsert(_shop, 1, "Ann S.", "ann@old", "111", 30);
+        Assert.Equal(0, (await RunAsync()).Statistics.ConflictsDetected);
+        Upsert(_crm, 1, "Ann", "ann@crm", "111", 20);
+        var report = await RunAsync();
+
+        // crm still reports the name it synced: no change of its own, neither a conflict nor (the later write) a revert.
+        Assert.Equal(0, report.Statistics.ConflictsDetected);
+        Assert.Equal(("Ann S.", "ann@crm"), (Dest("name"), Dest("email")));
+    }
+
+    [Fact]
     public async Task Same_field_changed_by_both_sources_is_an_update_conflict_resolved_by_last_write()
     {
         SeedSynced();
