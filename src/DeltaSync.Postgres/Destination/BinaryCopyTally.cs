@@ -162,7 +162,7 @@ internal sealed class BinaryCopyTally
                 case State.FieldBody:
                     if (_field == _cursor || _field == _createdAt)
                     {
-                        if (_skip is not (4 or 8))
+                        if (_skip is not (2 or 4 or 8))
                         {
                             throw new InvalidDataException($"the source's COPY stream has a cursor value of {_skip} bytes");
                         }
@@ -172,7 +172,12 @@ internal sealed class BinaryCopyTally
                             return;
                         }
 
-                        var value = _skip == 8 ? BinaryPrimitives.ReadInt64BigEndian(_pending) : BinaryPrimitives.ReadInt32BigEndian(_pending);
+                        var value = _skip switch
+                        {
+                            8 => BinaryPrimitives.ReadInt64BigEndian(_pending),
+                            4 => BinaryPrimitives.ReadInt32BigEndian(_pending),
+                            _ => BinaryPrimitives.ReadInt16BigEndian(_pending),
+                        };
                         if (_field == _cursor)
                         {
                             _cursorValue = value;

@@ -88,6 +88,13 @@ internal sealed partial class PostgresDestination
                     break;
             }
 
+            if (relation.OnDelete != DeleteAction.Restrict)
+            {
+                // The rows change without the scopes' entries: bulk-load rules over them are written out first.
+                var keep = relation.OnDelete == DeleteAction.SetNull ? (int?)null : await ScopeIdAsync(connection, relation.ChildScope, cancellationToken).ConfigureAwait(false);
+                await _ledger.MaterializeAsync(connection, relation.ChildTable, keep, cancellationToken).ConfigureAwait(false);
+            }
+
             await using var command = new NpgsqlCommand(sql, connection);
             for (var i = 0; i < foreignKey.Count; i++)
             {

@@ -149,10 +149,14 @@ internal sealed partial class PostgresDestination : IDestination
                     await BeforeCommitException.AwaitAsync(unit, cancellationToken).ConfigureAwait(false);
                     await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
                 }
+                catch (Exception) when (ForgetCaches(scopeId, unit.Scope.DestinationTable))
+                {
+                    // Never taken: the filter only forgets what this transaction may have cached, whatever ends it
+                    // (a cancellation too), before the exception is handled below or passed on.
+                    throw;
+                }
                 catch (Exception e) when (e is NpgsqlException or SyncException or TimeoutException or IOException or FormatException or InvalidCastException or OverflowException or BeforeCommitException)
                 {
-                    _ledger.Invalidate(scopeId);
-                    _ledger.ForgetRules(unit.Scope.DestinationTable);
                     await RollbackIfOpenAsync(connection, transaction).ConfigureAwait(false);
 
                     if (e is SyncException or BeforeCommitException)
@@ -172,6 +176,14 @@ internal sealed partial class PostgresDestination : IDestination
                 return duplicate ? new ApplyResult(0, 0, 0, AlreadyApplied: true) : new ApplyResult(inserted, updated, deleted, ChildrenDeleted: carried.Deleted, ChildrenNulled: carried.Nulled);
             },
             cancellationToken);
+    }
+
+    /// <summary>Forgets the ledger's cached largest key and bulk-load rules of a batch that did not commit; false.</summary>
+    private bool ForgetCaches(int scopeId, string table)
+    {
+        _ledger.Invalidate(scopeId);
+        _ledger.ForgetRules(table);
+        return false;
     }
 
     /// <summary>A unit's deletes with when each happened: its tombstone's commit time, else the batch's checkpoint time.</summary>

@@ -360,7 +360,12 @@ internal sealed class PostgresLedger : ILedger
         await using var command = new NpgsqlCommand($"SELECT bulk_rows FROM {Scopes} WHERE scope_id = $1", connection);
         command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = scopeId });
         rows = await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is string json ? BulkLedgerRows.Parse(json) : null;
-        _bulk[scopeId] = rows;
+        if (!fresh)
+        {
+            // Only under the table's lock (look-ups): a scan runs beside batches that may drop the rule.
+            _bulk[scopeId] = rows;
+        }
+
         return rows;
     }
 

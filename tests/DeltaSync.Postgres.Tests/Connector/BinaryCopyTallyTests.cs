@@ -11,7 +11,7 @@ namespace DeltaSync.Postgres.Tests.Connector;
 public sealed class BinaryCopyTallyTests
 {
     private const string Table = """
-        CREATE TABLE t (id bigint PRIMARY KEY, note text, ts timestamptz, created timestamptz, local_ts timestamp, d date, seq bigint, blob bytea);
+        CREATE TABLE t (id bigint PRIMARY KEY, note text, ts timestamptz, created timestamptz, local_ts timestamp, d date, seq bigint, blob bytea, seq2 smallint);
         INSERT INTO t
         SELECT g,
                CASE WHEN g % 5 = 0 THEN NULL ELSE repeat('x', g % 70) END,
@@ -22,17 +22,18 @@ public sealed class BinaryCopyTallyTests
                CASE WHEN g % 6 = 0 THEN NULL WHEN g = 17 THEN 'infinity' ELSE '1999-12-31 23:59:59.999999'::timestamp + g * interval '1 day' END,
                CASE WHEN g % 4 = 0 THEN NULL WHEN g = 19 THEN '-infinity' WHEN g = 23 THEN '2200-01-01' ELSE date '1960-02-29' + g * 40 END,
                CASE WHEN g % 8 = 0 THEN NULL ELSE g * 3 END,
-               CASE WHEN g % 9 = 0 THEN NULL ELSE decode(repeat(md5(g::text), g % 200), 'hex') END
+               CASE WHEN g % 9 = 0 THEN NULL ELSE decode(repeat(md5(g::text), g % 200), 'hex') END,
+               CASE WHEN g % 11 = 0 THEN NULL ELSE (g % 30000)::smallint END
         FROM generate_series(1, 700) g;
         """;
 
     private static readonly Dictionary<string, string> Types = new()
     {
         ["id"] = "int8", ["note"] = "text", ["ts"] = "timestamptz", ["created"] = "timestamptz", ["local_ts"] = "timestamp",
-        ["d"] = "date", ["seq"] = "int8", ["blob"] = "bytea",
+        ["d"] = "date", ["seq"] = "int8", ["blob"] = "bytea", ["seq2"] = "int2",
     };
 
-    public static TheoryData<string> Cursors => new() { "ts", "ts+created", "local_ts", "d", "seq", "none" };
+    public static TheoryData<string> Cursors => new() { "ts", "ts+created", "local_ts", "d", "seq", "seq2", "none" };
 
     [Theory]
     [MemberData(nameof(Cursors))]
@@ -46,7 +47,7 @@ public sealed class BinaryCopyTallyTests
             Table = "t",
             Columns = [.. Types.Keys],
             Keys = [new BulkLedgerRows.KeyColumn("id", true)],
-            Sequence = cursor == "seq" ? "seq" : null,
+            Sequence = cursor is "seq" or "seq2" ? cursor : null,
             Timestamp = cursor switch
             {
                 "ts" => new BulkLedgerRows.TimestampCursor("ts", null, false),
