@@ -21,6 +21,19 @@ public sealed class BulkLoadRuleTests
         [new ColumnSchema("id", "bigint", DataKind.Integer, false, 1), new ColumnSchema("v", "text", DataKind.Text, true, 0)],
         ["id"]) { Dialect = "postgresql" };
 
+    /// <summary>Table <c>t</c> (50 rows) bulk-loaded by the engine, and a destination of its own prepared for it.</summary>
+    private static async Task<PostgresDestination> BulkLoadedAsync(PgSyncWorkspace w)
+    {
+        await w.Source.ExecuteAsync("""
+            CREATE TABLE t (id bigint PRIMARY KEY, v text, updated_at timestamptz);
+            INSERT INTO t SELECT g, 'v' || g, now() - interval '1 minute' FROM generate_series(1, 50) g;
+            """);
+        Assert.Equal("binary_copy", Table(await w.RunCompletedAsync(w.Config("{name: t, cdc_method: timestamp}"))).InitialLoad);
+        var destination = new PostgresDestination(w.Destination.Uri);
+        await destination.PrepareTableAsync("t", TSchema(), CancellationToken.None);
+        return destination;
+    }
+
     private static Checkpoint Checkpoint(string stream, long version) =>
         new(stream, "t", version, new Position("cursor", "x"), "trigger", null, null, "fp", CheckpointCounters.Zero, 0, "run", SystemClock.Instance.GetCurrentInstant());
 
@@ -77,15 +90,8 @@ public sealed class BulkLoadRuleTests
     public async Task A_scan_racing_another_sources_batch_does_not_keep_a_dropped_rule_cached()
     {
         await using var w = await PgSyncWorkspace.CreateAsync();
-        await w.Source.ExecuteAsync("""
-            CREATE TABLE t (id bigint PRIMARY KEY, v text, updated_at timestamptz);
-            INSERT INTO t SELECT g, 'v' || g, now() - interval '1 minute' FROM generate_series(1, 50) g;
-            """);
-        Assert.Equal("binary_copy", Table(await w.RunCompletedAsync(w.Config("{name: t, cdc_method: timestamp}"))).InitialLoad);
-
-        await using var destination = new PostgresDestination(w.Destination.Uri);
+        await using var destination = await BulkLoadedAsync(w);
         var schema = TSchema();
-        await destination.PrepareTableAsync("t", schema, CancellationToken.None);
         var loaded = new LedgerScope("t", "source");
         var key = new RecordKey([1000L]);
         // The scan's pipeline has used its scope before (its id is known in this process).
@@ -122,15 +128,8 @@ public sealed class BulkLoadRuleTests
     public async Task A_truncate_batch_rolled_back_by_cancellation_does_not_leave_the_rule_unmaterialized_for_the_retry()
     {
         await using var w = await PgSyncWorkspace.CreateAsync();
-        await w.Source.ExecuteAsync("""
-            CREATE TABLE t (id bigint PRIMARY KEY, v text, updated_at timestamptz);
-            INSERT INTO t SELECT g, 'v' || g, now() - interval '1 minute' FROM generate_series(1, 50) g;
-            """);
-        Assert.Equal("binary_copy", Table(await w.RunCompletedAsync(w.Config("{name: t, cdc_method: timestamp}"))).InitialLoad);
-
-        await using var destination = new PostgresDestination(w.Destination.Uri);
+        await using var destination = await BulkLoadedAsync(w);
         var schema = TSchema();
-        await destination.PrepareTableAsync("t", schema, CancellationToken.None);
 
         // A TRUNCATE batch stopped (Ctrl+C, a lost lease) just before its COMMIT: rolled back.
         using var stop = new CancellationTokenSource();
