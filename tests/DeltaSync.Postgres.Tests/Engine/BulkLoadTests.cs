@@ -277,14 +277,7 @@ public sealed class BulkLoadTests
         await shop.ExecuteAsync(Customers);
         Assert.Equal("binary_copy", Table(await w.RunCompletedAsync(w.Config("{name: customers, cdc_method: timestamp}"))).InitialLoad);
 
-        var both = w.Configure($"""
-            sync:
-              sources:
-                - {"{"}name: source, connection: "{w.Source.Uri}", tables: [customers]{"}"}
-                - {"{"}name: shop, connection: "{shop.Uri}", tables: [customers]{"}"}
-              destination: {"{"}connection: "{w.Destination.Uri}"{"}"}
-            conflict_resolution: {"{"}default_strategy: last_write_wins{"}"}
-            """);
+        var both = w.TwoSources(shop, "customers");
         await w.RunCompletedAsync(both);
 
         // shop's writes may rewrite rows whose entries for 'source' were the rule's: they hold what the load wrote.

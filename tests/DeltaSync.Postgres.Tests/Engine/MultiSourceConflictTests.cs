@@ -21,14 +21,7 @@ public sealed class MultiSourceConflictTests
         await using var shop = await PgDatabase.CreateAsync("src2");
         await w.Source.ExecuteAsync(Customers);
         await shop.ExecuteAsync(Customers);
-        var config = w.Configure($"""
-            sync:
-              sources:
-                - {"{"}name: crm, connection: "{w.Source.Uri}", tables: [customers]{"}"}
-                - {"{"}name: shop, connection: "{shop.Uri}", tables: [customers]{"}"}
-              destination: {"{"}connection: "{w.Destination.Uri}"{"}"}
-            conflict_resolution: {"{"}default_strategy: last_write_wins{"}"}
-            """);
+        var config = w.TwoSources(shop, "customers", first: "crm");
         var first = await w.RunCompletedAsync(config);
         Assert.Equal(1, first.Statistics.RecordsInserted);
         Assert.Equal(0, first.Statistics.ConflictsDetected);
@@ -70,14 +63,7 @@ public sealed class MultiSourceConflictTests
 
         var alone = await w.RunCompletedAsync(w.Config("{name: customers, cdc_method: timestamp}"));
         Assert.Equal(bulkLoad ? "binary_copy" : null, Assert.Single(alone.Tables).InitialLoad);
-        var both = w.Configure($"""
-            sync:
-              sources:
-                - {"{"}name: source, connection: "{w.Source.Uri}", tables: [customers]{"}"}
-                - {"{"}name: shop, connection: "{shop.Uri}", tables: [customers]{"}"}
-              destination: {"{"}connection: "{w.Destination.Uri}"{"}"}
-            conflict_resolution: {"{"}default_strategy: last_write_wins{"}"}
-            """);
+        var both = w.TwoSources(shop, "customers");
         // shop joins: the rows 'source' synced alone are common ground of both.
         Assert.Equal(0, (await w.RunCompletedAsync(both)).Statistics.ConflictsDetected);
 

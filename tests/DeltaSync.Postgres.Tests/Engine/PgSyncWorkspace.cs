@@ -52,6 +52,19 @@ internal sealed class PgSyncWorkspace : IAsyncDisposable
         {blocks}
         """);
 
+    /// <summary>
+    /// Two sources writing <paramref name="table"/> under last-write-wins: <see cref="Source"/> as
+    /// <paramref name="first"/> (named "source" like a single-source config's) and <paramref name="shop"/> as "shop".
+    /// </summary>
+    public SyncConfig TwoSources(PgDatabase shop, string table, string first = "source") => Configure($$"""
+        sync:
+          sources:
+            - {name: {{first}}, connection: "{{Source.Uri}}", tables: [{{table}}]}
+            - {name: shop, connection: "{{shop.Uri}}", tables: [{{table}}]}
+          destination: {connection: "{{Destination.Uri}}"}
+        conflict_resolution: {default_strategy: last_write_wins}
+        """);
+
     public async Task<SyncReport> RunAsync(SyncConfig config, bool fullRefresh = false, bool reconcile = false)
     {
         var clock = SystemClock.Instance;
