@@ -127,21 +127,10 @@ internal sealed record BulkLedgerRows
     /// </summary>
     public (string Sql, object[] Parameters) KeyFilter(IEnumerable<RecordKey> keys, int firstParameter)
     {
-        var columns = Keys.Select(k => k.Integer ? (System.Collections.IList)new List<long>() : new List<string>()).ToArray();
-        foreach (var key in keys)
-        {
-            if (key.Values.Count != Keys.Count || !Fits(key))
-            {
-                continue;
-            }
-
-            for (var i = 0; i < Keys.Count; i++)
-            {
-                columns[i].Add(Keys[i].Integer ? Convert.ToInt64(key.Values[i], CultureInfo.InvariantCulture) : (string)key.Values[i]!);
-            }
-        }
-
-        var parameters = columns.Select(c => c is List<long> l ? (object)l.ToArray() : ((List<string>)c).ToArray()).ToArray();
+        var fitting = keys.Where(k => k.Values.Count == Keys.Count && Fits(k)).ToList();
+        var parameters = Keys.Select((column, i) => column.Integer
+            ? (object)fitting.Select(k => Convert.ToInt64(k.Values[i], CultureInfo.InvariantCulture)).ToArray()
+            : fitting.Select(k => (string)k.Values[i]!).ToArray()).ToArray();
         string Type(int i) => Keys[i].Integer ? "int8[]" : "text[]";
         if (Keys.Count == 1)
         {

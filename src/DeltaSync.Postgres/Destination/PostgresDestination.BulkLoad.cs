@@ -218,17 +218,20 @@ internal sealed partial class PostgresDestination
             await record.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        if (tally is not null)
+        var counts = tally is null ? await CountAsync(connection, transaction, rows, future, cancellationToken).ConfigureAwait(false)
+            : (tally.Rows, tally.Newest, tally.NullCursor, tally.FutureRows, tally.NewestFuture, tally.CreatedAtFallback);
+        return new BulkLoadStats(counts.Rows, done, Micros(counts.Newest))
         {
-            return new BulkLoadStats(tally.Rows, done, Micros(tally.Newest))
-            {
-                NullCursorRows = tally.NullCursor,
-                CreatedAtFallbackRows = tally.CreatedAtFallback,
-                FutureRows = tally.FutureRows,
-                NewestFuture = Micros(tally.NewestFuture),
-            };
-        }
+            NullCursorRows = counts.NullCursor,
+            CreatedAtFallbackRows = counts.CreatedAtFallback,
+            FutureRows = counts.FutureRows,
+            NewestFuture = Micros(counts.NewestFuture),
+        };
+    }
 
+    /// <summary>What the stream tally counts, counted instead by aggregates over the copied table.</summary>
+    private static async Task<(long Rows, long? Newest, long NullCursor, long FutureRows, long? NewestFuture, long CreatedAtFallback)> CountAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, BulkLedgerRows rows, long future, CancellationToken cancellationToken)
+    {
         var sql = $"""
             SELECT count(*), max(commit_us), count(*) FILTER (WHERE {rows.NullCursorSql}),
                    count(*) FILTER (WHERE commit_us > $1), max(commit_us) FILTER (WHERE commit_us > $1)
@@ -255,13 +258,7 @@ internal sealed partial class PostgresDestination
             fallback = (long)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
         }
 
-        return new BulkLoadStats(count, done, Micros(newest))
-        {
-            NullCursorRows = nullCursor,
-            CreatedAtFallbackRows = fallback,
-            FutureRows = futureRows,
-            NewestFuture = Micros(newestFuture),
-        };
+        return (count, newest, nullCursor, futureRows, newestFuture, fallback);
     }
 
     /// <summary>Why the source's columns cannot pass through as binary into the destination's, or null when they can.</summary>
