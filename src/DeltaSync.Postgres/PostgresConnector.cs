@@ -25,13 +25,13 @@ public sealed class PostgresConnector : IConnector
     public Task<ISource> OpenSourceAsync(EndpointOptions endpoint, SyncConfig config, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(endpoint);
-        return Task.FromResult<ISource>(new PostgresSource(endpoint.Connection, _clock));
+        return Task.FromResult<ISource>(new PostgresSource(endpoint.Connection, _clock).WarmUp());
     }
 
     public Task<IDestination> OpenDestinationAsync(EndpointOptions endpoint, SyncConfig config, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(endpoint);
-        return Task.FromResult<IDestination>(new PostgresDestination(endpoint.Connection));
+        return Task.FromResult<IDestination>(new PostgresDestination(endpoint.Connection).WarmUp());
     }
 
     public Task<IStateStore>? OpenStateStoreAsync(string connection, SyncConfig config, CancellationToken cancellationToken) =>

@@ -88,8 +88,10 @@ public sealed class SyncEngine
 
         public static async Task<Endpoints> OpenAsync(SyncEngine engine, CancellationToken stop)
         {
-            var state = await StateStores.OpenAsync(engine._config, engine._connectors, stop).ConfigureAwait(false);
+            // Sources and destination first: connectors may start connecting in the background as they open, which
+            // then overlaps with opening the state store.
             var sources = new Dictionary<string, ISource>(StringComparer.Ordinal);
+            IDestination? destination = null;
             try
             {
                 foreach (var endpoint in engine._config.Sync.Sources)
@@ -98,17 +100,22 @@ public sealed class SyncEngine
                     sources[endpoint.Name] = await engine.OpenAsync(endpoint, role, (c, e) => c.OpenSourceAsync(e, engine._config, stop)).ConfigureAwait(false);
                 }
 
-                var destination = await engine.OpenAsync(engine._config.Sync.Destination, "destination", (c, e) => c.OpenDestinationAsync(e, engine._config, stop)).ConfigureAwait(false);
+                destination = await engine.OpenAsync(engine._config.Sync.Destination, "destination", (c, e) => c.OpenDestinationAsync(e, engine._config, stop)).ConfigureAwait(false);
+                var state = await StateStores.OpenAsync(engine._config, engine._connectors, stop).ConfigureAwait(false);
                 return new Endpoints(state, sources, destination, engine._config.Sync.Retry);
             }
             catch
             {
+                if (destination is not null)
+                {
+                    await destination.DisposeAsync().ConfigureAwait(false);
+                }
+
                 foreach (var source in sources.Values)
                 {
                     await source.DisposeAsync().ConfigureAwait(false);
                 }
 
-                await state.DisposeAsync().ConfigureAwait(false);
                 throw;
             }
         }

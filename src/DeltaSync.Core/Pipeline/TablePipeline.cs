@@ -114,11 +114,24 @@ public sealed partial class TablePipeline
 
     private async Task RunCoreAsync(RunState state, bool fullRefresh, bool reconcile, IProgress<TableProgress>? progress, CancellationToken stop)
     {
+        // Reading the source's catalog writes nothing, so it need not wait for the lease: both round trips at once.
+        var describing = _services.Source.DescribeTableAsync(_plan.ToTableOptions(), stop);
         // One worker per table at a time: the lease (where the state store keeps them) fences every later write.
-        var lease = await TableLease.AcquireAsync(_services.History.Store, _plan.Stream, stop).ConfigureAwait(false);
+        TableLease? lease;
         try
         {
-            await RunLeasedAsync(state, fullRefresh, reconcile, progress, lease, stop).ConfigureAwait(false);
+            lease = await TableLease.AcquireAsync(_services.History.Store, _plan.Stream, stop).ConfigureAwait(false);
+        }
+        catch
+        {
+            // Its outcome no longer matters (the lease's failure is the one to report), but it must not go unobserved.
+            await describing.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).ConfigureAwait(false);
+            throw;
+        }
+
+        try
+        {
+            await RunLeasedAsync(state, fullRefresh, reconcile, progress, lease, describing, stop).ConfigureAwait(false);
         }
         finally
         {
@@ -129,12 +142,12 @@ public sealed partial class TablePipeline
         }
     }
 
-    private async Task RunLeasedAsync(RunState state, bool fullRefresh, bool reconcile, IProgress<TableProgress>? progress, TableLease? lease, CancellationToken stop)
+    private async Task RunLeasedAsync(RunState state, bool fullRefresh, bool reconcile, IProgress<TableProgress>? progress, TableLease? lease, Task<TableSchema> describing, CancellationToken stop)
     {
         var services = _services;
         var config = services.Config;
         var scope = new LedgerScope(_plan.DestinationTable, _plan.SourceName);
-        var schema = await services.Source.DescribeTableAsync(_plan.ToTableOptions(), stop).ConfigureAwait(false);
+        var schema = await describing.ConfigureAwait(false);
         // Records of several sources meet by primary key: key_map renames this source's key columns to the destination's.
         var conflicts = services.Conflicts is { } session && session.Covers(_plan) ? session : null;
         var destinationSchema = KeyMapping.Rename(schema, _plan.KeyMap);

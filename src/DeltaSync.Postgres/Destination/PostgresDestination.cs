@@ -22,6 +22,7 @@ internal sealed partial class PostgresDestination : IDestination
     private readonly ConcurrentDictionary<LedgerScope, int> _scopes = new();
     private readonly SemaphoreSlim _initialize = new(1, 1);
     private bool _initialized;
+    private ConnectionWarmUp? _warmUp;
     private int _serial;
 
     public PostgresDestination(string connection, string schema = "deltasync")
@@ -29,6 +30,29 @@ internal sealed partial class PostgresDestination : IDestination
         _data = PostgresConnectionFactory.CreateDataSource(connection, "deltasync apply");
         Schema = schema;
         _ledger = new PostgresLedger(this);
+    }
+
+    /// <summary>
+    /// Starts opening the first connection, and creating the ledger's schema on it, in the background (see
+    /// <see cref="ConnectionWarmUp"/>); every user of a destination writes to it, so the schema is needed anyway.
+    /// </summary>
+    internal PostgresDestination WarmUp()
+    {
+        _warmUp ??= ConnectionWarmUp.Start(async ct =>
+        {
+            var connection = await _data.OpenConnectionAsync(ct).ConfigureAwait(false);
+            try
+            {
+                await EnsureSchemaAsync(connection, ct).ConfigureAwait(false);
+                return connection;
+            }
+            catch
+            {
+                await connection.DisposeAsync().ConfigureAwait(false);
+                throw;
+            }
+        });
+        return this;
     }
 
     /// <summary>The schema holding the ledger and committed checkpoints.</summary>
@@ -282,6 +306,11 @@ internal sealed partial class PostgresDestination : IDestination
 
     public async ValueTask DisposeAsync()
     {
+        if (_warmUp is not null)
+        {
+            await _warmUp.DisposeAsync().ConfigureAwait(false);
+        }
+
         foreach (var slot in _tables.Values)
         {
             await slot.Lock.WaitAsync().ConfigureAwait(false);

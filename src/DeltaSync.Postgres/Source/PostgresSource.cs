@@ -22,6 +22,7 @@ internal sealed class PostgresSource : ISource
     private readonly IClock _clock;
     private readonly ConcurrentDictionary<string, PgTable> _tables = new(StringComparer.Ordinal);
     private readonly WalStreams _streams;
+    private ConnectionWarmUp? _warmUp;
 
     /// <summary>Timestamp cursors here hold epoch microseconds, PostgreSQL's own precision.</summary>
     public Instant? CursorTime(Position position) =>
@@ -33,6 +34,13 @@ internal sealed class PostgresSource : ISource
         _clock = clock;
         _data = PostgresConnectionFactory.CreateDataSource(connection, CommitHorizon.CaptureApplicationName);
         _streams = new WalStreams(_data);
+    }
+
+    /// <summary>Starts opening the first connection in the background (see <see cref="ConnectionWarmUp"/>).</summary>
+    internal PostgresSource WarmUp()
+    {
+        _warmUp ??= ConnectionWarmUp.Start(ct => _data.OpenConnectionAsync(ct).AsTask());
+        return this;
     }
 
     public IReadOnlyCollection<CdcMethod> SupportedMethods { get; } =
@@ -205,6 +213,11 @@ internal sealed class PostgresSource : ISource
 
     public async ValueTask DisposeAsync()
     {
+        if (_warmUp is not null)
+        {
+            await _warmUp.DisposeAsync().ConfigureAwait(false);
+        }
+
         // Open log streams first: closing them advances their slots, which needs the data source.
         await _streams.DisposeAsync().ConfigureAwait(false);
         await _data.DisposeAsync().ConfigureAwait(false);
