@@ -4,6 +4,8 @@ using System.Text.Json;
 using DeltaSync.Core.Config;
 using DeltaSync.Core.Conflicts;
 using DeltaSync.Core.Connectors;
+using DeltaSync.Core.Ledger;
+using DeltaSync.Core.Model;
 using DeltaSync.Core.Reporting;
 using DeltaSync.Core.State;
 using Microsoft.Extensions.Logging;
@@ -84,6 +86,25 @@ public sealed class ConflictSession
             .Distinct(StringComparer.Ordinal)
             .ToList();
     }
+
+    /// <summary>
+    /// The change-tracking columns (<c>updated_at_field</c>, <c>version_field</c>, <c>sequence_field</c>) of every
+    /// source writing <paramref name="plan"/>'s destination table.
+    /// </summary>
+    public IReadOnlyList<string> TrackingColumns(TablePlan plan)
+    {
+        ArgumentNullException.ThrowIfNull(plan);
+        return _plans
+            .Where(p => string.Equals(p.DestinationTable, plan.DestinationTable, StringComparison.OrdinalIgnoreCase))
+            .SelectMany(p => new[] { p.UpdatedAtField, p.VersionField, p.SequenceField })
+            .OfType<string>()
+            .Distinct(StringComparer.Ordinal)
+            .ToList();
+    }
+
+    /// <summary>What the merge of a batch of <paramref name="plan"/>'s knows besides its changes.</summary>
+    public MergeContext MergeContext(TablePlan plan, ILedger ledger, IReadOnlyDictionary<RecordKey, LedgerEntry> previous, long? epoch) =>
+        new(ledger, OtherSources(plan), previous, epoch) { TrackingColumns = TrackingColumns(plan) };
 
     /// <summary>
     /// Whether records of <paramref name="plan"/>'s table may take the fast merge (<see cref="SourceMergeState"/>): two

@@ -186,7 +186,7 @@ public sealed class DeadLetterReplay
         if (tableLock is not null)
         {
             var mergeEpoch = await shared!.MergeEpochAsync(_destination, plan, cancellationToken).ConfigureAwait(false);
-            var context = new MergeContext(_destination.Ledger, shared.OtherSources(plan), resolved.Previous, mergeEpoch);
+            var context = shared.MergeContext(plan, _destination.Ledger, resolved.Previous, mergeEpoch);
             var merged = await RecordMerger.MergeAsync(shared.Engine, _destination, plan, destinationSchema, resolved.Applied, context, now, cancellationToken).ConfigureAwait(false);
             await shared.RecordAsync(Store, plan, merged.Outcomes, now, cancellationToken).ConfigureAwait(false);
             resolved = resolved with { Writes = merged.Writes, LedgerUpdates = merged.WithMergeStates(resolved.LedgerUpdates) };

@@ -51,7 +51,14 @@ public sealed record MergedBatch(IReadOnlyList<RowWrite> Writes, IReadOnlyList<R
 /// <param name="OtherSources">The other sources writing the table.</param>
 /// <param name="Previous">This source's ledger entries for the batch's keys, before it (<see cref="ResolvedBatch.Previous"/>).</param>
 /// <param name="Epoch">The table's merge epoch when records may take the fast merge; null when they may not (no merge state is then kept).</param>
-public sealed record MergeContext(ILedger Ledger, IReadOnlyList<string> OtherSources, IReadOnlyDictionary<RecordKey, LedgerEntry> Previous, long? Epoch);
+public sealed record MergeContext(ILedger Ledger, IReadOnlyList<string> OtherSources, IReadOnlyDictionary<RecordKey, LedgerEntry> Previous, long? Epoch)
+{
+    /// <summary>
+    /// The change-tracking columns of the other sources writing the table (<see cref="ConflictSession.TrackingColumns"/>):
+    /// bookkeeping for every source, not only for the one that tracks changes by them.
+    /// </summary>
+    public IReadOnlyList<string> TrackingColumns { get; init; } = [];
+}
 
 /// <summary>
 /// The conflict path of a table several sources write: after <see cref="ChangeResolver"/> dropped replays, the batch's
@@ -96,7 +103,7 @@ public static class RecordMerger
             list.Add(change);
         }
 
-        var tracking = TrackingFields(plan, schema);
+        var tracking = TrackingFields(plan, schema, context.TrackingColumns);
         var fields = DataFields.Of(schema, tracking);
         var merged = new Merged[order.Count];
         var parallel = engine.Policy.Plugin is null && Environment.ProcessorCount > 1;
@@ -795,12 +802,14 @@ public static class RecordMerger
     /// <summary>
     /// The change-tracking columns (<c>updated_at_field</c>, <c>version_field</c>, <c>sequence_field</c>) by index: each
     /// source's own bookkeeping, not data. Every source stamps them on every change, so comparing them would make any
-    /// two concurrent changes conflict; they are kept out of detection and the destination holds their maximum.
+    /// two concurrent changes conflict; they are kept out of detection and the destination holds their maximum. Those
+    /// of the other sources writing the table count too: another source's <c>version_field</c> is bookkeeping that the
+    /// same application bumps here, not a field this source changed.
     /// </summary>
-    private static Dictionary<string, int> TrackingFields(TablePlan plan, TableSchema schema)
+    private static Dictionary<string, int> TrackingFields(TablePlan plan, TableSchema schema, IReadOnlyList<string> others)
     {
         var fields = new Dictionary<string, int>(StringComparer.Ordinal);
-        foreach (var name in new[] { plan.UpdatedAtField, plan.VersionField, plan.SequenceField })
+        foreach (var name in new[] { plan.UpdatedAtField, plan.VersionField, plan.SequenceField }.Concat(others))
         {
             if (name is not null && schema.IndexOf(name) is var index and >= 0 && !schema.Columns[index].IsPrimaryKey)
             {

@@ -428,7 +428,7 @@ public sealed partial class TablePipeline
                             updates = [.. resolved.LedgerUpdates.Select(e => e with { MergeState = fresh.TryGetValue(e.Key, out var current) ? current.MergeState : null })];
                         }
 
-                        var context = new MergeContext(services.Destination.Ledger, conflicts.OtherSources(_plan), previous, epoch);
+                        var context = conflicts.MergeContext(_plan, services.Destination.Ledger, previous, epoch);
                         var merged = await RecordMerger.MergeAsync(conflicts.Engine, services.Destination, _plan, destinationSchema, resolved.Applied, context, now, CancellationToken.None).ConfigureAwait(false);
                         resolved = resolved with { Writes = merged.Writes, LedgerUpdates = merged.WithMergeStates(updates) };
                         foreignLedger = merged.ForeignLedgerUpdates;

@@ -185,7 +185,7 @@ internal sealed partial class SqliteDestination
                 {
                     var count = Math.Min(KeysPerRead, wanted.Count - start);
                     var size = SqliteSql.InListSize(count, KeysPerRead);
-                    var select = Statement($"{destinationTable}\u0001digests-read\u0001{size}", () => DigestsReadSql(destinationTable, schema, size));
+                    var select = Statement($"{destinationTable}\u0001digests-read\u0001{size}\u0001{Shape(schema)}", () => DigestsReadSql(destinationTable, schema, size));
                     try
                     {
                         for (var i = 0; i < size; i++)

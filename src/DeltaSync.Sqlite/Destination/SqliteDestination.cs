@@ -223,8 +223,9 @@ internal sealed partial class SqliteDestination : IDestination
     private ApplyResult Apply(sqlite3 db, ApplyUnit unit)
     {
         var scopeId = ScopeId(unit.Scope);
-        var upsert = Statement($"{unit.DestinationTable}\u0001upsert", () => SqliteTableWriter.UpsertSql(unit.DestinationTable, unit.Schema));
-        var delete = Statement($"{unit.DestinationTable}\u0001delete", () => SqliteTableWriter.DeleteSql(unit.DestinationTable, unit.Schema));
+        var shape = Shape(unit.Schema);
+        var upsert = Statement($"{unit.DestinationTable}\u0001upsert\u0001{shape}", () => SqliteTableWriter.UpsertSql(unit.DestinationTable, unit.Schema));
+        var delete = Statement($"{unit.DestinationTable}\u0001delete\u0001{shape}", () => SqliteTableWriter.DeleteSql(unit.DestinationTable, unit.Schema));
         long inserted = 0, updated = 0, deleted = 0;
         var carried = new CarriedDeletes();
         var deleteTimes = unit.Children.Count > 0 ? DeleteTimes(unit) : null;
@@ -448,6 +449,12 @@ internal sealed partial class SqliteDestination : IDestination
             entries,
             Statement("\u0001ledger", () => SqliteLedger.UpsertSql(SqliteLedger.Table)),
             Statement("\u0001ledger-recent", () => SqliteLedger.UpsertSql(SqliteLedger.Recent)));
+
+    /// <summary>
+    /// The part of a statement's cache name that its columns decide: sources writing one table may list its columns in
+    /// another order, or fewer of them, and a statement prepared for one binds the other's values by position.
+    /// </summary>
+    private static string Shape(TableSchema schema) => string.Join('\u0002', schema.Columns.Select(c => c.Name));
 
     private RawStatement Statement(string name, Func<string> sql)
     {
