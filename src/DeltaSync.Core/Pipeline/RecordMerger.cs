@@ -224,7 +224,10 @@ public static class RecordMerger
         Dictionary<RecordKey, SourceMergeState> Own,
         HashSet<RecordKey> Fast,
         Dictionary<RecordKey, List<OtherState>> Others,
-        Dictionary<RecordKey, List<string>> Holders);
+        Dictionary<RecordKey, List<Holder>> Holders);
+
+    /// <summary>A source whose ledger holds a record with a row but no stored base, and when it last wrote it (if known).</summary>
+    private sealed record Holder(string Source, Instant? CommitTime);
 
     /// <summary>Another source's ledger entry of a record taking the full merge, with its merge state (one with a tail to fold, or eligible).</summary>
     private sealed record OtherState(LedgerScope Scope, LedgerEntry Entry, SourceMergeState State);
@@ -245,7 +248,7 @@ public static class RecordMerger
             if (!context.Ledger.KeepsMergeState)
             {
                 var both = await destination.ReadRecordsAsync(plan.DestinationTable, schema, keys, RecordParts.Both, cancellationToken).ConfigureAwait(false);
-                var holders = new Dictionary<RecordKey, List<string>>();
+                var holders = new Dictionary<RecordKey, List<Holder>>();
                 var unbased = keys.Where(k => both.GetValueOrDefault(k) is { Base: null, Row: not null }).ToList();
                 if (unbased.Count > 0)
                 {
@@ -298,7 +301,7 @@ public static class RecordMerger
 
             // The records taking the full merge fold every source's fast-merged versions into their bases first.
             var others = new Dictionary<RecordKey, List<OtherState>>();
-            var holding = new Dictionary<RecordKey, List<string>>();
+            var holding = new Dictionary<RecordKey, List<Holder>>();
             if (slow.Count > 0)
             {
                 foreach (var source in context.OtherSources)
@@ -325,13 +328,13 @@ public static class RecordMerger
         }
 
         /// <summary>Adds <paramref name="source"/> to the holders of each record it holds (a live entry) that has a row but no stored base.</summary>
-        private static void AddHolders(Dictionary<RecordKey, List<string>> holders, string source, IReadOnlyDictionary<RecordKey, LedgerEntry> entries, IReadOnlyDictionary<RecordKey, StoredRecord> stored)
+        private static void AddHolders(Dictionary<RecordKey, List<Holder>> holders, string source, IReadOnlyDictionary<RecordKey, LedgerEntry> entries, IReadOnlyDictionary<RecordKey, StoredRecord> stored)
         {
             foreach (var (key, entry) in entries)
             {
                 if (!entry.Deleted && stored.GetValueOrDefault(key) is { Base: null, Row: not null })
                 {
-                    (holders.TryGetValue(key, out var list) ? list : holders[key] = []).Add(source);
+                    (holders.TryGetValue(key, out var list) ? list : holders[key] = []).Add(new Holder(source, entry.CommitTime));
                 }
             }
         }
@@ -593,7 +596,7 @@ public static class RecordMerger
         List<ChangeEvent> changes,
         SourceMergeState? own,
         List<OtherState>? others,
-        List<string>? holders,
+        List<Holder>? holders,
         MergeContext context,
         Instant now)
     {
@@ -630,12 +633,26 @@ public static class RecordMerger
             // once another source's write is merged, the fields it left alone would read as changes of its own (an
             // update conflict, or a revert of that write when it is the later one).
             record = row is null ? RecordBase.Absent(id) : RecordBase.Synced(id, Normalized(row));
-            var holding = context.Previous.TryGetValue(key, out var previous) && !previous.Deleted ? (holders ?? []).Append(plan.SourceName) : holders;
+            var holding = context.Previous.TryGetValue(key, out var previous) && !previous.Deleted ? (holders ?? []).Append(new Holder(plan.SourceName, previous.CommitTime)) : holders;
             if (row is not null && holding is not null)
             {
                 // Its data fields, as a source's version reports them (the change-tracking columns are not part of a view).
                 var view = FieldDictionary.From(record.Values.Where(p => !tracking.ContainsKey(p.Key)));
-                record = record with { SourceViews = FieldDictionary.From(holding.Distinct(StringComparer.Ordinal).Select(s => KeyValuePair.Create(s, view))) };
+                var sources = holding.DistinctBy(h => h.Source, StringComparer.Ordinal).ToList();
+                record = record with { SourceViews = FieldDictionary.From(sources.Select(h => KeyValuePair.Create(h.Source, view))) };
+                if (sources.Count == 1)
+                {
+                    // One source synced the record before another met it. As had both been configured from the start,
+                    // that source inserted it and wrote each of its fields: another source's first, different version
+                    // of it is an insert conflict for the policy to decide, not a plain overwrite (equal values converge).
+                    var stamp = new WriteStamp(sources[0].Source, sources[0].CommitTime ?? now, 0);
+                    record = record with
+                    {
+                        InsertedBy = stamp,
+                        Existence = stamp,
+                        Writers = FieldDictionary.From(view.Select(p => KeyValuePair.Create(p.Key, stamp))),
+                    };
+                }
             }
         }
 
@@ -750,7 +767,7 @@ public static class RecordMerger
     /// </summary>
     internal static RecordBase Converge(RecordBase record)
     {
-        if (!record.Exists || (record.Writers.IsEmpty && record.InsertedBy is null))
+        if (!record.Exists || (record.Writers.IsEmpty && record.InsertedBy is null && record.Existence is null))
         {
             return record;
         }
@@ -783,7 +800,50 @@ public static class RecordMerger
             }
         }
 
-        return writers == record.Writers && record.InsertedBy is null ? record : record with { Writers = writers, InsertedBy = null };
+        // Once every source holds every value, the record's existence is common ground as well: a delete by any of them
+        // comes on top of what all of them have seen, so it is a plain delete, not a conflict with whichever source's
+        // (equal) write decided existence last.
+        var existence = record.Existence;
+        if (existence is not null && writers.IsEmpty && record.Holds.IsEmpty && EverySourceHoldsAll(record))
+        {
+            existence = null;
+        }
+
+        return writers == record.Writers && record.InsertedBy is null && existence == record.Existence
+            ? record
+            : record with { Writers = writers, InsertedBy = null, Existence = existence };
+    }
+
+    /// <summary>Whether every source's view holds the merged value of every field it reports, and reports the same fields.</summary>
+    private static bool EverySourceHoldsAll(RecordBase record)
+    {
+        FieldDictionary<object?>? first = null;
+        foreach (var (source, view) in record.SourceViews)
+        {
+            if (source == RecordVersion.DestinationSource)
+            {
+                continue;
+            }
+
+            if (first is null)
+            {
+                first = view;
+            }
+            else if (view.Count != first.Count)
+            {
+                return false;
+            }
+
+            foreach (var (field, seen) in view)
+            {
+                if (!record.Values.TryGetValue(field, out var value) || !FieldValues.Same(seen, value))
+                {
+                    return false;
+                }
+            }
+        }
+
+        return first is not null;
     }
 
     private static bool EverySourceHolds(RecordBase record, string field, object? value)

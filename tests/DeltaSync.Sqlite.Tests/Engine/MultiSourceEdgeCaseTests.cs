@@ -119,5 +119,68 @@ public sealed class MultiSourceEdgeCaseTests : IDisposable
         Assert.Equal(("Ann E", "ann@crm", 3L), (Dest("name", 1), Dest("email", 1), Dest("row_version", 1)));
     }
 
+    [Fact]
+    public async Task A_plain_delete_after_both_sources_synced_the_same_rows_is_not_a_conflict()
+    {
+        var crm = Db("crm");
+        var shop = Db("shop");
+        foreach (var db in new[] { crm, shop })
+        {
+            db.Execute("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT, email TEXT, updated_at TEXT NOT NULL, deleted_at TEXT)");
+            db.Execute($"INSERT INTO customers VALUES (1, 'Ann', 'ann@x', '{At(600)}', NULL), (2, 'Bob', 'bob@x', '{At(600)}', NULL)");
+        }
+
+        const string yaml = """
+            sync:
+              sources:
+                - {name: crm, connection: "sqlite:crm.db", tables: [{name: customers, soft_delete: {field: deleted_at}}]}
+                - {name: shop, connection: "sqlite:shop.db", tables: [{name: customers, soft_delete: {field: deleted_at}}]}
+              destination: {connection: "sqlite:dest.db"}
+            conflict_resolution: {default_strategy: source_wins, source_priority: [shop, crm]}
+            """;
+        await RunAsync(yaml);
+
+        // Nobody touched record 1 since both sources synced it with the same values: crm's delete is a plain delete.
+        crm.Execute($"UPDATE customers SET deleted_at = '{At(10)}', updated_at = '{At(10)}' WHERE id = 1");
+        var report = await RunAsync(yaml);
+
+        Assert.Empty(report.Conflicts.Select(c => $"{c.RecordId} {c.ConflictType} {c.Resolution}"));
+        Assert.Null(Dest("name", 1));
+    }
+
+    [Fact]
+    public async Task A_source_joining_later_with_a_different_value_for_an_existing_key_is_an_insert_conflict()
+    {
+        var crm = Db("crm");
+        var shop = Db("shop");
+        foreach (var db in new[] { crm, shop })
+        {
+            db.Execute("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT, email TEXT, updated_at TEXT NOT NULL)");
+        }
+
+        crm.Execute($"INSERT INTO customers VALUES (1, 'Ann', 'ann@crm', '{At(600)}')");
+        shop.Execute($"INSERT INTO customers VALUES (1, 'Ann', 'ann@shop', '{At(300)}')");
+        await RunAsync("""
+            sync:
+              sources:
+                - {name: crm, connection: "sqlite:crm.db", tables: [customers]}
+              destination: {connection: "sqlite:dest.db"}
+            """);
+
+        // shop joins; crm has priority.
+        var report = await RunAsync("""
+            sync:
+              sources:
+                - {name: crm, connection: "sqlite:crm.db", tables: [customers]}
+                - {name: shop, connection: "sqlite:shop.db", tables: [customers]}
+              destination: {connection: "sqlite:dest.db"}
+            conflict_resolution: {default_strategy: source_wins, source_priority: [crm, shop]}
+            """);
+
+        // The same situation with both sources configured from the start is an insert conflict that crm wins.
+        Assert.Equal("ann@crm", Dest("email", 1));
+        Assert.Contains(report.Conflicts, c => c.ConflictType == "insert_conflict");
+    }
+
     public void Dispose() => _workspace.Dispose();
 }
