@@ -36,8 +36,8 @@ public sealed record ConflictSourceRecord(
 public sealed record ConflictResolutionRecord(
     [property: JsonPropertyName("strategy")] string Strategy,
     [property: JsonPropertyName("resolved_values")] IReadOnlyDictionary<string, object?> ResolvedValues,
-    [property: JsonPropertyName("resolved_at")] string? ResolvedAt,
-    [property: JsonPropertyName("resolved_by")] string? ResolvedBy,
+    [property: JsonPropertyName("resolved_at"), JsonIgnore(Condition = JsonIgnoreCondition.Never)] string? ResolvedAt,
+    [property: JsonPropertyName("resolved_by"), JsonIgnore(Condition = JsonIgnoreCondition.Never)] string? ResolvedBy,
     [property: JsonPropertyName("confidence")] double Confidence,
     [property: JsonPropertyName("held_fields")] IReadOnlyList<string> HeldFields);
 

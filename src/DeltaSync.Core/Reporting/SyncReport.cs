@@ -183,7 +183,7 @@ public sealed record ConflictReport(
     [property: JsonPropertyName("source_values")] IReadOnlyDictionary<string, IReadOnlyDictionary<string, object?>> SourceValues,
     [property: JsonPropertyName("resolution")] string Resolution,
     [property: JsonPropertyName("resolved_value")] IReadOnlyDictionary<string, object?> ResolvedValue,
-    [property: JsonPropertyName("resolved_at")] string? ResolvedAt);
+    [property: JsonPropertyName("resolved_at"), JsonIgnore(Condition = JsonIgnoreCondition.Never)] string? ResolvedAt);
 
 public sealed record LateArrivalReport(
     [property: JsonPropertyName("record_id")] string RecordId,

@@ -85,6 +85,17 @@ public sealed class ConflictRecordsTests
         var pending = Assert.Single(log.ToRecords());
         Assert.Equal(("pending_review", null, null), (pending.Status, pending.Resolution.ResolvedAt, pending.Resolution.ResolvedBy));
         Assert.Single(log.Pending());
+        // The spec's shapes keep their keys while a conflict waits: resolved_at (and resolved_by) are null, not absent.
+        using (var held = JsonDocument.Parse(pending.ToJson()))
+        {
+            var resolution = held.RootElement.GetProperty("resolution");
+            Assert.Equal((JsonValueKind.Null, JsonValueKind.Null), (resolution.GetProperty("resolved_at").ValueKind, resolution.GetProperty("resolved_by").ValueKind));
+        }
+
+        using (var entry = JsonDocument.Parse(JsonSerializer.Serialize(Assert.Single(log.ToReports()), SyncReport.JsonOptions)))
+        {
+            Assert.Equal(JsonValueKind.Null, entry.RootElement.GetProperty("resolved_at").ValueKind);
+        }
 
         var (_, review) = engine.ResolveReview(outcome.Record, "email", "shop", "alice", Now);
         log.AppendResolution(review);
