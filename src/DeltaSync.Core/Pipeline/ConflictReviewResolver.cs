@@ -62,8 +62,12 @@ public sealed class ConflictReviewResolver(SyncConfig config, IStateStore store,
             return null;
         }
 
-        var plan = TablePlan.FromConfig(config).FirstOrDefault(p => p.Stream == review.Stream)
-            ?? throw new ReviewDecisionException($"conflict {conflictId} belongs to stream '{review.Stream}', which this configuration no longer syncs");
+        // The source that detected the conflict may have left the configuration since: the decision is about the
+        // destination's record, so any source still writing its table stands in (its lease fences the write).
+        var plans = TablePlan.FromConfig(config);
+        var plan = plans.FirstOrDefault(p => p.Stream == review.Stream)
+            ?? plans.FirstOrDefault(p => string.Equals(p.DestinationTable, review.Table, StringComparison.OrdinalIgnoreCase))
+            ?? throw new ReviewDecisionException($"conflict {conflictId} belongs to stream '{review.Stream}' (destination table '{review.Table}'), which no source of this configuration writes any more");
         var lease = await TableLease.AcquireAsync(store, plan.Stream, cancellationToken).ConfigureAwait(false);
         try
         {

@@ -295,6 +295,39 @@ public sealed class MultiSourceConflictSyncTests : IDisposable
     }
 
     [Fact]
+    public async Task A_review_left_by_a_source_removed_from_the_configuration_can_still_be_decided()
+    {
+        SeedSynced();
+        var yaml = Yaml("{default_strategy: manual_review}");
+        await RunAsync(yaml);
+        Upsert(_crm, 1, "Ann", "ann@crm", "111", 40);
+        Upsert(_shop, 1, "Ann", "ann@shop", "111", 30);
+        await RunAsync(yaml);
+        string conflictId;
+        await using (var store = await _workspace.OpenStateAsync())
+        {
+            conflictId = Assert.Single(await store.ReadConflictReviewsAsync(null, 10, CancellationToken.None)).ConflictId;
+        }
+
+        // shop leaves the configuration; the review it (or crm) left behind is still decided, by either candidate.
+        const string crmOnly = """
+            sync:
+              sources:
+                - {name: crm, connection: "sqlite:crm.db", tables: [{name: customers, soft_delete: {field: deleted_at}}]}
+              destination: {connection: "sqlite:dest.db"}
+            conflict_resolution: {default_strategy: manual_review}
+            """;
+        var resolved = await ResolveAsync(crmOnly, conflictId, new ReviewDecision("shop", new Dictionary<string, string>(), new Dictionary<string, object?>()));
+
+        Assert.NotNull(resolved);
+        Assert.Equal("ann@shop", Dest("email"));
+        await using (var store = await _workspace.OpenStateAsync())
+        {
+            Assert.Empty(await store.ReadConflictReviewsAsync(null, 10, CancellationToken.None));
+        }
+    }
+
+    [Fact]
     public async Task A_delete_racing_an_update_is_a_delete_conflict_decided_by_last_write()
     {
         SeedSynced();
