@@ -57,6 +57,9 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
         _streams = streams;
         var builder = PostgresConnectionFactory.Parse(connection);
         builder.ApplicationName = "deltasync wal";
+        // As on every other connection (PostgresConnectionFactory.CreateDataSource): an array with a NULL element
+        // reads as an array of nullable values instead of failing the stream.
+        builder.ArrayNullabilityMode = ArrayNullabilityMode.PerInstance;
         _replicationConnection = builder.ConnectionString;
         _request = request;
         _initialMapper = new PostgresRowMapper(table, request.Schema, request.Plan.SourceName);
