@@ -41,6 +41,8 @@ internal static class PostgresValues
             "date" => reader.GetFieldValue<DateOnly>(ordinal),
             "time" => reader.GetFieldValue<TimeOnly>(ordinal),
             "json" or "jsonb" or "text" or "varchar" or "bpchar" or "name" => reader.GetString(ordinal),
+            // Selected as text (PostgresRowMapper.SelectList): NaN, infinities and values beyond decimal stay exact.
+            "numeric" => reader.GetDataTypeName(ordinal) == "text" ? PgNumeric.FromText(reader.GetString(ordinal)) : reader.GetDecimal(ordinal),
             _ => Normalize(reader.GetValue(ordinal)),
         };
     }
@@ -75,8 +77,21 @@ internal static class PostgresValues
             "date" => await value.Get<DateOnly>(cancellationToken).ConfigureAwait(false),
             "time" => await value.Get<TimeOnly>(cancellationToken).ConfigureAwait(false),
             "json" or "jsonb" or "text" or "varchar" or "bpchar" or "name" => await value.Get<string>(cancellationToken).ConfigureAwait(false),
+            "numeric" => PgNumeric.FromText(await ReadNumericAsync(value, cancellationToken).ConfigureAwait(false)),
             _ => Normalize(await value.Get<object>(cancellationToken).ConfigureAwait(false)),
         };
+    }
+
+    /// <summary>A binary <c>numeric</c> from the log as its exact text (Npgsql's decimal cannot hold NaN or 29+ digits).</summary>
+    private static async ValueTask<string> ReadNumericAsync(Npgsql.Replication.PgOutput.ReplicationValue value, CancellationToken cancellationToken)
+    {
+        var binary = new byte[value.Length];
+        await using (var stream = value.GetStream())
+        {
+            await stream.ReadExactlyAsync(binary, cancellationToken).ConfigureAwait(false);
+        }
+
+        return PgNumeric.Decode(binary);
     }
 
     /// <summary>Scalars and array elements normalized alike (an <c>int4[]</c> reads as an array of <c>long</c>s).</summary>
@@ -159,7 +174,8 @@ internal static class PostgresValues
             "int8" => value is string s ? long.Parse(s, c) : Convert.ToInt64(Integral(value), c),
             "float4" => value is string s ? float.Parse(s, c) : Convert.ToSingle(value, c),
             "float8" => value is string s ? double.Parse(s, c) : Convert.ToDouble(value, c),
-            "numeric" => value is string s ? decimal.Parse(s, NumberStyles.Float, c) : Convert.ToDecimal(value, c),
+            // Text that is no decimal (NaN, Infinity, 29+ digits) stays text; CopyWriters sends it in numeric's binary form.
+            "numeric" => value is string s ? Numeric(s) : Convert.ToDecimal(value, c),
             "bool" => value switch
             {
                 bool b => b,
@@ -197,6 +213,21 @@ internal static class PostgresValues
             "json" or "jsonb" => value as string ?? PortableValue.ToText(value),
             _ => value as string ?? PortableValue.ToText(value),
         };
+    }
+
+    /// <summary>
+    /// A number written as text: a <see cref="decimal"/> when it holds it exactly, else the text (checked here, so a
+    /// value that is no number is refused with the record's key like any other).
+    /// </summary>
+    private static object Numeric(string text)
+    {
+        if (PgNumeric.FromText(text.Trim()) is decimal exact)
+        {
+            return exact;
+        }
+
+        _ = PgNumeric.Encode(text);
+        return text;
     }
 
     /// <summary>Whole numbers only: a REAL 3.0 from SQLite is 3, a 3.5 is refused rather than silently rounded.</summary>

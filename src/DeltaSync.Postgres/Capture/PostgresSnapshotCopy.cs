@@ -94,7 +94,7 @@ internal sealed class PostgresSnapshotCopy
     /// (the ledger's entries are a rule over the copied rows, <see cref="BulkLedgerRows"/>), and a sequential scan
     /// costs the source less than walking its key index (0.41 s against 0.73 s for a million rows, measured).
     /// </summary>
-    public string CopyOutSql => $"COPY (SELECT {Mapper.SelectList()} FROM {Mapper.Table.QualifiedName}) TO STDOUT (FORMAT binary)";
+    public string CopyOutSql => $"COPY (SELECT {Mapper.StoredColumnList()} FROM {Mapper.Table.QualifiedName}) TO STDOUT (FORMAT binary)";
 
     /// <summary>
     /// The ledger entries the capture's own snapshot would have recorded for the rows copied into

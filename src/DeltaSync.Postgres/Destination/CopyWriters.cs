@@ -17,7 +17,7 @@ internal static class CopyWriters
         "int8" => (i, v) => i.Write((long)v, NpgsqlDbType.Bigint),
         "float4" => (i, v) => i.Write((float)v, NpgsqlDbType.Real),
         "float8" => (i, v) => i.Write((double)v, NpgsqlDbType.Double),
-        "numeric" => (i, v) => i.Write((decimal)v, NpgsqlDbType.Numeric),
+        "numeric" => WriteNumeric,
         "bool" => (i, v) => i.Write((bool)v, NpgsqlDbType.Boolean),
         "text" => (i, v) => i.Write((string)v, NpgsqlDbType.Text),
         "bytea" => (i, v) => i.Write((byte[])v, NpgsqlDbType.Bytea),
@@ -30,4 +30,21 @@ internal static class CopyWriters
         "jsonb" => (i, v) => i.Write((string)v, NpgsqlDbType.Jsonb),
         _ => (i, v) => i.Write(v, stageType),
     };
+
+    /// <summary>
+    /// A decimal as Npgsql writes it; a number decimal cannot hold (NaN, Infinity, 29+ digits: text from
+    /// <see cref="PostgresValues.ToColumn"/>) in <c>numeric_send</c>'s own binary form, which the server's
+    /// <c>numeric_recv</c> reads as it reads any binary COPY field (COPY's binary format carries no type per field).
+    /// </summary>
+    private static void WriteNumeric(NpgsqlBinaryImporter importer, object value)
+    {
+        if (value is decimal number)
+        {
+            importer.Write(number, NpgsqlDbType.Numeric);
+        }
+        else
+        {
+            importer.Write(PgNumeric.Encode((string)value), NpgsqlDbType.Bytea);
+        }
+    }
 }

@@ -37,7 +37,7 @@ internal sealed class PostgresRowMapper
 
     public PgColumn Column(string name) => _columns.First(c => string.Equals(c.Name, name, StringComparison.OrdinalIgnoreCase));
 
-    /// <summary>The select list: <c>"a", "b"::text, …</c>.</summary>
+    /// <summary>The select list: <c>"a", "b"::text, …</c> (types Npgsql does not map, and <c>numeric</c>, as text).</summary>
     public string SelectList(string? alias = null)
     {
         var text = new StringBuilder();
@@ -55,14 +55,18 @@ internal sealed class PostgresRowMapper
             }
 
             text.Append(alias is null ? "" : alias + ".").Append(PostgresSql.Quote(column.Name));
-            if (!column.IsNative)
+            if (!column.IsNative || (column.BaseType == "numeric" && !column.IsArray))
             {
+                // numeric as text too: Npgsql reads it only into decimal, which holds neither NaN nor 29+ digits.
                 text.Append("::text");
             }
         }
 
         return text.ToString();
     }
+
+    /// <summary>The table's columns as stored (no casts), for a binary pass-through of a table whose columns are all native.</summary>
+    public string StoredColumnList() => PostgresSql.ColumnList(_columns.Select(c => c.Name));
 
     /// <summary>
     /// PostgreSQL's own 64-bit digest of a row: <c>record_send(ROW(columns))</c>, the binary form of every column in schema
@@ -111,7 +115,8 @@ internal sealed class PostgresRowMapper
             var column = Column(_schema.PrimaryKey[i]);
             command.Parameters.Add(new NpgsqlParameter { Value = PostgresValues.ToColumn(key.Values[i], column) ?? DBNull.Value });
             var placeholder = "$" + command.Parameters.Count.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            placeholders.Add(column.IsNative ? placeholder : placeholder + "::text");
+            // A numeric key beyond decimal is sent as its text.
+            placeholders.Add(!column.IsNative ? placeholder + "::text" : column.BaseType == "numeric" && !column.IsArray ? placeholder + "::numeric" : placeholder);
         }
 
         return $"({KeyOrder()}) {comparison} ({string.Join(", ", placeholders.Select((p, i) => KeyParameter(p, _schema.PrimaryKey[i])))})";
