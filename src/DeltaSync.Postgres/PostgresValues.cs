@@ -55,10 +55,16 @@ internal static class PostgresValues
             return null;
         }
 
+        if (value.Kind == Npgsql.Replication.PgOutput.TupleDataKind.TextValue)
+        {
+            // The log of a table with a column Npgsql does not map is streamed as text: that column's text is what
+            // the table's ::text gives, the others are parsed into what their binary form reads as.
+            return PostgresTextValues.Parse(await value.Get<string>(cancellationToken).ConfigureAwait(false), column);
+        }
+
         if (!column.IsNative)
         {
-            // Types Npgsql does not map travel as text from tables; from the log they arrive in binary, so their
-            // portable text is the closest form (a destination casts it back).
+            // Not expected (such tables stream as text); a type's CLR value does not print as its PostgreSQL input.
             return PortableValue.ToText(await value.Get<object>(cancellationToken).ConfigureAwait(false));
         }
 
@@ -264,6 +270,7 @@ internal static class PostgresValues
             "uuid" => typeof(Guid?),
             "timestamptz" or "timestamp" => typeof(DateTime?),
             "date" => typeof(DateOnly?),
+            "time" => typeof(TimeOnly?),
             "bytea" => typeof(byte[]),
             _ => typeof(string),
         };

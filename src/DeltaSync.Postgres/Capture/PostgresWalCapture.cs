@@ -60,6 +60,8 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
         // As on every other connection (PostgresConnectionFactory.CreateDataSource): an array with a NULL element
         // reads as an array of nullable values instead of failing the stream.
         builder.ArrayNullabilityMode = ArrayNullabilityMode.PerInstance;
+        // A stream in text (StreamsBinary) is parsed in the output these settings give.
+        builder.Options = string.IsNullOrEmpty(builder.Options) ? PostgresTextValues.SessionOptions : builder.Options + " " + PostgresTextValues.SessionOptions;
         _replicationConnection = builder.ConnectionString;
         _request = request;
         _initialMapper = new PostgresRowMapper(table, request.Schema, request.Plan.SourceName);
@@ -415,26 +417,16 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
             await EmitMarkerAsync(sql, marker, cancellationToken).ConfigureAwait(false);
         }
 
-        // The previous pass's stream when it stands exactly here (run --follow), else a new one from the checkpoint.
+        // The previous pass's stream when it stands exactly here (run --follow) in the format the table needs, else a
+        // new one from the checkpoint.
         var stream = await _streams.TakeAsync(_slot, new Position(Kind, start.ToString())).ConfigureAwait(false);
-        if (stream is null)
+        if (stream is not null && stream.Binary != StreamsBinary)
         {
-            var connection = new LogicalReplicationConnection(_replicationConnection);
-            try
-            {
-                await OpenReplicationAsync(connection, cancellationToken).ConfigureAwait(false);
-            }
-            catch
-            {
-                await connection.DisposeAsync().ConfigureAwait(false);
-                throw;
-            }
-
-            var options = new PgOutputReplicationOptions(_publication, PgOutputProtocolVersion.V1, binary: true, messages: true);
-            var streamStop = new CancellationTokenSource();
-            var started = connection.StartReplication(new PgOutputReplicationSlot(_slot), options, streamStop.Token, start);
-            stream = new WalStream(connection, started.GetAsyncEnumerator(streamStop.Token), streamStop);
+            await stream.DisposeAsync().ConfigureAwait(false);
+            stream = null;
         }
+
+        stream ??= await OpenStreamAsync(start, cancellationToken).ConfigureAwait(false);
 
         _stream = stream;
         // The stream outlives the pass; stopping the pass stops reading it (and it is then closed, not kept).
@@ -511,6 +503,22 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
                         {
                             transaction[r] = Reshape(transaction[r], before);
                         }
+                    }
+
+                    if (stream.Binary && !StreamsBinary)
+                    {
+                        // The table gained a column whose binary form has no faithful CLR value: read on in text,
+                        // from the last transaction taken (this one is read again).
+                        await stream.DisposeAsync().ConfigureAwait(false);
+                        var from = last is { } taken && NpgsqlLogSequenceNumber.TryParse(taken.Value, out var takenLsn) ? takenLsn : start;
+                        stream = _stream = await OpenStreamAsync(from, cancellationToken).ConfigureAwait(false);
+                        replication = stream.Replication;
+                        relationIds = stream.RelationIds;
+                        columnMap = stream.ColumnMap;
+                        enumerator = stream.Messages;
+                        transaction.Clear();
+                        truncated = false;
+                        break;
                     }
 
                     // The log's columns by name into the schema's order (-1: not in the schema).
@@ -673,6 +681,34 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
                     yield break;
             }
         }
+    }
+
+    /// <summary>
+    /// Whether the log can be streamed in binary: when every column's type is one Npgsql maps. Another type's binary
+    /// form becomes a CLR value whose text is not PostgreSQL's (an inet's netmask, an interval's fields are lost), and
+    /// pgoutput's format is one for the whole stream, so such a table's log comes as text, as its snapshot does.
+    /// </summary>
+    private bool StreamsBinary => _mapper.Table.Columns.All(c => c.IsVirtual || c.IsNative);
+
+    /// <summary>A replication stream of the slot from <paramref name="start"/>, in the format the table needs now.</summary>
+    private async Task<WalStream> OpenStreamAsync(NpgsqlLogSequenceNumber start, CancellationToken cancellationToken)
+    {
+        var connection = new LogicalReplicationConnection(_replicationConnection);
+        try
+        {
+            await OpenReplicationAsync(connection, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+
+        var binary = StreamsBinary;
+        var options = new PgOutputReplicationOptions(_publication, PgOutputProtocolVersion.V1, binary: binary, messages: true);
+        var streamStop = new CancellationTokenSource();
+        var started = connection.StartReplication(new PgOutputReplicationSlot(_slot), options, streamStop.Token, start);
+        return new WalStream(connection, started.GetAsyncEnumerator(streamStop.Token), streamStop, binary);
     }
 
     /// <summary>

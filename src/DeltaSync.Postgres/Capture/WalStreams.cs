@@ -13,12 +13,16 @@ namespace DeltaSync.Postgres.Capture;
 /// </summary>
 internal sealed class WalStream : IAsyncDisposable
 {
-    public WalStream(LogicalReplicationConnection replication, IAsyncEnumerator<PgOutputReplicationMessage> messages, CancellationTokenSource stop)
+    public WalStream(LogicalReplicationConnection replication, IAsyncEnumerator<PgOutputReplicationMessage> messages, CancellationTokenSource stop, bool binary)
     {
         Replication = replication;
         Messages = messages;
         Stop = stop;
+        Binary = binary;
     }
+
+    /// <summary>Whether pgoutput sends values in binary (else as text).</summary>
+    public bool Binary { get; }
 
     public LogicalReplicationConnection Replication { get; }
 

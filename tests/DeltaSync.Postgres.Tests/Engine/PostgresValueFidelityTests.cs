@@ -79,4 +79,99 @@ public sealed class PostgresValueFidelityTests
             SqliteFile.Rows(w.SqlitePath("dest.db"), "SELECT id, n, typeof(n) FROM nt ORDER BY id"));
         Assert.Equal(0, PgSyncWorkspace.Writes(await w.RunCompletedAsync(config)));
     }
+
+    /// <summary>Types both databases declare for <see cref="Log_values_of_types_npgsql_does_not_map_equal_the_snapshots"/>.</summary>
+    private const string UserTypes = "CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy'); CREATE DOMAIN positive AS int CHECK (VALUE > 0);";
+
+    [Theory]
+    [InlineData("inet", "'10.1.2.3/16'")]
+    [InlineData("interval", "'1 year 2 mons 3 days 04:05:06.789'")]
+    [InlineData("timetz", "'23:59:59-05:30'")]
+    [InlineData("bit(4)", "B'0101'")]
+    [InlineData("varbit", "B'10110'")]
+    [InlineData("inet[]", "'{10.0.0.1,::1,192.168.0.0/24}'")]
+    [InlineData("interval[]", "ARRAY['1 day'::interval, '-2 hours 3 minutes']")]
+    [InlineData("mood[]", "'{sad,happy,NULL}'")]
+    [InlineData("cidr", "'10.1.0.0/16'")]
+    [InlineData("int4range", "'[1,10)'")]
+    [InlineData("tstzrange", "'[2024-01-01 00:00+02,2024-02-01 00:00+00)'")]
+    [InlineData("money", "12.34")]
+    [InlineData("positive", "7")]
+    [InlineData("mood", "'ok'")]
+    [InlineData("xml", "'<a b=\"1\">x</a>'")]
+    [InlineData("point", "'(1.5,-2)'")]
+    [InlineData("macaddr", "'08:00:2b:01:02:03'")]
+    [InlineData("tsvector", "'a fat cat'")]
+    [InlineData("char(5)", "'ab'")]
+    [InlineData("jsonb[]", "ARRAY['{\"a\": 1}'::jsonb, 'null', NULL]")]
+    [InlineData("uuid[]", "'{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11,NULL}'")]
+    [InlineData("bytea[]", "ARRAY['\\x00ff'::bytea, '\\x']")]
+    [InlineData("date[]", "'{2024-02-29,infinity}'")]
+    [InlineData("timestamptz[]", "'{2025-01-02 03:04:05.123456+05:30,NULL}'")]
+    public async Task Log_values_of_types_npgsql_does_not_map_equal_the_snapshots(string type, string literal)
+    {
+        await using var w = await PgSyncWorkspace.CreateAsync();
+        await w.Source.ExecuteAsync(UserTypes);
+        await w.Destination.ExecuteAsync(UserTypes);
+        await w.Source.ExecuteAsync($"CREATE TABLE ot (id int PRIMARY KEY, v {type}, note text); INSERT INTO ot VALUES (1, {literal}, 'a');");
+        var config = w.Config("{name: ot, cdc_method: changelog}", blocks: Wal);
+        await w.RunCompletedAsync(config);
+
+        await w.Source.ExecuteAsync($"INSERT INTO ot VALUES (2, {literal}, 'b'); UPDATE ot SET note = 'c' WHERE id = 1; INSERT INTO ot VALUES (3, NULL, 'd')");
+        var report = await w.RunCompletedAsync(config);
+        Assert.Equal(3, PgSyncWorkspace.Writes(report));
+        await w.AssertSameAsync("SELECT id, v::text, note FROM ot ORDER BY id");
+    }
+
+    /// <summary>Every natively mapped type, beside an inet column that makes the table's log come as text.</summary>
+    private const string NativeColumns = """
+        CREATE TABLE mixed (
+          id bigint PRIMARY KEY, addr inet, s smallint, i int, r real, d double precision, n numeric(12,3), b boolean,
+          t text, vc varchar(10), c char(3), raw bytea, at timestamptz, local timestamp, day date, clock time, ref uuid,
+          doc json, docb jsonb, ints int[], texts text[], days date[], clocks time[], stamps timestamptz[], nums numeric[]);
+        """;
+
+    private const string NativeRows = """
+        INSERT INTO mixed VALUES
+          (1, '10.0.0.1/8', -32768, 2147483647, 3.4028235e38, 0.1, -123456789.125, true, 'x "y", z', 'héllo', 'ab', '\x00ff10',
+           '2025-01-02 03:04:05.123456+05:30', '1999-12-31 23:59:59.999999', '2024-02-29', '23:59:59.999999', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
+           '{"k": [1, 2.50]}', '{"k": [1, 2.50]}', '{1,NULL,-3}', '{"a,b","",NULL,"NULL","q\"\\"}', '{2024-01-01}', '{12:00:00.5}',
+           '{2025-01-02 03:04:05+00,-infinity}', '{1.50,-2}'),
+          (2, NULL, 0, 0, 'NaN', '-Infinity', 0, false, '', '', '', '\x', 'infinity', '-infinity', 'infinity', '00:00', NULL,
+           'null', '[]', '{}', '{}', NULL, NULL, NULL, NULL),
+          (3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+        """;
+
+    [Fact]
+    public async Task A_table_whose_log_comes_as_text_carries_its_native_columns_unchanged()
+    {
+        await using var w = await PgSyncWorkspace.CreateAsync();
+        await w.Source.ExecuteAsync(NativeColumns);
+        var config = w.Config("{name: mixed, cdc_method: changelog}", blocks: Wal);
+        await w.RunCompletedAsync(config);
+
+        await w.Source.ExecuteAsync(NativeRows);
+        var report = await w.RunCompletedAsync(config);
+        Assert.Equal(3, PgSyncWorkspace.Writes(report));
+        await w.AssertSameAsync("SELECT mixed::text FROM mixed ORDER BY id");
+    }
+
+    [Fact]
+    public async Task A_column_of_an_unmapped_type_added_while_the_log_streams_in_binary_arrives_unchanged()
+    {
+        await using var w = await PgSyncWorkspace.CreateAsync();
+        await w.Source.ExecuteAsync("CREATE TABLE grow (id int PRIMARY KEY, note text); INSERT INTO grow VALUES (1, 'a');");
+        var config = w.Config("{name: grow, cdc_method: changelog}", blocks: Wal);
+        await w.RunCompletedAsync(config);
+
+        await w.Source.ExecuteAsync("""
+            INSERT INTO grow VALUES (2, 'b');
+            ALTER TABLE grow ADD COLUMN span interval, ADD COLUMN addr inet;
+            INSERT INTO grow VALUES (3, 'c', '1 year 2 mons', '10.1.2.3/16');
+            UPDATE grow SET span = '3 days', addr = '::1/64' WHERE id = 1;
+            """);
+        await w.RunCompletedAsync(config);
+        await w.AssertSameAsync("SELECT id, note, span::text, addr::text FROM grow ORDER BY id");
+    }
 }
+

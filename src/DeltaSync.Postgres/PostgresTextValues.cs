@@ -1,0 +1,166 @@
+using System.Globalization;
+using System.Text;
+
+namespace DeltaSync.Postgres;
+
+/// <summary>
+/// Values of the types Npgsql maps natively, read from PostgreSQL's text output (the log of a table that has a column
+/// of another type is streamed as text, <see cref="Capture.PostgresWalCapture"/>) into exactly what
+/// <see cref="PostgresValues.Read"/> makes of their binary form. The session prints with <c>DateStyle = ISO</c>,
+/// <c>bytea_output = hex</c> and <c>extra_float_digits = 3</c> (floats exact).
+/// </summary>
+internal static class PostgresTextValues
+{
+    /// <summary>The session settings the parsing relies on, as <c>options</c> for the connection.</summary>
+    public const string SessionOptions = "-c DateStyle=ISO -c bytea_output=hex -c extra_float_digits=3";
+
+    /// <summary>PostgreSQL's NaN (a positive quiet NaN; .NET's <see cref="double.NaN"/> has the sign bit set, and row hashes see the bits).</summary>
+    private static readonly double PostgresNaN = BitConverter.Int64BitsToDouble(0x7FF8_0000_0000_0000);
+
+    public static object? Parse(string text, PgColumn column)
+    {
+        if (!column.IsNative)
+        {
+            return text;
+        }
+
+        if (!column.IsArray)
+        {
+            return Scalar(text, column.BaseType);
+        }
+
+        var elements = ArrayElements(text);
+        var values = new object?[elements.Count];
+        for (var i = 0; i < values.Length; i++)
+        {
+            values[i] = elements[i] is { } element ? Scalar(element, column.BaseType) : null;
+        }
+
+        return values;
+    }
+
+    private static object Scalar(string text, string baseType)
+    {
+        var c = CultureInfo.InvariantCulture;
+        return baseType switch
+        {
+            "int2" or "int4" or "int8" => long.Parse(text, NumberStyles.AllowLeadingSign, c),
+            "float4" => text == "NaN" ? PostgresNaN : (double)float.Parse(text, NumberStyles.Float, c),
+            "float8" => text == "NaN" ? PostgresNaN : double.Parse(text, NumberStyles.Float, c),
+            "numeric" => PgNumeric.FromText(text),
+            "bool" => text is "t" or "true",
+            "bytea" => Bytes(text),
+            "uuid" => Guid.Parse(text),
+            "date" => Date(text),
+            "time" => TimeOnly.ParseExact(text, "HH:mm:ss.FFFFFF", c),
+            "timestamptz" => Timestamp(text, withOffset: true),
+            "timestamp" => Timestamp(text, withOffset: false),
+            _ => text, // text, varchar, bpchar, name, json, jsonb
+        };
+    }
+
+    private static byte[] Bytes(string text) =>
+        text.StartsWith("\\x", StringComparison.Ordinal)
+            ? Convert.FromHexString(text.AsSpan(2))
+            : throw new FormatException("bytea not in hex output format (bytea_output = hex)");
+
+    private static DateOnly Date(string text) => text switch
+    {
+        "infinity" => DateOnly.MaxValue,
+        "-infinity" => DateOnly.MinValue,
+        _ => DateOnly.ParseExact(text, "yyyy-MM-dd", CultureInfo.InvariantCulture),
+    };
+
+    /// <summary>ISO output: <c>2025-01-02 03:04:05.123456</c>, for timestamptz followed by <c>+HH</c>, <c>+HH:MM</c> or <c>+HH:MM:SS</c>.</summary>
+    private static DateTime Timestamp(string text, bool withOffset)
+    {
+        switch (text)
+        {
+            // As Npgsql reads them (of no kind, even for timestamptz).
+            case "infinity":
+                return DateTime.MaxValue;
+            case "-infinity":
+                return DateTime.MinValue;
+        }
+
+        var local = text;
+        var offset = TimeSpan.Zero;
+        if (withOffset)
+        {
+            var at = text.LastIndexOfAny(['+', '-']);
+            if (at < 11)
+            {
+                throw new FormatException($"'{text}' has no UTC offset");
+            }
+
+            local = text[..at];
+            var parts = text[(at + 1)..].Split(':');
+            offset = new TimeSpan(
+                int.Parse(parts[0], CultureInfo.InvariantCulture),
+                parts.Length > 1 ? int.Parse(parts[1], CultureInfo.InvariantCulture) : 0,
+                parts.Length > 2 ? int.Parse(parts[2], CultureInfo.InvariantCulture) : 0);
+            if (text[at] == '-')
+            {
+                offset = -offset;
+            }
+        }
+
+        var value = DateTime.ParseExact(local, "yyyy-MM-dd HH:mm:ss.FFFFFF", CultureInfo.InvariantCulture, DateTimeStyles.None);
+        return DateTime.SpecifyKind(value - offset, withOffset ? DateTimeKind.Utc : DateTimeKind.Unspecified);
+    }
+
+    /// <summary>
+    /// The elements of an array literal (<c>array_out</c>: <c>{a,"b c",NULL}</c>, nested for more dimensions, maybe
+    /// after <c>[l:u]=</c> bounds), flattened in order as Npgsql's untyped read enumerates them; null for NULL.
+    /// </summary>
+    internal static List<string?> ArrayElements(string text)
+    {
+        var at = 0;
+        if (text.StartsWith('['))
+        {
+            at = text.IndexOf('=', StringComparison.Ordinal) + 1;
+        }
+
+        var elements = new List<string?>();
+        var item = new StringBuilder();
+        var quoted = false;
+        var inItem = false;
+        for (; at < text.Length; at++)
+        {
+            var c = text[at];
+            switch (c)
+            {
+                case '{':
+                    break;
+                case '"':
+                    quoted = inItem = true;
+                    for (at++; text[at] != '"'; at++)
+                    {
+                        item.Append(text[at] == '\\' ? text[++at] : text[at]);
+                    }
+
+                    break;
+                case ',' or '}':
+                    if (inItem)
+                    {
+                        var value = item.ToString();
+                        elements.Add(!quoted && value.Equals("NULL", StringComparison.OrdinalIgnoreCase) ? null : value);
+                    }
+
+                    item.Clear();
+                    quoted = inItem = false;
+                    break;
+                default:
+                    if (!char.IsWhiteSpace(c) || inItem)
+                    {
+                        item.Append(c);
+                        inItem = true;
+                    }
+
+                    break;
+            }
+        }
+
+        return elements;
+    }
+}
