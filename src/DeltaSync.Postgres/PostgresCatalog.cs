@@ -16,12 +16,33 @@ internal sealed record PgTable(string Schema, string Name, IReadOnlyList<PgColum
 }
 
 /// <summary>One column: its name, its type as <c>format_type</c> spells it, and the base type name (element type for arrays).</summary>
+/// <param name="DefaultSql">The column's default expression; null for a generated column (its expression is no default).</param>
 /// <param name="IsVirtual">Not a column of the source table: the row identity DeltaSync gives rows of a table without a
 /// key (<see cref="PostgresCatalog.RowIdColumn"/>), filled by the log capture.</param>
-internal sealed record PgColumn(string Name, string TypeName, string BaseType, bool IsArray, bool NotNull, int KeyOrdinal, string? DefaultSql, bool IsVirtual = false)
+/// <param name="IsGenerated">A <c>GENERATED ALWAYS AS (…) STORED</c> column: readable, but only PostgreSQL writes it.</param>
+/// <param name="UnmodifiedTypeName">The type without its modifier (<c>pg_catalog."varchar"</c> for <c>character
+/// varying(3)</c>), when it has one; see <see cref="CastType"/>.</param>
+internal sealed record PgColumn(
+    string Name,
+    string TypeName,
+    string BaseType,
+    bool IsArray,
+    bool NotNull,
+    int KeyOrdinal,
+    string? DefaultSql,
+    bool IsVirtual = false,
+    bool IsGenerated = false,
+    string? UnmodifiedTypeName = null)
 {
     /// <summary>Whether Npgsql reads and writes this type natively; other types travel as text and are cast back.</summary>
     public bool IsNative => PostgresTypes.IsNative(BaseType);
+
+    /// <summary>
+    /// The type a value is cast to on its way into this column: without the length or precision, because an explicit
+    /// cast to <c>varchar(3)</c>, <c>char(3)</c> or <c>bit(4)</c> cuts the value to fit (and to <c>numeric(10,2)</c>
+    /// rounds it), where the assignment into the column refuses a value that does not fit.
+    /// </summary>
+    public string CastType => UnmodifiedTypeName ?? TypeName;
 
     public DataKind Kind => IsArray ? DataKind.Json : PostgresTypes.KindOf(BaseType);
 }
@@ -44,7 +65,15 @@ internal static class PostgresCatalog
                a.attnotnull,
                -- indkey is an int2vector: a zero-based array
                coalesce(array_position(i.indkey::int2[], a.attnum) - array_lower(i.indkey::int2[], 1) + 1, 0),
-               pg_get_expr(d.adbin, d.adrelid)
+               -- a generated column's expression is stored as its default: it is not one
+               CASE WHEN a.attgenerated = '' THEN pg_get_expr(d.adbin, d.adrelid) END,
+               a.attgenerated <> '',
+               -- format_type without a modifier still means one for a few types (character is char(1), bit is bit(1)):
+               -- the catalog's own name does not
+               CASE WHEN a.atttypmod = -1 THEN NULL
+                    WHEN t.typnamespace = 'pg_catalog'::regnamespace
+                    THEN 'pg_catalog.' || quote_ident(CASE WHEN t.typcategory = 'A' THEN et.typname ELSE t.typname END) || CASE WHEN t.typcategory = 'A' THEN '[]' ELSE '' END
+                    ELSE format_type(a.atttypid, NULL) END
         FROM pg_attribute a
         JOIN pg_type t ON t.oid = a.atttypid
         LEFT JOIN pg_type et ON et.oid = t.typelem AND t.typcategory = 'A'
@@ -102,7 +131,9 @@ internal static class PostgresCatalog
                     reader.GetBoolean(3),
                     reader.GetBoolean(4),
                     reader.GetInt32(5),
-                    reader.IsDBNull(6) ? null : reader.GetString(6)));
+                    reader.IsDBNull(6) ? null : reader.GetString(6),
+                    IsGenerated: reader.GetBoolean(7),
+                    UnmodifiedTypeName: reader.IsDBNull(8) ? null : reader.GetString(8)));
             }
         }
 

@@ -16,10 +16,11 @@ public interface IDestination : IAsyncDisposable
     ILedger Ledger { get; }
 
     /// <summary>
-    /// Creates the table from the source schema when missing and adds columns the source gained.
-    /// Returns true when columns were added to an existing table (rows synced before then lack their values).
+    /// Creates the table from the source schema when missing, adds columns the source gained and (where the destination
+    /// can) widens columns whose type the source widened. Returns what changed in an existing table: rows synced before
+    /// then may lack values, or may have been refused by the narrower column.
     /// </summary>
-    Task<bool> PrepareTableAsync(string destinationTable, TableSchema sourceSchema, CancellationToken cancellationToken);
+    Task<TableEvolution> PrepareTableAsync(string destinationTable, TableSchema sourceSchema, CancellationToken cancellationToken);
 
     /// <summary>Applies one unit atomically: rows, ledger entries and the committed checkpoint.</summary>
     Task<ApplyResult> ApplyAsync(ApplyUnit unit, CancellationToken cancellationToken);

@@ -151,7 +151,8 @@ public sealed partial class TablePipeline
         // Records of several sources meet by primary key: key_map renames this source's key columns to the destination's.
         var conflicts = services.Conflicts is { } session && session.Covers(_plan) ? session : null;
         var destinationSchema = KeyMapping.Rename(schema, _plan.KeyMap);
-        var columnsAdded = await services.Destination.PrepareTableAsync(_plan.DestinationTable, destinationSchema, stop).ConfigureAwait(false);
+        var evolution = await services.Destination.PrepareTableAsync(_plan.DestinationTable, destinationSchema, stop).ConfigureAwait(false);
+        ReportEvolution(state, evolution);
 
         var checkpoint = await LoadCheckpointAsync(state, stop).ConfigureAwait(false);
         if (lease is not null && state.CommittedEpoch is { } committedEpoch && await lease.RaiseAboveAsync(committedEpoch, stop).ConfigureAwait(false))
@@ -179,10 +180,10 @@ public sealed partial class TablePipeline
             state.Warnings.Add($"'{_plan.Table}' changed cdc_method from {checkpoint.Method} to {method}; its position is not comparable, so it was re-snapshotted (the ledger keeps this idempotent)");
         }
 
-        // A changed shape since the checkpoint (columns added now, or by an earlier run that stopped before its first
-        // commit) means rows synced earlier may lack values: one full re-read brings them up to date. The ledger keeps
-        // it idempotent; only rows whose content differs are written.
-        var schemaChanged = columnsAdded || (checkpoint is not null && checkpoint.SchemaFingerprint != schema.Fingerprint());
+        // A changed shape since the checkpoint (columns added or widened now, or by an earlier run that stopped before
+        // its first commit) means rows synced earlier may lack values, or may have been refused by the narrower column:
+        // one full re-read brings them up to date. The ledger keeps it idempotent; only rows whose content differs are written.
+        var schemaChanged = evolution.Evolved || (checkpoint is not null && checkpoint.SchemaFingerprint != schema.Fingerprint());
         if (schemaChanged && !position.IsNone)
         {
             position = Position.None;
@@ -323,7 +324,7 @@ public sealed partial class TablePipeline
                     // carry on; the checkpoints from here on record the new shape.
                     schema = batch.Schema;
                     destinationSchema = KeyMapping.Rename(schema, _plan.KeyMap);
-                    await services.Destination.PrepareTableAsync(_plan.DestinationTable, destinationSchema, CancellationToken.None).ConfigureAwait(false);
+                    ReportEvolution(state, await services.Destination.PrepareTableAsync(_plan.DestinationTable, destinationSchema, CancellationToken.None).ConfigureAwait(false));
                     fingerprint = schema.Fingerprint();
                     state.Warnings.Add($"The schema of '{_plan.Table}' changed while streaming; the destination table was evolved to match");
                 }
@@ -620,6 +621,18 @@ public sealed partial class TablePipeline
     }
 
     /// <summary>The report's notes on NULL cursor values and irregular timestamps met by the pass.</summary>
+    /// <summary>Says in the report (and the log) what preparing the destination table changed in it, or could not.</summary>
+    private void ReportEvolution(RunState state, TableEvolution evolution)
+    {
+        var destination = _plan.DestinationTable == _plan.Table ? "" : $" (destination '{_plan.DestinationTable}')";
+        foreach (var warning in evolution.Changes.Select(c => $"Schema change of '{_plan.Table}'{destination}: {c}")
+            .Concat(evolution.Refused.Select(r => $"Schema change of '{_plan.Table}'{destination} not made at the destination: {r}")))
+        {
+            Log.TableWarning(_services.Logger, _plan.Table, warning);
+            state.Warnings.Add(warning);
+        }
+    }
+
     private void AddTimestampWarnings(RunState state, long nullCursorRows)
     {
         state.Timestamps.RowHash = nullCursorRows;

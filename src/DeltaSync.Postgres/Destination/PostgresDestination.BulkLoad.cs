@@ -274,6 +274,12 @@ internal sealed partial class PostgresDestination
                 return $"column '{from.Name}' is not spelled the same at the destination";
             }
 
+            if (to.IsGenerated)
+            {
+                // COPY cannot write it; the pipeline's writer leaves it to the destination's expression.
+                return $"column '{to.Name}' is generated at the destination";
+            }
+
             // format_type's spelling includes the type modifier (numeric(12,2), varchar(40)) and array brackets.
             if (!string.Equals(from.TypeName, to.TypeName, StringComparison.Ordinal))
             {

@@ -65,7 +65,7 @@ internal sealed partial class PostgresDestination
                             {
                                 select.Parameters.Add(new NpgsqlParameter { Value = PostgresValues.ToColumn(key.Values[i], keyColumns[i]) ?? DBNull.Value });
                                 var mark = "$" + select.Parameters.Count.ToString(System.Globalization.CultureInfo.InvariantCulture);
-                                marks.Add(keyColumns[i].IsNative ? $"{mark}::{keyColumns[i].TypeName}" : mark);
+                                marks.Add(keyColumns[i].IsNative ? $"{mark}::{keyColumns[i].CastType}" : mark);
                             }
 
                             tuples.Add("(" + string.Join(", ", marks) + ")");

@@ -67,7 +67,7 @@ internal sealed partial class PostgresDestination
             // k(k0, k1…, n): the deleted parents' keys, as text cast to each foreign key column's type, and their index.
             var n = foreignKey.Count;
             var keys = $"(SELECT * FROM unnest({string.Join(", ", foreignKey.Select((_, i) => $"${i + 1}::text[]"))}, ${n + 1}::int[]) AS k({string.Join(", ", foreignKey.Select((_, i) => $"k{i}"))}, n))";
-            var match = string.Join(" AND ", foreignKey.Select((c, i) => $"c.{PostgresSql.Quote(c.Name)} = k.k{i}::{c.TypeName}"));
+            var match = string.Join(" AND ", foreignKey.Select((c, i) => $"c.{PostgresSql.Quote(c.Name)} = k.k{i}::{c.CastType}"));
             string sql;
             switch (relation.OnDelete)
             {

@@ -67,19 +67,19 @@ internal sealed partial class PostgresDestination : IDestination
 
     private const long IdempotencyVersionsKept = 1000;
 
-    public Task<bool> PrepareTableAsync(string destinationTable, TableSchema sourceSchema, CancellationToken cancellationToken)
+    public Task<TableEvolution> PrepareTableAsync(string destinationTable, TableSchema sourceSchema, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(sourceSchema);
         return WithTableAsync(
             destinationTable,
             async connection =>
             {
-                var (table, added) = await Run(
+                var (table, evolution) = await Run(
                     () => PostgresTableWriter.PrepareAsync(connection, destinationTable, sourceSchema, cancellationToken),
                     $"cannot prepare destination table '{destinationTable}'").ConfigureAwait(false);
                 var slot = _tables[destinationTable];
                 slot.Writer = PostgresTableWriter.Create(table, sourceSchema, Interlocked.Increment(ref _serial));
-                return added;
+                return evolution;
             },
             cancellationToken);
     }

@@ -1,4 +1,5 @@
 using System.Globalization;
+using DeltaSync.Core.Connectors;
 using DeltaSync.Core.Model;
 using DeltaSync.Core.Pipeline;
 using Npgsql;
@@ -16,6 +17,16 @@ internal sealed class PostgresTableWriter
     private readonly PgTable _target;
     private readonly TableSchema _schema;
     private readonly PgColumn[] _columns;
+
+    /// <summary>
+    /// Indexes (into <see cref="_columns"/>) of the columns written: all but those the destination generates itself
+    /// (<c>GENERATED ALWAYS AS … STORED</c> there), which PostgreSQL computes from the row, as a subscriber of its
+    /// logical replication does.
+    /// </summary>
+    private readonly int[] _written;
+
+    /// <summary>Per column, the most decimal places the column keeps (numeric(p,s)), or -1: more would be rounded away.</summary>
+    private readonly int[] _scales;
     private readonly string[] _stageTypes;
     private readonly Action<NpgsqlBinaryImporter, object>[] _writers;
     private readonly string _stage;
@@ -31,10 +42,19 @@ internal sealed class PostgresTableWriter
         _target = target;
         _schema = schema;
         _columns = schema.Columns.Select(c => target.Columns.First(t => string.Equals(t.Name, c.Name, StringComparison.OrdinalIgnoreCase))).ToArray();
+        if (_columns.FirstOrDefault(c => c.IsGenerated && schema.PrimaryKey.Contains(c.Name, StringComparer.OrdinalIgnoreCase)) is { } generatedKey)
+        {
+            throw new SyncException(
+                ErrorClass.Fatal,
+                $"destination table '{target.Name}': key column '{generatedKey.Name}' is a generated column there, so rows cannot be written by key. Make it a plain column, or let DeltaSync create the table.");
+        }
+
+        _written = Enumerable.Range(0, _columns.Length).Where(i => !_columns[i].IsGenerated).ToArray();
+        _scales = _columns.Select(NumericScale).ToArray();
         _stageTypes = _columns.Select(StageType).ToArray();
         _writers = _stageTypes.Select(CopyWriters.For).ToArray();
         _stage = "deltasync_stage_" + serial.ToString(CultureInfo.InvariantCulture);
-        _direct = _columns.Select((c, i) => c.IsNative && (_stageTypes[i] == c.BaseType + (c.IsArray ? "[]" : "") || (!c.IsArray && _stageTypes[i] == "text"))).All(ok => ok);
+        _direct = _written.All(i => _columns[i] is var c && c.IsNative && (_stageTypes[i] == c.BaseType + (c.IsArray ? "[]" : "") || (!c.IsArray && _stageTypes[i] == "text")));
     }
 
     public PgTable Target => _target;
@@ -44,14 +64,16 @@ internal sealed class PostgresTableWriter
 
     /// <summary>
     /// Creates the table from the source schema when missing (a PostgreSQL source's declared types kept, other systems'
-    /// columns by kind) or adds the columns the source gained. Returns the table and whether columns were added.
+    /// columns by kind), or adds the columns the source gained and widens those whose type a PostgreSQL source widened
+    /// (<see cref="ColumnWidening"/>). Returns the table and what changed in it.
     /// </summary>
-    public static async Task<(PgTable Table, bool Added)> PrepareAsync(NpgsqlConnection connection, string table, TableSchema source, CancellationToken cancellationToken)
+    public static async Task<(PgTable Table, TableEvolution Evolution)> PrepareAsync(NpgsqlConnection connection, string table, TableSchema source, CancellationToken cancellationToken)
     {
         var fromPostgres = source.Dialect == "postgresql";
         var existing = await PostgresCatalog.ReadAsync(connection, table, cancellationToken).ConfigureAwait(false);
         var (schemaName, tableName) = PostgresSql.SplitName(table);
-        var added = false;
+        var changes = new List<string>();
+        var refused = new List<string>();
         if (existing is null)
         {
             var qualified = schemaName is null ? PostgresSql.Quote(tableName) : PostgresSql.Qualified(schemaName, tableName);
@@ -64,11 +86,17 @@ internal sealed class PostgresTableWriter
         {
             foreach (var column in source.Columns.Where(c => !existing.Columns.Any(e => string.Equals(e.Name, c.Name, StringComparison.OrdinalIgnoreCase))))
             {
+                var type = PostgresTypes.ForColumn(column, fromPostgres);
                 await ExecuteAsync(
                     connection,
-                    $"ALTER TABLE {existing.QualifiedName} ADD COLUMN IF NOT EXISTS {PostgresSql.Quote(column.Name)} {PostgresTypes.ForColumn(column, fromPostgres)}{Default(column, fromPostgres)}",
+                    $"ALTER TABLE {existing.QualifiedName} ADD COLUMN IF NOT EXISTS {PostgresSql.Quote(column.Name)} {type}{Default(column, fromPostgres)}",
                     cancellationToken).ConfigureAwait(false);
-                added = true;
+                changes.Add($"column '{column.Name}' added ({type})");
+            }
+
+            if (fromPostgres)
+            {
+                await WidenAsync(connection, existing, source, changes, refused, cancellationToken).ConfigureAwait(false);
             }
         }
 
@@ -81,7 +109,33 @@ internal sealed class PostgresTableWriter
                 $"destination table '{table}' has no primary key or unique index on ({string.Join(", ", source.PrimaryKey)}); upserts need one. Add it, or let DeltaSync create the table.");
         }
 
-        return (prepared, added);
+        return (prepared, changes.Count == 0 && refused.Count == 0 ? TableEvolution.None : new TableEvolution(changes, refused));
+    }
+
+    /// <summary>
+    /// Widens the columns whose type the (PostgreSQL) source widened, one statement each so that one the destination
+    /// refuses (a view depends on the column, the user does not own the table) leaves the others widened. Never narrows.
+    /// </summary>
+    private static async Task WidenAsync(NpgsqlConnection connection, PgTable existing, TableSchema source, List<string> changes, List<string> refused, CancellationToken cancellationToken)
+    {
+        foreach (var column in source.Columns)
+        {
+            var current = existing.Columns.FirstOrDefault(e => string.Equals(e.Name, column.Name, StringComparison.OrdinalIgnoreCase));
+            if (current is null || current.IsGenerated || ColumnWidening.WidenedType(current.TypeName, column.DeclaredType) is not { } wider)
+            {
+                continue;
+            }
+
+            try
+            {
+                await ExecuteAsync(connection, $"ALTER TABLE {existing.QualifiedName} ALTER COLUMN {PostgresSql.Quote(current.Name)} TYPE {wider}", cancellationToken).ConfigureAwait(false);
+                changes.Add($"column '{current.Name}' widened from {current.TypeName} to {wider}, as at the source");
+            }
+            catch (PostgresException e) when (PostgresConnectionFactory.Classify(e, "").ErrorClass != ErrorClass.Transient)
+            {
+                refused.Add($"column '{current.Name}' stays {current.TypeName} (the source's is now {wider}): {e.MessageText} (SQLSTATE {e.SqlState}). Values that do not fit it are dead-lettered; widen it by hand, then run 'deltasync dlq replay'");
+            }
+        }
     }
 
     public static PostgresTableWriter Create(PgTable target, TableSchema schema, int serial) => new(target, schema, serial);
@@ -112,11 +166,11 @@ internal sealed class PostgresTableWriter
 
         await ExecuteAsync(
             connection,
-            $"CREATE TEMP TABLE IF NOT EXISTS {PostgresSql.Quote(_stage)} ({PostgresSql.Quote(OpColumn)} boolean, {string.Join(", ", _columns.Select((c, i) => $"{PostgresSql.Quote(c.Name)} {_stageTypes[i]}"))}) ON COMMIT DELETE ROWS",
+            $"CREATE TEMP TABLE IF NOT EXISTS {PostgresSql.Quote(_stage)} ({PostgresSql.Quote(OpColumn)} boolean, {string.Join(", ", _written.Select(i => $"{PostgresSql.Quote(_columns[i].Name)} {_stageTypes[i]}"))}) ON COMMIT DELETE ROWS",
             cancellationToken).ConfigureAwait(false);
         bool hasDeletes, hasUpserts;
         await using (var importer = await connection.BeginBinaryImportAsync(
-            $"COPY pg_temp.{PostgresSql.Quote(_stage)} ({PostgresSql.Quote(OpColumn)}, {PostgresSql.ColumnList(_columns.Select(c => c.Name))}) FROM STDIN (FORMAT BINARY)",
+            $"COPY pg_temp.{PostgresSql.Quote(_stage)} ({PostgresSql.Quote(OpColumn)}, {WrittenColumnList()}) FROM STDIN (FORMAT BINARY)",
             cancellationToken).ConfigureAwait(false))
         {
             (hasDeletes, hasUpserts) = CopyRows(importer, writes, last, withOp: true, cancellationToken);
@@ -132,14 +186,14 @@ internal sealed class PostgresTableWriter
 
         if (hasUpserts)
         {
-            var nonKey = _columns.Where(c => !_schema.PrimaryKey.Contains(c.Name, StringComparer.OrdinalIgnoreCase)).ToList();
+            var nonKey = _written.Select(i => _columns[i]).Where(c => !_schema.PrimaryKey.Contains(c.Name, StringComparer.OrdinalIgnoreCase)).ToList();
             var action = nonKey.Count == 0
                 ? "DO NOTHING"
                 : "DO UPDATE SET " + string.Join(", ", nonKey.Select(c => $"{PostgresSql.Quote(c.Name)} = excluded.{PostgresSql.Quote(c.Name)}"));
-            var select = string.Join(", ", _columns.Select(c => Cast("s", c.Name)));
+            var select = string.Join(", ", _written.Select(i => Cast("s", _columns[i].Name)));
             await ExecuteAsync(
                 connection,
-                $"INSERT INTO {_target.QualifiedName} ({PostgresSql.ColumnList(_columns.Select(c => c.Name))}) SELECT {select} FROM {stage} AS s WHERE NOT s.{PostgresSql.Quote(OpColumn)} " +
+                $"INSERT INTO {_target.QualifiedName} ({WrittenColumnList()}) SELECT {select} FROM {stage} AS s WHERE NOT s.{PostgresSql.Quote(OpColumn)} " +
                 $"ON CONFLICT ({PostgresSql.ColumnList(_schema.PrimaryKey.Select(k => _columns.First(c => string.Equals(c.Name, k, StringComparison.OrdinalIgnoreCase)).Name))}) {action}",
                 cancellationToken).ConfigureAwait(false);
         }
@@ -152,7 +206,7 @@ internal sealed class PostgresTableWriter
         try
         {
             await using (var importer = await connection.BeginBinaryImportAsync(
-                $"COPY {_target.QualifiedName} ({PostgresSql.ColumnList(_columns.Select(c => c.Name))}) FROM STDIN (FORMAT BINARY)",
+                $"COPY {_target.QualifiedName} ({WrittenColumnList()}) FROM STDIN (FORMAT BINARY)",
                 cancellationToken).ConfigureAwait(false))
             {
                 CopyRows(importer, writes, last, withOp: false, cancellationToken);
@@ -198,7 +252,7 @@ internal sealed class PostgresTableWriter
                 importer.Write(delete, NpgsqlTypes.NpgsqlDbType.Boolean);
             }
 
-            for (var i = 0; i < _columns.Length; i++)
+            foreach (var i in _written)
             {
                 object? raw;
                 if (delete)
@@ -215,6 +269,10 @@ internal sealed class PostgresTableWriter
                 try
                 {
                     value = PostgresValues.ToColumn(raw, _columns[i]);
+                    if (_scales[i] >= 0 && value is not null && Rounds(value, _scales[i]))
+                    {
+                        throw new OverflowException($"it has more than {_scales[i]} decimal place(s), which the column would round away");
+                    }
                 }
                 catch (Exception e) when (e is FormatException or InvalidCastException or OverflowException or ArgumentException)
                 {
@@ -251,18 +309,54 @@ internal sealed class PostgresTableWriter
         return -1;
     }
 
-    /// <summary>A staged column as the target column's type (staged as text when the types differ).</summary>
+    private string WrittenColumnList() => PostgresSql.ColumnList(_written.Select(i => _columns[i].Name));
+
+    /// <summary>
+    /// A staged column as the target column's type (staged as text when the types differ): cast to the type without its
+    /// modifier (<see cref="PgColumn.CastType"/>), so that the assignment into the column refuses a value too long for
+    /// it (SQLSTATE 22001, the record is dead-lettered) instead of an explicit cast cutting it to fit.
+    /// </summary>
     private string Cast(string alias, string column)
     {
         var i = Array.FindIndex(_columns, c => string.Equals(c.Name, column, StringComparison.OrdinalIgnoreCase));
         var c = _columns[i];
         var staged = $"{alias}.{PostgresSql.Quote(c.Name)}";
-        return _stageTypes[i] == "text" && c.BaseType != "text" ? $"{staged}::{c.TypeName}" : staged;
+        return _stageTypes[i] == "text" && c.BaseType != "text" ? $"{staged}::{c.CastType}" : staged;
+    }
+
+    /// <summary>The scale of a <c>numeric(p,s)</c> column (not an array), else -1.</summary>
+    /// <remarks>
+    /// PostgreSQL rounds a numeric to the column's scale on assignment (and on binary COPY) without a word, unlike a
+    /// string too long for its column; the writer refuses such a value itself so that it is dead-lettered, not changed.
+    /// </remarks>
+    private static int NumericScale(PgColumn column) =>
+        column is { BaseType: "numeric", IsArray: false } && column.TypeName.StartsWith("numeric(", StringComparison.Ordinal)
+            && column.TypeName.IndexOf(',', StringComparison.Ordinal) is > 0 and var comma
+            && int.TryParse(column.TypeName.AsSpan(comma + 1, column.TypeName.Length - comma - 2), NumberStyles.Integer, CultureInfo.InvariantCulture, out var scale)
+            && scale is >= 0 and <= 28
+            ? scale
+            : -1;
+
+    /// <summary>Whether <paramref name="value"/> (as written to a numeric column) has more decimal places than <paramref name="scale"/>.</summary>
+    private static bool Rounds(object value, int scale)
+    {
+        switch (value)
+        {
+            case decimal d:
+                return decimal.Round(d, scale) != d;
+            case string text:
+                // As text (a value wider than decimal): its significant digits after the point, exponent-free form only.
+                var point = text.IndexOf('.', StringComparison.Ordinal);
+                return point >= 0 && text.AsSpan(point + 1).TrimEnd('0').Length > scale && !text.Contains('e', StringComparison.OrdinalIgnoreCase);
+            default:
+                return false;
+        }
     }
 
     /// <summary>
     /// The staging column's type: the target's base type (no length or precision: the INSERT's assignment cast checks
-    /// them) when Npgsql writes it natively, else text, cast to the target type by the INSERT.
+    /// lengths, and <see cref="Rounds"/> numeric scales) when Npgsql writes it natively, else text, cast to the target
+    /// type by the INSERT.
     /// </summary>
     private static string StageType(PgColumn column)
     {

@@ -161,7 +161,7 @@ internal sealed class PostgresSource : ISource
 
         var keyColumns = schema.PrimaryKey.Select(mapper.Column).ToList();
         var names = keyColumns.Select((_, i) => "k" + i.ToString(CultureInfo.InvariantCulture)).ToList();
-        var cast = keyColumns.Select((c, i) => c.BaseType == "bytea" && !c.IsArray ? $"decode(k.{names[i]}, 'base64')" : $"CAST(k.{names[i]} AS {c.TypeName})").ToList();
+        var cast = keyColumns.Select((c, i) => c.BaseType == "bytea" && !c.IsArray ? $"decode(k.{names[i]}, 'base64')" : $"CAST(k.{names[i]} AS {c.CastType})").ToList();
         var join = string.Join(" AND ", keyColumns.Select((c, i) => $"t.{PostgresSql.Quote(c.Name)} = {cast[i]}"));
         var readBack = string.Join(", ", keyColumns.Select((c, i) => c.IsNative ? cast[i] : cast[i] + "::text"));
         var arrays = string.Join(", ", names.Select((_, i) => "$" + (i + 1).ToString(CultureInfo.InvariantCulture) + "::text[]"));

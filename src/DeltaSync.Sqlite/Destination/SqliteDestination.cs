@@ -98,13 +98,13 @@ internal sealed partial class SqliteDestination : IDestination
     /// <summary>The ledger with its SQLite-specific tiers (tests set its fold threshold).</summary>
     internal SqliteLedger TieredLedger => _ledger;
 
-    public Task<bool> PrepareTableAsync(string destinationTable, TableSchema sourceSchema, CancellationToken cancellationToken) =>
+    public Task<TableEvolution> PrepareTableAsync(string destinationTable, TableSchema sourceSchema, CancellationToken cancellationToken) =>
         WithWriterAsync(
             _ =>
             {
-                var added = SqliteTableWriter.Prepare(_writer, destinationTable, sourceSchema);
+                var evolution = SqliteTableWriter.Prepare(_writer, destinationTable, sourceSchema);
                 DropStatements(destinationTable);
-                return added;
+                return evolution;
             },
             cancellationToken);
 

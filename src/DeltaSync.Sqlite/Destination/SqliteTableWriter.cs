@@ -1,3 +1,4 @@
+using DeltaSync.Core.Connectors;
 using DeltaSync.Core.Model;
 using DeltaSync.Core.Pipeline;
 using Microsoft.Data.Sqlite;
@@ -10,8 +11,9 @@ internal static class SqliteTableWriter
     /// <summary>
     /// Creates the table from the source schema (declared types kept, so SQLite applies the same affinities and the
     /// stored values equal the source's) or adds the columns the source gained. The key must be unique at the destination.
+    /// (SQLite does not enforce declared lengths or precisions, so a type the source widened needs no change here.)
     /// </summary>
-    public static bool Prepare(SqliteConnection connection, string table, TableSchema source)
+    public static TableEvolution Prepare(SqliteConnection connection, string table, TableSchema source)
     {
         var existing = SqliteCatalog.Columns(connection, table);
         if (existing is null)
@@ -19,10 +21,10 @@ internal static class SqliteTableWriter
             var columns = source.Columns.Select(c => $"{SqliteSql.Quote(c.Name)} {DeclaredType(c, source)}{(c.IsNullable || c.IsPrimaryKey ? "" : " NOT NULL")}{Default(c, source)}");
             var sql = $"CREATE TABLE {SqliteSql.Quote(table)} ({string.Join(", ", columns)}, PRIMARY KEY ({SqliteSql.ColumnList(source.PrimaryKey)}))";
             SqliteConnectionFactory.Execute(connection, sql);
-            return false;
+            return TableEvolution.None;
         }
 
-        var added = false;
+        var added = new List<string>();
         foreach (var column in source.Columns.Where(c => !existing.Any(e => string.Equals(e.Name, c.Name, StringComparison.OrdinalIgnoreCase))))
         {
             var add = $"ALTER TABLE {SqliteSql.Quote(table)} ADD COLUMN {SqliteSql.Quote(column.Name)} {DeclaredType(column, source)}";
@@ -36,7 +38,7 @@ internal static class SqliteTableWriter
                 SqliteConnectionFactory.Execute(connection, add);
             }
 
-            added = true;
+            added.Add($"column '{column.Name}' added ({DeclaredType(column, source)})");
         }
 
         if (!HasUniqueKey(connection, table, source.PrimaryKey))
@@ -46,7 +48,7 @@ internal static class SqliteTableWriter
                 $"destination table '{table}' has no primary key or unique index on ({string.Join(", ", source.PrimaryKey)}); upserts need one. Add it, or let DeltaSync create the table.");
         }
 
-        return added;
+        return added.Count == 0 ? TableEvolution.None : new TableEvolution(added, []);
     }
 
     public static string UpsertSql(string table, TableSchema schema)

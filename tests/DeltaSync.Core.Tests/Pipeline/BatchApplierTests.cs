@@ -183,7 +183,7 @@ public sealed class BatchApplierTests
             return Task.FromResult(new ApplyResult(keys.Count, 0, 0));
         }
 
-        public Task<bool> PrepareTableAsync(string destinationTable, TableSchema sourceSchema, CancellationToken cancellationToken) => Task.FromResult(false);
+        public Task<TableEvolution> PrepareTableAsync(string destinationTable, TableSchema sourceSchema, CancellationToken cancellationToken) => Task.FromResult(TableEvolution.None);
 
         public Task<string?> ReadCommittedCheckpointAsync(string stream, CancellationToken cancellationToken) => Task.FromResult<string?>(null);
 

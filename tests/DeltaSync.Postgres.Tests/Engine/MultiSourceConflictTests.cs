@@ -57,8 +57,9 @@ public sealed class MultiSourceConflictTests
         await shop.ExecuteAsync(Customers);
         if (!bulkLoad)
         {
-            // A destination table already there (of another email type) takes the ordinary pipeline, not the bulk load.
-            await w.Destination.ExecuteAsync("CREATE TABLE customers (id bigint PRIMARY KEY, name text NOT NULL, email varchar(100), amount numeric(10,2), seen_at timestamptz, updated_at timestamptz NOT NULL)");
+            // A destination table already there (with a wider amount type, which the source's does not widen) takes the
+            // ordinary pipeline, not the bulk load. (A narrower type than the source's would be widened to it.)
+            await w.Destination.ExecuteAsync("CREATE TABLE customers (id bigint PRIMARY KEY, name text NOT NULL, email text, amount numeric(12,2), seen_at timestamptz, updated_at timestamptz NOT NULL)");
         }
 
         var alone = await w.RunCompletedAsync(w.Config("{name: customers, cdc_method: timestamp}"));
