@@ -38,20 +38,7 @@ internal sealed partial class PostgresDestination : IDestination
     /// </summary>
     internal PostgresDestination WarmUp()
     {
-        _warmUp ??= ConnectionWarmUp.Start(async ct =>
-        {
-            var connection = await _data.OpenConnectionAsync(ct).ConfigureAwait(false);
-            try
-            {
-                await EnsureSchemaAsync(connection, ct).ConfigureAwait(false);
-                return connection;
-            }
-            catch
-            {
-                await connection.DisposeAsync().ConfigureAwait(false);
-                throw;
-            }
-        });
+        _warmUp ??= ConnectionWarmUp.Start(OpenAsync);
         return this;
     }
 

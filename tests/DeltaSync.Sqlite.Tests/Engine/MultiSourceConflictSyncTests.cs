@@ -303,11 +303,7 @@ public sealed class MultiSourceConflictSyncTests : IDisposable
         Upsert(_crm, 1, "Ann", "ann@crm", "111", 40);
         Upsert(_shop, 1, "Ann", "ann@shop", "111", 30);
         await RunAsync(yaml);
-        string conflictId;
-        await using (var store = await _workspace.OpenStateAsync())
-        {
-            conflictId = Assert.Single(await store.ReadConflictReviewsAsync(null, 10, CancellationToken.None)).ConflictId;
-        }
+        var conflictId = Assert.Single(await ReviewsAsync()).ConflictId;
 
         // shop leaves the configuration; the review it (or crm) left behind is still decided, by either candidate.
         const string crmOnly = """
@@ -321,10 +317,13 @@ public sealed class MultiSourceConflictSyncTests : IDisposable
 
         Assert.NotNull(resolved);
         Assert.Equal("ann@shop", Dest("email"));
-        await using (var store = await _workspace.OpenStateAsync())
-        {
-            Assert.Empty(await store.ReadConflictReviewsAsync(null, 10, CancellationToken.None));
-        }
+        Assert.Empty(await ReviewsAsync());
+    }
+
+    private async Task<IReadOnlyList<DeltaSync.Core.State.ConflictReview>> ReviewsAsync()
+    {
+        await using var store = await _workspace.OpenStateAsync();
+        return await store.ReadConflictReviewsAsync(null, 10, CancellationToken.None);
     }
 
     [Fact]

@@ -28,6 +28,17 @@ public sealed class MultiSourceEdgeCaseTests : IDisposable
     private object? Dest(string column, long id) =>
         _workspace.Destination.Scalar($"SELECT {column} FROM customers WHERE id = $id", ("$id", id));
 
+    /// <summary>The same versioned customer at each named source (the application stamps updated_at and bumps row_version).</summary>
+    private void VersionedCustomers(params string[] names)
+    {
+        foreach (var name in names)
+        {
+            var db = Db(name);
+            db.Execute("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT, email TEXT, updated_at TEXT NOT NULL, row_version INTEGER NOT NULL)");
+            db.Execute($"INSERT INTO customers VALUES (1, 'Ann', 'ann@x', '{At(600)}', 1)");
+        }
+    }
+
     [Fact]
     public async Task Sources_with_different_column_order_write_each_value_to_its_own_column()
     {
@@ -62,12 +73,7 @@ public sealed class MultiSourceEdgeCaseTests : IDisposable
     [Fact]
     public async Task Another_sources_version_column_is_not_a_conflicting_field()
     {
-        foreach (var name in new[] { "crm", "shop", "erp" })
-        {
-            var db = Db(name);
-            db.Execute("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT, email TEXT, updated_at TEXT NOT NULL, row_version INTEGER NOT NULL)");
-            db.Execute($"INSERT INTO customers VALUES (1, 'Ann', 'ann@x', '{At(600)}', 1)");
-        }
+        VersionedCustomers("crm", "shop", "erp");
 
         const string yaml = """
             sync:
@@ -92,12 +98,7 @@ public sealed class MultiSourceEdgeCaseTests : IDisposable
     [Fact]
     public async Task The_destination_keeps_the_largest_value_of_another_sources_version_column()
     {
-        foreach (var name in new[] { "crm", "erp" })
-        {
-            var db = Db(name);
-            db.Execute("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT, email TEXT, updated_at TEXT NOT NULL, row_version INTEGER NOT NULL)");
-            db.Execute($"INSERT INTO customers VALUES (1, 'Ann', 'ann@x', '{At(600)}', 1)");
-        }
+        VersionedCustomers("crm", "erp");
 
         const string yaml = """
             sync:
