@@ -33,6 +33,9 @@ internal sealed class RawStatement : IDisposable
             int i => raw.sqlite3_bind_int64(_stmt, index, i),
             short i => raw.sqlite3_bind_int64(_stmt, index, i),
             bool b => raw.sqlite3_bind_int64(_stmt, index, b ? 1 : 0),
+            // SQLite stores a NaN REAL as NULL: it is kept as the text NaN instead (±Infinity are REALs).
+            double d when double.IsNaN(d) => raw.sqlite3_bind_text(_stmt, index, "NaN"),
+            float f when float.IsNaN(f) => raw.sqlite3_bind_text(_stmt, index, "NaN"),
             double d => raw.sqlite3_bind_double(_stmt, index, d),
             float f => raw.sqlite3_bind_double(_stmt, index, f),
             string s => raw.sqlite3_bind_text(_stmt, index, s),

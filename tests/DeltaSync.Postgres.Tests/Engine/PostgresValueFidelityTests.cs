@@ -67,16 +67,17 @@ public sealed class PostgresValueFidelityTests
     {
         await using var w = await PgSyncWorkspace.CreateAsync();
         await w.Source.ExecuteAsync("""
-            CREATE TABLE nt (id int PRIMARY KEY, n numeric);
-            INSERT INTO nt VALUES (1, 10.50), (2, 'NaN'), (3, 12345678901234567890.123456789012345678901234567890);
+            CREATE TABLE nt (id int PRIMARY KEY, n numeric, f float8);
+            INSERT INTO nt VALUES (1, 10.50, 1.5), (2, 'NaN', 'NaN'), (3, 12345678901234567890.123456789012345678901234567890, '-Infinity');
             """);
         var config = w.Config("{name: nt, cdc_method: polling}", destination: "sqlite:dest.db");
         await w.RunCompletedAsync(config);
 
-        // NUMERIC affinity turns numeric text into a number as it can (15 digits); NaN stays text.
+        // NUMERIC affinity turns numeric text into a number as it can (15 digits); NaN stays text, numeric or float
+        // (SQLite would store a NaN REAL as NULL).
         Assert.Equal(
-            ["1|10.5|real", "2|NaN|text", "3|1.2345678901234567E+19|real"],
-            SqliteFile.Rows(w.SqlitePath("dest.db"), "SELECT id, n, typeof(n) FROM nt ORDER BY id"));
+            ["1|10.5|real|1.5|real", "2|NaN|text|NaN|text", "3|1.2345678901234567E+19|real|-Infinity|real"],
+            SqliteFile.Rows(w.SqlitePath("dest.db"), "SELECT id, n, typeof(n), f, typeof(f) FROM nt ORDER BY id"));
         Assert.Equal(0, PgSyncWorkspace.Writes(await w.RunCompletedAsync(config)));
     }
 
