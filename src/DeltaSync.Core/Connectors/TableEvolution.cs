@@ -11,6 +11,9 @@ public sealed record TableEvolution(IReadOnlyList<string> Changes, IReadOnlyList
 {
     public static TableEvolution None { get; } = new([], []);
 
+    /// <summary>What the report should say about how the destination keeps some columns (no change, no re-read).</summary>
+    public IReadOnlyList<string> Notes { get; init; } = [];
+
     /// <summary>
     /// Whether rows synced before may be out of date (they lack an added column's values, or were refused by a column
     /// since widened): the table is then re-read in full once.

@@ -620,19 +620,20 @@ public sealed partial class TablePipeline
         }
     }
 
-    /// <summary>The report's notes on NULL cursor values and irregular timestamps met by the pass.</summary>
     /// <summary>Says in the report (and the log) what preparing the destination table changed in it, or could not.</summary>
     private void ReportEvolution(RunState state, TableEvolution evolution)
     {
         var destination = _plan.DestinationTable == _plan.Table ? "" : $" (destination '{_plan.DestinationTable}')";
         foreach (var warning in evolution.Changes.Select(c => $"Schema change of '{_plan.Table}'{destination}: {c}")
-            .Concat(evolution.Refused.Select(r => $"Schema change of '{_plan.Table}'{destination} not made at the destination: {r}")))
+            .Concat(evolution.Refused.Select(r => $"Schema change of '{_plan.Table}'{destination} not made at the destination: {r}"))
+            .Concat(evolution.Notes.Select(n => $"'{_plan.Table}'{destination}: {n}")))
         {
             Log.TableWarning(_services.Logger, _plan.Table, warning);
             state.Warnings.Add(warning);
         }
     }
 
+    /// <summary>The report's notes on NULL cursor values and irregular timestamps met by the pass.</summary>
     private void AddTimestampWarnings(RunState state, long nullCursorRows)
     {
         state.Timestamps.RowHash = nullCursorRows;

@@ -6,7 +6,7 @@ using Microsoft.Data.Sqlite;
 namespace DeltaSync.Sqlite.Destination;
 
 /// <summary>Creates and evolves destination tables and builds their write statements.</summary>
-internal static class SqliteTableWriter
+internal static partial class SqliteTableWriter
 {
     /// <summary>
     /// Creates the table from the source schema (declared types kept, so SQLite applies the same affinities and the
@@ -21,7 +21,7 @@ internal static class SqliteTableWriter
             var columns = source.Columns.Select(c => $"{SqliteSql.Quote(c.Name)} {DeclaredType(c, source)}{(c.IsNullable || c.IsPrimaryKey ? "" : " NOT NULL")}{Default(c, source)}");
             var sql = $"CREATE TABLE {SqliteSql.Quote(table)} ({string.Join(", ", columns)}, PRIMARY KEY ({SqliteSql.ColumnList(source.PrimaryKey)}))";
             SqliteConnectionFactory.Execute(connection, sql);
-            return TableEvolution.None;
+            return TableEvolution.None with { Notes = PrecisionNotes(source.Columns, source) };
         }
 
         var added = new List<string>();
@@ -48,8 +48,40 @@ internal static class SqliteTableWriter
                 $"destination table '{table}' has no primary key or unique index on ({string.Join(", ", source.PrimaryKey)}); upserts need one. Add it, or let DeltaSync create the table.");
         }
 
-        return added.Count == 0 ? TableEvolution.None : new TableEvolution(added, []);
+        var notes = PrecisionNotes(source.Columns.Where(c => !existing.Any(e => string.Equals(e.Name, c.Name, StringComparison.OrdinalIgnoreCase))), source);
+        return added.Count == 0 ? TableEvolution.None : new TableEvolution(added, []) { Notes = notes };
     }
+
+    /// <summary>
+    /// Created NUMERIC columns that can hold more digits at the source than SQLite keeps: its NUMERIC affinity stores a
+    /// number as an INTEGER or a REAL (about 15 significant digits), so such values are rounded. Said once, when the
+    /// column is created, so that nobody learns it from a wrong total.
+    /// </summary>
+    private static List<string> PrecisionNotes(IEnumerable<ColumnSchema> created, TableSchema source)
+    {
+        var notes = new List<string>();
+        if (IsSqlite(source))
+        {
+            return notes;
+        }
+
+        foreach (var column in created.Where(c => c.Kind == DataKind.Numeric))
+        {
+            var precision = Precision().Match(column.DeclaredType);
+            if (!precision.Success || int.Parse(precision.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) > ExactDigits)
+            {
+                notes.Add($"column '{column.Name}' ({column.DeclaredType}) is kept in a SQLite NUMERIC column, which holds about {ExactDigits} significant digits: values with more are rounded there (NaN is kept as text)");
+            }
+        }
+
+        return notes;
+    }
+
+    /// <summary>Decimal digits a REAL round-trips exactly (DBL_DIG).</summary>
+    private const int ExactDigits = 15;
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"\(\s*(\d+)")]
+    private static partial System.Text.RegularExpressions.Regex Precision();
 
     public static string UpsertSql(string table, TableSchema schema)
     {

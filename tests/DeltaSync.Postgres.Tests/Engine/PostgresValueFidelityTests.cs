@@ -67,11 +67,15 @@ public sealed class PostgresValueFidelityTests
     {
         await using var w = await PgSyncWorkspace.CreateAsync();
         await w.Source.ExecuteAsync("""
-            CREATE TABLE nt (id int PRIMARY KEY, n numeric, f float8);
-            INSERT INTO nt VALUES (1, 10.50, 1.5), (2, 'NaN', 'NaN'), (3, 12345678901234567890.123456789012345678901234567890, '-Infinity');
+            CREATE TABLE nt (id int PRIMARY KEY, n numeric, f float8, m numeric(12,2));
+            INSERT INTO nt VALUES (1, 10.50, 1.5, 1.25), (2, 'NaN', 'NaN', NULL), (3, 12345678901234567890.123456789012345678901234567890, '-Infinity', NULL);
             """);
         var config = w.Config("{name: nt, cdc_method: polling}", destination: "sqlite:dest.db");
-        await w.RunCompletedAsync(config);
+        var first = await w.RunCompletedAsync(config);
+
+        // Said once, when the table is made: the unconstrained numeric can hold more than SQLite keeps; numeric(12,2) cannot.
+        Assert.Single(first.Warnings, x => x.Contains("column 'n' (numeric) is kept in a SQLite NUMERIC column", StringComparison.Ordinal));
+        Assert.DoesNotContain(first.Warnings, x => x.Contains("column 'm'", StringComparison.Ordinal));
 
         // NUMERIC affinity turns numeric text into a number as it can (15 digits); NaN stays text, numeric or float
         // (SQLite would store a NaN REAL as NULL).
