@@ -212,9 +212,10 @@ public sealed partial class TablePipeline
         var drain = new DrainSignal();
         var request = new CaptureRequest(_plan, schema, position, config.Sync.BatchSize, services.Destination.Ledger, scope, checkpoint?.HighWaterMark)
         {
-            // Only the query-based captures can select a source digest; log and trigger capture never ask (and a pass of
-            // theirs, e.g. in run --follow, is spared the look-up).
-            SourceDigests = _plan.Method is CdcMethod.Timestamp or CdcMethod.Version or CdcMethod.Polling
+            // Only the query-based captures can select a source digest (hybrid's through its base capture); log and
+            // trigger capture never ask (and a pass of theirs, e.g. in run --follow, is spared the look-up).
+            SourceDigests = (_plan.Method == CdcMethod.Hybrid ? HybridCapture.BaseFor(services.Source, config.Cdc.Hybrid) : _plan.Method)
+                is CdcMethod.Timestamp or CdcMethod.Version or CdcMethod.Polling
                 && await services.Destination.Ledger.HasSourceDigestsAsync(scope, stop).ConfigureAwait(false),
             WaitForApplied = drain.WaitAsync,
             DestinationDigests = async cancellationToken =>

@@ -235,6 +235,28 @@ public sealed class BulkLoadTests
     }
 
     [Fact]
+    public async Task A_bulk_loaded_table_switched_to_hybrid_on_a_timestamp_base_rewrites_nothing_unchanged()
+    {
+        await using var w = await PgSyncWorkspace.CreateAsync();
+        await w.Source.ExecuteAsync(Items);
+        await SeedAsync(w.Source, 1, 1000);
+        Assert.Equal("binary_copy", Table(await w.RunCompletedAsync(w.Config("{name: items, cdc_method: timestamp}", batchSize: 300))).InitialLoad);
+
+        // The new method re-reads the table from the start: rows the load wrote, unchanged, are recognised by the rule's
+        // digests, as a timestamp or polling pass recognises them.
+        var hybrid = await w.RunCompletedAsync(w.Config("{name: items, cdc_method: hybrid}", batchSize: 300, blocks: """
+            cdc:
+              hybrid:
+                base: timestamp
+                reconcile_interval: "0s"
+            """));
+
+        Assert.Contains(hybrid.Warnings, x => x.Contains("changed cdc_method", StringComparison.Ordinal));
+        Assert.Equal(0, PgSyncWorkspace.Writes(hybrid));
+        await w.AssertSameAsync(Dump);
+    }
+
+    [Fact]
     public async Task A_truncate_after_a_bulk_load_keeps_every_loaded_record_as_a_tombstone_and_state_reset_drops_the_rule()
     {
         await using var w = await PgSyncWorkspace.CreateAsync();
