@@ -36,13 +36,6 @@ public sealed class ConflictDetector(ConflictPolicy policy)
 
     private Detection DetectUpsert(RecordBase record, RecordVersion version, bool fromDestination)
     {
-        if (!fromDestination && record.Holds.ContainsKey(RecordBase.RecordHoldField))
-        {
-            // The whole record waits for review (a held delete conflict): the write joins the review as its source's
-            // newest candidate and the destination keeps the row as it is, every field of it.
-            return new Detection(version, false, null, [], [], [], ExistenceEffect.Held);
-        }
-
         var source = version.Source;
         List<string>? plain = null, clashes = null, held = null, convergent = null;
         // In name order (a FieldDictionary already enumerates so).

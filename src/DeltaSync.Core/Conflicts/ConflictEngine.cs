@@ -124,18 +124,6 @@ public sealed class ConflictEngine
         if (field == RecordBase.RecordHoldField)
         {
             next = next with { Exists = !candidate.Deleted, Existence = candidate.Stamp };
-            if (!candidate.Deleted)
-            {
-                // The record as the chosen source last wrote it: writes it made while the record waited were held.
-                foreach (var (name, candidateValue) in candidate.Values)
-                {
-                    if (!next.Values.TryGetValue(name, out var current) || !FieldValues.Same(current, candidateValue))
-                    {
-                        next = next with { Values = next.Values.SetItem(name, candidateValue), Writers = next.Writers.SetItem(name, candidate.Stamp) };
-                    }
-                }
-            }
-
             value = !candidate.Deleted;
         }
         else

@@ -171,28 +171,6 @@ public sealed class ConflictScenarioTests
     }
 
     [Fact]
-    public void A_record_held_for_a_delete_conflict_keeps_every_field_until_reviewed_and_takes_the_chosen_sources_newest_write()
-    {
-        var engine = Engine("manual_review");
-        var held = engine.Merge(Synced(), [Upsert("crm", 10, 1, ("phone", "555-1111")), Delete("shop", 20, 1)], Now);
-        Assert.True(held.Record.Holds.ContainsKey(RecordBase.RecordHoldField));
-
-        var more = engine.Merge(held.Record, [Upsert("crm", 30, 2, ("phone", "555-2222"), ("email", "crm2@x"))], Now);
-
-        Assert.Empty(more.Conflicts);
-        var update = Assert.Single(more.HeldUpdates);
-        Assert.Equal(("crm", RecordBase.RecordHoldField), (update.Candidate.Source, update.Field));
-        Assert.Equal(held.Record.Values, more.Record.Values);
-
-        var (kept, _) = engine.ResolveReview(more.Record, RecordBase.RecordHoldField, "crm", "alice", Now);
-        Assert.True(kept.Exists);
-        Assert.Equal(("555-2222", "crm2@x"), (kept.Values["phone"], kept.Values["email"]));
-
-        var (deleted, _) = engine.ResolveReview(more.Record, RecordBase.RecordHoldField, "shop", "alice", Now);
-        Assert.False(deleted.Exists);
-    }
-
-    [Fact]
     public void An_out_of_band_destination_edit_conflicts_with_a_source_change_to_the_same_field()
     {
         var destination = RecordVersion.FromDestination(Key, Row(("email", "dba@x"), ("phone", "555-0000"), ("stock", 10L), ("tags", "vip")), At(5));
