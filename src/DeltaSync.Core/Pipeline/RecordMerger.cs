@@ -226,6 +226,9 @@ public static class RecordMerger
         Dictionary<RecordKey, List<OtherState>> Others,
         Dictionary<RecordKey, List<Holder>> Holders);
 
+    /// <summary>The commit time credited to a write whose time is unknown: before any write whose time is known.</summary>
+    private static readonly Instant UnknownWriteTime = Instant.FromUnixTimeTicks(0);
+
     /// <summary>A source whose ledger holds a record with a row but no stored base, and when it last wrote it (if known).</summary>
     private sealed record Holder(string Source, Instant? CommitTime);
 
@@ -645,7 +648,8 @@ public static class RecordMerger
                     // One source synced the record before another met it. As had both been configured from the start,
                     // that source inserted it and wrote each of its fields: another source's first, different version
                     // of it is an insert conflict for the policy to decide, not a plain overwrite (equal values converge).
-                    var stamp = new WriteStamp(sources[0].Source, sources[0].CommitTime ?? now, 0);
+                    // A write of unknown time (a capture without commit times) ranks before any write with one.
+                    var stamp = new WriteStamp(sources[0].Source, sources[0].CommitTime ?? UnknownWriteTime, 0);
                     record = record with
                     {
                         InsertedBy = stamp,
@@ -767,7 +771,7 @@ public static class RecordMerger
     /// </summary>
     internal static RecordBase Converge(RecordBase record)
     {
-        if (!record.Exists || (record.Writers.IsEmpty && record.InsertedBy is null && record.Existence is null))
+        if (!record.Exists || (record.Writers.IsEmpty && record.InsertedBy is null))
         {
             return record;
         }
@@ -800,50 +804,7 @@ public static class RecordMerger
             }
         }
 
-        // Once every source holds every value, the record's existence is common ground as well: a delete by any of them
-        // comes on top of what all of them have seen, so it is a plain delete, not a conflict with whichever source's
-        // (equal) write decided existence last.
-        var existence = record.Existence;
-        if (existence is not null && writers.IsEmpty && record.Holds.IsEmpty && EverySourceHoldsAll(record))
-        {
-            existence = null;
-        }
-
-        return writers == record.Writers && record.InsertedBy is null && existence == record.Existence
-            ? record
-            : record with { Writers = writers, InsertedBy = null, Existence = existence };
-    }
-
-    /// <summary>Whether every source's view holds the merged value of every field it reports, and reports the same fields.</summary>
-    private static bool EverySourceHoldsAll(RecordBase record)
-    {
-        FieldDictionary<object?>? first = null;
-        foreach (var (source, view) in record.SourceViews)
-        {
-            if (source == RecordVersion.DestinationSource)
-            {
-                continue;
-            }
-
-            if (first is null)
-            {
-                first = view;
-            }
-            else if (view.Count != first.Count)
-            {
-                return false;
-            }
-
-            foreach (var (field, seen) in view)
-            {
-                if (!record.Values.TryGetValue(field, out var value) || !FieldValues.Same(seen, value))
-                {
-                    return false;
-                }
-            }
-        }
-
-        return first is not null;
+        return writers == record.Writers && record.InsertedBy is null ? record : record with { Writers = writers, InsertedBy = null };
     }
 
     private static bool EverySourceHolds(RecordBase record, string field, object? value)
