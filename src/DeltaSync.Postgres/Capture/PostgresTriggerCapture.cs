@@ -533,7 +533,7 @@ internal sealed class PostgresTriggerCapture : IChangeCapture
     {
         var keysOfRow = string.Join(", ", _keyColumns.Select(c => "t." + PostgresSql.Quote(c.Name)));
         var keysOfChange = string.Join(", ", _keyColumns.Select(c => "k." + PostgresSql.Quote(c.Name)));
-        var keySelect = string.Join(", ", _keyColumns.Select(c => "k." + PostgresSql.Quote(c.Name) + (c.IsNative ? "" : "::text")));
+        var keySelect = string.Join(", ", _keyColumns.Select(c => "k." + PostgresSql.Quote(c.Name) + (PostgresRowMapper.SelectedAsText(c) ? "::text" : "")));
         var sql = $"""
             SELECT r.*, c.seq, c.op, c.changed_at, c.last, {keySelect}
             FROM (SELECT p.seq, p.op, p.key, p.changed_at, p.seq = max(p.seq) OVER (PARTITION BY p.key) AS last

@@ -117,14 +117,15 @@ internal sealed class PostgresRangeDigests : IRangeDigests
         return unchecked((long)(ulong)reduced);
     }
 
-    private string KeyList() => PostgresSql.ColumnList(_key.Select(c => c.Name));
+    /// <summary>The key columns; a numeric one as text (Npgsql reads numeric only into decimal: no NaN, no 29+ digits).</summary>
+    private string KeyList() => string.Join(", ", _key.Select(c => PostgresSql.Quote(c.Name) + (c.Kind == DataKind.Numeric ? "::text" : "")));
 
     private object?[] ReadKey(NpgsqlDataReader reader)
     {
         var values = new object?[_key.Count];
         for (var i = 0; i < values.Length; i++)
         {
-            values[i] = reader.IsDBNull(i) ? null : reader.GetValue(i);
+            values[i] = reader.IsDBNull(i) ? null : _key[i].Kind == DataKind.Numeric ? PgNumeric.FromText(reader.GetString(i)) : reader.GetValue(i);
         }
 
         return values;
@@ -169,7 +170,13 @@ internal sealed class PostgresRangeDigests : IRangeDigests
     }
 
     private static string Parameter(int index, ColumnSchema column) =>
-        $"${index.ToString(CultureInfo.InvariantCulture)}" + (column.Kind == DataKind.Text ? "::text" : "");
+        $"${index.ToString(CultureInfo.InvariantCulture)}" + (column.Kind switch
+        {
+            DataKind.Text => "::text",
+            // A bound beyond decimal is its exact text.
+            DataKind.Numeric => "::text::numeric",
+            _ => "",
+        });
 
     private NpgsqlCommand Command(string sql, KeyRange range)
     {

@@ -37,6 +37,12 @@ internal sealed class PostgresRowMapper
 
     public PgColumn Column(string name) => _columns.First(c => string.Equals(c.Name, name, StringComparison.OrdinalIgnoreCase));
 
+    /// <summary>
+    /// Whether a column's value is selected as <c>::text</c> (and read back by <see cref="PostgresValues.Read"/>): a type
+    /// Npgsql does not map, and <c>numeric</c>, which Npgsql reads only into decimal (no NaN, no 29+ digits).
+    /// </summary>
+    public static bool SelectedAsText(PgColumn column) => !column.IsNative || (column.BaseType == "numeric" && !column.IsArray);
+
     /// <summary>The select list: <c>"a", "b"::text, …</c> (types Npgsql does not map, and <c>numeric</c>, as text).</summary>
     public string SelectList(string? alias = null)
     {
@@ -55,9 +61,8 @@ internal sealed class PostgresRowMapper
             }
 
             text.Append(alias is null ? "" : alias + ".").Append(PostgresSql.Quote(column.Name));
-            if (!column.IsNative || (column.BaseType == "numeric" && !column.IsArray))
+            if (SelectedAsText(column))
             {
-                // numeric as text too: Npgsql reads it only into decimal, which holds neither NaN nor 29+ digits.
                 text.Append("::text");
             }
         }

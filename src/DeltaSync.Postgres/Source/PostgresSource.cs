@@ -163,7 +163,7 @@ internal sealed class PostgresSource : ISource
         var names = keyColumns.Select((_, i) => "k" + i.ToString(CultureInfo.InvariantCulture)).ToList();
         var cast = keyColumns.Select((c, i) => c.BaseType == "bytea" && !c.IsArray ? $"decode(k.{names[i]}, 'base64')" : $"CAST(k.{names[i]} AS {c.CastType})").ToList();
         var join = string.Join(" AND ", keyColumns.Select((c, i) => $"t.{PostgresSql.Quote(c.Name)} = {cast[i]}"));
-        var readBack = string.Join(", ", keyColumns.Select((c, i) => c.IsNative ? cast[i] : cast[i] + "::text"));
+        var readBack = string.Join(", ", keyColumns.Select((c, i) => PostgresRowMapper.SelectedAsText(c) ? cast[i] + "::text" : cast[i]));
         var arrays = string.Join(", ", names.Select((_, i) => "$" + (i + 1).ToString(CultureInfo.InvariantCulture) + "::text[]"));
         var sql = $"SELECT {mapper.SelectList("t")}, {readBack}, t.{PostgresSql.Quote(keyColumns[0].Name)} IS NOT NULL " +
             $"FROM unnest({arrays}) WITH ORDINALITY AS k({string.Join(", ", names)}, n) " +

@@ -178,5 +178,31 @@ public sealed class PostgresValueFidelityTests
         await w.RunCompletedAsync(config);
         await w.AssertSameAsync("SELECT id, note, span::text, addr::text FROM grow ORDER BY id");
     }
-}
 
+    /// <summary>
+    /// A numeric key beyond decimal (NaN, 29+ digits, 1e-30) is read as text wherever keys are read: a trigger capture's
+    /// delete (the key from the change row), reconciliation's split keys and leaves, and reads by key.
+    /// </summary>
+    [Theory]
+    [InlineData("trigger", false)]
+    [InlineData("polling", true)]
+    public async Task Numeric_keys_beyond_decimal_survive_deletes_and_reconciliation(string method, bool reconcile)
+    {
+        await using var w = await PgSyncWorkspace.CreateAsync();
+        await w.Source.ExecuteAsync("""
+            CREATE TABLE nkey (id numeric PRIMARY KEY, v text);
+            INSERT INTO nkey VALUES (1, 'a'), ('NaN', 'n'), (12345678901234567890123456789.5, 'big'), (0.000000000000000000000000000001, 'tiny');
+            """);
+        var config = w.Config($"{{name: nkey, cdc_method: {method}}}");
+        await w.RunCompletedAsync(config);
+        await w.Source.ExecuteAsync("DELETE FROM nkey WHERE id = 'NaN' OR id > 1000; INSERT INTO nkey VALUES (2, 'b')");
+        await w.Destination.ExecuteAsync("DELETE FROM nkey WHERE id = 1");
+        await w.RunCompletedAsync(config, reconcile: reconcile);
+        if (reconcile)
+        {
+            await w.RunCompletedAsync(config, reconcile: true);
+        }
+
+        await w.AssertSameAsync("SELECT id::text, v FROM nkey WHERE id <> 1 ORDER BY id");
+    }
+}
