@@ -210,12 +210,13 @@ public sealed partial class TablePipeline
         state.Watermark = checkpoint?.Watermark;
         // Reconciliation reads the destination's own digests, once everything the capture yielded before is applied.
         var drain = new DrainSignal();
+        // What reads the source's changes: hybrid reads through its base capture.
+        var readingMethod = _plan.Method == CdcMethod.Hybrid ? HybridCapture.BaseFor(services.Source, config.Cdc.Hybrid) : _plan.Method;
         var request = new CaptureRequest(_plan, schema, position, config.Sync.BatchSize, services.Destination.Ledger, scope, checkpoint?.HighWaterMark)
         {
             // Only the query-based captures can select a source digest (hybrid's through its base capture); log and
             // trigger capture never ask (and a pass of theirs, e.g. in run --follow, is spared the look-up).
-            SourceDigests = (_plan.Method == CdcMethod.Hybrid ? HybridCapture.BaseFor(services.Source, config.Cdc.Hybrid) : _plan.Method)
-                is CdcMethod.Timestamp or CdcMethod.Version or CdcMethod.Polling
+            SourceDigests = readingMethod is CdcMethod.Timestamp or CdcMethod.Version or CdcMethod.Polling
                 && await services.Destination.Ledger.HasSourceDigestsAsync(scope, stop).ConfigureAwait(false),
             WaitForApplied = drain.WaitAsync,
             DestinationDigests = async cancellationToken =>
@@ -244,7 +245,7 @@ public sealed partial class TablePipeline
         await using var capture = reconcile
             ? new ReconcileCapture(services.Source, request, reconcileOptions, services.Clock)
             : _plan.Method == CdcMethod.Hybrid
-            ? new HybridCapture(services.Source, request, HybridCapture.BaseFor(services.Source, config.Cdc.Hybrid), config.Cdc.Hybrid.ReconcileInterval, services.Clock, reconcileOptions)
+            ? new HybridCapture(services.Source, request, readingMethod, config.Cdc.Hybrid.ReconcileInterval, services.Clock, reconcileOptions)
             : services.Source.CreateCapture(request);
         var queuedIds = queued.Select(q => q.RecordId).ToHashSet(StringComparer.Ordinal);
         var repairsQueued = 0;
