@@ -91,13 +91,21 @@ internal static class PostgresValues
     /// <summary>A binary <c>numeric</c> from the log as its exact text (Npgsql's decimal cannot hold NaN or 29+ digits).</summary>
     private static async ValueTask<string> ReadNumericAsync(Npgsql.Replication.PgOutput.ReplicationValue value, CancellationToken cancellationToken)
     {
-        var binary = new byte[value.Length];
-        await using (var stream = value.GetStream())
+        // On the log's hot path (every numeric of every row): a pooled buffer, not an array per value.
+        var binary = System.Buffers.ArrayPool<byte>.Shared.Rent(value.Length);
+        try
         {
-            await stream.ReadExactlyAsync(binary, cancellationToken).ConfigureAwait(false);
-        }
+            await using (var stream = value.GetStream())
+            {
+                await stream.ReadExactlyAsync(binary.AsMemory(0, value.Length), cancellationToken).ConfigureAwait(false);
+            }
 
-        return PgNumeric.Decode(binary);
+            return PgNumeric.Decode(binary.AsSpan(0, value.Length));
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(binary);
+        }
     }
 
     /// <summary>Scalars and array elements normalized alike (an <c>int4[]</c> reads as an array of <c>long</c>s).</summary>
