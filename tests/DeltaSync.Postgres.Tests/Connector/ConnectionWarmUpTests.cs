@@ -69,7 +69,7 @@ public sealed class ConnectionWarmUpTests
         var connector = new PostgresConnector(SystemClock.Instance);
         var source = await connector.OpenSourceAsync(silentEndpoint, config, CancellationToken.None);
         var destination = await connector.OpenDestinationAsync(silentEndpoint, config, CancellationToken.None);
-        await EventuallyAsync(() => Task.FromResult(accepted.Count >= 2));
+        Assert.True(await EventuallyAsync(() => Task.FromResult(accepted.Count >= 2)), "the endpoints did not start connecting: nothing to hold up");
 
         var watch = Stopwatch.StartNew();
         await source.DisposeAsync();
