@@ -42,6 +42,23 @@ public sealed class PostgresConnectionFactoryTests
         Assert.Equal((schema, table), PostgresSql.SplitName(name));
 }
 
+public sealed class PostgresDataSourceSettingsTests
+{
+    [Fact]
+    public async Task Connections_read_and_write_in_64_KiB_buffers_unless_the_connection_string_says_otherwise()
+    {
+        await using var defaults = PostgresConnectionFactory.CreateDataSource("postgresql://sync:pw@127.0.0.1:9/shop", "test");
+        var built = new Npgsql.NpgsqlConnectionStringBuilder(defaults.ConnectionString);
+        Assert.Equal(65536, built.ReadBufferSize);
+        Assert.Equal(65536, built.WriteBufferSize);
+
+        await using var own = PostgresConnectionFactory.CreateDataSource("Host=127.0.0.1;Port=9;Database=shop;Read Buffer Size=16384;Write Buffer Size=32768", "test");
+        built = new Npgsql.NpgsqlConnectionStringBuilder(own.ConnectionString);
+        Assert.Equal(16384, built.ReadBufferSize);
+        Assert.Equal(32768, built.WriteBufferSize);
+    }
+}
+
 public sealed class PostgresConnectRetryTests
 {
     [Fact]
