@@ -26,7 +26,10 @@ internal static class PostgresTextValues
 
         if (!column.IsArray)
         {
-            return Scalar(text, column.BaseType);
+            // As PostgresValues.Read reads the binary form: infinities as their text, apart from the finite extremes.
+            return column.BaseType is "date" or "timestamp" or "timestamptz" && text is PgDateTimes.Infinity or PgDateTimes.NegativeInfinity
+                ? text
+                : Scalar(text, column.BaseType);
         }
 
         var elements = ArrayElements(text);
@@ -76,7 +79,7 @@ internal static class PostgresTextValues
     {
         switch (text)
         {
-            // As Npgsql reads them (of no kind, even for timestamptz).
+            // Array elements: as Npgsql reads them (of no kind, even for timestamptz).
             case "infinity":
                 return DateTime.MaxValue;
             case "-infinity":

@@ -9,6 +9,7 @@ namespace DeltaSync.Postgres;
 /// <summary>
 /// Values between PostgreSQL and the engine. Read: integers of every width become <c>long</c>, <c>real</c> becomes
 /// <c>double</c>, <c>date</c> a <see cref="DateOnly"/>, timestamps <see cref="DateTime"/>s (UTC for <c>timestamptz</c>),
+/// their infinities the texts <c>infinity</c> and <c>-infinity</c> (<see cref="PgDateTimes"/>),
 /// everything Npgsql does not map natively arrives as its text. Write: whatever a source produced is converted to the
 /// CLR type the destination column's type takes, so SQLite's integers, reals and ISO text land in typed columns.
 /// </summary>
@@ -38,7 +39,10 @@ internal static class PostgresValues
             "int8" => reader.GetInt64(ordinal),
             "float4" => (double)reader.GetFloat(ordinal),
             "float8" => reader.GetDouble(ordinal),
-            "date" => reader.GetFieldValue<DateOnly>(ordinal),
+            // In their wire form: infinities apart from the finite extremes (PgDateTimes).
+            "date" => PgDateTimes.ReadDate(reader.GetFieldValue<int>(ordinal)),
+            "timestamp" => PgDateTimes.ReadTimestamp(reader.GetFieldValue<long>(ordinal), DateTimeKind.Unspecified),
+            "timestamptz" => PgDateTimes.ReadTimestamp(reader.GetFieldValue<long>(ordinal), DateTimeKind.Utc),
             "time" => reader.GetFieldValue<TimeOnly>(ordinal),
             "json" or "jsonb" or "text" or "varchar" or "bpchar" or "name" => reader.GetString(ordinal),
             // Selected as text (PostgresRowMapper.SelectList): NaN, infinities and values beyond decimal stay exact.
@@ -80,7 +84,9 @@ internal static class PostgresValues
             "int8" => await value.Get<long>(cancellationToken).ConfigureAwait(false),
             "float4" => (double)await value.Get<float>(cancellationToken).ConfigureAwait(false),
             "float8" => await value.Get<double>(cancellationToken).ConfigureAwait(false),
-            "date" => await value.Get<DateOnly>(cancellationToken).ConfigureAwait(false),
+            "date" => PgDateTimes.ReadDate(await value.Get<int>(cancellationToken).ConfigureAwait(false)),
+            "timestamp" => PgDateTimes.ReadTimestamp(await value.Get<long>(cancellationToken).ConfigureAwait(false), DateTimeKind.Unspecified),
+            "timestamptz" => PgDateTimes.ReadTimestamp(await value.Get<long>(cancellationToken).ConfigureAwait(false), DateTimeKind.Utc),
             "time" => await value.Get<TimeOnly>(cancellationToken).ConfigureAwait(false),
             "json" or "jsonb" or "text" or "varchar" or "bpchar" or "name" => await value.Get<string>(cancellationToken).ConfigureAwait(false),
             "numeric" => PgNumeric.FromText(await ReadNumericAsync(value, cancellationToken).ConfigureAwait(false)),
@@ -178,6 +184,12 @@ internal static class PostgresValues
         if (value is null or DBNull)
         {
             return null;
+        }
+
+        if (baseType is "date" or "timestamp" or "timestamptz" && PgDateTimes.IsInfinity(value, out var positive))
+        {
+            // Kept as the infinity's text: CopyWriters writes it in the type's wire form.
+            return positive ? PgDateTimes.Infinity : PgDateTimes.NegativeInfinity;
         }
 
         var c = CultureInfo.InvariantCulture;

@@ -351,8 +351,11 @@ internal sealed class PostgresCursorCapture : IChangeCapture
     private long? RowCursorValue(object?[] values) =>
         values[_cursorIndex] is null && _createdAtIndex >= 0 ? CursorValue(values[_createdAtIndex]) : CursorValue(values[_cursorIndex]);
 
+    /// <summary>A row's cursor column value as the cursor orders it (an infinity as the type's CLR extreme).</summary>
+    private object? Bound(object? raw) => PgDateTimes.CursorBound(raw, _cursor.BaseType);
+
     /// <summary>The row's cursor value: microseconds of the timestamp as written, or the sequence number.</summary>
-    private long? CursorValue(object? raw) => raw switch
+    private long? CursorValue(object? raw) => Bound(raw) switch
     {
         null => null,
         long l => l,
@@ -380,7 +383,7 @@ internal sealed class PostgresCursorCapture : IChangeCapture
     private Instant? CommitTime(object? raw, out LocalTimeMapping mapping)
     {
         mapping = LocalTimeMapping.Unique;
-        return raw switch
+        return Bound(raw) switch
         {
             DateTime { Kind: DateTimeKind.Utc } t => Instant.FromDateTimeUtc(t),
             DateTime t => LocalTimeResolver.Resolve(LocalDateTime.FromDateTime(t), _zone, out mapping),

@@ -21,14 +21,33 @@ internal static class CopyWriters
         "bool" => (i, v) => i.Write((bool)v, NpgsqlDbType.Boolean),
         "text" => (i, v) => i.Write((string)v, NpgsqlDbType.Text),
         "bytea" => (i, v) => i.Write((byte[])v, NpgsqlDbType.Bytea),
-        "timestamptz" => (i, v) => i.Write((DateTime)v, NpgsqlDbType.TimestampTz),
-        "timestamp" => (i, v) => i.Write((DateTime)v, NpgsqlDbType.Timestamp),
-        "date" => (i, v) => i.Write((DateOnly)v, NpgsqlDbType.Date),
+        "timestamptz" => (i, v) => i.Write(TimestampMicros(v), NpgsqlDbType.TimestampTz),
+        "timestamp" => (i, v) => i.Write(TimestampMicros(v), NpgsqlDbType.Timestamp),
+        "date" => (i, v) => i.Write(DateDays(v), NpgsqlDbType.Date),
         "time" => (i, v) => i.Write((TimeOnly)v, NpgsqlDbType.Time),
         "uuid" => (i, v) => i.Write((Guid)v, NpgsqlDbType.Uuid),
         "json" => (i, v) => i.Write((string)v, NpgsqlDbType.Json),
         "jsonb" => (i, v) => i.Write((string)v, NpgsqlDbType.Jsonb),
         _ => (i, v) => i.Write(v, stageType),
+    };
+
+    /// <summary>
+    /// A date in its wire form (days since 2000-01-01), so that <see cref="DateOnly.MaxValue"/> stays 9999-12-31 (Npgsql
+    /// writes it as <c>infinity</c>) and an infinity's text (<see cref="PgDateTimes"/>) becomes the infinity.
+    /// </summary>
+    private static int DateDays(object value) => value switch
+    {
+        DateOnly date => PgDateTimes.Days(date),
+        _ when PgDateTimes.IsInfinity(value, out var positive) => positive ? int.MaxValue : int.MinValue,
+        _ => throw new InvalidCastException($"'{value}' is not a date"),
+    };
+
+    /// <summary>A timestamp in its wire form (microseconds since 2000-01-01); see <see cref="DateDays"/>.</summary>
+    private static long TimestampMicros(object value) => value switch
+    {
+        DateTime time => PgDateTimes.Micros(time),
+        _ when PgDateTimes.IsInfinity(value, out var positive) => positive ? long.MaxValue : long.MinValue,
+        _ => throw new InvalidCastException($"'{value}' is not a timestamp"),
     };
 
     /// <summary>

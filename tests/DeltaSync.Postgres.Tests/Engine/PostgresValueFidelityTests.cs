@@ -128,6 +128,51 @@ public sealed class PostgresValueFidelityTests
         await w.AssertSameAsync("SELECT id, v::text, note FROM ot ORDER BY id");
     }
 
+    /// <summary>
+    /// The finite extremes .NET can hold (9999-12-31, a common "no end" sentinel, and 0001-01-01) stay finite, and
+    /// PostgreSQL's infinities stay infinite, in every capture that reads values (Npgsql's own conversion turned the
+    /// first into the second); an unchanged pass writes nothing, and a timestamp cursor still orders infinity last.
+    /// </summary>
+    [Theory]
+    [InlineData("timestamp", "")]
+    [InlineData("polling", "")]
+    [InlineData("trigger", "")]
+    [InlineData("changelog", Wal)]
+    public async Task Date_and_time_extremes_stay_apart_from_the_infinities(string method, string blocks)
+    {
+        await using var w = await PgSyncWorkspace.CreateAsync();
+        await w.Source.ExecuteAsync("""
+            CREATE TABLE ends (id int PRIMARY KEY, d date, ts timestamp, tz timestamptz, updated_at timestamptz NOT NULL DEFAULT now());
+            INSERT INTO ends (id, d) VALUES (1, '2024-02-29');
+            """);
+        var config = w.Config($"{{name: ends, cdc_method: {method}}}", blocks: blocks);
+        await w.RunCompletedAsync(config);
+
+        // After the first run, so the capture reads them (not a bulk load's byte-for-byte copy).
+        await w.Source.ExecuteAsync("""
+            INSERT INTO ends (id, d, ts, tz) VALUES
+              (2, '9999-12-31', '9999-12-31 23:59:59.999999', '9999-12-31 23:59:59.999999+00'),
+              (3, '0001-01-01', '0001-01-01 00:00:00', '0001-01-01 00:00:00+00'),
+              (4, 'infinity', 'infinity', 'infinity'),
+              (5, '-infinity', '-infinity', '-infinity'),
+              (6, '9999-12-31', 'infinity', '0001-01-01 00:00:00+00');
+            UPDATE ends SET d = '9999-12-31', ts = '0001-01-01', tz = '-infinity', updated_at = now() WHERE id = 1;
+            """);
+        var report = await w.RunCompletedAsync(config);
+        Assert.Equal(6, PgSyncWorkspace.Writes(report));
+        const string Dump = "SELECT id, d::text, ts::text, tz::text FROM ends ORDER BY id";
+        await w.AssertSameAsync(Dump);
+        Assert.Equal("9999-12-31", await w.Destination.ScalarAsync<string>("SELECT d::text FROM ends WHERE id = 2"));
+
+        var again = await w.RunCompletedAsync(config);
+        Assert.Equal(0, PgSyncWorkspace.Writes(again));
+
+        await w.Source.ExecuteAsync("UPDATE ends SET d = 'infinity', updated_at = now() WHERE id = 2; UPDATE ends SET d = '9999-12-31', updated_at = now() WHERE id = 4");
+        var changed = await w.RunCompletedAsync(config);
+        Assert.Equal(2, PgSyncWorkspace.Writes(changed));
+        await w.AssertSameAsync(Dump);
+    }
+
     /// <summary>Every natively mapped type, beside an inet column that makes the table's log come as text.</summary>
     private const string NativeColumns = """
         CREATE TABLE mixed (

@@ -1,0 +1,90 @@
+using System.Globalization;
+
+namespace DeltaSync.Postgres;
+
+/// <summary>
+/// <c>date</c>, <c>timestamp</c> and <c>timestamptz</c> values read and written in their wire form (days, or
+/// microseconds, since 2000-01-01), so that PostgreSQL's <c>infinity</c> and <c>-infinity</c> stay apart from the
+/// finite extremes .NET can hold. Npgsql's own conversion reads <c>infinity</c> as <see cref="DateOnly.MaxValue"/> (or
+/// <see cref="DateTime.MaxValue"/>) and writes that value back as <c>infinity</c>, so a <c>date '9999-12-31'</c> —
+/// a common "no end" sentinel — arrived as <c>infinity</c>, and <c>0001-01-01</c> as <c>-infinity</c>. The
+/// infinities travel through the engine as PostgreSQL's own text (<see cref="Infinity"/>, <see cref="NegativeInfinity"/>);
+/// a SQLite destination stores that text, and a PostgreSQL destination writes them back as infinities.
+/// </summary>
+/// <remarks>
+/// Cursors keep Npgsql's reading (<see cref="CursorBound"/>): an infinite <c>updated_at</c> orders after every finite
+/// one, as before. Arrays of these types still go through Npgsql's conversion.
+/// </remarks>
+internal static class PgDateTimes
+{
+    public const string Infinity = "infinity";
+    public const string NegativeInfinity = "-infinity";
+
+    private static readonly int EpochDayNumber = new DateOnly(2000, 1, 1).DayNumber;
+    private static readonly long EpochTicks = new DateTime(2000, 1, 1, 0, 0, 0, DateTimeKind.Unspecified).Ticks;
+
+    /// <summary>Whether the value is one of the infinities' texts (<c>infinity</c>, <c>+infinity</c>, <c>-infinity</c>, any case).</summary>
+    public static bool IsInfinity(object? value, out bool positive)
+    {
+        positive = false;
+        if (value is not string text)
+        {
+            return false;
+        }
+
+        var trimmed = text.AsSpan().Trim();
+        if (trimmed.Equals(Infinity, StringComparison.OrdinalIgnoreCase) || trimmed.Equals("+infinity", StringComparison.OrdinalIgnoreCase))
+        {
+            positive = true;
+            return true;
+        }
+
+        return trimmed.Equals(NegativeInfinity, StringComparison.OrdinalIgnoreCase);
+    }
+
+    /// <summary>A <c>date</c> from its wire value: a <see cref="DateOnly"/>, or an infinity's text.</summary>
+    /// <exception cref="InvalidCastException">A date outside the years 1–9999.</exception>
+    public static object ReadDate(int days) => days switch
+    {
+        int.MaxValue => Infinity,
+        int.MinValue => NegativeInfinity,
+        _ => (long)EpochDayNumber + days is var number && number >= DateOnly.MinValue.DayNumber && number <= DateOnly.MaxValue.DayNumber
+            ? DateOnly.FromDayNumber((int)number)
+            : throw new InvalidCastException(string.Create(CultureInfo.InvariantCulture, $"the date {days} days from 2000-01-01 is outside the years 1-9999 that .NET can hold")),
+    };
+
+    /// <summary>A <c>timestamp</c> (<paramref name="kind"/> Unspecified) or <c>timestamptz</c> (Utc) from its wire value.</summary>
+    /// <exception cref="InvalidCastException">A timestamp outside the years 1–9999.</exception>
+    public static object ReadTimestamp(long micros, DateTimeKind kind)
+    {
+        switch (micros)
+        {
+            case long.MaxValue:
+                return Infinity;
+            case long.MinValue:
+                return NegativeInfinity;
+        }
+
+        var ticks = (Int128)micros * 10 + EpochTicks;
+        return ticks >= DateTime.MinValue.Ticks && ticks <= DateTime.MaxValue.Ticks
+            ? new DateTime((long)ticks, kind)
+            : throw new InvalidCastException(string.Create(CultureInfo.InvariantCulture, $"the timestamp {micros} µs from 2000-01-01 is outside the years 1-9999 that .NET can hold"));
+    }
+
+    /// <summary>The wire value of a date: days since 2000-01-01.</summary>
+    public static int Days(DateOnly date) => date.DayNumber - EpochDayNumber;
+
+    /// <summary>The wire value of a timestamp: microseconds since 2000-01-01 (the 100 ns remainder dropped, as PostgreSQL does).</summary>
+    public static long Micros(DateTime value) => (value.Ticks - EpochTicks) / 10;
+
+    /// <summary>
+    /// The value a cursor reads for a column value: an infinity as the CLR extreme of the column's type (ordering after,
+    /// or before, every finite value), anything else unchanged.
+    /// </summary>
+    public static object? CursorBound(object? value, string baseType) =>
+        IsInfinity(value, out var positive)
+            ? baseType == "date"
+                ? positive ? DateOnly.MaxValue : DateOnly.MinValue
+                : DateTime.SpecifyKind(positive ? DateTime.MaxValue : DateTime.MinValue, baseType == "timestamptz" ? DateTimeKind.Utc : DateTimeKind.Unspecified)
+            : value;
+}
