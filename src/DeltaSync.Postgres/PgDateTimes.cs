@@ -9,7 +9,8 @@ namespace DeltaSync.Postgres;
 /// <see cref="DateTime.MaxValue"/>) and writes that value back as <c>infinity</c>, so a <c>date '9999-12-31'</c> —
 /// a common "no end" sentinel — arrived as <c>infinity</c>, and <c>0001-01-01</c> as <c>-infinity</c>. The
 /// infinities travel through the engine as PostgreSQL's own text (<see cref="Infinity"/>, <see cref="NegativeInfinity"/>);
-/// a SQLite destination stores that text, and a PostgreSQL destination writes them back as infinities.
+/// a SQLite destination stores that text, and a PostgreSQL destination writes them back as infinities. Likewise
+/// <c>time '24:00:00'</c>, beyond <see cref="TimeOnly"/>, travels as its text (<see cref="EndOfDay"/>).
 /// </summary>
 /// <remarks>
 /// Cursors keep Npgsql's reading (<see cref="CursorBound"/>): an infinite <c>updated_at</c> orders after every finite
@@ -70,6 +71,17 @@ internal static class PgDateTimes
             ? new DateTime((long)ticks, kind)
             : throw new InvalidCastException(string.Create(CultureInfo.InvariantCulture, $"the timestamp {micros} µs from 2000-01-01 is outside the years 1-9999 that .NET can hold"));
     }
+
+    /// <summary>PostgreSQL's <c>time '24:00:00'</c> (the end of a day), which <see cref="TimeOnly"/> cannot hold: kept as this text.</summary>
+    public const string EndOfDay = "24:00:00";
+
+    /// <summary>A <c>time</c>: a <see cref="TimeOnly"/>, or <see cref="EndOfDay"/>'s text for 24:00:00.</summary>
+    public static object ReadTime(TimeSpan value) =>
+        value < TimeSpan.FromDays(1) ? TimeOnly.FromTimeSpan(value) : EndOfDay;
+
+    /// <summary>Whether the value is the end of a day (<c>24:00</c>, <c>24:00:00</c>, <c>24:00:00.000000</c>) as text.</summary>
+    public static bool IsEndOfDay(object? value) =>
+        value is string text && text.Trim() is var t && t.StartsWith("24:00", StringComparison.Ordinal) && t.AsSpan(5).TrimStart(":.0").IsEmpty;
 
     /// <summary>The wire value of a date: days since 2000-01-01.</summary>
     public static int Days(DateOnly date) => date.DayNumber - EpochDayNumber;

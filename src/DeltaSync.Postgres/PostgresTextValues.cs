@@ -26,10 +26,14 @@ internal static class PostgresTextValues
 
         if (!column.IsArray)
         {
-            // As PostgresValues.Read reads the binary form: infinities as their text, apart from the finite extremes.
-            return column.BaseType is "date" or "timestamp" or "timestamptz" && text is PgDateTimes.Infinity or PgDateTimes.NegativeInfinity
-                ? text
-                : Scalar(text, column.BaseType);
+            // As PostgresValues.Read reads the binary form: infinities (apart from the finite extremes) and the end of a
+            // day as their text.
+            if (column.BaseType is "date" or "timestamp" or "timestamptz" && text is PgDateTimes.Infinity or PgDateTimes.NegativeInfinity)
+            {
+                return text;
+            }
+
+            return column.BaseType == "time" && PgDateTimes.IsEndOfDay(text) ? PgDateTimes.EndOfDay : Scalar(text, column.BaseType);
         }
 
         var elements = ArrayElements(text);

@@ -43,7 +43,7 @@ internal static class PostgresValues
             "date" => PgDateTimes.ReadDate(reader.GetFieldValue<int>(ordinal)),
             "timestamp" => PgDateTimes.ReadTimestamp(reader.GetFieldValue<long>(ordinal), DateTimeKind.Unspecified),
             "timestamptz" => PgDateTimes.ReadTimestamp(reader.GetFieldValue<long>(ordinal), DateTimeKind.Utc),
-            "time" => reader.GetFieldValue<TimeOnly>(ordinal),
+            "time" => PgDateTimes.ReadTime(reader.GetFieldValue<TimeSpan>(ordinal)),
             "json" or "jsonb" or "text" or "varchar" or "bpchar" or "name" => reader.GetString(ordinal),
             // Selected as text (PostgresRowMapper.SelectList): NaN, infinities and values beyond decimal stay exact.
             "numeric" => reader.GetDataTypeName(ordinal) == "text" ? PgNumeric.FromText(reader.GetString(ordinal)) : reader.GetDecimal(ordinal),
@@ -87,7 +87,7 @@ internal static class PostgresValues
             "date" => PgDateTimes.ReadDate(await value.Get<int>(cancellationToken).ConfigureAwait(false)),
             "timestamp" => PgDateTimes.ReadTimestamp(await value.Get<long>(cancellationToken).ConfigureAwait(false), DateTimeKind.Unspecified),
             "timestamptz" => PgDateTimes.ReadTimestamp(await value.Get<long>(cancellationToken).ConfigureAwait(false), DateTimeKind.Utc),
-            "time" => await value.Get<TimeOnly>(cancellationToken).ConfigureAwait(false),
+            "time" => PgDateTimes.ReadTime(await value.Get<TimeSpan>(cancellationToken).ConfigureAwait(false)),
             "json" or "jsonb" or "text" or "varchar" or "bpchar" or "name" => await value.Get<string>(cancellationToken).ConfigureAwait(false),
             "numeric" => PgNumeric.FromText(await ReadNumericAsync(value, cancellationToken).ConfigureAwait(false)),
             _ => Normalize(await value.Get<object>(cancellationToken).ConfigureAwait(false)),
@@ -190,6 +190,11 @@ internal static class PostgresValues
         {
             // Kept as the infinity's text: CopyWriters writes it in the type's wire form.
             return positive ? PgDateTimes.Infinity : PgDateTimes.NegativeInfinity;
+        }
+
+        if (baseType == "time" && (PgDateTimes.IsEndOfDay(value) || value is TimeSpan { TotalDays: 1 }))
+        {
+            return PgDateTimes.EndOfDay;
         }
 
         var c = CultureInfo.InvariantCulture;

@@ -24,7 +24,7 @@ internal static class CopyWriters
         "timestamptz" => (i, v) => i.Write(TimestampMicros(v), NpgsqlDbType.TimestampTz),
         "timestamp" => (i, v) => i.Write(TimestampMicros(v), NpgsqlDbType.Timestamp),
         "date" => (i, v) => i.Write(DateDays(v), NpgsqlDbType.Date),
-        "time" => (i, v) => i.Write((TimeOnly)v, NpgsqlDbType.Time),
+        "time" => WriteTime,
         "uuid" => (i, v) => i.Write((Guid)v, NpgsqlDbType.Uuid),
         "json" => (i, v) => i.Write((string)v, NpgsqlDbType.Json),
         "jsonb" => (i, v) => i.Write((string)v, NpgsqlDbType.Jsonb),
@@ -41,6 +41,19 @@ internal static class CopyWriters
         _ when PgDateTimes.IsInfinity(value, out var positive) => positive ? int.MaxValue : int.MinValue,
         _ => throw new InvalidCastException($"'{value}' is not a date"),
     };
+
+    /// <summary>A time; the end of a day (<see cref="PgDateTimes.EndOfDay"/>'s text) as 24:00:00.</summary>
+    private static void WriteTime(NpgsqlBinaryImporter importer, object value)
+    {
+        if (value is TimeOnly time)
+        {
+            importer.Write(time, NpgsqlDbType.Time);
+        }
+        else
+        {
+            importer.Write(PgDateTimes.IsEndOfDay(value) ? TimeSpan.FromDays(1) : (TimeSpan)value, NpgsqlDbType.Time);
+        }
+    }
 
     /// <summary>A timestamp in its wire form (microseconds since 2000-01-01); see <see cref="DateDays"/>.</summary>
     private static long TimestampMicros(object value) => value switch
