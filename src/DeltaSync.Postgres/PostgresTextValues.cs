@@ -36,14 +36,73 @@ internal static class PostgresTextValues
             return column.BaseType == "time" && PgDateTimes.IsEndOfDay(text) ? PgDateTimes.EndOfDay : Scalar(text, column.BaseType);
         }
 
-        var elements = ArrayElements(text);
-        var values = new object?[elements.Count];
-        for (var i = 0; i < values.Length; i++)
+        return ArrayValue(text, element => Scalar(element, column.BaseType));
+    }
+
+    /// <summary>
+    /// An array literal's values, each converted by <paramref name="element"/>: one-dimensional as an array of values, more
+    /// dimensions as arrays of arrays (<c>{{1,2},{3,4}}</c>: two arrays of two), as <see cref="PostgresValues.Read"/>
+    /// gives them; null for NULL.
+    /// </summary>
+    internal static object?[] ArrayValue(string text, Func<string, object?> element)
+    {
+        var at = text.StartsWith('[') ? text.IndexOf('=', StringComparison.Ordinal) + 1 : 0;
+        var open = new Stack<List<object?>>();
+        object?[]? root = null;
+        var item = new StringBuilder();
+        var quoted = false;
+        var inItem = false;
+        for (; at < text.Length && root is null; at++)
         {
-            values[i] = elements[i] is { } element ? Scalar(element, column.BaseType) : null;
+            var c = text[at];
+            switch (c)
+            {
+                case '{':
+                    open.Push([]);
+                    break;
+                case '"':
+                    quoted = inItem = true;
+                    for (at++; text[at] != '"'; at++)
+                    {
+                        item.Append(text[at] == '\\' ? text[++at] : text[at]);
+                    }
+
+                    break;
+                case ',' or '}':
+                    if (inItem)
+                    {
+                        var value = item.ToString();
+                        open.Peek().Add(!quoted && value.Equals("NULL", StringComparison.OrdinalIgnoreCase) ? null : element(value));
+                    }
+
+                    item.Clear();
+                    quoted = inItem = false;
+                    if (c == '}')
+                    {
+                        var done = open.Pop().ToArray();
+                        if (open.Count == 0)
+                        {
+                            root = done;
+                        }
+                        else
+                        {
+                            open.Peek().Add(done);
+                        }
+                    }
+
+                    break;
+                default:
+                    if (!char.IsWhiteSpace(c) || inItem)
+                    {
+                        item.Append(c);
+                        inItem = true;
+                    }
+
+                    break;
+            }
         }
 
-        return values;
+        return root ?? throw new FormatException("not an array literal");
     }
 
     private static object Scalar(string text, string baseType)
@@ -114,60 +173,5 @@ internal static class PostgresTextValues
 
         var value = DateTime.ParseExact(local, "yyyy-MM-dd HH:mm:ss.FFFFFF", CultureInfo.InvariantCulture, DateTimeStyles.None);
         return DateTime.SpecifyKind(value - offset, withOffset ? DateTimeKind.Utc : DateTimeKind.Unspecified);
-    }
-
-    /// <summary>
-    /// The elements of an array literal (<c>array_out</c>: <c>{a,"b c",NULL}</c>, nested for more dimensions, maybe
-    /// after <c>[l:u]=</c> bounds), flattened in order as Npgsql's untyped read enumerates them; null for NULL.
-    /// </summary>
-    internal static List<string?> ArrayElements(string text)
-    {
-        var at = 0;
-        if (text.StartsWith('['))
-        {
-            at = text.IndexOf('=', StringComparison.Ordinal) + 1;
-        }
-
-        var elements = new List<string?>();
-        var item = new StringBuilder();
-        var quoted = false;
-        var inItem = false;
-        for (; at < text.Length; at++)
-        {
-            var c = text[at];
-            switch (c)
-            {
-                case '{':
-                    break;
-                case '"':
-                    quoted = inItem = true;
-                    for (at++; text[at] != '"'; at++)
-                    {
-                        item.Append(text[at] == '\\' ? text[++at] : text[at]);
-                    }
-
-                    break;
-                case ',' or '}':
-                    if (inItem)
-                    {
-                        var value = item.ToString();
-                        elements.Add(!quoted && value.Equals("NULL", StringComparison.OrdinalIgnoreCase) ? null : value);
-                    }
-
-                    item.Clear();
-                    quoted = inItem = false;
-                    break;
-                default:
-                    if (!char.IsWhiteSpace(c) || inItem)
-                    {
-                        item.Append(c);
-                        inItem = true;
-                    }
-
-                    break;
-            }
-        }
-
-        return elements;
     }
 }

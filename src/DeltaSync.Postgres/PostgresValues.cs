@@ -127,6 +127,9 @@ internal static class PostgresValues
                 return (double)f;
             case DBNull:
                 return null;
+            case Array { Rank: > 1 } grid:
+                // More dimensions: arrays of arrays, one level per dimension (flattened, {{1,2},{3,4}} became {1,2,3,4}).
+                return Nest(grid, 0, new int[grid.Rank]);
             case Array array when value is not byte[]:
                 var items = new object?[array.Length];
                 var i2 = 0;
@@ -139,6 +142,18 @@ internal static class PostgresValues
             default:
                 return value;
         }
+    }
+
+    private static object?[] Nest(Array grid, int dimension, int[] index)
+    {
+        var items = new object?[grid.GetLength(dimension)];
+        for (var i = 0; i < items.Length; i++)
+        {
+            index[dimension] = grid.GetLowerBound(dimension) + i;
+            items[i] = dimension == grid.Rank - 1 ? Normalize(grid.GetValue(index)) : Nest(grid, dimension + 1, index);
+        }
+
+        return items;
     }
 
     /// <summary>The value as the CLR type a column of this type takes (the column's base type for array elements).</summary>
@@ -161,6 +176,11 @@ internal static class PostgresValues
                 // An array that travelled as JSON text (a SQLite copy of a PostgreSQL array): PostgreSQL parses the
                 // literal when the staging column casts it; send the text.
                 return json;
+            }
+
+            if (value is Array nested and not byte[] && IsNested(nested))
+            {
+                return Grid(nested, column.BaseType);
             }
 
             if (value is Array array and not byte[])
@@ -281,7 +301,67 @@ internal static class PostgresValues
             : throw new FormatException(problem),
     };
 
+    private static bool IsNested(Array array)
+    {
+        foreach (var item in array)
+        {
+            if (item is Array and not byte[])
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>Arrays of arrays (one level per dimension, as read) as a multi-dimensional array of the column's type.</summary>
+    private static Array Grid(Array nested, string baseType)
+    {
+        var lengths = new List<int>();
+        for (object? level = nested; level is Array a and not byte[]; level = a.Length > 0 ? a.GetValue(0) : null)
+        {
+            lengths.Add(a.Length);
+        }
+
+        var grid = Array.CreateInstance(ElementType(baseType), [.. lengths]);
+        Fill(grid, nested, 0, new int[lengths.Count], baseType);
+        return grid;
+    }
+
+    private static void Fill(Array grid, Array level, int dimension, int[] index, string baseType)
+    {
+        if (level.Length != grid.GetLength(dimension))
+        {
+            throw new FormatException("a multi-dimensional array's sub-arrays must all have the same length");
+        }
+
+        for (var i = 0; i < level.Length; i++)
+        {
+            index[dimension] = i;
+            var item = level.GetValue(i);
+            if (dimension < grid.Rank - 1)
+            {
+                Fill(grid, item as Array ?? throw new FormatException("a multi-dimensional array's sub-arrays must all have the same depth"), dimension + 1, index, baseType);
+            }
+            else
+            {
+                grid.SetValue(item is Array and not byte[] ? throw new FormatException("a multi-dimensional array's sub-arrays must all have the same depth") : ToScalar(item, baseType), index);
+            }
+        }
+    }
+
     private static Array TypedArray(object?[] values, string baseType)
+    {
+        var result = Array.CreateInstance(ElementType(baseType), values.Length);
+        for (var i = 0; i < values.Length; i++)
+        {
+            result.SetValue(values[i], i);
+        }
+
+        return result;
+    }
+
+    private static Type ElementType(string baseType)
     {
         Type element = baseType switch
         {
@@ -299,12 +379,6 @@ internal static class PostgresValues
             "bytea" => typeof(byte[]),
             _ => typeof(string),
         };
-        var result = Array.CreateInstance(element, values.Length);
-        for (var i = 0; i < values.Length; i++)
-        {
-            result.SetValue(values[i], i);
-        }
-
-        return result;
+        return element;
     }
 }

@@ -60,10 +60,10 @@ public sealed class PostgresTextValuesTests
     [Fact]
     public void Array_literals_split_into_their_elements()
     {
-        Assert.Equal(["a,b", "", null, "NULL", "q\"\\", "x y"], PostgresTextValues.ArrayElements("""{"a,b","",NULL,"NULL","q\"\\","x y"}"""));
-        Assert.Equal(["1", "2", "3", "4"], PostgresTextValues.ArrayElements("{{1,2},{3,4}}"));
-        Assert.Equal(["7"], PostgresTextValues.ArrayElements("[0:0]={7}"));
-        Assert.Empty(PostgresTextValues.ArrayElements("{}"));
+        Assert.Equal(["a,b", "", null, "NULL", "q\"\\", "x y"], PostgresTextValues.ArrayValue("""{"a,b","",NULL,"NULL","q\"\\","x y"}""", e => e));
+        Assert.Equal([new object?[] { "1", "2" }, new object?[] { "3", null }], PostgresTextValues.ArrayValue("{{1,2},{3,NULL}}", e => e));
+        Assert.Equal(["7"], PostgresTextValues.ArrayValue("[0:0]={7}", e => e));
+        Assert.Empty(PostgresTextValues.ArrayValue("{}", e => e));
     }
 
     private static string Shape(object? value) => value switch

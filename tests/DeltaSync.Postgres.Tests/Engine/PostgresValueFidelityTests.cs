@@ -206,6 +206,36 @@ public sealed class PostgresValueFidelityTests
         await w.AssertSameAsync(Dump);
     }
 
+    /// <summary>
+    /// Multi-dimensional arrays keep their shape (they arrived flattened: <c>{{1,2},{3,4}}</c> became <c>{1,2,3,4}</c>),
+    /// from the table, from the log in binary, and from the log as text (a table with an inet column).
+    /// </summary>
+    [Theory]
+    [InlineData("polling", "", "")]
+    [InlineData("changelog", Wal, "")]
+    [InlineData("changelog", Wal, ", addr inet")]
+    public async Task Multi_dimensional_arrays_keep_their_shape(string method, string blocks, string extra)
+    {
+        await using var w = await PgSyncWorkspace.CreateAsync();
+        await w.Source.ExecuteAsync("CREATE TABLE grid (id int PRIMARY KEY, m int[], t text[], f float8[], d date[]" + extra + ");");
+        await w.Source.ExecuteAsync("INSERT INTO grid (id, m) VALUES (1, '{1,2}');");
+        var config = w.Config($"{{name: grid, cdc_method: {method}}}", blocks: blocks);
+        await w.RunCompletedAsync(config);
+
+        await w.Source.ExecuteAsync("""
+            INSERT INTO grid (id, m, t, f, d) VALUES
+              (2, '{{1,2},{3,NULL}}', '{{"a b",NULL},{c,"d,e"}}', '{{{1.5},{-0.25}},{{NaN},{1e300}}}', '{{2024-02-29,2000-01-01}}'),
+              (3, '{}', '{{"{x}"}}', '{}', NULL);
+            UPDATE grid SET t = '{{x,y},{"z w","q\""}}' WHERE id = 1;
+            """);
+        var report = await w.RunCompletedAsync(config);
+        Assert.Equal(3, PgSyncWorkspace.Writes(report));
+        const string Dump = "SELECT id, m::text, t::text, f::text, d::text, array_ndims(m), array_ndims(t) FROM grid ORDER BY id";
+        await w.AssertSameAsync(Dump);
+        Assert.Equal("{{1,2},{3,NULL}}", await w.Destination.ScalarAsync<string>("SELECT m::text FROM grid WHERE id = 2"));
+        Assert.Equal(0, PgSyncWorkspace.Writes(await w.RunCompletedAsync(config)));
+    }
+
     /// <summary>Every natively mapped type, beside an inet column that makes the table's log come as text.</summary>
     private const string NativeColumns = """
         CREATE TABLE mixed (
