@@ -155,6 +155,12 @@ public static class KeyEncoding
                 buffer.Add(BlobTag);
                 AddEscaped(buffer, g.ToByteArray(bigEndian: true));
                 break;
+            case DateTime or DateTimeOffset or DateOnly or TimeOnly:
+                // As sortable ISO text with every digit of precision: "G" text ("01/01/2024 00:00:00", "10:00") dropped
+                // sub-seconds (a time key even the seconds), so distinct keys collided, and did not sort like the source.
+                buffer.Add(TextTag);
+                AddEscaped(buffer, Encoding.UTF8.GetBytes(SortableText(value)));
+                break;
             default:
                 buffer.Add(TextTag);
                 var text = value is IFormattable f ? f.ToString(null, CultureInfo.InvariantCulture) : value.ToString() ?? "";
@@ -162,6 +168,16 @@ public static class KeyEncoding
                 break;
         }
     }
+
+    /// <summary>A date/time key value as fixed-width ISO-8601 text, which sorts as the value does (years 1–9999).</summary>
+    private static string SortableText(object value) => value switch
+    {
+        DateTime d => d.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff", CultureInfo.InvariantCulture),
+        DateTimeOffset o => o.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff", CultureInfo.InvariantCulture),
+        DateOnly d => d.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
+        TimeOnly t => t.ToString("HH:mm:ss.fffffff", CultureInfo.InvariantCulture),
+        _ => throw new ArgumentException("not a date or time", nameof(value)),
+    };
 
     private static void AddEscaped(List<byte> buffer, byte[] bytes)
     {

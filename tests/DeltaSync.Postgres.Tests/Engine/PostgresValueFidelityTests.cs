@@ -313,4 +313,47 @@ public sealed class PostgresValueFidelityTests
 
         await w.AssertSameAsync("SELECT id::text, v FROM nkey WHERE id <> 1 ORDER BY id");
     }
+    /// <summary>
+    /// Keys of date and time types that differ only in their seconds or sub-seconds are distinct records: each arrives,
+    /// an unchanged pass writes nothing, a delete removes only its own row, and a full compare (polling) reads them in
+    /// the source's key order (their ledger keys were culture text without fractions: "01/01/2024 00:00:00", "10:00").
+    /// </summary>
+    [Theory]
+    [InlineData("timestamp", "")]
+    [InlineData("polling", "")]
+    [InlineData("trigger", "")]
+    [InlineData("changelog", Wal)]
+    public async Task Date_and_time_keys_differing_in_seconds_or_fractions_stay_distinct(string method, string blocks)
+    {
+        await using var w = await PgSyncWorkspace.CreateAsync();
+        await w.Source.ExecuteAsync("""
+            CREATE TABLE kts (id timestamptz PRIMARY KEY, v text, updated_at timestamptz NOT NULL DEFAULT now());
+            CREATE TABLE ktm (id time PRIMARY KEY, v text, updated_at timestamptz NOT NULL DEFAULT now());
+            CREATE TABLE kdt (id date PRIMARY KEY, v text, updated_at timestamptz NOT NULL DEFAULT now());
+            """);
+        var config = w.Config($"{{name: kts, cdc_method: {method}}}, {{name: ktm, cdc_method: {method}}}, {{name: kdt, cdc_method: {method}}}", blocks: blocks);
+        await w.RunCompletedAsync(config);
+
+        await w.Source.ExecuteAsync("""
+            INSERT INTO kts (id, v) VALUES ('2024-01-01 00:00:00+00', 'a'), ('2024-01-01 00:00:00.25+00', 'b'), ('2024-01-01 00:00:00.5+00', 'c'), ('1850-06-01 00:00:00+00', 'd');
+            INSERT INTO ktm (id, v) VALUES ('10:00:00', 'a'), ('10:00:30', 'b'), ('10:00:59.9', 'c'), ('09:59:59', 'd');
+            INSERT INTO kdt (id, v) VALUES ('2023-12-01', 'a'), ('2024-01-01', 'b');
+            """);
+        var report = await w.RunCompletedAsync(config);
+        Assert.Equal(10, PgSyncWorkspace.Writes(report));
+        await w.AssertSameAsync("SELECT id::text, v FROM kts ORDER BY id");
+        await w.AssertSameAsync("SELECT id::text, v FROM ktm ORDER BY id");
+        await w.AssertSameAsync("SELECT id::text, v FROM kdt ORDER BY id");
+
+        var again = await w.RunCompletedAsync(config);
+        Assert.Equal(0, PgSyncWorkspace.Writes(again));
+
+        if (method != "timestamp")
+        {
+            await w.Source.ExecuteAsync("DELETE FROM kts WHERE id = '2024-01-01 00:00:00.25+00'; DELETE FROM ktm WHERE id = '10:00:30'");
+            await w.RunCompletedAsync(config);
+            await w.AssertSameAsync("SELECT id::text, v FROM kts ORDER BY id");
+            await w.AssertSameAsync("SELECT id::text, v FROM ktm ORDER BY id");
+        }
+    }
 }
