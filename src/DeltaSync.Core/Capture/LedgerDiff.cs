@@ -87,18 +87,21 @@ public static class LedgerDiff
     /// <summary>
     /// One diff pass as capture batches: the changes between <paramref name="sourceRows"/> (the table in key order) and
     /// the stream's ledger, cut at the batch size. Batches keep the resume position; only the last, marking a complete
-    /// pass, moves it on (a pass cut short is redone, the ledger keeps it idempotent).
+    /// pass, moves it on (a pass cut short is redone, the ledger keeps it idempotent). <paramref name="ledgerFilter"/>
+    /// leaves out entries the source's connector knows cannot match a row read today.
     /// </summary>
     public static async IAsyncEnumerable<ChangeBatch> PassAsync(
         IAsyncEnumerable<ChangeEvent> sourceRows,
         Connectors.CaptureRequest request,
         DiffMode mode,
         NodaTime.Instant now,
-        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken,
+        Func<IAsyncEnumerable<LedgerEntry>, IAsyncEnumerable<LedgerEntry>>? ledgerFilter = null)
     {
         ArgumentNullException.ThrowIfNull(request);
         var pass = new Position(ScanKind, now.ToUnixTimeMilliseconds().ToString(System.Globalization.CultureInfo.InvariantCulture));
-        var changes = DiffAsync(sourceRows, request.Ledger.ScanAsync(request.Scope, cancellationToken), mode, request.Schema.Name, request.Plan.SourceName, cancellationToken);
+        var entries = request.Ledger.ScanAsync(request.Scope, cancellationToken);
+        var changes = DiffAsync(sourceRows, ledgerFilter is null ? entries : ledgerFilter(entries), mode, request.Schema.Name, request.Plan.SourceName, cancellationToken);
         var batch = new List<ChangeEvent>(request.BatchSize);
         await foreach (var change in changes.ConfigureAwait(false))
         {

@@ -43,7 +43,13 @@ internal sealed class PostgresDiffCapture : IChangeCapture
     }
 
     public IAsyncEnumerable<ChangeBatch> ReadAsync(CancellationToken cancellationToken) =>
-        LedgerDiff.PassAsync(SourceRowsAsync(cancellationToken), _request, _mode, _clock.GetCurrentInstant(), cancellationToken);
+        LedgerDiff.PassAsync(
+            SourceRowsAsync(cancellationToken),
+            _request,
+            _mode,
+            _clock.GetCurrentInstant(),
+            cancellationToken,
+            entries => LegacyTimeKeys.Without(entries, _request.Schema.PrimaryKey.Select(_mapper.Column).ToList()));
 
     private async IAsyncEnumerable<ChangeEvent> SourceRowsAsync([EnumeratorCancellation] CancellationToken cancellationToken)
     {

@@ -1,0 +1,44 @@
+using DeltaSync.Core.Ledger;
+using DeltaSync.Core.Model;
+using DeltaSync.Postgres.Capture;
+
+namespace DeltaSync.Postgres.Tests.Connector;
+
+/// <summary>
+/// Ledger entries an earlier version wrote for date and time keys (culture text without fractions) are left out of a
+/// comparison with the table, so they never turn into deletes of live rows; entries of the current form, and text keys
+/// that merely look like dates, stay.
+/// </summary>
+public sealed class LegacyTimeKeysTests
+{
+    private static LedgerEntry Entry(params object?[] key) => new(new RecordKey(key), Position.None, null, 0, Deleted: false);
+
+    private static PgColumn Column(string name, string baseType, int ordinal) => new(name, baseType, baseType, false, true, ordinal, null);
+
+    [Fact]
+    public async Task Old_date_and_time_key_entries_are_left_out_and_everything_else_kept()
+    {
+        IReadOnlyList<PgColumn> keys = [Column("at", "timestamptz", 1), Column("day", "date", 2), Column("clock", "time", 3), Column("label", "text", 4)];
+        LedgerEntry[] entries =
+        [
+            Entry("03/01/2024 05:00:00", "2024-03-01", "10:00:30.0000000", "a/b"),          // old timestamp
+            Entry("2024-03-01T05:00:00.0000000", "03/01/2024", "10:00:30.0000000", "a/b"),  // old date
+            Entry("2024-03-01T05:00:00.0000000", "2024-03-01", "10:00", "a/b"),             // old time (HH:mm)
+            Entry("2024-03-01T05:00:00.0000000", "2024-03-01", "10:00:30", "a/b"),          // old time (HH:mm:ss)
+            Entry("2024-03-01T05:00:00.0000000", "2024-03-01", "10:00:30.0000000", "03/01/2024"), // current; a text key with slashes
+            Entry("infinity", "-infinity", "24:00:00", "x"),                                 // current infinities, end of day
+        ];
+
+        var kept = await LegacyTimeKeys.Without(entries.ToAsyncEnumerable(), keys).ToListAsync();
+
+        Assert.Equal([entries[4], entries[5]], kept);
+    }
+
+    [Fact]
+    public async Task A_table_without_date_or_time_keys_is_not_filtered()
+    {
+        LedgerEntry[] entries = [Entry("03/01/2024"), Entry("10:00")];
+        var kept = await LegacyTimeKeys.Without(entries.ToAsyncEnumerable(), [Column("code", "text", 1)]).ToListAsync();
+        Assert.Equal(entries, kept);
+    }
+}
