@@ -74,22 +74,32 @@ internal sealed class PostgresTableWriter
         var (schemaName, tableName) = PostgresSql.SplitName(table);
         var changes = new List<string>();
         var refused = new List<string>();
+        var notes = new List<string>();
         if (existing is null)
         {
             var qualified = schemaName is null ? PostgresSql.Quote(tableName) : PostgresSql.Qualified(schemaName, tableName);
+            if (schemaName is not null)
+            {
+                // A source table outside public (sales.orders) lands in a schema of the same name.
+                await ExecuteAsync(connection, $"CREATE SCHEMA IF NOT EXISTS {PostgresSql.Quote(schemaName)}", cancellationToken).ConfigureAwait(false);
+            }
+
+            var types = await TypesAsync(connection, source.Columns, fromPostgres, notes, cancellationToken).ConfigureAwait(false);
             var columns = source.Columns.Select(c =>
-                $"{PostgresSql.Quote(c.Name)} {PostgresTypes.ForColumn(c, fromPostgres)}{(c.IsNullable || c.IsPrimaryKey ? "" : " NOT NULL")}{Default(c, fromPostgres)}");
+                $"{PostgresSql.Quote(c.Name)} {types[c.Name]}{(c.IsNullable || c.IsPrimaryKey ? "" : " NOT NULL")}{(types[c.Name] == PostgresTypes.ForColumn(c, fromPostgres) ? Default(c, fromPostgres) : "")}");
             var sql = $"CREATE TABLE IF NOT EXISTS {qualified} ({string.Join(", ", columns)}, PRIMARY KEY ({PostgresSql.ColumnList(source.PrimaryKey)}))";
             await ExecuteAsync(connection, sql, cancellationToken).ConfigureAwait(false);
         }
         else
         {
-            foreach (var column in source.Columns.Where(c => !existing.Columns.Any(e => string.Equals(e.Name, c.Name, StringComparison.OrdinalIgnoreCase))))
+            var added = source.Columns.Where(c => !existing.Columns.Any(e => string.Equals(e.Name, c.Name, StringComparison.OrdinalIgnoreCase))).ToList();
+            var types = await TypesAsync(connection, added, fromPostgres, notes, cancellationToken).ConfigureAwait(false);
+            foreach (var column in added)
             {
-                var type = PostgresTypes.ForColumn(column, fromPostgres);
+                var type = types[column.Name];
                 await ExecuteAsync(
                     connection,
-                    $"ALTER TABLE {existing.QualifiedName} ADD COLUMN IF NOT EXISTS {PostgresSql.Quote(column.Name)} {type}{Default(column, fromPostgres)}",
+                    $"ALTER TABLE {existing.QualifiedName} ADD COLUMN IF NOT EXISTS {PostgresSql.Quote(column.Name)} {type}{(type == PostgresTypes.ForColumn(column, fromPostgres) ? Default(column, fromPostgres) : "")}",
                     cancellationToken).ConfigureAwait(false);
                 changes.Add($"column '{column.Name}' added ({type})");
             }
@@ -109,7 +119,41 @@ internal sealed class PostgresTableWriter
                 $"destination table '{table}' has no primary key or unique index on ({string.Join(", ", source.PrimaryKey)}); upserts need one. Add it, or let DeltaSync create the table.");
         }
 
-        return (prepared, changes.Count == 0 && refused.Count == 0 ? TableEvolution.None : new TableEvolution(changes, refused));
+        return (prepared, changes.Count == 0 && refused.Count == 0 && notes.Count == 0 ? TableEvolution.None : new TableEvolution(changes, refused) { Notes = notes });
+    }
+
+    /// <summary>
+    /// The type each column is created with: the PostgreSQL source's own declaration where the destination knows that
+    /// type; <c>text</c> where it does not — an enum, domain or composite type of the source's (or an array of one) that
+    /// the destination lacks — with a note, since such values travel as their text anyway (an array as its literal).
+    /// </summary>
+    private static async Task<Dictionary<string, string>> TypesAsync(NpgsqlConnection connection, IReadOnlyList<ColumnSchema> columns, bool fromPostgres, List<string> notes, CancellationToken cancellationToken)
+    {
+        var types = columns.ToDictionary(c => c.Name, c => PostgresTypes.ForColumn(c, fromPostgres), StringComparer.Ordinal);
+        if (!fromPostgres || columns.Count == 0)
+        {
+            return types;
+        }
+
+        var declared = types.Values.Distinct(StringComparer.Ordinal).ToArray();
+        var known = new HashSet<string>(StringComparer.Ordinal);
+        await using (var command = new NpgsqlCommand("SELECT t FROM unnest($1::text[]) AS t WHERE to_regtype(t) IS NOT NULL", connection))
+        {
+            command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = declared });
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                known.Add(reader.GetString(0));
+            }
+        }
+
+        foreach (var column in columns.Where(c => !known.Contains(types[c.Name])))
+        {
+            notes.Add($"column '{column.Name}' is of the source's type {types[column.Name]}, which the destination does not have: created as text holding its values' text (create the type at the destination before the table is created to keep it)");
+            types[column.Name] = "text";
+        }
+
+        return types;
     }
 
     /// <summary>

@@ -236,6 +236,40 @@ public sealed class PostgresValueFidelityTests
         Assert.Equal(0, PgSyncWorkspace.Writes(await w.RunCompletedAsync(config)));
     }
 
+    /// <summary>
+    /// A source table in another schema, with columns of the source's own enum, domain and composite types (and an array
+    /// of one) that the destination lacks: the schema is created, such columns are created as text with a note, and the
+    /// values arrive as their text (creating the table failed on every run: schema or type "does not exist").
+    /// </summary>
+    [Theory]
+    [InlineData("polling")]
+    [InlineData("timestamp")]
+    public async Task Types_and_schemas_the_destination_lacks_do_not_stop_the_table(string method)
+    {
+        await using var w = await PgSyncWorkspace.CreateAsync();
+        await w.Source.ExecuteAsync("""
+            CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
+            CREATE DOMAIN posint AS int CHECK (VALUE > 0);
+            CREATE TYPE pair AS (a int, b text);
+            CREATE SCHEMA sales;
+            CREATE TABLE sales.orders (id int PRIMARY KEY, m mood, ms mood[], p posint, pr pair, updated_at timestamptz NOT NULL DEFAULT now());
+            INSERT INTO sales.orders (id, m, ms, p, pr) VALUES (1, 'ok', '{sad,happy}', 5, '(1,x)');
+            """);
+        var config = w.Config($"{{name: sales.orders, cdc_method: {method}}}");
+
+        var first = await w.RunCompletedAsync(config);
+        Assert.Equal(4, first.Warnings.Count(x => x.Contains("which the destination does not have", StringComparison.Ordinal)));
+        await w.Source.ExecuteAsync("""
+            INSERT INTO sales.orders (id, m, ms, p, pr) VALUES (2, 'happy', '{ok}', 7, '(2,"y z")');
+            UPDATE sales.orders SET m = 'sad', updated_at = now() WHERE id = 1;
+            """);
+        await w.RunCompletedAsync(config);
+        const string Dump = "SELECT id, m::text, ms::text, p::text, pr::text FROM sales.orders ORDER BY id";
+        await w.AssertSameAsync(Dump);
+        Assert.Equal("text", await w.Destination.ScalarAsync<string>("SELECT data_type FROM information_schema.columns WHERE table_schema = 'sales' AND table_name = 'orders' AND column_name = 'm'"));
+        Assert.Equal(0, PgSyncWorkspace.Writes(await w.RunCompletedAsync(config)));
+    }
+
     /// <summary>Every natively mapped type, beside an inet column that makes the table's log come as text.</summary>
     private const string NativeColumns = """
         CREATE TABLE mixed (
