@@ -29,7 +29,10 @@ internal static class PostgresValues
 
         if (column.IsArray)
         {
-            return Normalize(reader.GetValue(ordinal));
+            // time[] as TimeSpans, which hold 24:00:00 (Npgsql reads its elements as TimeOnly, which does not).
+            return Normalize(column.BaseType == "time" && reader.GetDataTypeName(ordinal) is "time[]" or "time without time zone[]"
+                ? TimeArray(() => reader.GetFieldValue<TimeSpan?[]>(ordinal), () => reader.GetValue(ordinal))
+                : reader.GetValue(ordinal));
         }
 
         return column.BaseType switch
@@ -74,7 +77,9 @@ internal static class PostgresValues
 
         if (column.IsArray)
         {
-            return Normalize(await value.Get<object>(cancellationToken).ConfigureAwait(false));
+            return Normalize(column.BaseType == "time"
+                ? await value.Get<TimeSpan?[]>(cancellationToken).ConfigureAwait(false)
+                : await value.Get<object>(cancellationToken).ConfigureAwait(false));
         }
 
         return column.BaseType switch
@@ -181,6 +186,19 @@ internal static class PostgresValues
             if (value is Array nested and not byte[] && IsNested(nested))
             {
                 return Grid(nested, column.BaseType);
+            }
+
+            if (value is Array times and not byte[] && column.BaseType == "time")
+            {
+                // As TimeSpans, which hold time's 24:00:00 (TimeOnly does not).
+                var spans = new TimeSpan?[times.Length];
+                var t = 0;
+                foreach (var item in times)
+                {
+                    spans[t++] = TimeSpanOf(item);
+                }
+
+                return spans;
             }
 
             if (value is Array array and not byte[])
@@ -299,6 +317,28 @@ internal static class PostgresValues
         _ => SourceTimestamp.TryParse(value, DateTimeZone.Utc, out var instant, out var problem)
             ? instant
             : throw new FormatException(problem),
+    };
+
+    /// <summary>A one-dimensional time[] as TimeSpans; more dimensions as Npgsql reads them.</summary>
+    private static object TimeArray(Func<TimeSpan?[]> spans, Func<object> other)
+    {
+        try
+        {
+            return spans();
+        }
+        catch (InvalidCastException)
+        {
+            return other();
+        }
+    }
+
+    private static TimeSpan? TimeSpanOf(object? value) => value switch
+    {
+        null or DBNull => null,
+        TimeSpan span => span,
+        TimeOnly time => time.ToTimeSpan(),
+        _ when PgDateTimes.IsEndOfDay(value) => TimeSpan.FromDays(1),
+        _ => TimeOnly.Parse(PortableValue.ToText(value)!, CultureInfo.InvariantCulture).ToTimeSpan(),
     };
 
     private static bool IsNested(Array array)

@@ -185,19 +185,19 @@ public sealed class PostgresValueFidelityTests
     {
         await using var w = await PgSyncWorkspace.CreateAsync();
         await w.Source.ExecuteAsync("""
-            CREATE TABLE hours (id int PRIMARY KEY, opens time, closes time, updated_at timestamptz NOT NULL DEFAULT now());
+            CREATE TABLE hours (id int PRIMARY KEY, opens time, closes time, shifts time[], updated_at timestamptz NOT NULL DEFAULT now());
             INSERT INTO hours (id, opens, closes) VALUES (1, '08:00', '18:00');
             """);
         var config = w.Config($"{{name: hours, cdc_method: {method}}}", blocks: blocks);
         await w.RunCompletedAsync(config);
 
         await w.Source.ExecuteAsync("""
-            INSERT INTO hours (id, opens, closes) VALUES (2, '00:00', '24:00:00'), (3, '23:59:59.999999', '24:00');
+            INSERT INTO hours (id, opens, closes, shifts) VALUES (2, '00:00', '24:00:00', '{12:00,24:00:00}'), (3, '23:59:59.999999', '24:00', '{NULL,00:00:00.5}');
             UPDATE hours SET closes = '24:00', updated_at = now() WHERE id = 1;
             """);
         var report = await w.RunCompletedAsync(config);
         Assert.Equal(3, PgSyncWorkspace.Writes(report));
-        const string Dump = "SELECT id, opens::text, closes::text FROM hours ORDER BY id";
+        const string Dump = "SELECT id, opens::text, closes::text, shifts::text FROM hours ORDER BY id";
         await w.AssertSameAsync(Dump);
         Assert.Equal(0, PgSyncWorkspace.Writes(await w.RunCompletedAsync(config)));
 
