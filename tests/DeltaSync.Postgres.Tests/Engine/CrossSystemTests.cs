@@ -27,6 +27,34 @@ public sealed class CrossSystemTests
         Assert.Equal(["2|Robert|NULL|0", "3|Cy|NULL|NULL"], SqliteFile.Rows(w.SqlitePath("dest.db"), "SELECT id, name, balance, active FROM accounts ORDER BY id"));
     }
 
+    /// <summary>
+    /// A polling pass deletes, at a SQLite destination, the rows of date and time keys deleted at the source: the delete
+    /// carries the key as a value (it carried the ledger key's text, which the stored ISO text never equalled, so the
+    /// run reported the delete and the row stayed).
+    /// </summary>
+    [Theory]
+    [InlineData("polling")]
+    [InlineData("trigger")]
+    public async Task Deletes_of_date_and_time_keys_reach_a_sqlite_destination(string method)
+    {
+        await using var w = await PgSyncWorkspace.CreateAsync();
+        await w.Source.ExecuteAsync("""
+            CREATE TABLE stamps (at timestamptz, day date, clock time, local timestamp, v text, PRIMARY KEY (at, day, clock, local));
+            INSERT INTO stamps VALUES
+              ('2024-01-01 00:00:00.25+00', '2024-01-01', '10:00:30.5', '2024-01-01 00:00:00.25', 'a'),
+              ('2024-01-01 00:00:00.5+00', '2024-01-01', '10:00:31', '2024-01-01 00:00:00.5', 'b'),
+              ('2023-12-31 23:00:00+00', '2023-12-31', '23:59:59.999999', '1850-06-01 12:00:00', 'c');
+            """);
+        var config = w.Config($"{{name: stamps, cdc_method: {method}}}", destination: "sqlite:dest.db");
+        await w.RunCompletedAsync(config);
+        await w.Source.ExecuteAsync("DELETE FROM stamps WHERE v IN ('a', 'c')");
+
+        var report = await w.RunCompletedAsync(config);
+
+        Assert.Equal(2, report.Statistics.RecordsDeleted);
+        Assert.Equal(["b"], SqliteFile.Rows(w.SqlitePath("dest.db"), "SELECT v FROM stamps"));
+    }
+
     [Fact]
     public async Task Postgres_values_land_in_sqlite_as_iso_text_json_and_numbers()
     {

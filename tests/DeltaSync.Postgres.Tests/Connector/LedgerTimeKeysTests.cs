@@ -7,9 +7,9 @@ namespace DeltaSync.Postgres.Tests.Connector;
 /// <summary>
 /// Ledger entries an earlier version wrote for date and time keys (culture text without fractions) are left out of a
 /// comparison with the table, so they never turn into deletes of live rows; entries of the current form, and text keys
-/// that merely look like dates, stay.
+/// that merely look like dates, stay, their date and time components read back as the values the capture reads.
 /// </summary>
-public sealed class LegacyTimeKeysTests
+public sealed class LedgerTimeKeysTests
 {
     private static LedgerEntry Entry(params object?[] key) => new(new RecordKey(key), Position.None, null, 0, Deleted: false);
 
@@ -29,16 +29,22 @@ public sealed class LegacyTimeKeysTests
             Entry("infinity", "-infinity", "24:00:00", "x"),                                 // current infinities, end of day
         ];
 
-        var kept = await LegacyTimeKeys.Without(entries.ToAsyncEnumerable(), keys).ToListAsync();
+        var kept = await LedgerTimeKeys.Prepare(entries.ToAsyncEnumerable(), keys).ToListAsync();
 
-        Assert.Equal([entries[4], entries[5]], kept);
+        Assert.Equal([entries[4].Key, entries[5].Key], kept.Select(e => e.Key));
+        Assert.Equal(
+            [new DateTime(2024, 3, 1, 5, 0, 0, DateTimeKind.Utc), new DateOnly(2024, 3, 1), new TimeOnly(10, 0, 30), "03/01/2024"],
+            kept[0].Key.Values);
+        Assert.Equal(DateTimeKind.Utc, ((DateTime)kept[0].Key.Values[0]!).Kind);
+        Assert.Equal(["infinity", "-infinity", "24:00:00", "x"], kept[1].Key.Values);
     }
 
     [Fact]
     public async Task A_table_without_date_or_time_keys_is_not_filtered()
     {
         LedgerEntry[] entries = [Entry("03/01/2024"), Entry("10:00")];
-        var kept = await LegacyTimeKeys.Without(entries.ToAsyncEnumerable(), [Column("code", "text", 1)]).ToListAsync();
+        var kept = await LedgerTimeKeys.Prepare(entries.ToAsyncEnumerable(), [Column("code", "text", 1)]).ToListAsync();
+        Assert.Same(entries[0], kept[0]);
         Assert.Equal(entries, kept);
     }
 }
