@@ -49,7 +49,7 @@ internal sealed class PostgresDiffCapture : IChangeCapture
             _mode,
             _clock.GetCurrentInstant(),
             cancellationToken,
-            entries => LedgerTimeKeys.Prepare(entries, _request.Schema.PrimaryKey.Select(_mapper.Column).ToList()));
+            entries => LedgerKeyValues.Prepare(entries, _request.Schema.PrimaryKey.Select(_mapper.Column).ToList()));
 
     private async IAsyncEnumerable<ChangeEvent> SourceRowsAsync([EnumeratorCancellation] CancellationToken cancellationToken)
     {

@@ -428,7 +428,7 @@ internal sealed class PostgresTriggerCapture : IChangeCapture
         var position = then.ToPosition();
         var changes = LedgerDiff.DiffAsync(
             TableRowsAsync(connection, after, position, cancellationToken),
-            LedgerTimeKeys.Prepare(_request.Ledger.ScanAsync(_request.Scope, cancellationToken), _keyColumns),
+            LedgerKeyValues.Prepare(_request.Ledger.ScanAsync(_request.Scope, cancellationToken), _keyColumns),
             DiffMode.RowHash,
             _request.Schema.Name,
             _request.Plan.SourceName,
@@ -491,7 +491,7 @@ internal sealed class PostgresTriggerCapture : IChangeCapture
                 truncateResolved = true;
                 var diff = LedgerDiff.DiffAsync(
                     TableRowsAsync(connection, null, truncate.Position, cancellationToken),
-                    LedgerTimeKeys.Prepare(_request.Ledger.ScanAsync(_request.Scope, cancellationToken), _keyColumns),
+                    LedgerKeyValues.Prepare(_request.Ledger.ScanAsync(_request.Scope, cancellationToken), _keyColumns),
                     DiffMode.RowHash,
                     _request.Schema.Name,
                     _request.Plan.SourceName,

@@ -142,7 +142,7 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
             {
                 // A snapshot in progress (or one an older version copied in the exported snapshot and that was cut
                 // short: the same thing): the log from where it stands, the chunks after the last key copied.
-                chunks = _chunks = new WalSnapshotChunks(lastKey, _request.Plan.SnapshotChunkSize, ct => LedgerTimeKeys.Prepare(_request.Ledger.ScanAsync(_request.Scope, ct), KeyColumns()));
+                chunks = _chunks = new WalSnapshotChunks(lastKey, _request.Plan.SnapshotChunkSize, ct => LedgerKeyValues.Prepare(_request.Ledger.ScanAsync(_request.Scope, ct), KeyColumns()));
             }
 
             resume = continuation;
@@ -200,7 +200,7 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
     }
 
     /// <summary>Drops the slot and the publication (<c>state reset</c>).</summary>
-    /// <summary>The table's key columns as the capture reads them (for <see cref="LedgerTimeKeys"/>).</summary>
+    /// <summary>The table's key columns as the capture reads them (for <see cref="LedgerKeyValues"/>).</summary>
     private List<PgColumn> KeyColumns() => _request.Schema.PrimaryKey.Select(_mapper.Column).ToList();
 
     public static async Task UninstallAsync(NpgsqlDataSource data, TablePlan plan, CancellationToken cancellationToken)
@@ -347,7 +347,7 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
         }
 
         var rows = SnapshotRowsAsync(sql, snapshotName, after, then, cancellationToken);
-        var ledger = LedgerTimeKeys.Prepare(_request.Ledger.ScanAsync(_request.Scope, cancellationToken), KeyColumns());
+        var ledger = LedgerKeyValues.Prepare(_request.Ledger.ScanAsync(_request.Scope, cancellationToken), KeyColumns());
         if (after is not null)
         {
             ledger = ledger.Where(e => e.Key.CompareTo(after) > 0);

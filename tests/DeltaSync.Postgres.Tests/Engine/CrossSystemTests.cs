@@ -55,6 +55,26 @@ public sealed class CrossSystemTests
         Assert.Equal(["b"], SqliteFile.Rows(w.SqlitePath("dest.db"), "SELECT v FROM stamps"));
     }
 
+    [Theory]
+    [InlineData("polling")]
+    [InlineData("trigger")]
+    public async Task Deletes_of_uuid_keys_reach_a_sqlite_destination(string method)
+    {
+        await using var w = await PgSyncWorkspace.CreateAsync();
+        await w.Source.ExecuteAsync("""
+            CREATE TABLE things (id uuid PRIMARY KEY, v text);
+            INSERT INTO things VALUES ('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 'a'), ('b0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 'b');
+            """);
+        var config = w.Config($"{{name: things, cdc_method: {method}}}", destination: "sqlite:dest.db");
+        await w.RunCompletedAsync(config);
+        await w.Source.ExecuteAsync("DELETE FROM things WHERE v = 'a'");
+
+        var report = await w.RunCompletedAsync(config);
+
+        Assert.Equal(1, report.Statistics.RecordsDeleted);
+        Assert.Equal(["b"], SqliteFile.Rows(w.SqlitePath("dest.db"), "SELECT v FROM things"));
+    }
+
     [Fact]
     public async Task Postgres_values_land_in_sqlite_as_iso_text_json_and_numbers()
     {

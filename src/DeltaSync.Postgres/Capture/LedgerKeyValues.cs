@@ -6,24 +6,25 @@ using DeltaSync.Core.Model;
 namespace DeltaSync.Postgres.Capture;
 
 /// <summary>
-/// Ledger entries of a table keyed by <c>date</c>, <c>timestamp</c>, <c>timestamptz</c> or <c>time</c>, prepared for
-/// a comparison of the table with its ledger (polling, a trigger or log snapshot), whose entries missing at the source
-/// become deletes sent with the entry's key:
+/// Ledger entries of a table keyed by <c>date</c>, <c>timestamp</c>, <c>timestamptz</c>, <c>time</c> or <c>uuid</c>,
+/// prepared for a comparison of the table with its ledger (polling, a trigger or log snapshot), whose entries missing at
+/// the source become deletes sent with the entry's key:
 /// <list type="bullet">
 /// <item>An entry's key components of these types are read back into the values the capture reads (<see cref="KeyEncoding"/>
-/// stores them as ISO text), so a delete reaches a destination that compares them as values — a SQLite destination
-/// stores <c>2024-01-01T00:00:00.25Z</c>, not the key's <c>2024-01-01T00:00:00.2500000</c>.</item>
+/// stores dates and times as ISO text, uuids as their bytes), so a delete reaches a destination that compares them as
+/// values — a SQLite destination stores <c>2024-01-01T00:00:00.25Z</c> and a uuid's text, not the key's
+/// <c>2024-01-01T00:00:00.2500000</c> or 16 bytes.</item>
 /// <item>Entries that versions before 2026-12-07 wrote are left out: their keys were culture text without fractions of
 /// a second (<c>03/01/2024 05:00:00</c>, <c>10:00</c>), match no key read today, and would have become deletes of live
 /// rows. A row deleted at the source before the first pass of this version therefore stays at the destination until
 /// <c>deltasync reconcile</c>, which compares the table itself, removes it.</item>
 /// </list>
 /// </summary>
-internal static class LedgerTimeKeys
+internal static class LedgerKeyValues
 {
     public static IAsyncEnumerable<LedgerEntry> Prepare(IAsyncEnumerable<LedgerEntry> entries, IReadOnlyList<PgColumn> keyColumns)
     {
-        var types = keyColumns.Select(c => !c.IsArray && c.BaseType is "date" or "timestamp" or "timestamptz" or "time" ? c.BaseType : null).ToArray();
+        var types = keyColumns.Select(c => !c.IsArray && c.BaseType is "date" or "timestamp" or "timestamptz" or "time" or "uuid" ? c.BaseType : null).ToArray();
         return types.All(t => t is null) ? entries : PrepareAsync(entries, types, CancellationToken.None);
     }
 
@@ -38,6 +39,11 @@ internal static class LedgerTimeKeys
     /// <summary>A key component of the type as the capture reads it (infinities and 24:00:00 stay text).</summary>
     internal static object? Typed(object? component, string type)
     {
+        if (type == "uuid" && component is byte[] { Length: 16 } uuid)
+        {
+            return new Guid(uuid, bigEndian: true);
+        }
+
         if (component is not string text)
         {
             return component;
@@ -59,7 +65,7 @@ internal static class LedgerTimeKeys
         await foreach (var entry in entries.WithCancellation(cancellationToken).ConfigureAwait(false))
         {
             var values = entry.Key.Values;
-            if (Enumerable.Range(0, Math.Min(types.Length, values.Count)).Any(i => types[i] is not null && IsLegacy(values[i])))
+            if (Enumerable.Range(0, Math.Min(types.Length, values.Count)).Any(i => types[i] is not null and not "uuid" && IsLegacy(values[i])))
             {
                 continue;
             }

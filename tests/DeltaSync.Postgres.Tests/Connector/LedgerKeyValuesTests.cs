@@ -9,7 +9,7 @@ namespace DeltaSync.Postgres.Tests.Connector;
 /// comparison with the table, so they never turn into deletes of live rows; entries of the current form, and text keys
 /// that merely look like dates, stay, their date and time components read back as the values the capture reads.
 /// </summary>
-public sealed class LedgerTimeKeysTests
+public sealed class LedgerKeyValuesTests
 {
     private static LedgerEntry Entry(params object?[] key) => new(new RecordKey(key), Position.None, null, 0, Deleted: false);
 
@@ -29,7 +29,7 @@ public sealed class LedgerTimeKeysTests
             Entry("infinity", "-infinity", "24:00:00", "x"),                                 // current infinities, end of day
         ];
 
-        var kept = await LedgerTimeKeys.Prepare(entries.ToAsyncEnumerable(), keys).ToListAsync();
+        var kept = await LedgerKeyValues.Prepare(entries.ToAsyncEnumerable(), keys).ToListAsync();
 
         Assert.Equal([entries[4].Key, entries[5].Key], kept.Select(e => e.Key));
         Assert.Equal(
@@ -43,7 +43,7 @@ public sealed class LedgerTimeKeysTests
     public async Task A_table_without_date_or_time_keys_is_not_filtered()
     {
         LedgerEntry[] entries = [Entry("03/01/2024"), Entry("10:00")];
-        var kept = await LedgerTimeKeys.Prepare(entries.ToAsyncEnumerable(), [Column("code", "text", 1)]).ToListAsync();
+        var kept = await LedgerKeyValues.Prepare(entries.ToAsyncEnumerable(), [Column("code", "text", 1)]).ToListAsync();
         Assert.Same(entries[0], kept[0]);
         Assert.Equal(entries, kept);
     }
