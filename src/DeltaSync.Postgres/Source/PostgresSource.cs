@@ -140,8 +140,11 @@ internal sealed class PostgresSource : ISource
     public async Task<IRangeDigests?> OpenRangeDigestsAsync(TableSchema schema, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(schema);
+        // The described table's qualified name: the schema's name alone is the table's, which outside the search path
+        // (sales."Order Items") matched nothing, so such tables fell back to streaming every row.
+        var name = _tables.TryGetValue(schema.Name, out var table) ? table.QualifiedName : schema.Name;
         var connection = await PostgresConnectionFactory.OpenAsync(_data, "source", cancellationToken).ConfigureAwait(false);
-        return await Reconcile.PostgresRangeDigests.OpenAsync(connection, schema.Name, schema, cancellationToken).ConfigureAwait(false);
+        return await Reconcile.PostgresRangeDigests.OpenAsync(connection, name, schema, cancellationToken).ConfigureAwait(false);
     }
 
     public async Task<IReadOnlyList<KeyedRow>> ReadRowsAsync(TableSchema schema, IReadOnlyList<RecordKey> keys, CancellationToken cancellationToken)

@@ -82,6 +82,32 @@ public sealed class RangeReconciliationTests
         await w.AssertSameAsync("SELECT region, sku, bin, qty, updated_at FROM stock ORDER BY region COLLATE \"C\", sku COLLATE \"C\", bin");
     }
 
+    /// <summary>
+    /// A table outside the search path (and with a quoted name) is reconciled by key-range digests too: the source's
+    /// digests looked the table up by its bare name, found nothing, and the run fell back to streaming every source row
+    /// against the ledger, which cannot see a row edited or deleted at the destination.
+    /// </summary>
+    [Fact]
+    public async Task A_table_in_another_schema_is_reconciled_by_digests_and_its_destination_drift_repaired()
+    {
+        await using var w = await PgSyncWorkspace.CreateAsync();
+        await w.Source.ExecuteAsync("""
+            CREATE SCHEMA sales;
+            CREATE TABLE sales."Order Items" (code text, n int, v text, updated_at timestamptz NOT NULL DEFAULT now() - interval '1 day', PRIMARY KEY (code, n));
+            INSERT INTO sales."Order Items" (code, n, v) SELECT 'c' || g, g, 'v' FROM generate_series(1, 100) g;
+            """);
+        var config = w.Config("""{name: 'sales."Order Items"', cdc_method: timestamp}""");
+        await w.RunCompletedAsync(config);
+        await w.Destination.ExecuteAsync("""UPDATE sales."Order Items" SET v = 'drift' WHERE n = 7; DELETE FROM sales."Order Items" WHERE n = 9""");
+
+        var report = await w.RunCompletedAsync(config, reconcile: true);
+
+        Assert.DoesNotContain(report.Warnings, x => x.Contains("cannot compute key-range digests", StringComparison.Ordinal));
+        Assert.Equal(1, Figures(report).RangesDiffering);
+        Assert.Equal(2, Figures(report).RowsUpserted);
+        await w.AssertSameAsync("""SELECT code, n, v FROM sales."Order Items" ORDER BY n""");
+    }
+
     private static ReconciliationReport Figures(SyncReport report)
     {
         var figures = report.Tables.Single().Reconciliation;
