@@ -99,4 +99,47 @@ internal static class PgDateTimes
                 ? positive ? DateOnly.MaxValue : DateOnly.MinValue
                 : DateTime.SpecifyKind(positive ? DateTime.MaxValue : DateTime.MinValue, baseType == "timestamptz" ? DateTimeKind.Utc : DateTimeKind.Unspecified)
             : value;
+
+    /// <summary>
+    /// A <c>time[]</c> from its binary form (<c>array_send</c>), of any number of dimensions: arrays of arrays as
+    /// <see cref="PostgresValues.Read"/> gives other arrays, each element as <see cref="ReadTime"/> reads a scalar
+    /// (24:00:00 as <see cref="EndOfDay"/>'s text), null for NULL.
+    /// </summary>
+    public static object?[] ReadTimeArray(ReadOnlySpan<byte> binary)
+    {
+        var dimensions = System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(binary);
+        var lengths = new int[dimensions];
+        for (var d = 0; d < dimensions; d++)
+        {
+            lengths[d] = System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(binary[(12 + (8 * d))..]);
+        }
+
+        var at = 12 + (8 * dimensions);
+        return dimensions == 0 ? [] : Level(binary, lengths, 0, ref at);
+    }
+
+    private static object?[] Level(ReadOnlySpan<byte> binary, int[] lengths, int dimension, ref int at)
+    {
+        var items = new object?[lengths[dimension]];
+        for (var i = 0; i < items.Length; i++)
+        {
+            if (dimension < lengths.Length - 1)
+            {
+                items[i] = Level(binary, lengths, dimension + 1, ref at);
+                continue;
+            }
+
+            var length = System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(binary[at..]);
+            at += 4;
+            if (length < 0)
+            {
+                continue;
+            }
+
+            items[i] = ReadTime(TimeSpan.FromTicks(System.Buffers.Binary.BinaryPrimitives.ReadInt64BigEndian(binary[at..]) * 10));
+            at += length;
+        }
+
+        return items;
+    }
 }

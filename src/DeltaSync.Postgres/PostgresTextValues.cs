@@ -119,7 +119,7 @@ internal static class PostgresTextValues
             "uuid" => Guid.Parse(text),
             "date" => Date(text),
             // An array element (a scalar 24:00:00 is kept as its text before this): as Npgsql reads time[] elements.
-            "time" => PgDateTimes.IsEndOfDay(text) ? TimeSpan.FromDays(1) : TimeOnly.ParseExact(text, "HH:mm:ss.FFFFFF", c),
+            "time" => PgDateTimes.IsEndOfDay(text) ? PgDateTimes.EndOfDay : TimeOnly.ParseExact(text, "HH:mm:ss.FFFFFF", c),
             "timestamptz" => Timestamp(text, withOffset: true),
             "timestamp" => Timestamp(text, withOffset: false),
             _ => text, // text, varchar, bpchar, name, json, jsonb

@@ -30,9 +30,15 @@ internal static class PostgresValues
         if (column.IsArray)
         {
             // time[] as TimeSpans, which hold 24:00:00 (Npgsql reads its elements as TimeOnly, which does not).
-            return Normalize(column.BaseType == "time" && reader.GetDataTypeName(ordinal) is "time[]" or "time without time zone[]"
-                ? TimeArray(() => reader.GetFieldValue<TimeSpan?[]>(ordinal), () => reader.GetValue(ordinal))
-                : reader.GetValue(ordinal));
+            if (column.BaseType == "time" && reader.GetDataTypeName(ordinal) is "time[]" or "time without time zone[]")
+            {
+                using var stream = reader.GetStream(ordinal);
+                using var bytes = new MemoryStream();
+                stream.CopyTo(bytes);
+                return PgDateTimes.ReadTimeArray(bytes.ToArray());
+            }
+
+            return Normalize(reader.GetValue(ordinal));
         }
 
         return column.BaseType switch
@@ -77,9 +83,18 @@ internal static class PostgresValues
 
         if (column.IsArray)
         {
-            return Normalize(column.BaseType == "time"
-                ? await value.Get<TimeSpan?[]>(cancellationToken).ConfigureAwait(false)
-                : await value.Get<object>(cancellationToken).ConfigureAwait(false));
+            if (column.BaseType == "time")
+            {
+                var binary = new byte[value.Length];
+                await using (var stream = value.GetStream())
+                {
+                    await stream.ReadExactlyAsync(binary, cancellationToken).ConfigureAwait(false);
+                }
+
+                return PgDateTimes.ReadTimeArray(binary);
+            }
+
+            return Normalize(await value.Get<object>(cancellationToken).ConfigureAwait(false));
         }
 
         return column.BaseType switch
@@ -319,19 +334,6 @@ internal static class PostgresValues
             : throw new FormatException(problem),
     };
 
-    /// <summary>A one-dimensional time[] as TimeSpans; more dimensions as Npgsql reads them.</summary>
-    private static object TimeArray(Func<TimeSpan?[]> spans, Func<object> other)
-    {
-        try
-        {
-            return spans();
-        }
-        catch (InvalidCastException)
-        {
-            return other();
-        }
-    }
-
     private static TimeSpan? TimeSpanOf(object? value) => value switch
     {
         null or DBNull => null,
@@ -363,7 +365,8 @@ internal static class PostgresValues
             lengths.Add(a.Length);
         }
 
-        var grid = Array.CreateInstance(ElementType(baseType), [.. lengths]);
+        // time as TimeSpans, which hold 24:00:00 (as one dimension does).
+        var grid = Array.CreateInstance(baseType == "time" ? typeof(TimeSpan?) : ElementType(baseType), [.. lengths]);
         Fill(grid, nested, 0, new int[lengths.Count], baseType);
         return grid;
     }
@@ -385,7 +388,7 @@ internal static class PostgresValues
             }
             else
             {
-                grid.SetValue(item is Array and not byte[] ? throw new FormatException("a multi-dimensional array's sub-arrays must all have the same depth") : ToScalar(item, baseType), index);
+                grid.SetValue(item is Array and not byte[] ? throw new FormatException("a multi-dimensional array's sub-arrays must all have the same depth") : baseType == "time" ? TimeSpanOf(item) : ToScalar(item, baseType), index);
             }
         }
     }

@@ -237,6 +237,32 @@ public sealed class PostgresValueFidelityTests
     }
 
     /// <summary>
+    /// A multi-dimensional <c>time[]</c>, with and without 24:00:00: the log in binary failed the table on any of them
+    /// (read as a one-dimensional TimeSpan array), the table read on one holding 24:00:00, and the write of one holding it.
+    /// </summary>
+    [Theory]
+    [InlineData("polling", "", "")]
+    [InlineData("changelog", Wal, "")]
+    [InlineData("changelog", Wal, ", addr inet")]
+    public async Task Multi_dimensional_time_arrays_arrive_with_the_end_of_a_day(string method, string blocks, string extra)
+    {
+        await using var w = await PgSyncWorkspace.CreateAsync();
+        await w.Source.ExecuteAsync("CREATE TABLE shifts (id int PRIMARY KEY, s time[]" + extra + ");");
+        await w.Source.ExecuteAsync("INSERT INTO shifts (id, s) VALUES (1, '{08:00}');");
+        var config = w.Config($"{{name: shifts, cdc_method: {method}}}", blocks: blocks);
+        await w.RunCompletedAsync(config);
+
+        await w.Source.ExecuteAsync("""
+            INSERT INTO shifts (id, s) VALUES (2, '{{08:00,12:00},{13:00,17:00.5}}'), (3, '{{08:00,24:00},{NULL,00:00}}');
+            UPDATE shifts SET s = '{{{24:00}}}' WHERE id = 1;
+            """);
+        var report = await w.RunCompletedAsync(config);
+        Assert.Equal(3, PgSyncWorkspace.Writes(report));
+        await w.AssertSameAsync("SELECT id, s::text, array_ndims(s) FROM shifts ORDER BY id");
+        Assert.Equal(0, PgSyncWorkspace.Writes(await w.RunCompletedAsync(config)));
+    }
+
+    /// <summary>
     /// A source table in another schema, with columns of the source's own enum, domain and composite types (and an array
     /// of one) that the destination lacks: the schema is created, such columns are created as text with a note, and the
     /// values arrive as their text (creating the table failed on every run: schema or type "does not exist").
