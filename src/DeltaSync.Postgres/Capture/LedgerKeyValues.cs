@@ -17,7 +17,8 @@ namespace DeltaSync.Postgres.Capture;
 /// <item>Entries that versions before 2026-12-07 wrote are left out: their keys were culture text without fractions of
 /// a second (<c>03/01/2024 05:00:00</c>, <c>10:00</c>), match no key read today, and would have become deletes of live
 /// rows. A row deleted at the source before the first pass of this version therefore stays at the destination until
-/// <c>deltasync reconcile</c>, which compares the table itself, removes it.</item>
+/// <c>deltasync reconcile</c>, which compares the table itself, removes it (at a PostgreSQL destination: a SQLite one
+/// computes no key-range digests, and the row must be deleted by hand).</item>
 /// </list>
 /// </summary>
 internal static class LedgerKeyValues

@@ -131,8 +131,23 @@ internal sealed class PostgresRangeDigests : IRangeDigests
         return values;
     }
 
-    private static string Term(ColumnSchema column) =>
-        column.Kind == DataKind.Text ? $"{PostgresSql.Quote(column.Name)} COLLATE \"C\"" : PostgresSql.Quote(column.Name);
+    /// <summary>
+    /// A key column as ranges order and compare it: strings byte-wise (<c>COLLATE "C"</c>); other types of the text kind
+    /// (time, inet, an enum…), which take no collation, by their text the same way, as their ledger keys order.
+    /// </summary>
+    private static string Term(ColumnSchema column)
+    {
+        if (column.Kind != DataKind.Text)
+        {
+            return PostgresSql.Quote(column.Name);
+        }
+
+        var declared = column.DeclaredType.ToLowerInvariant();
+        var isString = declared.StartsWith("text", StringComparison.Ordinal) || declared.StartsWith("character", StringComparison.Ordinal)
+            || declared.StartsWith("varchar", StringComparison.Ordinal) || declared.StartsWith("char", StringComparison.Ordinal)
+            || declared.StartsWith("bpchar", StringComparison.Ordinal) || declared is "name" or "citext";
+        return isString ? $"{PostgresSql.Quote(column.Name)} COLLATE \"C\"" : $"({PostgresSql.Quote(column.Name)}::text COLLATE \"C\")";
+    }
 
     private string Where(KeyRange range)
     {

@@ -108,6 +108,30 @@ public sealed class RangeReconciliationTests
         await w.AssertSameAsync("""SELECT code, n, v FROM sales."Order Items" ORDER BY n""");
     }
 
+    /// <summary>
+    /// Keys of types that take no collation (time, inet) are reconciled: ranges compared them with <c>COLLATE "C"</c>,
+    /// which PostgreSQL refuses for them, so the table failed.
+    /// </summary>
+    [Theory]
+    [InlineData("time", "time '00:00' + g * interval '7 minutes 0.5 seconds'", "'00:07:00.5'", "'00:14:01'")]
+    [InlineData("inet", "('10.0.' || (g / 256) || '.' || (g % 256))::inet", "'10.0.0.7'", "'10.0.1.3'")]
+    public async Task Keys_of_types_without_a_collation_are_reconciled(string type, string key, string edited, string deleted)
+    {
+        await using var w = await PgSyncWorkspace.CreateAsync();
+        await w.Source.ExecuteAsync($"""
+            CREATE TABLE keyed (id {type} PRIMARY KEY, v text, updated_at timestamptz NOT NULL DEFAULT now() - interval '1 day');
+            INSERT INTO keyed (id, v) SELECT {key}, 'v' FROM generate_series(1, 300) g;
+            """);
+        var config = w.Config("{name: keyed, cdc_method: timestamp}", blocks: "cdc: {hybrid: {ranges: 4, leaf_rows: 8}}");
+        await w.RunCompletedAsync(config);
+        await w.Destination.ExecuteAsync($"UPDATE keyed SET v = 'drift' WHERE id = {edited}; DELETE FROM keyed WHERE id = {deleted}");
+
+        var report = await w.RunCompletedAsync(config, reconcile: true);
+
+        Assert.Equal(2, Figures(report).RowsUpserted);
+        await w.AssertSameAsync("SELECT id::text, v FROM keyed ORDER BY id");
+    }
+
     private static ReconciliationReport Figures(SyncReport report)
     {
         var figures = report.Tables.Single().Reconciliation;
