@@ -182,5 +182,6 @@ internal static class PostgresCatalog
             key)
         {
             Dialect = "postgresql",
+            SourceTable = table.QualifiedName,
         };
 }

@@ -32,6 +32,13 @@ public sealed class TableSchema
     /// kind keeps the declared types as they are, another maps them by <see cref="ColumnSchema.Kind"/>.</summary>
     public string Dialect { get; init; } = "";
 
+    /// <summary>
+    /// The source's own full name for the table where <see cref="Name"/> alone does not tell tables apart (PostgreSQL:
+    /// <c>sales.items</c> and <c>public.items</c> are both <c>items</c>); a connector keys what it keeps per table by
+    /// it. Null where the name is enough.
+    /// </summary>
+    public string? SourceTable { get; init; }
+
     public IReadOnlyList<ColumnSchema> Columns { get; }
 
     /// <summary>Primary key column names, in key order.</summary>

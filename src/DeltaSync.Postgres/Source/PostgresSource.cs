@@ -20,6 +20,7 @@ internal sealed class PostgresSource : ISource
     private readonly NpgsqlDataSource _data;
     private readonly string _connection;
     private readonly IClock _clock;
+    /// <summary>Described tables by their qualified name (two schemas may each have an <c>items</c>).</summary>
     private readonly ConcurrentDictionary<string, PgTable> _tables = new(StringComparer.Ordinal);
     private readonly WalStreams _streams;
     private ConnectionWarmUp? _warmUp;
@@ -46,12 +47,14 @@ internal sealed class PostgresSource : ISource
     public IReadOnlyCollection<CdcMethod> SupportedMethods { get; } =
         [CdcMethod.Timestamp, CdcMethod.Version, CdcMethod.Polling, CdcMethod.Changelog, CdcMethod.Trigger];
 
+    private static string Key(TableSchema schema) => schema.SourceTable ?? schema.Name;
+
     public async Task<TableSchema> DescribeTableAsync(TableOptions table, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(table);
         await using var connection = await PostgresConnectionFactory.OpenAsync(_data, "source", cancellationToken).ConfigureAwait(false);
         var (pg, schema) = await PostgresCatalog.DescribeAsync(connection, table, "source", cancellationToken).ConfigureAwait(false);
-        _tables[schema.Name] = pg;
+        _tables[Key(schema)] = pg;
         return schema;
     }
 
@@ -67,7 +70,7 @@ internal sealed class PostgresSource : ISource
     {
         ArgumentNullException.ThrowIfNull(request);
         var plan = request.Plan;
-        if (!_tables.TryGetValue(request.Schema.Name, out var table))
+        if (!_tables.TryGetValue(Key(request.Schema), out var table))
         {
             throw new InvalidOperationException($"table '{plan.Table}' was not described before its capture was created");
         }
@@ -96,7 +99,7 @@ internal sealed class PostgresSource : ISource
     /// </summary>
     internal PostgresSnapshotCopy? SnapshotCopy(CaptureRequest request, out string reason)
     {
-        if (!_tables.TryGetValue(request.Schema.Name, out var table))
+        if (!_tables.TryGetValue(Key(request.Schema), out var table))
         {
             reason = "the table was not described";
             return null;
@@ -142,7 +145,7 @@ internal sealed class PostgresSource : ISource
         ArgumentNullException.ThrowIfNull(schema);
         // The described table's qualified name: the schema's name alone is the table's, which outside the search path
         // (sales."Order Items") matched nothing, so such tables fell back to streaming every row.
-        var name = _tables.TryGetValue(schema.Name, out var table) ? table.QualifiedName : schema.Name;
+        var name = _tables.TryGetValue(Key(schema), out var table) ? table.QualifiedName : schema.Name;
         var connection = await PostgresConnectionFactory.OpenAsync(_data, "source", cancellationToken).ConfigureAwait(false);
         return await Reconcile.PostgresRangeDigests.OpenAsync(connection, name, schema, cancellationToken).ConfigureAwait(false);
     }
@@ -151,7 +154,7 @@ internal sealed class PostgresSource : ISource
     {
         ArgumentNullException.ThrowIfNull(schema);
         ArgumentNullException.ThrowIfNull(keys);
-        if (!_tables.TryGetValue(schema.Name, out var table))
+        if (!_tables.TryGetValue(Key(schema), out var table))
         {
             throw new InvalidOperationException($"table '{schema.Name}' was not described before its rows were read");
         }

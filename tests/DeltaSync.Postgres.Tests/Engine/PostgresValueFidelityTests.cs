@@ -296,6 +296,33 @@ public sealed class PostgresValueFidelityTests
         Assert.Equal(0, PgSyncWorkspace.Writes(await w.RunCompletedAsync(config)));
     }
 
+    /// <summary>
+    /// Two tables of one name in different schemas are two tables: the source kept what it described by bare name, so
+    /// the second described replaced the first, and <c>public.items</c> at the destination received <c>archive.items</c>'s rows.
+    /// </summary>
+    [Theory]
+    [InlineData("polling", "")]
+    [InlineData("timestamp", "")]
+    [InlineData("changelog", Wal)]
+    public async Task Tables_of_one_name_in_two_schemas_each_get_their_own_rows(string method, string blocks)
+    {
+        await using var w = await PgSyncWorkspace.CreateAsync();
+        await w.Source.ExecuteAsync("""
+            CREATE SCHEMA archive;
+            CREATE TABLE items (id int PRIMARY KEY, v text, updated_at timestamptz NOT NULL DEFAULT now());
+            CREATE TABLE archive.items (id int PRIMARY KEY, v text, w int, updated_at timestamptz NOT NULL DEFAULT now());
+            INSERT INTO items (id, v) SELECT g, 'public' FROM generate_series(1, 5) g;
+            INSERT INTO archive.items (id, v, w) SELECT g, 'archive', g FROM generate_series(1, 3) g;
+            """);
+        var config = w.Config($"{{name: items, cdc_method: {method}}}, {{name: archive.items, cdc_method: {method}}}", blocks: blocks);
+        await w.RunCompletedAsync(config);
+        await w.Source.ExecuteAsync("UPDATE items SET v = 'public2', updated_at = now() WHERE id = 1; UPDATE archive.items SET v = 'archive2', updated_at = now() WHERE id = 2");
+        await w.RunCompletedAsync(config);
+
+        await w.AssertSameAsync("SELECT id, v FROM items ORDER BY id");
+        await w.AssertSameAsync("SELECT id, v, w FROM archive.items ORDER BY id");
+    }
+
     /// <summary>Every natively mapped type, beside an inet column that makes the table's log come as text.</summary>
     private const string NativeColumns = """
         CREATE TABLE mixed (
