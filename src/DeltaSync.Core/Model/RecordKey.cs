@@ -32,6 +32,17 @@ public sealed class RecordKey : IEquatable<RecordKey>, IComparable<RecordKey>
 
     public static RecordKey FromEncoded(byte[] encoded) => new(KeyEncoding.Decode(encoded), encoded);
 
+    /// <summary>
+    /// This key with its values in another form that encodes to the same bytes — a connector's own types for values
+    /// the ledger decoded as text or bytes (a timestamp, a uuid) — keeping the encoding instead of computing it again.
+    /// </summary>
+    public RecordKey WithValues(object?[] values)
+    {
+        ArgumentNullException.ThrowIfNull(values);
+        System.Diagnostics.Debug.Assert(KeyEncoding.Encode(values).AsSpan().SequenceEqual(Encoded), "the values must encode to this key's bytes");
+        return new RecordKey(values, Encoded);
+    }
+
     /// <summary>The record id as reports show it: the key value, or the values joined by '|'.</summary>
     public override string ToString()
     {

@@ -66,18 +66,20 @@ internal static class LedgerKeyValues
         await foreach (var entry in entries.WithCancellation(cancellationToken).ConfigureAwait(false))
         {
             var values = entry.Key.Values;
-            if (Enumerable.Range(0, Math.Min(types.Length, values.Count)).Any(i => types[i] is not null and not "uuid" && IsLegacy(values[i])))
-            {
-                continue;
-            }
-
             var typed = new object?[values.Count];
-            for (var i = 0; i < typed.Length; i++)
+            var legacy = false;
+            for (var i = 0; i < typed.Length && !legacy; i++)
             {
-                typed[i] = i < types.Length && types[i] is { } type ? Typed(values[i], type) : values[i];
+                var type = i < types.Length ? types[i] : null;
+                legacy = type is not null and not "uuid" && IsLegacy(values[i]);
+                typed[i] = type is null ? values[i] : Typed(values[i], type);
             }
 
-            yield return entry with { Key = new RecordKey(typed) };
+            if (!legacy)
+            {
+                // The typed values encode to the entry's bytes: its key's encoding is kept, not computed again per entry.
+                yield return entry with { Key = entry.Key.WithValues(typed) };
+            }
         }
     }
 }

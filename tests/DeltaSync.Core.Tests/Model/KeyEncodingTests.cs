@@ -84,6 +84,23 @@ public sealed class KeyEncodingTests
         Assert.Equal([keys[3], keys[2], keys[1], keys[0]], sorted);
     }
 
+    [Fact]
+    public void Date_time_and_uuid_keys_decode_to_text_and_bytes_and_take_their_typed_values_back_with_the_same_encoding()
+    {
+        var at = new DateTime(2024, 1, 1, 0, 0, 0, DateTimeKind.Utc).AddTicks(2_500_000);
+        var id = Guid.Parse("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11");
+        var original = new RecordKey([at, new DateOnly(2024, 2, 29), new TimeOnly(10, 0, 30), id]);
+
+        var decoded = RecordKey.FromEncoded(original.Encoded);
+        Assert.Equal(["2024-01-01T00:00:00.2500000", "2024-02-29", "10:00:30.0000000"], decoded.Values.Take(3));
+        Assert.Equal(id.ToByteArray(bigEndian: true), decoded.Values[3]);
+
+        var typed = decoded.WithValues([at, new DateOnly(2024, 2, 29), new TimeOnly(10, 0, 30), id]);
+        Assert.Same(decoded.Encoded, typed.Encoded);
+        Assert.Equal(original, typed);
+        Assert.Equal(at, typed.Values[0]);
+    }
+
     private static bool SameType(object? expected, object? actual) => expected?.GetType() == actual?.GetType();
 }
 
