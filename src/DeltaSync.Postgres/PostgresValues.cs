@@ -33,9 +33,9 @@ internal static class PostgresValues
             if (column.BaseType == "time" && reader.GetDataTypeName(ordinal) is "time[]" or "time without time zone[]")
             {
                 using var stream = reader.GetStream(ordinal);
-                using var bytes = new MemoryStream();
-                stream.CopyTo(bytes);
-                return PgDateTimes.ReadTimeArray(bytes.ToArray());
+                var binary = new byte[stream.Length];
+                stream.ReadExactly(binary);
+                return PgDateTimes.ReadTimeArray(binary);
             }
 
             return Normalize(reader.GetValue(ordinal));
