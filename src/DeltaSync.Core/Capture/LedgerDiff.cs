@@ -90,18 +90,27 @@ public static class LedgerDiff
     /// pass, moves it on (a pass cut short is redone, the ledger keeps it idempotent). <paramref name="ledgerFilter"/>
     /// leaves out entries the source's connector knows cannot match a row read today.
     /// </summary>
-    public static async IAsyncEnumerable<ChangeBatch> PassAsync(
+    public static IAsyncEnumerable<ChangeBatch> PassAsync(
         IAsyncEnumerable<ChangeEvent> sourceRows,
         Connectors.CaptureRequest request,
         DiffMode mode,
         NodaTime.Instant now,
-        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken,
+        CancellationToken cancellationToken,
         Func<IAsyncEnumerable<LedgerEntry>, IAsyncEnumerable<LedgerEntry>>? ledgerFilter = null)
     {
         ArgumentNullException.ThrowIfNull(request);
-        var pass = new Position(ScanKind, now.ToUnixTimeMilliseconds().ToString(System.Globalization.CultureInfo.InvariantCulture));
         var entries = request.Ledger.ScanAsync(request.Scope, cancellationToken);
         var changes = DiffAsync(sourceRows, ledgerFilter is null ? entries : ledgerFilter(entries), mode, request.Schema.Name, request.Plan.SourceName, cancellationToken);
+        return BatchesAsync(changes, request, now, cancellationToken);
+    }
+
+    private static async IAsyncEnumerable<ChangeBatch> BatchesAsync(
+        IAsyncEnumerable<ChangeEvent> changes,
+        Connectors.CaptureRequest request,
+        NodaTime.Instant now,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var pass = new Position(ScanKind, now.ToUnixTimeMilliseconds().ToString(System.Globalization.CultureInfo.InvariantCulture));
         var batch = new List<ChangeEvent>(request.BatchSize);
         await foreach (var change in changes.ConfigureAwait(false))
         {
@@ -114,6 +123,24 @@ public static class LedgerDiff
         }
 
         yield return new ChangeBatch(request.Schema, batch, pass);
+    }
+
+    /// <summary>
+    /// A diff pass whose changes <paramref name="changes"/> makes itself from the stream's ledger (filtered by
+    /// <paramref name="ledgerFilter"/>), cut into batches as <see cref="PassAsync(IAsyncEnumerable{ChangeEvent}, Connectors.CaptureRequest, DiffMode, NodaTime.Instant, CancellationToken, Func{IAsyncEnumerable{LedgerEntry}, IAsyncEnumerable{LedgerEntry}}?)"/>
+    /// does: a source that compares by its own digests first and reads whole rows only for what differs.
+    /// </summary>
+    public static IAsyncEnumerable<ChangeBatch> PassAsync(
+        Func<IAsyncEnumerable<LedgerEntry>, CancellationToken, IAsyncEnumerable<ChangeEvent>> changes,
+        Connectors.CaptureRequest request,
+        NodaTime.Instant now,
+        CancellationToken cancellationToken,
+        Func<IAsyncEnumerable<LedgerEntry>, IAsyncEnumerable<LedgerEntry>>? ledgerFilter = null)
+    {
+        ArgumentNullException.ThrowIfNull(changes);
+        ArgumentNullException.ThrowIfNull(request);
+        var entries = request.Ledger.ScanAsync(request.Scope, cancellationToken);
+        return BatchesAsync(changes(ledgerFilter is null ? entries : ledgerFilter(entries), cancellationToken), request, now, cancellationToken);
     }
 
     private static bool Changed(LedgerEntry entry, ChangeEvent row, DiffMode mode) => mode switch

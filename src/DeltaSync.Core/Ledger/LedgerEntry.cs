@@ -24,11 +24,13 @@ public sealed record LedgerEntry(RecordKey Key, Position Position, Instant? Comm
 
     /// <summary>
     /// Whether <paramref name="change"/>'s row is the content this entry records as applied, by whichever hash the entry
-    /// holds. A change without a source digest never matches a digest entry: it is applied once more (idempotently).
+    /// holds. A change without a source digest never matches a digest entry: it is applied once more (idempotently); a
+    /// change without values (a digest alone) never matches an entry of the engine's hash.
     /// </summary>
     public bool HasContentOf(ChangeEvent change)
     {
         ArgumentNullException.ThrowIfNull(change);
-        return HashIsSourceDigest ? change.SourceDigest == RowHash : change.RowHash == RowHash;
+        // A change without values (a key and digest only, compared before the row is read) has no engine hash.
+        return HashIsSourceDigest ? change.SourceDigest == RowHash : change.Values is not null && change.RowHash == RowHash;
     }
 }

@@ -134,6 +134,14 @@ public static class ChangeResolver
                     current[change.Key] = renumbered;
                     updates[change.Key] = renumbered;
                 }
+                else if (change.SourceDigest is { } digest && !entry.HashIsSourceDigest)
+                {
+                    // Unchanged, but recorded by the engine's hash: the entry takes the source's digest, which is what a
+                    // pass comparing by digests alone reads next time (else it would read this row in full every pass).
+                    var digested = entry with { RowHash = digest, HashIsSourceDigest = true };
+                    current[change.Key] = digested;
+                    updates[change.Key] = digested;
+                }
 
                 continue;
             }
@@ -145,7 +153,12 @@ public static class ChangeResolver
 
             writes.Add(new RowWrite(entry is null || entry.Deleted ? WriteKind.Insert : WriteKind.Update, change.Key, change.Values));
             applied.Add(change);
-            var upserted = new LedgerEntry(change.Key, change.Position, change.CommitTime, change.RowHash, Deleted: false) { MergeState = entry?.MergeState };
+            // With the source's digest when the capture read one (the scope's ledger compares by it: see LedgerEntry.HasContentOf).
+            var upserted = new LedgerEntry(change.Key, change.Position, change.CommitTime, change.SourceDigest ?? change.RowHash, Deleted: false)
+            {
+                MergeState = entry?.MergeState,
+                HashIsSourceDigest = change.SourceDigest is not null,
+            };
             current[change.Key] = upserted;
             updates[change.Key] = upserted;
         }

@@ -26,13 +26,14 @@ public sealed partial class TablePipeline
         && conflicts is null
         && softDeletes is null
         && _plan.KeyMap.Count == 0
-        && (_plan.Method == CdcMethod.Timestamp || (_plan.Method == CdcMethod.Version && _plan.VersionField is null));
+        && (_plan.Method is CdcMethod.Timestamp or CdcMethod.Polling || (_plan.Method == CdcMethod.Version && _plan.VersionField is null));
 
-    // Polling and per-row versions (version_field) read every row on every pass and compare it with the ledger. After
-    // a bulk load the ledger holds the source's row digests, which those captures would have to compute for every row
-    // of every pass until each row is rewritten (about 1.2 s per million rows each pass, measured): slower for good on
-    // a table that rarely changes. So they load through the pipeline, with the engine's own row hash. A timestamp or
-    // sequence cursor re-reads only what changed (and its lookback), so the digests cost nothing worth noticing.
+    // After a bulk load the ledger holds the source's row digests. A timestamp or sequence cursor re-reads only what
+    // changed (and its lookback), so computing digests for those rows costs nothing worth noticing. Polling compares
+    // every row on every pass: over such a ledger its passes read only keys and the source's digests, and whole rows
+    // only where they differ (PostgreSQL), which is cheaper than reading and hashing every row. Per-row versions
+    // (version_field) compare versions first and would have to read every row's digest too, so they load through the
+    // pipeline, with the engine's own row hash.
 
     /// <returns>
     /// Whether the destination loaded the whole table (the pass is complete). When it loaded only part of it (a chunked

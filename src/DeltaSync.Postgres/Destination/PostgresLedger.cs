@@ -290,7 +290,7 @@ internal sealed class PostgresLedger : ILedger
         }
 
         await using (var importer = await connection.BeginBinaryImportAsync(
-            $"COPY {target} (scope_id, key, position, commit_us, row_hash, deleted) FROM STDIN (FORMAT BINARY)", cancellationToken).ConfigureAwait(false))
+            $"COPY {target} (scope_id, key, position, commit_us, row_hash, deleted, source_digest) FROM STDIN (FORMAT BINARY)", cancellationToken).ConfigureAwait(false))
         {
             WriteRows(importer, scopeId, entries);
             await importer.CompleteAsync(cancellationToken).ConfigureAwait(false);
@@ -299,9 +299,9 @@ internal sealed class PostgresLedger : ILedger
         if (!allAbove)
         {
             await using var merge = new NpgsqlCommand(
-                $"INSERT INTO {Table} (scope_id, key, position, commit_us, row_hash, deleted) " +
-                "SELECT scope_id, key, position, commit_us, row_hash, deleted FROM pg_temp.deltasync_ledger_stage ON CONFLICT (scope_id, key) DO UPDATE SET " +
-                "position = excluded.position, commit_us = excluded.commit_us, row_hash = excluded.row_hash, deleted = excluded.deleted, source_digest = NULL",
+                $"INSERT INTO {Table} (scope_id, key, position, commit_us, row_hash, deleted, source_digest) " +
+                "SELECT scope_id, key, position, commit_us, row_hash, deleted, source_digest FROM pg_temp.deltasync_ledger_stage ON CONFLICT (scope_id, key) DO UPDATE SET " +
+                "position = excluded.position, commit_us = excluded.commit_us, row_hash = excluded.row_hash, deleted = excluded.deleted, source_digest = excluded.source_digest",
                 connection);
             await merge.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
@@ -339,6 +339,14 @@ internal sealed class PostgresLedger : ILedger
 
             importer.Write(e.RowHash, NpgsqlDbType.Bigint);
             importer.Write(e.Deleted, NpgsqlDbType.Boolean);
+            if (e.HashIsSourceDigest && !e.Deleted)
+            {
+                importer.Write(true, NpgsqlDbType.Boolean);
+            }
+            else
+            {
+                importer.WriteNull();
+            }
         }
     }
 

@@ -54,20 +54,60 @@ internal sealed class PostgresRowMapper
                 text.Append(", ");
             }
 
-            if (column.IsVirtual)
-            {
-                text.Append("NULL::text");
-                continue;
-            }
-
-            text.Append(alias is null ? "" : alias + ".").Append(PostgresSql.Quote(column.Name));
-            if (SelectedAsText(column))
-            {
-                text.Append("::text");
-            }
+            text.Append(Selected(column, alias));
         }
 
         return text.ToString();
+    }
+
+    /// <summary>One column as <see cref="SelectList(string?)"/> selects it.</summary>
+    private static string Selected(PgColumn column, string? alias) =>
+        column.IsVirtual ? "NULL::text"
+        : (alias is null ? "" : alias + ".") + PostgresSql.Quote(column.Name) + (SelectedAsText(column) ? "::text" : "");
+
+    /// <summary>The key columns only, selected as <see cref="SelectList(string?)"/> selects them (read by <see cref="ReadKey"/>).</summary>
+    public string KeySelectList() => string.Join(", ", _schema.PrimaryKey.Select(k => Selected(Column(k), null)));
+
+    /// <summary>The key a <see cref="KeySelectList"/> put first in the row: the same values a full row's key has.</summary>
+    public RecordKey ReadKey(NpgsqlDataReader reader)
+    {
+        var key = _schema.PrimaryKey;
+        var values = new object?[key.Count];
+        for (var i = 0; i < values.Length; i++)
+        {
+            values[i] = PostgresValues.Read(reader, i, Column(key[i]));
+        }
+
+        return new RecordKey(values);
+    }
+
+    /// <summary>
+    /// The rows of a list of keys, in the list's order: <c>SELECT cols{extra} FROM unnest($1::text[], …) WITH ORDINALITY
+    /// AS k(k0, …, n) JOIN table t …</c>. The keys travel as text arrays (whatever their portable form, bound by
+    /// <see cref="AddKeyParameters"/>) and are cast to each key column's declared type in SQL, so a uuid, a timestamp or
+    /// a numeric key matches as the table stores it. <paramref name="keepMissing"/> keeps a row of NULLs for a key
+    /// without a row (a LEFT JOIN); <c>k.k0</c>… are the keys as sent.
+    /// </summary>
+    public string RowsByKeySql(Func<IReadOnlyList<string>, string> extra, bool keepMissing)
+    {
+        var keyColumns = _schema.PrimaryKey.Select(Column).ToList();
+        var names = keyColumns.Select((_, i) => "k" + i.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToList();
+        var cast = keyColumns.Select((c, i) => c.BaseType == "bytea" && !c.IsArray ? $"decode(k.{names[i]}, 'base64')" : $"CAST(k.{names[i]} AS {c.CastType})").ToList();
+        var join = string.Join(" AND ", keyColumns.Select((c, i) => $"t.{PostgresSql.Quote(c.Name)} = {cast[i]}"));
+        var arrays = string.Join(", ", names.Select((_, i) => "$" + (i + 1).ToString(System.Globalization.CultureInfo.InvariantCulture) + "::text[]"));
+        return $"SELECT {SelectList("t")}{extra(cast)} " +
+            $"FROM unnest({arrays}) WITH ORDINALITY AS k({string.Join(", ", names)}, n) " +
+            $"{(keepMissing ? "LEFT JOIN" : "JOIN")} {_table.QualifiedName} t ON {join} ORDER BY k.n";
+    }
+
+    /// <summary>Binds <paramref name="keys"/> as the text arrays <see cref="RowsByKeySql"/> reads (one per key column).</summary>
+    public void AddKeyParameters(NpgsqlCommand command, IReadOnlyList<RecordKey> keys)
+    {
+        for (var i = 0; i < _schema.PrimaryKey.Count; i++)
+        {
+            var column = i;
+            command.Parameters.Add(new NpgsqlParameter { Value = keys.Select(k => PortableValue.ToText(k.Values[column])).ToArray(), NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Text });
+        }
     }
 
     /// <summary>The table's columns as stored (no casts), for a binary pass-through of a table whose columns are all native.</summary>

@@ -135,11 +135,6 @@ internal sealed class PostgresSource : ISource
             : Task.FromResult<string?>(null);
     }
 
-    /// <summary>
-    /// One statement for every key: the keys arrive as text arrays (whatever their portable form) and are cast to each
-    /// key column's declared type in SQL, so a uuid, a timestamp or a numeric key matches as the table stores it; the
-    /// cast key is read back too, in the source's own values, for the keys that no longer have a row.
-    /// </summary>
     public async Task<IRangeDigests?> OpenRangeDigestsAsync(TableSchema schema, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(schema);
@@ -150,6 +145,7 @@ internal sealed class PostgresSource : ISource
         return await Reconcile.PostgresRangeDigests.OpenAsync(connection, name, schema, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>One statement for every key (<see cref="PostgresRowMapper.RowsByKeySql"/>).</summary>
     public async Task<IReadOnlyList<KeyedRow>> ReadRowsAsync(TableSchema schema, IReadOnlyList<RecordKey> keys, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(schema);
@@ -166,21 +162,14 @@ internal sealed class PostgresSource : ISource
         }
 
         var keyColumns = schema.PrimaryKey.Select(mapper.Column).ToList();
-        var names = keyColumns.Select((_, i) => "k" + i.ToString(CultureInfo.InvariantCulture)).ToList();
-        var cast = keyColumns.Select((c, i) => c.BaseType == "bytea" && !c.IsArray ? $"decode(k.{names[i]}, 'base64')" : $"CAST(k.{names[i]} AS {c.CastType})").ToList();
-        var join = string.Join(" AND ", keyColumns.Select((c, i) => $"t.{PostgresSql.Quote(c.Name)} = {cast[i]}"));
-        var readBack = string.Join(", ", keyColumns.Select((c, i) => PostgresRowMapper.SelectedAsText(c) ? cast[i] + "::text" : cast[i]));
-        var arrays = string.Join(", ", names.Select((_, i) => "$" + (i + 1).ToString(CultureInfo.InvariantCulture) + "::text[]"));
-        var sql = $"SELECT {mapper.SelectList("t")}, {readBack}, t.{PostgresSql.Quote(keyColumns[0].Name)} IS NOT NULL " +
-            $"FROM unnest({arrays}) WITH ORDINALITY AS k({string.Join(", ", names)}, n) " +
-            $"LEFT JOIN {table.QualifiedName} t ON {join} ORDER BY k.n";
+        // The cast key is read back too, in the source's own values, for the keys that no longer have a row.
+        var sql = mapper.RowsByKeySql(
+            cast => ", " + string.Join(", ", keyColumns.Select((c, i) => PostgresRowMapper.SelectedAsText(c) ? cast[i] + "::text" : cast[i])) +
+                $", t.{PostgresSql.Quote(keyColumns[0].Name)} IS NOT NULL",
+            keepMissing: true);
         await using var connection = await PostgresConnectionFactory.OpenAsync(_data, "source", cancellationToken).ConfigureAwait(false);
         await using var command = new NpgsqlCommand(sql, connection);
-        for (var i = 0; i < keyColumns.Count; i++)
-        {
-            var column = i;
-            command.Parameters.Add(new NpgsqlParameter { Value = keys.Select(k => PortableValue.ToText(k.Values[column])).ToArray(), NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Text });
-        }
+        mapper.AddKeyParameters(command, keys);
 
         var rows = new List<KeyedRow>(keys.Count);
         try

@@ -24,7 +24,7 @@ public sealed class ChangeResolverTests
     }
 
     [Fact]
-    public void A_bulk_loaded_entry_is_compared_by_the_source_digest_and_a_write_stores_the_engine_hash()
+    public void A_bulk_loaded_entry_is_compared_by_the_source_digest_and_a_write_keeps_the_digest_it_read()
     {
         var row = Row(1, "same");
         var digest = new LedgerEntry(new RecordKey([1L]), At, Commit, 4242, Deleted: false) { HashIsSourceDigest = true };
@@ -34,21 +34,40 @@ public sealed class ChangeResolverTests
         var undigested = ChangeResolver.Resolve([Upsert(row)], Ledger(digest));
 
         Assert.Empty(unchanged.Writes);
+        Assert.Empty(unchanged.LedgerUpdates);
         Assert.Equal(1, unchanged.Skipped);
         Assert.Equal(WriteKind.Update, Assert.Single(changed.Writes).Kind);
+        var kept = Assert.Single(changed.LedgerUpdates);
+        Assert.Equal((7L, true), (kept.RowHash, kept.HashIsSourceDigest));
+        // Read without a digest (a capture that cannot compute one): written once more, with the engine's hash.
         var rewritten = Assert.Single(undigested.LedgerUpdates);
+        Assert.Single(undigested.Writes);
         Assert.Equal(RowHash.Compute(row), rewritten.RowHash);
         Assert.False(rewritten.HashIsSourceDigest);
     }
 
     [Fact]
-    public void An_engine_hash_entry_ignores_source_digests()
+    public void An_unchanged_row_recorded_by_the_engine_hash_takes_the_source_digest_without_a_write()
     {
         var row = Row(1, "same");
 
-        var resolved = ChangeResolver.Resolve([Upsert(row) with { SourceDigest = RowHash.Compute(Row(1, "other")) }], Ledger(Applied(row)));
+        var resolved = ChangeResolver.Resolve([Upsert(row) with { SourceDigest = 99 }], Ledger(Applied(row)));
 
         Assert.Empty(resolved.Writes);
+        Assert.Equal(1, resolved.Skipped);
+        var entry = Assert.Single(resolved.LedgerUpdates);
+        Assert.Equal((99L, true, false), (entry.RowHash, entry.HashIsSourceDigest, entry.Deleted));
+        Assert.Equal(Applied(row).Position, entry.Position);
+    }
+
+    [Fact]
+    public void A_key_and_digest_without_values_never_matches_an_engine_hash_entry()
+    {
+        var entry = new LedgerEntry(new RecordKey([1L]), At, Commit, 0, Deleted: false);
+        var probe = new ChangeEvent("t", new RecordKey([1L]), ChangeOperation.Upsert, null, Position.None, null, "s") { SourceDigest = 5 };
+
+        Assert.False(entry.HasContentOf(probe));
+        Assert.True((entry with { RowHash = 5, HashIsSourceDigest = true }).HasContentOf(probe));
     }
 
     [Fact]
