@@ -11,8 +11,8 @@ public sealed record LedgerEntry(RecordKey Key, Position Position, Instant? Comm
 {
     /// <summary>
     /// <see cref="RowHash"/> is the source system's own digest of the row (<see cref="ChangeEvent.SourceDigest"/>), not the
-    /// engine's <see cref="Ledger.RowHash"/>: written by a bulk load that built the ledger inside the destination, where
-    /// the engine's hash cannot be computed. The next write of the record stores the engine's hash again.
+    /// engine's <see cref="Ledger.RowHash"/>: first written by a bulk load that built the ledger inside the destination,
+    /// where the engine's hash cannot be computed; later writes keep the digest their capture read with the row.
     /// </summary>
     public bool HashIsSourceDigest { get; init; }
 

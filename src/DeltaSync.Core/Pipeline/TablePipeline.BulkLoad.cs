@@ -12,7 +12,7 @@ namespace DeltaSync.Core.Pipeline;
 /// <summary>
 /// The initial load a destination makes itself (<see cref="IDestination.TryBulkLoadAsync"/>): offered when the pass
 /// would snapshot the table from the start and nothing between source and destination rewrites rows — one source, no
-/// key mapping, no soft deletes, a cursor capture (timestamp, or version with a sequence_field) whose snapshot is a plain key-ordered copy. The destination decides the rest (empty table, matching types) and commits rows, ledger and checkpoint in
+/// key mapping, no soft deletes, a capture whose snapshot is a plain copy (timestamp, polling, or version with a sequence_field). The destination decides the rest (empty table, matching types) and commits rows, ledger and checkpoint in
 /// one transaction, fenced by the lease's epoch like a batch; otherwise the pipeline loads the table as always.
 /// </summary>
 public sealed partial class TablePipeline

@@ -16,11 +16,11 @@ namespace DeltaSync.Postgres.Destination;
 /// largest ledger key are known to be absent without a query (an initial snapshot in key order never asks).
 /// </summary>
 /// <remarks>
-/// <c>source_digest</c> true marks an entry written by a bulk load (<see cref="PostgresDestination.TryBulkLoadAsync"/>),
-/// which builds the ledger in SQL and cannot compute the engine's <see cref="RowHash"/> there: its <c>row_hash</c> is
-/// PostgreSQL's own digest of the row (<see cref="PostgresRowMapper.DigestSql"/>), which the captures compute for the
-/// rows they read while the scope is flagged in <c>ledger_scopes.source_digests</c>. Any write of the record stores the
-/// engine's hash again (and clears the mark).
+/// <c>source_digest</c> true marks an entry whose <c>row_hash</c> is PostgreSQL's own digest of the row
+/// (<see cref="PostgresRowMapper.DigestSql"/>) instead of the engine's <see cref="RowHash"/>: first written by a bulk
+/// load (<see cref="PostgresDestination.TryBulkLoadAsync"/>), which builds the ledger in SQL where the engine's hash
+/// cannot be computed. The captures compute the digest for the rows they read while the scope is flagged in
+/// <c>ledger_scopes.source_digests</c>, and a write keeps the digest it was read with (<see cref="LedgerEntry.HashIsSourceDigest"/>).
 /// <para>
 /// A bulk load writes no entries at all: it records a rule (<c>ledger_scopes.bulk_rows</c>, <see cref="BulkLedgerRows"/>)
 /// under which every row of the table without an entry of its own has the entry the load would have written. Look-ups
