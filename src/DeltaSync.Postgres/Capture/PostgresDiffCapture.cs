@@ -59,94 +59,85 @@ internal sealed class PostgresDiffCapture : IChangeCapture
     }
 
     /// <summary>
-    /// The digest pass, in one REPEATABLE READ snapshot: a cursor over the table's keys and row digests in key order
-    /// (<see cref="PostgresRowMapper.DigestSql"/>, computed by the server; no column value crosses the wire), merged
-    /// with the ledger; then, a batch's worth at a time, the whole rows of the keys whose digest differs from their
-    /// entry, read by key in the same snapshot. A table where nothing changed costs the client one key and one
-    /// number per row.
+    /// The digest pass: one statement streams the table's keys and row digests in key order
+    /// (<see cref="PostgresRowMapper.DigestSql"/>, computed by the server while the client merges what came before; no
+    /// column value crosses the wire), merged with the ledger; the whole rows of the keys whose digest differs from
+    /// their entry are read by key a batch at a time on a second connection. A table where nothing changed costs the
+    /// client one key and one number per row.
     /// </summary>
+    /// <remarks>
+    /// The rows are read after the keys, so a row may have changed again meanwhile: it is applied as it is then, with
+    /// that digest (the ledger records what was applied). A row deleted meanwhile is not found and left to the next
+    /// pass, which no longer sees its key and deletes it.
+    /// </remarks>
     private async IAsyncEnumerable<ChangeEvent> ByDigestAsync(IAsyncEnumerable<Core.Ledger.LedgerEntry> ledger, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        await using var connection = await PostgresConnectionFactory.OpenAsync(_data, "source", cancellationToken).ConfigureAwait(false);
-        await using var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, cancellationToken).ConfigureAwait(false);
-        await using (var declare = new NpgsqlCommand(
-            $"DECLARE deltasync_digests NO SCROLL CURSOR FOR SELECT {_mapper.KeySelectList()}, {_mapper.DigestSql()} FROM {_mapper.Table.QualifiedName} ORDER BY {_mapper.KeyOrder()}",
-            connection,
-            transaction))
+        NpgsqlConnection? rows = null;
+        try
         {
-            await declare.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-        }
-
-        var changed = new List<ChangeEvent>(_request.BatchSize);
-        await foreach (var change in LedgerDiff.DiffAsync(DigestsAsync(connection, transaction, cancellationToken), ledger, DiffMode.RowHash, _request.Schema.Name, _request.Plan.SourceName, cancellationToken).ConfigureAwait(false))
-        {
-            if (change.Operation == ChangeOperation.Delete)
+            var changed = new List<ChangeEvent>(_request.BatchSize);
+            await foreach (var change in LedgerDiff.DiffAsync(DigestsAsync(cancellationToken), ledger, DiffMode.RowHash, _request.Schema.Name, _request.Plan.SourceName, cancellationToken).ConfigureAwait(false))
             {
-                yield return change;
-                continue;
+                if (change.Operation == ChangeOperation.Delete)
+                {
+                    yield return change;
+                    continue;
+                }
+
+                changed.Add(change);
+                if (changed.Count >= _request.BatchSize)
+                {
+                    rows ??= await PostgresConnectionFactory.OpenAsync(_data, "source", cancellationToken).ConfigureAwait(false);
+                    foreach (var row in await RowsAsync(rows, changed, cancellationToken).ConfigureAwait(false))
+                    {
+                        yield return row;
+                    }
+
+                    changed.Clear();
+                }
             }
 
-            changed.Add(change);
-            if (changed.Count >= _request.BatchSize)
+            if (changed.Count > 0)
             {
-                foreach (var row in await RowsAsync(connection, transaction, changed, cancellationToken).ConfigureAwait(false))
+                rows ??= await PostgresConnectionFactory.OpenAsync(_data, "source", cancellationToken).ConfigureAwait(false);
+                foreach (var row in await RowsAsync(rows, changed, cancellationToken).ConfigureAwait(false))
                 {
                     yield return row;
                 }
-
-                changed.Clear();
             }
         }
-
-        foreach (var row in await RowsAsync(connection, transaction, changed, cancellationToken).ConfigureAwait(false))
+        finally
         {
-            yield return row;
+            if (rows is not null)
+            {
+                await rows.DisposeAsync().ConfigureAwait(false);
+            }
         }
     }
 
-    /// <summary>Keys and digests from the pass's cursor, a fetch at a time (read whole, so the connection is free between fetches).</summary>
-    private async IAsyncEnumerable<ChangeEvent> DigestsAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, [EnumeratorCancellation] CancellationToken cancellationToken)
+    /// <summary>The table's keys and digests in key order, as probes: a key and a digest, no values.</summary>
+    private async IAsyncEnumerable<ChangeEvent> DigestsAsync([EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var keyCount = _request.Schema.PrimaryKey.Count;
-        var size = DigestFetch;
-        var fetched = new List<ChangeEvent>(size);
-        await using var fetch = new NpgsqlCommand($"FETCH FORWARD {size} FROM deltasync_digests", connection, transaction);
-        while (true)
+        await using var connection = await PostgresConnectionFactory.OpenAsync(_data, "source", cancellationToken).ConfigureAwait(false);
+        await using var command = new NpgsqlCommand(
+            $"SELECT {_mapper.KeySelectList()}, {_mapper.DigestSql()} FROM {_mapper.Table.QualifiedName} ORDER BY {_mapper.KeyOrder()}",
+            connection);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
-            fetched.Clear();
-            await using (var reader = await fetch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+            // Only compared with the ledger, then read in full if it differs.
+            yield return new ChangeEvent(_request.Schema.Name, _mapper.ReadKey(reader), ChangeOperation.Upsert, null, Position.None, null, _request.Plan.SourceName)
             {
-                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-                {
-                    // A probe: the key and the digest, no values (only compared with the ledger, then read in full if it differs).
-                    fetched.Add(new ChangeEvent(_request.Schema.Name, _mapper.ReadKey(reader), ChangeOperation.Upsert, null, Position.None, null, _request.Plan.SourceName)
-                    {
-                        SourceDigest = reader.GetInt64(keyCount),
-                    });
-                }
-            }
-
-            foreach (var probe in fetched)
-            {
-                yield return probe;
-            }
-
-            if (fetched.Count < size)
-            {
-                yield break;
-            }
+                SourceDigest = reader.GetInt64(keyCount),
+            };
         }
     }
 
-    /// <summary>The whole rows of <paramref name="probes"/>' keys, with their digests, in the same snapshot and order.</summary>
-    private async Task<IReadOnlyList<ChangeEvent>> RowsAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, IReadOnlyList<ChangeEvent> probes, CancellationToken cancellationToken)
+    /// <summary>The whole rows of <paramref name="probes"/>' keys that still exist, with their digests, in the same order.</summary>
+    private async Task<IReadOnlyList<ChangeEvent>> RowsAsync(NpgsqlConnection connection, IReadOnlyList<ChangeEvent> probes, CancellationToken cancellationToken)
     {
-        if (probes.Count == 0)
-        {
-            return [];
-        }
-
-        await using var command = new NpgsqlCommand(_mapper.RowsByKeySql(_ => ", " + _mapper.DigestSql("t"), keepMissing: false), connection, transaction);
+        await using var command = new NpgsqlCommand(_mapper.RowsByKeySql(_ => ", " + _mapper.DigestSql("t"), keepMissing: false), connection);
         _mapper.AddKeyParameters(command, probes.Select(p => p.Key).ToList());
         var rows = new List<ChangeEvent>(probes.Count);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
@@ -155,17 +146,8 @@ internal sealed class PostgresDiffCapture : IChangeCapture
             rows.Add(_mapper.Upsert(_mapper.ReadValues(reader), Position.None, null, _mapper.ReadDigest(reader)));
         }
 
-        if (rows.Count != probes.Count)
-        {
-            // One snapshot: a key the cursor read has its row. Anything else would be lost silently, so it is an error.
-            throw new SyncException(ErrorClass.Transient, $"table '{_request.Plan.Table}': {probes.Count - rows.Count} of {probes.Count} changed rows were not found again by key in the pass's snapshot");
-        }
-
         return rows;
     }
-
-    /// <summary>Keys and digests read per fetch of the digest pass's cursor (a batch's worth, within bounds).</summary>
-    private int DigestFetch => Math.Clamp(_request.BatchSize, 1_000, 50_000);
 
     private async IAsyncEnumerable<ChangeEvent> SourceRowsAsync([EnumeratorCancellation] CancellationToken cancellationToken)
     {

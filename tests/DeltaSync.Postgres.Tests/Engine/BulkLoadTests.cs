@@ -141,7 +141,7 @@ public sealed class BulkLoadTests
         await using var w = await PgSyncWorkspace.CreateAsync();
         await w.Source.ExecuteAsync(Items);
         await SeedAsync(w.Source, 1, 3000);
-        // 700 a batch: the pass's cursor is fetched 1,000 keys at a time, the changed rows read 700 at a time.
+        // 700 a batch: the changed rows are read by key 700 at a time.
         var config = w.Config("{name: items, cdc_method: polling}", batchSize: 700);
 
         var first = await w.RunCompletedAsync(config);
