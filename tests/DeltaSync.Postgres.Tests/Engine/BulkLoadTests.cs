@@ -184,6 +184,30 @@ public sealed class BulkLoadTests
     }
 
     [Fact]
+    public async Task A_polling_pass_by_digests_outlasts_the_sources_idle_in_transaction_timeout_while_batches_apply()
+    {
+        await using var w = await PgSyncWorkspace.CreateAsync();
+        await w.Source.ExecuteAsync(Items);
+        await SeedAsync(w.Source, 1, 3000);
+        var config = w.Config("{name: items, cdc_method: polling}", batchSize: 300);
+        Assert.Equal("binary_copy", Table(await w.RunCompletedAsync(config)).InitialLoad);
+
+        // The pass stays open at the source while the pipeline applies what it read (a slow destination here): a server
+        // that ends sessions idle in a transaction must not end the pass's (a cursor between fetches would be idle).
+        await w.Source.ExecuteAsync($"ALTER DATABASE \"{w.Source.Name}\" SET idle_in_transaction_session_timeout = '300ms'");
+        await w.Destination.ExecuteAsync("""
+            CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.002); RETURN NEW; END $$;
+            CREATE TRIGGER slow BEFORE UPDATE ON items FOR EACH ROW EXECUTE FUNCTION slow();
+            """);
+        await w.Source.ExecuteAsync("UPDATE items SET qty = -1 WHERE id <= 1500");
+
+        var changed = await w.RunCompletedAsync(config);
+
+        Assert.Equal(1500, changed.Statistics.RecordsUpdated);
+        await w.AssertSameAsync(Dump);
+    }
+
+    [Fact]
     public async Task Per_row_versions_load_through_the_pipeline_and_their_later_passes_write_nothing()
     {
         await using var w = await PgSyncWorkspace.CreateAsync();
