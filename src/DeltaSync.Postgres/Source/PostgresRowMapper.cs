@@ -71,15 +71,17 @@ internal sealed class PostgresRowMapper
     /// <summary>The key a <see cref="KeySelectList"/> put first in the row: the same values a full row's key has.</summary>
     public RecordKey ReadKey(NpgsqlDataReader reader)
     {
-        var key = _schema.PrimaryKey;
-        var values = new object?[key.Count];
+        var key = _keyColumns ??= _schema.PrimaryKey.Select(Column).ToArray();
+        var values = new object?[key.Length];
         for (var i = 0; i < values.Length; i++)
         {
-            values[i] = PostgresValues.Read(reader, i, Column(key[i]));
+            values[i] = PostgresValues.Read(reader, i, key[i]);
         }
 
         return new RecordKey(values);
     }
+
+    private PgColumn[]? _keyColumns;
 
     /// <summary>
     /// The rows of a list of keys, in the list's order: <c>SELECT cols{extra} FROM unnest($1::text[], …) WITH ORDINALITY
