@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.Json;
 using DeltaSync.Core.Model;
 using DeltaSync.Core.Time;
 using Npgsql;
@@ -191,11 +192,11 @@ internal static class PostgresValues
 
         if (column.IsArray)
         {
-            if (value is string json)
+            if (value is string text)
             {
-                // An array that travelled as JSON text (a SQLite copy of a PostgreSQL array): PostgreSQL parses the
-                // literal when the staging column casts it; send the text.
-                return json;
+                // An array that travelled as text: a JSON array (a SQLite copy of a PostgreSQL array) or an array literal.
+                // The staging column has the array's own type, so it is read into values here, like an array read.
+                value = ArrayFromText(text, column.BaseType);
             }
 
             if (value is Array nested and not byte[] && IsNested(nested))
@@ -230,6 +231,55 @@ internal static class PostgresValues
         }
 
         return ToScalar(value, column.BaseType);
+    }
+
+    /// <summary>
+    /// An array written as text: a JSON array as <see cref="PortableValue.ToJson"/> writes one (nested arrays for more
+    /// dimensions, bytea elements in base64), else a PostgreSQL array literal (<c>{a,"b c",NULL}</c>); elements as text
+    /// (numbers, booleans) for <see cref="ToScalar"/> to convert, NULL as null.
+    /// </summary>
+    private static object?[] ArrayFromText(string text, string baseType)
+    {
+        var trimmed = text.AsSpan().Trim();
+        if (trimmed.StartsWith("[", StringComparison.Ordinal) && !trimmed.Contains("]={", StringComparison.Ordinal))
+        {
+            try
+            {
+                using var document = JsonDocument.Parse(text);
+                if (document.RootElement.ValueKind == JsonValueKind.Array)
+                {
+                    return FromJson(document.RootElement, baseType);
+                }
+            }
+            catch (JsonException e)
+            {
+                throw new FormatException($"not a JSON array: {e.Message}", e);
+            }
+        }
+
+        return PostgresTextValues.ArrayValue(
+            trimmed.ToString(),
+            element => baseType == "bytea" && element.StartsWith("\\x", StringComparison.Ordinal) ? Convert.FromHexString(element.AsSpan(2)) : element);
+    }
+
+    private static object?[] FromJson(JsonElement array, string baseType)
+    {
+        var items = new object?[array.GetArrayLength()];
+        var i = 0;
+        foreach (var item in array.EnumerateArray())
+        {
+            items[i++] = item.ValueKind switch
+            {
+                JsonValueKind.Null => null,
+                JsonValueKind.Array => FromJson(item, baseType),
+                JsonValueKind.String when baseType == "bytea" => Convert.FromBase64String(item.GetString()!),
+                JsonValueKind.String => item.GetString(),
+                JsonValueKind.True or JsonValueKind.False when baseType == "bool" => item.GetBoolean(),
+                _ => item.GetRawText(), // numbers, booleans of other types, objects (json elements)
+            };
+        }
+
+        return items;
     }
 
     private static object? ToScalar(object? value, string baseType)

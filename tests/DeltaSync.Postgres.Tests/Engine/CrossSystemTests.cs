@@ -125,4 +125,43 @@ public sealed class CrossSystemTests
             await w.Destination.RowsAsync("SELECT id, sensor, value, raw, ok, taken, amount FROM readings ORDER BY id"));
     }
 
+    /// <summary>
+    /// JSON arrays from SQLite (as a SQLite copy of a PostgreSQL table holds them), and array literals, into a PostgreSQL
+    /// table whose columns are arrays: the text is read into the column's element type (every such row was dead-lettered:
+    /// the text was sent to COPY as the array itself, "Writing values of 'System.String' is not supported for parameters having
+    /// DataTypeName 'text[]'").
+    /// </summary>
+    [Theory]
+    [InlineData("polling")]
+    [InlineData("trigger")]
+    [InlineData("timestamp")]
+    public async Task Sqlite_json_arrays_reach_postgres_array_columns(string method)
+    {
+        await using var w = await PgSyncWorkspace.CreateAsync();
+        var path = w.SqlitePath("source.db");
+        SqliteFile.Execute(path, """
+            CREATE TABLE tagged (id INTEGER PRIMARY KEY, tags JSON, counts JSON, amounts JSON, grid JSON, raws JSON, updated_at TEXT NOT NULL);
+            INSERT INTO tagged VALUES
+              (1, '["a", "with space", "quo\"te", null, "comma,x"]', '[1, 2, null]', '[1.50, -0.0001]', '[[1, 2], [3, 4]]', '["AP8="]', strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-1 minute')),
+              (2, '[]', '[]', NULL, NULL, '[]', strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-1 minute')),
+              (3, NULL, NULL, '[3]', NULL, NULL, strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-1 minute'));
+            """);
+        await w.Destination.ExecuteAsync("CREATE TABLE tagged (id bigint PRIMARY KEY, tags text[], counts int[], amounts numeric(10,4)[], grid int[], raws bytea[], updated_at text NOT NULL)");
+        var config = w.Config($"{{name: tagged, cdc_method: {method}}}", source: "sqlite:source.db");
+        await w.RunCompletedAsync(config);
+        SqliteFile.Execute(path, """
+            UPDATE tagged SET tags = '["b"]', counts = '[7]', updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = 3;
+            UPDATE tagged SET tags = '{c,"d e",NULL}', raws = '{"\\x0102"}', updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = 2;
+            """);
+        var report = await w.RunCompletedAsync(config);
+
+        Assert.Equal(2, report.Statistics.RecordsUpdated);
+        Assert.Equal(
+            [
+                """1|{a,"with space","quo\"te",NULL,"comma,x"}|{1,2,NULL}|{1.5000,-0.0001}|{{1,2},{3,4}}|{"\\x00ff"}""",
+                """2|{c,"d e",NULL}|{}|NULL|NULL|{"\\x0102"}""",
+                "3|{b}|{7}|{3.0000}|NULL|NULL",
+            ],
+            await w.Destination.RowsAsync("SELECT id || '|' || coalesce(tags::text, 'NULL') || '|' || coalesce(counts::text, 'NULL') || '|' || coalesce(amounts::text, 'NULL') || '|' || coalesce(grid::text, 'NULL') || '|' || coalesce(raws::text, 'NULL') FROM tagged ORDER BY id"));
+    }
 }
