@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Runtime.CompilerServices;
+using System.Text;
 using System.Text.RegularExpressions;
 using DeltaSync.Core.Capture;
 using DeltaSync.Core.Config;
@@ -221,7 +222,7 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
     {
         await using var sql = await PostgresConnectionFactory.OpenAsync(data, "source", cancellationToken).ConfigureAwait(false);
         await using var command = new NpgsqlCommand(
-            "SELECT active, coalesce(wal_status, ''), confirmed_flush_lsn::text, pg_size_pretty(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)) FROM pg_replication_slots WHERE slot_name = $1",
+            "SELECT active, wal_status, confirmed_flush_lsn::text, pg_size_pretty(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)) FROM pg_replication_slots WHERE slot_name = $1",
             sql);
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = plan.SlotName });
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
@@ -230,9 +231,34 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
             return $"slot {plan.SlotName}: missing (the next run re-snapshots the table)";
         }
 
-        return string.Create(
-            CultureInfo.InvariantCulture,
-            $"slot {plan.SlotName}: {(reader.GetBoolean(0) ? "active" : "idle")}, wal_status {reader.GetString(1)}, confirmed {reader.GetString(2)}, retains {reader.GetString(3)} of WAL");
+        string? Text(int ordinal) => reader.IsDBNull(ordinal) ? null : reader.GetString(ordinal);
+        return DescribeSlot(plan.SlotName, reader.GetBoolean(0), Text(1), Text(2), Text(3));
+    }
+
+    /// <summary>
+    /// A slot's line for <c>status</c>. A slot whose WAL was removed (<c>wal_status</c> lost, beyond
+    /// <c>max_slot_wal_keep_size</c>) has no <c>restart_lsn</c>, so it retains nothing; the next run recreates it and
+    /// re-snapshots the table.
+    /// </summary>
+    internal static string DescribeSlot(string slotName, bool active, string? walStatus, string? confirmed, string? retained)
+    {
+        var text = new StringBuilder().Append(CultureInfo.InvariantCulture, $"slot {slotName}: {(active ? "active" : "idle")}, wal_status {walStatus ?? "unknown"}");
+        if (walStatus == "lost")
+        {
+            text.Append(" (the WAL it still needed was removed, max_slot_wal_keep_size?: the next run recreates the slot and re-snapshots the table)");
+        }
+
+        if (confirmed is not null)
+        {
+            text.Append(CultureInfo.InvariantCulture, $", confirmed {confirmed}");
+        }
+
+        if (retained is not null)
+        {
+            text.Append(CultureInfo.InvariantCulture, $", retains {retained} of WAL");
+        }
+
+        return text.ToString();
     }
 
     /// <summary>Log capture needs <c>wal_level = logical</c>; say so plainly instead of failing at slot creation.</summary>
