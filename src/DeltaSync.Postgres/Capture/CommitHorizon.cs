@@ -11,7 +11,10 @@ namespace DeltaSync.Postgres.Capture;
 /// or below the bound never skips a row that commits after the pass, however long its transaction stays open.
 /// </summary>
 /// <param name="Bound">The earlier of the server's statement time and the oldest open transaction's start.</param>
-/// <param name="HiddenSessions">Sessions of other roles whose transaction start this role may not see.</param>
+/// <param name="HiddenSessions">
+/// Sessions of other roles whose transaction start this role may not see (PostgreSQL hides their backend_type as well, so
+/// they are told from background processes by having a role).
+/// </param>
 internal readonly record struct CommitHorizon(Instant Bound, long HiddenSessions, string SessionTimeZone)
 {
     /// <summary>Our own capture sessions only read; they never hold back a cursor.</summary>
@@ -23,7 +26,7 @@ internal readonly record struct CommitHorizon(Instant Bound, long HiddenSessions
                  WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'
                    AND xact_start IS NOT NULL AND coalesce(application_name, '') <> 'deltasync capture'),
                (SELECT count(*) FROM pg_stat_activity
-                 WHERE datname = current_database() AND backend_type = 'client backend' AND query = '<insufficient privilege>'),
+                 WHERE datname = current_database() AND query = '<insufficient privilege>' AND usesysid IS NOT NULL),
                current_setting('TimeZone')
         """;
 

@@ -57,6 +57,49 @@ public sealed class CommitAwareCursorTests
         await w.AssertSameAsync("SELECT id, label, seq, updated_at FROM items ORDER BY id");
     }
 
+    /// <summary>
+    /// A sync user without <c>pg_read_all_stats</c> cannot see when other roles' transactions started, so the cursor cannot
+    /// wait for them: the report says so. (PostgreSQL hides such a session's backend_type too, so the count of hidden
+    /// sessions, which asked for client backends, was always 0 and the warning never came while the row was lost.)
+    /// </summary>
+    [Theory]
+    [InlineData("{name: items, cdc_method: timestamp}")]
+    [InlineData("{name: items, cdc_method: version, sequence_field: seq}")]
+    public async Task A_sync_user_that_cannot_see_other_roles_transactions_is_warned(string table)
+    {
+        await using var w = await PgSyncWorkspace.CreateAsync();
+        await w.Source.ExecuteAsync(Items);
+        var role = "reader_" + w.Source.Name;
+        await w.Source.ExecuteAsync($"CREATE ROLE {role} LOGIN PASSWORD 'reader-pw'; GRANT SELECT ON items TO {role}");
+        try
+        {
+            var source = new UriBuilder(w.Source.Uri) { UserName = role, Password = "reader-pw" }.Uri.ToString();
+            var config = w.Config(table, source: source, blocks: """
+                cdc:
+                  timestamp:
+                    tolerance_window: "1 second"
+                    safety_margin: "0s"
+                """);
+            await w.RunCompletedAsync(config);
+
+            await using var slow = await w.Source.OpenAsync();
+            await using var transaction = await slow.BeginTransactionAsync();
+            await using (var insert = new NpgsqlCommand("INSERT INTO items (id, label) VALUES (1000, 'slow writer')", slow, transaction))
+            {
+                await insert.ExecuteNonQueryAsync();
+            }
+
+            var report = await w.RunCompletedAsync(config);
+            await transaction.RollbackAsync();
+
+            Assert.Contains(report.Warnings, x => x.Contains($"hidden from '{role}'", StringComparison.Ordinal) && x.Contains($"GRANT pg_read_all_stats TO {role}", StringComparison.Ordinal));
+        }
+        finally
+        {
+            await w.Source.ExecuteAsync($"DROP OWNED BY {role}; DROP ROLE {role}");
+        }
+    }
+
     [Fact]
     public async Task Without_open_transactions_the_timestamp_cursor_moves_to_the_server_clock()
     {
