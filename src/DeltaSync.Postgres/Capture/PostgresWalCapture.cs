@@ -81,7 +81,7 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
     {
         await using var sql = await PostgresConnectionFactory.OpenAsync(_data, "source", cancellationToken).ConfigureAwait(false);
         await RequireLogicalWalAsync(sql, cancellationToken).ConfigureAwait(false);
-        await EnsurePublicationAsync(sql, cancellationToken).ConfigureAwait(false);
+        var republished = await EnsurePublicationAsync(sql, cancellationToken).ConfigureAwait(false);
         var slot = await SlotAsync(sql, cancellationToken).ConfigureAwait(false);
         var resume = _request.Resume;
         var warnings = new List<string>();
@@ -90,6 +90,14 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
             warnings.Add(slot is null
                 ? $"The replication slot '{_slot}' of '{_request.Plan.Table}' no longer exists (dropped outside DeltaSync?): the table was re-snapshotted and compared with what was synced, so changes made meanwhile, deletes included, were carried"
                 : $"The replication slot '{_slot}' of '{_request.Plan.Table}' lost WAL it still needed (max_slot_wal_keep_size?): the slot was recreated and the table re-snapshotted and compared with what was synced");
+            resume = Position.None;
+        }
+        else if (!resume.IsNone && republished is not null)
+        {
+            // The slot's log from its position on is decoded through the publications as they were then: a publication
+            // created again now is "missing" there for good, and changes made while the table was not published are not
+            // in it. Only a new slot and a re-snapshot close the gap.
+            warnings.Add($"The publication '{_publication}' of '{_request.Plan.Table}' {republished} (changed outside DeltaSync?): it was repaired, the replication slot recreated and the table re-snapshotted and compared with what was synced, so changes made meanwhile, deletes included, were carried");
             resume = Position.None;
         }
 
@@ -275,7 +283,11 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
         }
     }
 
-    private async Task EnsurePublicationAsync(NpgsqlConnection sql, CancellationToken cancellationToken)
+    /// <summary>
+    /// Creates the table's publication, or adds the table to it, when needed; says what was missing (null when the table
+    /// was published already, or a concurrent run published it).
+    /// </summary>
+    private async Task<string?> EnsurePublicationAsync(NpgsqlConnection sql, CancellationToken cancellationToken)
     {
         await using var exists = new NpgsqlCommand(
             "SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1), EXISTS (SELECT 1 FROM pg_publication_tables WHERE pubname = $1 AND schemaname = $2 AND tablename = $3)",
@@ -293,7 +305,7 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
 
         if (member)
         {
-            return;
+            return null;
         }
 
         // A table without a key publishes only inserts and TRUNCATE (unless it logs whole rows): publishing its updates
@@ -310,11 +322,14 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
         catch (PostgresException e) when (e.SqlState == "42710")
         {
             // Created by a concurrent run meanwhile.
+            return null;
         }
         catch (PostgresException e)
         {
             throw PostgresConnectionFactory.Classify(e, $"cannot create publication '{_publication}' for '{_request.Plan.Table}' (the sync user must own the table, or create the publication beforehand)");
         }
+
+        return publication ? "no longer included the table" : "no longer existed";
     }
 
     private async Task<(bool Lost, bool Active)?> SlotAsync(NpgsqlConnection sql, CancellationToken cancellationToken)
@@ -346,6 +361,23 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
         catch (PostgresException e) when (e.SqlState == "55006")
         {
             throw new SyncException(ErrorClass.Transient, $"replication slot '{_slot}' is in use by another process; is another DeltaSync worker syncing '{_request.Plan.Table}'?", e);
+        }
+    }
+
+    /// <summary>Drops the slot once the walsender that just stopped streaming it has let go of it (a moment at most).</summary>
+    private async Task DropReleasedSlotAsync(NpgsqlConnection sql, CancellationToken cancellationToken)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await DropSlotAsync(sql, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+            catch (SyncException) when (attempt < 25)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(200), cancellationToken).ConfigureAwait(false);
+            }
         }
     }
 
@@ -486,6 +518,20 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
             try
             {
                 more = await enumerator.MoveNextAsync().ConfigureAwait(false);
+            }
+            catch (PostgresException e) when (e.SqlState == "42704" && e.MessageText.Contains($"\"{_publication}\"", StringComparison.Ordinal))
+            {
+                // The publication was dropped and created again outside DeltaSync: the slot decodes its log through the
+                // publications as they were, where this one does not exist, and would fail so on every run. Only a new
+                // slot (and so a re-snapshot, which the next pass takes on finding the slot gone) gets past it.
+                _stream = null;
+                await stream.DisposeAsync().ConfigureAwait(false);
+                await DropReleasedSlotAsync(sql, cancellationToken).ConfigureAwait(false);
+                throw new SyncException(
+                    ErrorClass.Transient,
+                    $"cannot stream the log of '{_request.Plan.Table}' from slot '{_slot}': the publication '{_publication}' did not exist at the slot's position (dropped and created again outside DeltaSync?); "
+                    + "the slot was dropped, and the next run recreates it and re-snapshots the table",
+                    e);
             }
             catch (PostgresException e)
             {

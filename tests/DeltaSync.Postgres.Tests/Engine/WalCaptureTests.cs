@@ -109,6 +109,65 @@ public sealed class WalCaptureTests
         Assert.Equal(1L, await w.Source.ScalarAsync<long>("SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1", slot));
     }
 
+    /// <summary>
+    /// A publication dropped behind the engine's back (or the table taken out of it) is recreated, and since the slot's
+    /// log from its position on cannot be read through it (pgoutput reads publications as of each change: "publication
+    /// … does not exist", every run, for good) nor holds the changes made while the table was not published, the slot is
+    /// recreated and the table re-snapshotted and compared with the ledger, like a dropped slot.
+    /// </summary>
+    [Theory]
+    [InlineData("DROP PUBLICATION {0}")]
+    [InlineData("ALTER PUBLICATION {0} DROP TABLE accounts")]
+    public async Task A_publication_dropped_behind_the_engines_back_is_recreated_and_the_table_resnapshotted(string drop)
+    {
+        await using var w = await PgSyncWorkspace.CreateAsync();
+        await w.Source.ExecuteAsync(Accounts);
+        var config = Config(w);
+        await w.RunCompletedAsync(config);
+        var publication = TablePlan.FromConfig(config).Single().PublicationName;
+
+        await w.Source.ExecuteAsync(string.Format(System.Globalization.CultureInfo.InvariantCulture, drop, $"\"{publication}\""));
+        await w.Source.ExecuteAsync("DELETE FROM accounts WHERE id <= 20; UPDATE accounts SET note = 'changed' WHERE id > 490; INSERT INTO accounts (id, owner) VALUES (9999, 'late')");
+        var report = await w.RunCompletedAsync(config);
+
+        Assert.Contains(report.Warnings, x => x.Contains(publication, StringComparison.Ordinal) && x.Contains("re-snapshotted", StringComparison.Ordinal));
+        Assert.Equal((1L, 10L, 20L), (report.Statistics.RecordsInserted, report.Statistics.RecordsUpdated, report.Statistics.RecordsDeleted));
+        await w.AssertSameAsync(Dump);
+
+        await w.Source.ExecuteAsync("UPDATE accounts SET note = 'after' WHERE id = 100");
+        var next = await w.RunCompletedAsync(config);
+        Assert.Equal(1, next.Statistics.RecordsUpdated);
+        await w.AssertSameAsync(Dump);
+    }
+
+    /// <summary>
+    /// A publication dropped and created again by hand: the slot cannot decode its log through it (it did not exist at the
+    /// slot's position) — every run failed with "publication … does not exist", for good. The run that meets it drops the
+    /// slot and says so; the next one re-snapshots the table and converges.
+    /// </summary>
+    [Fact]
+    public async Task A_publication_created_again_by_hand_gets_the_slot_recreated_and_the_table_resnapshotted()
+    {
+        await using var w = await PgSyncWorkspace.CreateAsync();
+        await w.Source.ExecuteAsync(Accounts);
+        var config = Config(w);
+        await w.RunCompletedAsync(config);
+        var publication = TablePlan.FromConfig(config).Single().PublicationName;
+
+        await w.Source.ExecuteAsync($"DROP PUBLICATION \"{publication}\"; DELETE FROM accounts WHERE id <= 20; CREATE PUBLICATION \"{publication}\" FOR TABLE accounts");
+        await w.Source.ExecuteAsync("UPDATE accounts SET note = 'changed' WHERE id > 490; INSERT INTO accounts (id, owner) VALUES (9999, 'late')");
+        var failed = await w.RunAsync(config);
+
+        Assert.Equal("failed", failed.Metadata.Status);
+        Assert.Contains(failed.Errors, e => e.Message.Contains($"the publication '{publication}' did not exist at the slot's position", StringComparison.Ordinal) && e.Message.Contains("the next run recreates it and re-snapshots the table", StringComparison.Ordinal));
+
+        var report = await w.RunCompletedAsync(config);
+
+        Assert.Contains(report.Warnings, x => x.Contains("no longer exists", StringComparison.Ordinal) && x.Contains("re-snapshotted", StringComparison.Ordinal));
+        Assert.Equal((1L, 10L, 20L), (report.Statistics.RecordsInserted, report.Statistics.RecordsUpdated, report.Statistics.RecordsDeleted));
+        await w.AssertSameAsync(Dump);
+    }
+
     [Fact]
     public async Task An_update_that_leaves_a_toasted_value_untouched_keeps_it()
     {
