@@ -93,7 +93,16 @@ public static class PostgresConnectionFactory
                     $"invalid PostgreSQL URI '{ConnectionText.Redact(connection)}': unknown parameter '{name}' (known: {string.Join(", ", QueryKeywords.Keys.Order(StringComparer.Ordinal))})");
             }
 
-            builder[keyword] = value;
+            try
+            {
+                builder[keyword] = value;
+            }
+            catch (Exception e) when (e is ArgumentException or FormatException or OverflowException)
+            {
+                throw new SyncException(
+                    ErrorClass.Fatal,
+                    $"invalid PostgreSQL URI '{ConnectionText.Redact(connection)}': {name} '{value}' is not a valid value ({(e.InnerException ?? e).Message})");
+            }
         }
 
         return builder;

@@ -33,6 +33,23 @@ public sealed class PostgresConnectionFactoryTests
         Assert.Equal("postgresql://h:5432/db", PostgresConnectionFactory.Describe("postgresql://u:hunter2@h/db"));
     }
 
+    /// <summary>
+    /// A known parameter with a value Npgsql refuses is a configuration error naming the parameter (it escaped as
+    /// "error: unexpected ArgumentException: Couldn't set SSL Mode (Parameter 'SSL Mode')").
+    /// </summary>
+    [Theory]
+    [InlineData("sslmode=bogus", "sslmode 'bogus'")]
+    [InlineData("connect_timeout=soon", "connect_timeout 'soon'")]
+    [InlineData("pooling=perhaps", "pooling 'perhaps'")]
+    public void A_parameter_value_that_does_not_fit_is_a_clear_error_without_the_password(string query, string named)
+    {
+        var error = Assert.Throws<SyncException>(() => PostgresConnectionFactory.Parse($"postgresql://u:hunter2@h/db?{query}"));
+
+        Assert.Equal(Core.Model.ErrorClass.Fatal, error.ErrorClass);
+        Assert.Contains($"invalid PostgreSQL URI 'postgresql://u:***@h/db?{query}': {named}", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("hunter2", error.Message, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("\"Sales\".\"Orders\"", "Sales", "Orders")]
     [InlineData("sales.orders", "sales", "orders")]
