@@ -14,7 +14,11 @@ public static partial class ConnectionText
         return text;
     }
 
-    [GeneratedRegex(@"(://[^:/@\s]*:)[^@\s]*@")]
+    /// <summary>
+    /// <c>scheme://user:password@</c> up to the last '@' of the token: a password may hold an '@' that was not
+    /// percent-encoded, and showing what follows its first one would show part of it.
+    /// </summary>
+    [GeneratedRegex(@"(://[^:/@\s]*:)\S*@")]
     private static partial Regex UriPassword();
 
     [GeneratedRegex(@"((?:password|pwd|secret|token|api[_-]?key)\s*)=[^;]*", RegexOptions.IgnoreCase)]

@@ -50,6 +50,22 @@ public sealed class PostgresConnectionFactoryTests
         Assert.DoesNotContain("hunter2", error.Message, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// A password holding an '@' that was not percent-encoded makes the URI invalid; the error hid the password only up to
+    /// its first '@' and printed the rest ("postgres:***@ret@127.0.0.1" for "Leak5Sec@ret").
+    /// </summary>
+    [Theory]
+    [InlineData("postgresql://sync:hunter@2@db.example:5432/shop", "hunter@2")]
+    [InlineData("postgresql://sync:a@b@c@db.example/shop", "a@b@c")]
+    public void A_password_with_an_unencoded_at_sign_is_hidden_whole(string uri, string password)
+    {
+        var error = Assert.Throws<SyncException>(() => PostgresConnectionFactory.Parse(uri));
+
+        Assert.Contains("invalid PostgreSQL URI 'postgresql://sync:***@db.example", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(password[(password.IndexOf('@', StringComparison.Ordinal) + 1)..] + "@", error.Message, StringComparison.Ordinal);
+        Assert.Equal("postgresql://sync:***@db.example/shop", Core.Connectors.ConnectionText.Redact(uri.Replace(":5432", "", StringComparison.Ordinal)));
+    }
+
     [Theory]
     [InlineData("\"Sales\".\"Orders\"", "Sales", "Orders")]
     [InlineData("sales.orders", "sales", "orders")]
