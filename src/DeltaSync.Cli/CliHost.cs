@@ -20,7 +20,10 @@ internal static class CliHost
             throw new UsageException("--config FILE is required");
         }
 
-        return ConfigLoader.Load(Path.GetFullPath(path));
+        var config = ConfigLoader.Load(Path.GetFullPath(path));
+        // What the named systems cannot do is a configuration error too (exit 2), found before anything is opened.
+        var errors = Connectors().Check(config);
+        return errors.Count > 0 ? throw new ConfigException(errors) : config;
     }
 
     /// <summary>Logs go to standard error, so standard output stays clean for --json and reports.</summary>

@@ -22,6 +22,10 @@ public sealed class PostgresConnector : IConnector
 
     public bool Accepts(string connection) => PostgresConnectionFactory.Accepts(connection);
 
+    public IReadOnlyCollection<CdcMethod> SourceMethods => PostgresSource.Methods;
+
+    public IReadOnlyCollection<string> ChangelogTypes { get; } = ["postgres_wal"];
+
     public Task<ISource> OpenSourceAsync(EndpointOptions endpoint, SyncConfig config, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(endpoint);

@@ -14,6 +14,8 @@ public sealed class RedisConnector : IConnector
 
     public bool Accepts(string connection) => RedisConnectionFactory.Accepts(connection);
 
+    public bool IsDestination => false;
+
     public Task<ISource> OpenSourceAsync(EndpointOptions endpoint, SyncConfig config, CancellationToken cancellationToken) =>
         throw StateOnly(endpoint);
 

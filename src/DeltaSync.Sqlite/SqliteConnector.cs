@@ -22,6 +22,8 @@ public sealed class SqliteConnector : IConnector
 
     public bool Accepts(string connection) => SqliteConnectionFactory.Accepts(connection);
 
+    public IReadOnlyCollection<CdcMethod> SourceMethods => SqliteSource.Methods;
+
     public Task<ISource> OpenSourceAsync(EndpointOptions endpoint, SyncConfig config, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(endpoint);

@@ -44,8 +44,11 @@ internal sealed class PostgresSource : ISource
         return this;
     }
 
-    public IReadOnlyCollection<CdcMethod> SupportedMethods { get; } =
-        [CdcMethod.Timestamp, CdcMethod.Version, CdcMethod.Polling, CdcMethod.Changelog, CdcMethod.Trigger];
+    /// <summary>The CDC methods a PostgreSQL source offers.</summary>
+    internal static IReadOnlyCollection<CdcMethod> Methods { get; } =
+        [CdcMethod.Timestamp, CdcMethod.Version, CdcMethod.Polling, CdcMethod.Changelog, CdcMethod.Trigger, CdcMethod.Hybrid];
+
+    public IReadOnlyCollection<CdcMethod> SupportedMethods => Methods;
 
     private static string Key(TableSchema schema) => schema.SourceTable ?? schema.Name;
 

@@ -29,8 +29,11 @@ internal sealed class SqliteSource : ISource
         using var probe = SqliteConnectionFactory.Open(path, mustExist: true, "source");
     }
 
-    public IReadOnlyCollection<CdcMethod> SupportedMethods { get; } =
+    /// <summary>The CDC methods a SQLite source offers.</summary>
+    internal static IReadOnlyCollection<CdcMethod> Methods { get; } =
         [CdcMethod.Timestamp, CdcMethod.Version, CdcMethod.Trigger, CdcMethod.Polling, CdcMethod.Hybrid];
+
+    public IReadOnlyCollection<CdcMethod> SupportedMethods => Methods;
 
     public Task<TableSchema> DescribeTableAsync(TableOptions table, CancellationToken cancellationToken)
     {

@@ -34,6 +34,38 @@ public sealed class CliCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task What_the_named_systems_cannot_do_is_a_config_error_with_its_key_and_exits_2()
+    {
+        var config = Path.Combine(_dir, "systems.yaml");
+        await File.WriteAllTextAsync(config, """
+            sync:
+              sources:
+                - {name: crm, connection: "sqlite:crm.db", tables: [items, {name: orders, cdc_method: changelog}]}
+                - {name: shop, connection: "postgresql://sync:Top$ecret@127.0.0.1:1/shop", tables: [items]}
+                - {name: erp, connection: "mysql://root:Top$ecret@127.0.0.1/erp", tables: [items]}
+              destination: {connection: "redis://:Top$ecret@127.0.0.1:6379"}
+              cdc_method: changelog
+            cdc:
+              changelog: {type: mysql_binlog}
+            """);
+
+        foreach (var command in new[] { new[] { "run", "--config", config }, new[] { "validate-config", config } })
+        {
+            var result = await CliProcess.RunAsync(command);
+            Assert.Equal(2, result.ExitCode);
+            // SQLite has no change log (the whole source's method, and one table's own), PostgreSQL's is not a binlog,
+            // nothing reads mysql:, Redis holds no rows: each named by its key, nothing opened, no secret printed.
+            Assert.Contains("sync.cdc_method: changelog is not offered by a sqlite source", result.StandardError, StringComparison.Ordinal);
+            Assert.Contains("sync.sources[0].tables[1].cdc_method: changelog is not offered by a sqlite source (table 'orders')", result.StandardError, StringComparison.Ordinal);
+            Assert.Contains("cdc.changelog.type: 'mysql_binlog' is not a change log a postgresql source has", result.StandardError, StringComparison.Ordinal);
+            Assert.Contains("sync.sources[2].connection: no connector handles", result.StandardError, StringComparison.Ordinal);
+            Assert.Contains("sync.destination.connection: a redis connection cannot be a destination", result.StandardError, StringComparison.Ordinal);
+            Assert.DoesNotContain("Top$ecret", result.StandardError + result.StandardOutput, StringComparison.Ordinal);
+            Assert.DoesNotContain("   at ", result.StandardError, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
     public async Task Unknown_option_and_missing_config_are_usage_errors()
     {
         Assert.Equal(2, (await CliProcess.RunAsync("run", "--bogus")).ExitCode);
