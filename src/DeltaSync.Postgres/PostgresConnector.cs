@@ -26,6 +26,19 @@ public sealed class PostgresConnector : IConnector
 
     public IReadOnlyCollection<string> ChangelogTypes { get; } = ["postgres_wal"];
 
+    public string? ConnectionProblem(string connection)
+    {
+        try
+        {
+            PostgresConnectionFactory.Parse(connection);
+            return null;
+        }
+        catch (Core.Pipeline.SyncException e)
+        {
+            return e.Message;
+        }
+    }
+
     public Task<ISource> OpenSourceAsync(EndpointOptions endpoint, SyncConfig config, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(endpoint);

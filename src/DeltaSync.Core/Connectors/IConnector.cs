@@ -27,6 +27,9 @@ public interface IConnector
 
     /// <summary>Whether rows can be written to this kind of system.</summary>
     bool IsDestination => true;
+
+    /// <summary>What is wrong with a connection this connector accepts, found without connecting (null: nothing).</summary>
+    string? ConnectionProblem(string connection) => null;
 }
 
 /// <summary>The connectors this process knows, chosen by connection string.</summary>
@@ -72,6 +75,11 @@ public sealed class ConnectorRegistry
                 continue;
             }
 
+            if (connector.ConnectionProblem(source.Connection) is { } problem)
+            {
+                Add(at + ".connection", problem);
+            }
+
             if (connector.SourceMethods.Count == 0)
             {
                 Add(at + ".connection", $"a {connector.Name} connection cannot be a source (it holds no rows to sync); use {SourceKinds()}");
@@ -110,6 +118,10 @@ public sealed class ConnectorRegistry
         else if (!target.IsDestination)
         {
             Add("sync.destination.connection", $"a {target.Name} connection cannot be a destination of rows; use {string.Join(" or ", _connectors.Where(c => c.IsDestination).Select(c => c.Name))}");
+        }
+        else if (target.ConnectionProblem(destination) is { } problem)
+        {
+            Add("sync.destination.connection", problem);
         }
 
         return errors;

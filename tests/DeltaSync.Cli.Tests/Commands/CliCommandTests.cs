@@ -43,6 +43,7 @@ public sealed class CliCommandTests : IDisposable
                 - {name: crm, connection: "sqlite:crm.db", tables: [items, {name: orders, cdc_method: changelog}]}
                 - {name: shop, connection: "postgresql://sync:Top$ecret@127.0.0.1:1/shop", tables: [items]}
                 - {name: erp, connection: "mysql://root:Top$ecret@127.0.0.1/erp", tables: [items]}
+                - {name: web, connection: "postgresql://sync:Top$ecret@127.0.0.1:1/web?sslmode=bogus", tables: [items], cdc_method: timestamp}
               destination: {connection: "redis://:Top$ecret@127.0.0.1:6379"}
               cdc_method: changelog
             cdc:
@@ -60,6 +61,7 @@ public sealed class CliCommandTests : IDisposable
             Assert.Contains("cdc.changelog.type: 'mysql_binlog' is not a change log a postgresql source has", result.StandardError, StringComparison.Ordinal);
             Assert.Contains("sync.sources[2].connection: no connector handles", result.StandardError, StringComparison.Ordinal);
             Assert.Contains("sync.destination.connection: a redis connection cannot be a destination", result.StandardError, StringComparison.Ordinal);
+            Assert.Contains("sync.sources[3].connection: invalid PostgreSQL URI", result.StandardError, StringComparison.Ordinal);
             Assert.DoesNotContain("Top$ecret", result.StandardError + result.StandardOutput, StringComparison.Ordinal);
             Assert.DoesNotContain("   at ", result.StandardError, StringComparison.Ordinal);
         }
