@@ -103,7 +103,10 @@ public sealed class ConflictDetector(ConflictPolicy policy)
             return new Detection(version, false, null, [], [], [], record.IsNew ? ExistenceEffect.Plain : ExistenceEffect.Concur);
         }
 
-        var conflict = record.Existence is { } written && written.Source != version.Source && !fromDestination;
+        // Another source decided the record's existence, or wrote a field the deleting source has not seen (the deleter
+        // may still own the existence: a higher-ranked or later write of its own to other fields keeps it).
+        var conflict = !fromDestination && (record.Existence is { } written && written.Source != version.Source
+            || record.Writers.Values.Any(w => w.Source != version.Source));
         return conflict
             ? new Detection(version, false, ConflictType.Delete, [], [], [], ExistenceEffect.Conflict)
             : new Detection(version, false, null, [], [], [], ExistenceEffect.Plain);

@@ -97,7 +97,7 @@ public sealed class ConflictEngine
             return new MergeOutcome(next, [], heldUpdates, destinationEdits);
         }
 
-        var conflict = Describe(record, next, version, type, detection, decisions, existence, now, merge.ConflictId);
+        var conflict = Describe(record, next, version, type, detection, decisions, existence, now, merge.ConflictId, type == ConflictType.Delete ? merge.ExistenceIncumbent : null);
         return new MergeOutcome(next, [conflict], heldUpdates, destinationEdits);
     }
 
@@ -169,7 +169,7 @@ public sealed class ConflictEngine
         }
     }
 
-    private static ResolvedConflict Describe(RecordBase before, RecordBase after, RecordVersion version, ConflictType type, Detection detection, IReadOnlyList<FieldDecision> decisions, FieldDecision? existence, Instant now, string conflictId)
+    private static ResolvedConflict Describe(RecordBase before, RecordBase after, RecordVersion version, ConflictType type, Detection detection, IReadOnlyList<FieldDecision> decisions, FieldDecision? existence, Instant now, string conflictId, WriteStamp? existenceIncumbent)
     {
         var source = version.Source;
         var fields = type == ConflictType.Delete
@@ -182,7 +182,7 @@ public sealed class ConflictEngine
         var sides = new Dictionary<string, ConflictCandidate>(StringComparer.Ordinal);
         if (type == ConflictType.Delete)
         {
-            var other = before.Existence!;
+            var other = existenceIncumbent ?? before.Existence!;
             sides[other.Source] = new ConflictCandidate(other, !before.Exists, before.Exists ? Pick(before.Values, fieldList) : FieldDictionary<object?>.Empty);
         }
 

@@ -112,7 +112,7 @@ internal sealed class RecordMerge
                 Join(RecordBase.RecordHoldField, new ConflictCandidate(Stamp, deletes, deletes ? FieldDictionary<object?>.Empty : _version.Values));
                 return null;
             default:
-                var other = _record.Existence!;
+                var other = ExistenceIncumbent;
                 var incumbent = new FieldCandidate(other, _record.Exists, null, _policy.Default.Rank(other.Source));
                 var incoming = new FieldCandidate(Stamp, !deletes, null, _policy.Default.Rank(Source));
                 var decision = _resolver.DecideExistence(incumbent, incoming);
@@ -131,6 +131,32 @@ internal sealed class RecordMerge
                 }
 
                 return decision;
+        }
+    }
+
+    /// <summary>
+    /// The other side of a delete conflict: the write that decided the record's existence, or — when that was the
+    /// conflicting version's own source — the dominant write of another source to a field it has not seen.
+    /// </summary>
+    public WriteStamp ExistenceIncumbent
+    {
+        get
+        {
+            if (_record.Existence is { } existence && existence.Source != Source)
+            {
+                return existence;
+            }
+
+            WriteStamp? other = null;
+            foreach (var writer in _record.Writers.Values)
+            {
+                if (writer.Source != Source)
+                {
+                    other = other is null ? writer : _resolver.Dominant(_policy.Default, other, writer);
+                }
+            }
+
+            return other ?? _record.Existence!;
         }
     }
 
@@ -159,9 +185,9 @@ internal sealed class RecordMerge
     private string IdOfConflict()
     {
         var incumbents = _detection.ConflictingFields.Select(f => _record.Writers[f]);
-        if (_detection.Existence == ExistenceEffect.Conflict && _record.Existence is { } existence)
+        if (_detection.Existence == ExistenceEffect.Conflict && _record.Existence is not null)
         {
-            incumbents = incumbents.Append(existence);
+            incumbents = incumbents.Append(ExistenceIncumbent);
         }
 
         return ConflictEngine.ConflictIdOf(_record.Key, _version, incumbents);

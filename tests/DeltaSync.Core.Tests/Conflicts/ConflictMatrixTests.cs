@@ -46,6 +46,28 @@ public sealed class ConflictMatrixTests
     }
 
     [Theory]
+    [InlineData("last_write_wins", false, false)]
+    [InlineData("source_wins", false, false)]
+    [InlineData("manual_review", true, true)]
+    [InlineData("custom", false, false)]
+    public void Delete_by_the_source_that_decided_the_records_existence_still_conflicts_with_another_sources_update(string strategy, bool exists, bool held)
+    {
+        // shop's email is written, then crm (ranked first; and the later writer) updates another field and so owns the
+        // record's existence; crm's delete has still not seen shop's email: one deleted what another updated.
+        var outcome = Engine(strategy).Merge(Synced(), [Upsert("shop", 10, 1, ("email", "shop@example.com")), Upsert("crm", 20, 1, ("phone", "555-1111")), Delete("crm", 30, 2)], Now);
+
+        var (conflict, resolution) = Assert.Single(outcome.Conflicts);
+        Assert.Equal(ConflictType.Delete, conflict.Type);
+        Assert.Equal(["email"], conflict.Fields);
+        Assert.Equal(["crm", "shop"], conflict.Sources.Select(s => s.Source));
+        Assert.True(conflict.Sources.Single(s => s.Source == "crm").Deleted);
+        Assert.Equal("shop@example.com", conflict.Sources.Single(s => s.Source == "shop").Values["email"]);
+        Assert.Equal(exists, outcome.Record.Exists);
+        Assert.Equal(held, resolution.NeedsReview);
+        Assert.Equal(held, outcome.Record.Holds.ContainsKey(RecordBase.RecordHoldField));
+    }
+
+    [Theory]
     [InlineData("last_write_wins", true, false)]
     [InlineData("source_wins", true, false)]
     [InlineData("manual_review", false, true)]
