@@ -84,6 +84,7 @@ public sealed class ConflictReviewResolver(SyncConfig config, IStateStore store,
 
     private async Task<ReviewResolved> ResolveLeasedAsync(ConflictReview review, TablePlan plan, ReviewDecision decision, string resolvedBy, long epoch, CancellationToken cancellationToken)
     {
+        var plans = TablePlan.FromConfig(config);
         var now = clock.GetCurrentInstant();
         var schema = KeyMapping.Rename(await describe(plan, cancellationToken).ConfigureAwait(false), plan.KeyMap);
         var key = RecordKey.FromEncoded(Convert.FromHexString(review.Key));
@@ -98,7 +99,7 @@ public sealed class ConflictReviewResolver(SyncConfig config, IStateStore store,
         {
             // What sources merged on the fast path since the base was stored.
             var tails = new List<(string, SourceMergeState)>();
-            foreach (var source in TablePlan.FromConfig(config).Where(p => string.Equals(p.DestinationTable, plan.DestinationTable, StringComparison.OrdinalIgnoreCase)).Select(p => p.SourceName).Distinct(StringComparer.Ordinal))
+            foreach (var source in plans.Where(p => string.Equals(p.DestinationTable, plan.DestinationTable, StringComparison.OrdinalIgnoreCase)).Select(p => p.SourceName).Distinct(StringComparer.Ordinal))
             {
                 var entries = await destination.Ledger.LookupAsync(new LedgerScope(plan.DestinationTable, source), [key], cancellationToken).ConfigureAwait(false);
                 if (entries.TryGetValue(key, out var entry) && SourceMergeState.Decode(entry.MergeState) is { TailCount: > 0 } state)
@@ -108,6 +109,24 @@ public sealed class ConflictReviewResolver(SyncConfig config, IStateStore store,
             }
 
             record = RecordMerger.FoldTails(engine, record, tails, now);
+        }
+
+        if (found?.Base is not null)
+        {
+            // The destination edited (or deleted) the record out-of-band since its last merge: those edits are the
+            // destination's writes, as a run would merge them, so the decision does not revert them.
+            var tracking = RecordMerger.TrackingFields(
+                plan,
+                schema,
+                plans.Where(p => string.Equals(p.DestinationTable, plan.DestinationTable, StringComparison.OrdinalIgnoreCase))
+                    .SelectMany(p => new[] { p.UpdatedAtField, p.VersionField, p.SequenceField })
+                    .OfType<string>()
+                    .Distinct(StringComparer.Ordinal)
+                    .ToList());
+            if (RecordMerger.DestinationVersion(review.RecordId, record, found.Row, tracking, now) is { } edited)
+            {
+                record = engine.Apply(record, edited, now).Record;
+            }
         }
 
         var holds = record.Holds.Values.Where(h => h.ConflictId == review.ConflictId).OrderBy(h => h.Field, StringComparer.Ordinal).ToList();

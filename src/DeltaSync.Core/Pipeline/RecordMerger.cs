@@ -623,9 +623,9 @@ public static class RecordMerger
 
             // The destination's row as a version of its own: fields edited out-of-band since the base differ from it.
             // A row that still holds what was merged (the usual case) adds nothing, so it is not merged at all.
-            if (row is null ? record.Exists : EditedOutOfBand(row, record, tracking))
+            if (DestinationVersion(id, record, row, tracking, now) is { } edited)
             {
-                versions.Add(RecordVersion.FromDestination(id, row is null ? null : Known(row, record, tracking), now));
+                versions.Add(edited);
             }
         }
         else
@@ -827,7 +827,7 @@ public static class RecordMerger
     /// of the other sources writing the table count too: another source's <c>version_field</c> is bookkeeping that the
     /// same application bumps here, not a field this source changed.
     /// </summary>
-    private static Dictionary<string, int> TrackingFields(TablePlan plan, TableSchema schema, IReadOnlyList<string> others)
+    internal static Dictionary<string, int> TrackingFields(TablePlan plan, TableSchema schema, IReadOnlyList<string> others)
     {
         var fields = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var name in new[] { plan.UpdatedAtField, plan.VersionField, plan.SequenceField }.Concat(others))
@@ -883,6 +883,15 @@ public static class RecordMerger
         row.ToDictionary(p => p.Key, p => RecordBaseCodec.Normalize(p.Value), StringComparer.Ordinal);
 
     /// <summary>Whether a field of the row that the base knows differs from the base (an out-of-band edit), without building the row's view.</summary>
+    /// <summary>
+    /// The destination's row as the <c>destination</c> pseudo-source's version when it was edited (or deleted)
+    /// out-of-band since <paramref name="record"/> was merged; null when it still holds what was merged.
+    /// </summary>
+    internal static RecordVersion? DestinationVersion(string id, RecordBase record, IReadOnlyDictionary<string, object?>? row, IReadOnlyDictionary<string, int> tracking, Instant now) =>
+        (row is null ? record.Exists : EditedOutOfBand(row, record, tracking))
+            ? RecordVersion.FromDestination(id, row is null ? null : Known(row, record, tracking), now)
+            : null;
+
     private static bool EditedOutOfBand(IReadOnlyDictionary<string, object?> row, RecordBase record, IReadOnlyDictionary<string, int> tracking)
     {
         foreach (var (field, value) in row)

@@ -91,6 +91,43 @@ public sealed class ConflictCommandTests : IDisposable
         Assert.Equal(1, (await CliProcess.RunAsync("conflicts", "resolve", id, "--take", "shop", "--config", config)).ExitCode);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Resolving_a_review_keeps_what_the_destination_changed_out_of_band_meanwhile(bool deleteRow)
+    {
+        var config = CreateSources();
+        Assert.Equal(0, (await CliProcess.RunAsync("run", "--config", config)).ExitCode);
+        Execute("crm.db", $"UPDATE customers SET email = 'ann@crm', updated_at = '{Ago(30)}' WHERE id = 1");
+        Execute("shop.db", $"UPDATE customers SET email = 'ann@shop', updated_at = '{Ago(20)}' WHERE id = 1");
+        Assert.Equal(0, (await CliProcess.RunAsync("run", "--config", config)).ExitCode);
+        string id;
+        using (var json = JsonDocument.Parse((await CliProcess.RunAsync("conflicts", "list", "--config", config, "--json")).StandardOutput))
+        {
+            id = Assert.Single(json.RootElement.EnumerateArray()).GetProperty("conflict_id").GetString()!;
+        }
+
+        // While the email waits for review, someone fixes the name at the destination (or removes the row).
+        Execute("dest.db", deleteRow ? "DELETE FROM customers WHERE id = 1" : "UPDATE customers SET name = 'Ann (fixed)' WHERE id = 1");
+
+        var resolve = await CliProcess.RunAsync("conflicts", "resolve", id, "--take", "shop", "--config", config);
+        Assert.True(resolve.ExitCode == 0, resolve.ToString());
+
+        // The decision settles the email only: the edit out-of-band is not reverted (nor the row brought back).
+        Assert.Equal(deleteRow ? 0L : 1L, Execute("dest.db", "SELECT count(*) FROM customers WHERE id = 1"));
+        if (!deleteRow)
+        {
+            Assert.Equal("Ann (fixed)|ann@shop", Execute("dest.db", "SELECT name || '|' || email FROM customers WHERE id = 1"));
+        }
+
+        Assert.Equal(0, (await CliProcess.RunAsync("run", "--config", config)).ExitCode);
+        Assert.Equal(deleteRow ? 0L : 1L, Execute("dest.db", "SELECT count(*) FROM customers WHERE id = 1"));
+        if (!deleteRow)
+        {
+            Assert.Equal("Ann (fixed)", Execute("dest.db", "SELECT name FROM customers WHERE id = 1"));
+        }
+    }
+
     private static string Ago(int seconds) =>
         DateTime.UtcNow.AddSeconds(-seconds).ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
 
