@@ -124,6 +124,20 @@ public sealed class ConnectorRegistry
             Add("sync.destination.connection", problem);
         }
 
+        var storage = config.State.Storage;
+        if (storage.Type != StateStorageType.File)
+        {
+            var location = State.StateStores.Connection(storage);
+            if (Find(location) is not { } store)
+            {
+                Add("state.storage.connection", $"no connector can hold state at '{ConnectionText.Redact(storage.Location)}'; use sqlite:FILE.db, postgresql://… or redis://… (or type: file with a path)");
+            }
+            else if (store.ConnectionProblem(location) is { } problem)
+            {
+                Add("state.storage.connection", problem);
+            }
+        }
+
         return errors;
     }
 

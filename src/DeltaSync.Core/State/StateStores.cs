@@ -20,10 +20,7 @@ public static class StateStores
                 store = new FileStateStore(storage.Location);
                 break;
             default:
-                // type: redis also takes the plain host:port form the config documents; connectors know redis:// URIs.
-                var location = storage.Type == StateStorageType.Redis && !storage.Location.Contains("://", StringComparison.Ordinal)
-                    ? "redis://" + storage.Location
-                    : storage.Location;
+                var location = Connection(storage);
                 var connector = connectors.Find(location)
                     ?? throw new SyncException(ErrorClass.Fatal, $"no connector can hold state at '{ConnectionText.Redact(storage.Location)}'");
                 var opening = connector.OpenStateStoreAsync(location, config, cancellationToken)
@@ -34,6 +31,18 @@ public static class StateStores
 
         await store.InitializeAsync(cancellationToken).ConfigureAwait(false);
         return store;
+    }
+
+    /// <summary>
+    /// The connection a database or Redis store is opened with: <c>type: redis</c> also takes the plain host:port form
+    /// the config documents; connectors know redis:// URIs.
+    /// </summary>
+    public static string Connection(StateStorageOptions storage)
+    {
+        ArgumentNullException.ThrowIfNull(storage);
+        return storage.Type == StateStorageType.Redis && !storage.Location.Contains("://", StringComparison.Ordinal)
+            ? "redis://" + storage.Location
+            : storage.Location;
     }
 
     /// <summary>The folder beside the state (reports go to its <c>reports/</c>).</summary>

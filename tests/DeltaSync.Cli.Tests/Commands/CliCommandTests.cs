@@ -48,6 +48,8 @@ public sealed class CliCommandTests : IDisposable
               cdc_method: changelog
             cdc:
               changelog: {type: mysql_binlog}
+            state:
+              storage: {type: database, connection: "mysql://root:Top$ecret@127.0.0.1/state"}
             """);
 
         foreach (var command in new[] { new[] { "run", "--config", config }, new[] { "validate-config", config } })
@@ -62,6 +64,7 @@ public sealed class CliCommandTests : IDisposable
             Assert.Contains("sync.sources[2].connection: no connector handles", result.StandardError, StringComparison.Ordinal);
             Assert.Contains("sync.destination.connection: a redis connection cannot be a destination", result.StandardError, StringComparison.Ordinal);
             Assert.Contains("sync.sources[3].connection: invalid PostgreSQL URI", result.StandardError, StringComparison.Ordinal);
+            Assert.Contains("state.storage.connection: no connector can hold state", result.StandardError, StringComparison.Ordinal);
             Assert.DoesNotContain("Top$ecret", result.StandardError + result.StandardOutput, StringComparison.Ordinal);
             Assert.DoesNotContain("   at ", result.StandardError, StringComparison.Ordinal);
         }
