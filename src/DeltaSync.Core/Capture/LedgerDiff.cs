@@ -99,9 +99,12 @@ public static class LedgerDiff
         Func<IAsyncEnumerable<LedgerEntry>, IAsyncEnumerable<LedgerEntry>>? ledgerFilter = null)
     {
         ArgumentNullException.ThrowIfNull(request);
-        var entries = request.Ledger.ScanAsync(request.Scope, cancellationToken);
-        var changes = DiffAsync(sourceRows, ledgerFilter is null ? entries : ledgerFilter(entries), mode, request.Schema.Name, request.Plan.SourceName, cancellationToken);
-        return BatchesAsync(changes, request, now, cancellationToken);
+        return PassAsync(
+            (entries, token) => DiffAsync(sourceRows, entries, mode, request.Schema.Name, request.Plan.SourceName, token),
+            request,
+            now,
+            cancellationToken,
+            ledgerFilter);
     }
 
     private static async IAsyncEnumerable<ChangeBatch> BatchesAsync(

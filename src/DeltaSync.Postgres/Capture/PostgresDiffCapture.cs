@@ -73,9 +73,17 @@ internal sealed class PostgresDiffCapture : IChangeCapture
     private async IAsyncEnumerable<ChangeEvent> ByDigestAsync(IAsyncEnumerable<Core.Ledger.LedgerEntry> ledger, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         NpgsqlConnection? rows = null;
+        var changed = new List<ChangeEvent>(_request.BatchSize);
+        async Task<IReadOnlyList<ChangeEvent>> ReadChangedAsync()
+        {
+            rows ??= await PostgresConnectionFactory.OpenAsync(_data, "source", cancellationToken).ConfigureAwait(false);
+            var read = await RowsAsync(rows, changed, cancellationToken).ConfigureAwait(false);
+            changed.Clear();
+            return read;
+        }
+
         try
         {
-            var changed = new List<ChangeEvent>(_request.BatchSize);
             await foreach (var change in LedgerDiff.DiffAsync(DigestsAsync(cancellationToken), ledger, DiffMode.RowHash, _request.Schema.Name, _request.Plan.SourceName, cancellationToken).ConfigureAwait(false))
             {
                 if (change.Operation == ChangeOperation.Delete)
@@ -87,20 +95,16 @@ internal sealed class PostgresDiffCapture : IChangeCapture
                 changed.Add(change);
                 if (changed.Count >= _request.BatchSize)
                 {
-                    rows ??= await PostgresConnectionFactory.OpenAsync(_data, "source", cancellationToken).ConfigureAwait(false);
-                    foreach (var row in await RowsAsync(rows, changed, cancellationToken).ConfigureAwait(false))
+                    foreach (var row in await ReadChangedAsync().ConfigureAwait(false))
                     {
                         yield return row;
                     }
-
-                    changed.Clear();
                 }
             }
 
             if (changed.Count > 0)
             {
-                rows ??= await PostgresConnectionFactory.OpenAsync(_data, "source", cancellationToken).ConfigureAwait(false);
-                foreach (var row in await RowsAsync(rows, changed, cancellationToken).ConfigureAwait(false))
+                foreach (var row in await ReadChangedAsync().ConfigureAwait(false))
                 {
                     yield return row;
                 }
