@@ -26,6 +26,9 @@ public sealed class PgFollowProcess : IAsyncDisposable
         _logPath = logPath;
     }
 
+    /// <summary>The process id of the CLI.</summary>
+    public int Pid => _process.Id;
+
     /// <summary>Starts the CLI; <paramref name="logPath"/> receives its output when it is disposed.</summary>
     public static PgFollowProcess Start(DeltaSyncCli cli, string configPath, string logPath)
     {

@@ -20,7 +20,7 @@ public static class PgStreamBenchmark
     private const string SourceVariable = "DELTASYNC_BENCH_PG_SOURCE";
     private const string DestinationVariable = "DELTASYNC_BENCH_PG_DESTINATION";
 
-    private sealed record ConsumerResult(string Consumer, CatchUpResult CatchUp, SteadyLoadResult Steady);
+    private sealed record ConsumerResult(string Consumer, CatchUpResult CatchUp, SteadyLoadResult Steady, double? ClientCpu, double? ServerCpu);
 
     /// <returns>0 when every check passed, 1 when one failed.</returns>
     public static async Task<int> RunAsync(DeltaSyncCli cli, BenchmarkOptions options, CancellationToken cancellationToken)
@@ -76,7 +76,7 @@ public static class PgStreamBenchmark
             await using (await PgNativeSubscription.StartAsync(source, destination, destination.Name, cancellationToken).ConfigureAwait(false))
             {
                 Console.WriteLine($"# {consumer}: subscribed, table ready");
-                return await MeasureAsync(consumer, source, destination, options, cancellationToken).ConfigureAwait(false);
+                return await MeasureAsync(consumer, source, destination, null, options, cancellationToken).ConfigureAwait(false);
             }
         }
         finally
@@ -115,7 +115,7 @@ public static class PgStreamBenchmark
                 var watch = Stopwatch.StartNew();
                 await follow.WaitUntilIdleAsync(FollowStartTimeout, cancellationToken).ConfigureAwait(false);
                 Console.WriteLine($"# {consumer}: follow process idle after {watch.Elapsed.TotalSeconds:0.0} s");
-                return await MeasureAsync(consumer, source, destination, options, cancellationToken).ConfigureAwait(false);
+                return await MeasureAsync(consumer, source, destination, follow.Pid, options, cancellationToken).ConfigureAwait(false);
             }
         }
         finally
@@ -131,21 +131,29 @@ public static class PgStreamBenchmark
     /// is an index probe rather than a scan competing with the apply.
     /// </summary>
     private static async Task<ConsumerResult> MeasureAsync(
-        string consumer, BenchmarkDatabase source, BenchmarkDatabase destination, BenchmarkOptions options, CancellationToken cancellationToken)
+        string consumer, BenchmarkDatabase source, BenchmarkDatabase destination, int? clientPid, BenchmarkOptions options, CancellationToken cancellationToken)
     {
         await destination.ExecuteAsync($"CREATE INDEX IF NOT EXISTS items_updated_at ON {PgItemsTable.Table} (updated_at)", cancellationToken).ConfigureAwait(false);
         Console.WriteLine($"# {consumer}: (b) catch-up; {MachineDescription.LoadAverage()}");
+        // Both consumers' slots are named after their destination database.
+        var cpu = ConsumerCpu.Available ? await ConsumerCpu.StartAsync(source, destination, destination.Name, clientPid, cancellationToken).ConfigureAwait(false) : null;
         var catchUp = await PgStreamLoad.CatchUpAsync(source, destination, options.Rows, cancellationToken).ConfigureAwait(false);
+        double? clientCpu = null, serverCpu = null;
+        if (cpu is not null)
+        {
+            (clientCpu, serverCpu) = await cpu.StopAsync(cancellationToken).ConfigureAwait(false);
+        }
+
         Console.WriteLine(
             $"#   {catchUp.Transactions:N0} transactions written in {catchUp.Writing.TotalSeconds:0.000} s; destination caught up {catchUp.CaughtUp.TotalSeconds:0.000} s " +
-            $"after the first update; check: {catchUp.Check}");
+            $"after the first update; CPU: client {clientCpu?.ToString("0.00", CultureInfo.InvariantCulture) ?? "-"} s, server {serverCpu?.ToString("0.00", CultureInfo.InvariantCulture) ?? "-"} s; check: {catchUp.Check}");
         Console.WriteLine($"# {consumer}: (c) steady load; {MachineDescription.LoadAverage()}");
         var steady = await PgStreamLoad.SteadyLoadAsync(source, destination, options.Rows, SteadyRate, SteadyDuration, cancellationToken).ConfigureAwait(false);
         Console.WriteLine(
             $"#   {steady.Changes:N0} changes in {steady.Writing.TotalSeconds:0.0} s ({steady.Rate:N0}/s); lag p50 {steady.Percentile(50) * 1000:0} ms, " +
             $"p99 {steady.Percentile(99) * 1000:0} ms, max {steady.LagSeconds.Max() * 1000:0} ms over {steady.LagSeconds.Count} samples; " +
             $"equal {steady.DrainedAfter.TotalSeconds:0.000} s after the load; check: {steady.Check}");
-        return new ConsumerResult(consumer, catchUp, steady);
+        return new ConsumerResult(consumer, catchUp, steady, clientCpu, serverCpu);
     }
 
     /// <summary>DeltaSync's slot, once the follow process has let go of it (its walsender ends a moment after the client).</summary>
@@ -194,16 +202,22 @@ public static class PgStreamBenchmark
         return path;
     }
 
+    /// <summary>"client + server = total" CPU seconds of (b); "-" for native replication's client (it has none).</summary>
+    private static string Cpu(ConsumerResult r) =>
+        r.ServerCpu is not { } server
+            ? "-"
+            : string.Create(CultureInfo.InvariantCulture, $"{(r.ClientCpu is { } c ? c.ToString("0.00", CultureInfo.InvariantCulture) : "-")} + {server:0.00} = {(r.ClientCpu ?? 0) + server:0.00}");
+
     private static string ToMarkdown(IReadOnlyList<ConsumerResult> results)
     {
         var text = new StringBuilder();
-        text.AppendLine("| Consumer | (b) writes s | (b) caught up s | (c) changes/s | (c) lag p50 ms | (c) lag p99 ms | (c) lag max ms | (c) samples | Check |");
-        text.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---|");
+        text.AppendLine("| Consumer | (b) writes s | (b) caught up s | (b) CPU s client + server | (c) changes/s | (c) lag p50 ms | (c) lag p99 ms | (c) lag max ms | (c) samples | Check |");
+        text.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|");
         foreach (var r in results)
         {
             var ok = r.CatchUp.Check.StartsWith("ok", StringComparison.Ordinal) && r.Steady.Check.StartsWith("ok", StringComparison.Ordinal);
             text.AppendLine(CultureInfo.InvariantCulture,
-                $"| {r.Consumer} | {r.CatchUp.Writing.TotalSeconds:0.000} | {r.CatchUp.CaughtUp.TotalSeconds:0.000} | {r.Steady.Rate:N0} | " +
+                $"| {r.Consumer} | {r.CatchUp.Writing.TotalSeconds:0.000} | {r.CatchUp.CaughtUp.TotalSeconds:0.000} | {Cpu(r)} | {r.Steady.Rate:N0} | " +
                 $"{r.Steady.Percentile(50) * 1000:0} | {r.Steady.Percentile(99) * 1000:0} | {r.Steady.LagSeconds.Max() * 1000:0} | {r.Steady.LagSeconds.Count} | " +
                 $"{(ok ? "ok: tables equal" : $"(b) {r.CatchUp.Check}; (c) {r.Steady.Check}")} |");
         }
