@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using DeltaSync.Cli.Output;
 using DeltaSync.Core.Config;
+using DeltaSync.Core.Conflicts;
 using DeltaSync.Core.Connectors;
 using DeltaSync.Core.Model;
 using DeltaSync.Core.Pipeline;
@@ -99,10 +100,36 @@ public sealed class ConflictShowCommand : AsyncCommand<ConflictIdSettings>
         Terminal.Line("history:");
         foreach (var entry in history)
         {
-            Terminal.Line($"  {InstantPattern.ExtendedIso.Format(entry.LoggedAt)} {entry.Kind} ({entry.Stream})");
+            Terminal.Line($"  {InstantPattern.ExtendedIso.Format(entry.LoggedAt)} {Describe(entry)} ({entry.Stream})");
         }
 
         return ExitCodes.Completed;
+    }
+
+    /// <summary>
+    /// A history line's event in words. The log files a decision that holds fields for review under the same kind as
+    /// one that settles them ("resolved"); the line says which it was.
+    /// </summary>
+    private static string Describe(ConflictLogRecord entry)
+    {
+        if (entry.Kind == ConflictLogEntry.Kinds.HeldUpdate)
+        {
+            var update = JsonNode.Parse(entry.Json);
+            return $"later write by {update?["source"]?.GetValue<string>() ?? "?"} queued behind the review ({update?["field"]?.GetValue<string>() ?? "?"})";
+        }
+
+        if (entry.Kind != ConflictLogEntry.Kinds.Resolved || JsonNode.Parse(entry.Json)?["resolution"] is not JsonObject resolution)
+        {
+            return entry.Kind;
+        }
+
+        var strategy = resolution["strategy"]?.GetValue<string>() ?? "?";
+        if (resolution["held_fields"] is JsonArray { Count: > 0 } held)
+        {
+            return $"held for manual review ({string.Join(", ", held.Select(f => f?.GetValue<string>()))}; {strategy})";
+        }
+
+        return resolution["resolved_by"]?.GetValue<string>() is { } by ? $"resolved ({strategy}, by {by})" : $"resolved ({strategy})";
     }
 }
 

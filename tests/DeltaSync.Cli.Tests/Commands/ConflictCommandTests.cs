@@ -59,6 +59,13 @@ public sealed class ConflictCommandTests : IDisposable
             Assert.Contains(root.GetProperty("history").EnumerateArray(), e => e.GetProperty("kind").GetString() == "detected");
         }
 
+        // The text history tells a decision that holds fields from one that settles them (both are logged as "resolved").
+        var heldText = await CliProcess.RunAsync("conflicts", "show", id, "--config", config);
+        Assert.True(heldText.ExitCode == 0, heldText.ToString());
+        Assert.Contains(" detected (", heldText.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains(" held for manual review (email; manual_review) (", heldText.StandardOutput, StringComparison.Ordinal);
+        Assert.DoesNotContain(" resolved (", heldText.StandardOutput, StringComparison.Ordinal);
+
         Assert.Equal(1, (await CliProcess.RunAsync("conflicts", "show", "conflict_0000000000000000", "--config", config)).ExitCode);
         var undecided = await CliProcess.RunAsync("conflicts", "resolve", id, "--config", config);
         Assert.Equal(2, undecided.ExitCode);
@@ -87,6 +94,10 @@ public sealed class ConflictCommandTests : IDisposable
             Assert.Equal("resolved", json.RootElement.GetProperty("status").GetString());
             Assert.Equal("ops", json.RootElement.GetProperty("resolution").GetProperty("resolved_by").GetString());
         }
+
+        var settledText = await CliProcess.RunAsync("conflicts", "show", id, "--config", config);
+        Assert.Contains(" held for manual review (email; manual_review) (", settledText.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains(", by ops) (", settledText.StandardOutput, StringComparison.Ordinal);
 
         Assert.Equal(1, (await CliProcess.RunAsync("conflicts", "resolve", id, "--take", "shop", "--config", config)).ExitCode);
     }
