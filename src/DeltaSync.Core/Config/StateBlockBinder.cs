@@ -35,6 +35,12 @@ internal static class StateBlockBinder
                     storage.Report("path", "set either 'path' or 'connection' for a file store, not both");
                 }
 
+                if (connection is not null && LooksLikeUri(connection))
+                {
+                    // A file store is a folder: 'sqlite:x.db' would become a folder named 'sqlite:x.db'.
+                    storage.Report("connection", $"a file store takes a folder path, and '{Connectors.ConnectionText.Redact(connection)}' is a connection URI: for a database use type: database, for Redis type: redis");
+                }
+
                 return new StateStorageOptions(type, ResolveFolder(storage, path ?? connection ?? stem + ".state", baseDirectory));
 
             case StateStorageType.Redis:
@@ -52,6 +58,14 @@ internal static class StateBlockBinder
                 // only the default is made absolute here, so it does not depend on the working directory.
                 return new StateStorageOptions(type, connection ?? "sqlite:" + Path.GetFullPath(Path.Combine(baseDirectory, stem + ".state.db")));
         }
+    }
+
+    /// <summary>Whether a connection is written as <c>scheme:…</c> (<c>sqlite:</c>, <c>postgresql://</c>, <c>redis://</c>), not as a path.</summary>
+    private static bool LooksLikeUri(string connection)
+    {
+        var colon = connection.IndexOf(':', StringComparison.Ordinal);
+        // "C:\state" is a Windows drive, not a scheme.
+        return colon > 1 && connection[..colon].All(c => char.IsAsciiLetterOrDigit(c) || c is '+' or '-' or '.') && char.IsAsciiLetter(connection[0]);
     }
 
     /// <summary>An absent block means no backups; <c>backup: {}</c> takes every default.</summary>

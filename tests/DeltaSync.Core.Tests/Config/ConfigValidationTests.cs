@@ -93,6 +93,8 @@ public sealed class ConfigValidationTests
     [InlineData("conflict_resolution:\n  strategies:\n    - field: email", "conflict_resolution.strategies[0].strategy", "is required: one of last_write_wins, source_wins, manual_review or custom")]
     [InlineData("state:\n  storage:\n    type: s3", "state.storage.type", "expected one of database, file or redis, got 's3'")]
     [InlineData("state:\n  storage:\n    type: redis", "state.storage.connection", "is required for a redis store: the server, e.g. localhost:6379")]
+    [InlineData("state:\n  storage:\n    type: file\n    connection: \"sqlite:state.db\"", "state.storage.connection", "a file store takes a folder path, and 'sqlite:state.db' is a connection URI: for a database use type: database, for Redis type: redis")]
+    [InlineData("state:\n  storage:\n    type: file\n    connection: \"postgresql://sync:s3cret@db/state\"", "state.storage.connection", "a file store takes a folder path, and 'postgresql://sync:***@db/state' is a connection URI: for a database use type: database, for Redis type: redis")]
     [InlineData("state:\n  checkpointing:\n    frequency: weekly", "state.checkpointing.frequency", "expected one of every_batch, every_n_records or time_based, got 'weekly'")]
     [InlineData("state:\n  recovery: yes", "state.recovery", "expected a mapping of validate_on_start, auto_repair, reset_on_corruption, got 'yes'")]
     public void Invalid_block_value_is_reported_at_its_key(string block, string keyPath, string message)
