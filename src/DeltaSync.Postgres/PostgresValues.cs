@@ -110,13 +110,13 @@ internal static class PostgresValues
             "timestamptz" => PgDateTimes.ReadTimestamp(await value.Get<long>(cancellationToken).ConfigureAwait(false), DateTimeKind.Utc),
             "time" => PgDateTimes.ReadTime(await value.Get<TimeSpan>(cancellationToken).ConfigureAwait(false)),
             "json" or "jsonb" or "text" or "varchar" or "bpchar" or "name" => await value.Get<string>(cancellationToken).ConfigureAwait(false),
-            "numeric" => PgNumeric.FromText(await ReadNumericAsync(value, cancellationToken).ConfigureAwait(false)),
+            "numeric" => await ReadNumericAsync(value, cancellationToken).ConfigureAwait(false),
             _ => Normalize(await value.Get<object>(cancellationToken).ConfigureAwait(false)),
         };
     }
 
-    /// <summary>A binary <c>numeric</c> from the log as its exact text (Npgsql's decimal cannot hold NaN or 29+ digits).</summary>
-    private static async ValueTask<string> ReadNumericAsync(Npgsql.Replication.PgOutput.ReplicationValue value, CancellationToken cancellationToken)
+    /// <summary>A binary <c>numeric</c> from the log as the engine's value (Npgsql's decimal cannot hold NaN or 29+ digits).</summary>
+    private static async ValueTask<object> ReadNumericAsync(Npgsql.Replication.PgOutput.ReplicationValue value, CancellationToken cancellationToken)
     {
         // On the log's hot path (every numeric of every row): a pooled buffer, not an array per value.
         var binary = System.Buffers.ArrayPool<byte>.Shared.Rent(value.Length);
@@ -127,7 +127,7 @@ internal static class PostgresValues
                 await stream.ReadExactlyAsync(binary.AsMemory(0, value.Length), cancellationToken).ConfigureAwait(false);
             }
 
-            return PgNumeric.Decode(binary.AsSpan(0, value.Length));
+            return PgNumeric.Read(binary.AsSpan(0, value.Length));
         }
         finally
         {

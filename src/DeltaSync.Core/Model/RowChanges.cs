@@ -8,10 +8,11 @@ namespace DeltaSync.Core.Model;
 public static class RowChanges
 {
     /// <summary>The row exists now with these values (hashed once here, for the ledger).</summary>
-    public static ChangeEvent Upsert(TableSchema schema, string source, object?[] values, Position position, Instant? commitTime)
+    /// <param name="key">The row's key when the caller has it already (it must be <c>schema.KeyOf(values)</c>).</param>
+    public static ChangeEvent Upsert(TableSchema schema, string source, object?[] values, Position position, Instant? commitTime, RecordKey? key = null)
     {
         ArgumentNullException.ThrowIfNull(schema);
-        return new(schema.Name, schema.KeyOf(values), ChangeOperation.Upsert, values, position, commitTime, source)
+        return new(schema.Name, key ?? schema.KeyOf(values), ChangeOperation.Upsert, values, position, commitTime, source)
         {
             RowHash = Ledger.RowHash.Compute(values),
         };

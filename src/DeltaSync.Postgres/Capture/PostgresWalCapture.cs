@@ -976,13 +976,14 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
             }
             else
             {
-                values[target] = await PostgresValues.ReadAsync(value, _mapper.Column(schema.Columns[target].Name), cancellationToken).ConfigureAwait(false);
+                values[target] = await PostgresValues.ReadAsync(value, _mapper.ColumnAt(target), cancellationToken).ConfigureAwait(false);
             }
         }
 
+        var rowId = _mapper.RowIdIndex;
         for (var c = 0; c < seen.Length; c++)
         {
-            if (!seen[c] && c != _mapper.RowIdIndex)
+            if (!seen[c] && c != rowId)
             {
                 (unchanged ??= []).Add(c);
             }
@@ -1034,6 +1035,6 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
         public ChangeEvent ToEvent(PostgresRowMapper mapper, Position position, Instant commitTime) =>
             Operation == ChangeOperation.Delete
                 ? mapper.Delete(Key, position, commitTime)
-                : mapper.Upsert(Values, position, commitTime);
+                : mapper.Upsert(Values, position, commitTime, key: Unchanged is { Count: > 0 } ? null : Key); // (completed values: key again)
     }
 }

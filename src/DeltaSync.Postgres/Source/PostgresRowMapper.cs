@@ -24,6 +24,7 @@ internal sealed class PostgresRowMapper
         _schema = schema;
         _source = source;
         _columns = schema.Columns.Select(c => table.Columns.First(p => p.Name == c.Name)).ToArray();
+        RowIdIndex = Array.FindIndex(_columns, c => c.IsVirtual);
     }
 
     public int ColumnCount => _columns.Length;
@@ -31,11 +32,14 @@ internal sealed class PostgresRowMapper
     public PgTable Table => _table;
 
     /// <summary>The index of the virtual row-identity column of a table without a key, or -1.</summary>
-    public int RowIdIndex => Array.FindIndex(_columns, c => c.IsVirtual);
+    public int RowIdIndex { get; }
 
     public TableSchema Schema => _schema;
 
     public PgColumn Column(string name) => _columns.First(c => string.Equals(c.Name, name, StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>The column at <paramref name="index"/> in the schema's order.</summary>
+    public PgColumn ColumnAt(int index) => _columns[index];
 
     /// <summary>
     /// Whether a column's value is selected as <c>::text</c> (and read back by <see cref="PostgresValues.Read"/>): a type
@@ -186,9 +190,9 @@ internal sealed class PostgresRowMapper
         return values;
     }
 
-    public ChangeEvent Upsert(object?[] values, Position position, Instant? commitTime, long? digest = null)
+    public ChangeEvent Upsert(object?[] values, Position position, Instant? commitTime, long? digest = null, RecordKey? key = null)
     {
-        var change = RowChanges.Upsert(_schema, _source, values, position, commitTime);
+        var change = RowChanges.Upsert(_schema, _source, values, position, commitTime, key);
         return digest is null ? change : change with { SourceDigest = digest };
     }
 

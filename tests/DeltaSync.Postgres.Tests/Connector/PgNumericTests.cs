@@ -75,6 +75,30 @@ public sealed class PgNumericTests
         Prop.ForAll(numbers.ToArbitrary(), text => PgNumeric.Decode(PgNumeric.Encode(text)) == text).QuickCheckThrowOnFailure();
     }
 
+    [Fact]
+    public void Reading_the_binary_form_gives_what_its_text_gives_scale_and_all()
+    {
+        var numbers =
+            from digits in Gen.Choose(1, 40).SelectMany(n => Gen.ListOf(Gen.Elements('0', '0', '1', '5', '9'), n))
+            from scale in Gen.Choose(0, 32)
+            from negative in Gen.Elements(false, true)
+            select Plain(new string([.. digits]), scale, negative);
+        Prop.ForAll(numbers.ToArbitrary(), text => Same(PgNumeric.FromText(text), PgNumeric.Read(PgNumeric.Encode(text)))).QuickCheckThrowOnFailure();
+        foreach (var sample in Samples.Concat(["79228162514264337593543950335", "7.9228162514264337593543950335", "0.0000000000000000000000000001", "0.00000000000000000000000000001", "100000000", "-0.50"]))
+        {
+            Assert.True(Same(PgNumeric.FromText(PgNumeric.Decode(PgNumeric.Encode(sample))), PgNumeric.Read(PgNumeric.Encode(sample))), sample);
+        }
+    }
+
+    /// <summary>The same value of the same type, and for decimals the same scale.</summary>
+    private static bool Same(object expected, object actual) =>
+        (expected, actual) switch
+        {
+            (decimal e, decimal a) => decimal.GetBits(e).SequenceEqual(decimal.GetBits(a)),
+            (string e, string a) => e == a,
+            _ => false,
+        };
+
     /// <summary>The digits as numeric_out prints them with <paramref name="scale"/> fraction digits.</summary>
     private static string Plain(string digits, int scale, bool negative)
     {
