@@ -20,6 +20,7 @@ public sealed class ConsumerCpu
     private readonly string _slot;
     private readonly int? _clientPid;
     private readonly Dictionary<int, long> _serverStart = [];
+    private readonly HashSet<int> _walsenders = [];
     private long _clientStart;
 
     private ConsumerCpu(BenchmarkDatabase source, BenchmarkDatabase destination, string slot, int? clientPid)
@@ -46,24 +47,29 @@ public sealed class ConsumerCpu
         return cpu;
     }
 
-    /// <summary>CPU seconds since <see cref="StartAsync"/>: the client's, and the server processes' together.</summary>
+    /// <summary>
+    /// CPU seconds since <see cref="StartAsync"/>: the client's, and the server processes' together, of which the
+    /// walsender's (decoding the log for the consumer).
+    /// </summary>
     /// <remarks>A server process that appeared in between counts whole; one that ended in between is lost (none does
     /// here: DeltaSync's sessions are pooled and its replication stream stays open).</remarks>
-    public async Task<(double? Client, double Server)> StopAsync(CancellationToken cancellationToken)
+    public async Task<(double? Client, double Server, double Walsender)> StopAsync(CancellationToken cancellationToken)
     {
-        long server = 0;
+        long server = 0, walsender = 0;
         var pids = new HashSet<int>(_serverStart.Keys);
         pids.UnionWith(await ServerPidsAsync(cancellationToken).ConfigureAwait(false));
         foreach (var pid in pids)
         {
             if (Ticks(pid) is { } now)
             {
-                server += now - _serverStart.GetValueOrDefault(pid);
+                var used = now - _serverStart.GetValueOrDefault(pid);
+                server += used;
+                walsender += _walsenders.Contains(pid) ? used : 0;
             }
         }
 
         double? client = _clientPid is { } c && Ticks(c) is { } clientNow ? (clientNow - _clientStart) / TicksPerSecond : null;
-        return (client, server / TicksPerSecond);
+        return (client, server / TicksPerSecond, walsender / TicksPerSecond);
     }
 
     private async Task<List<int>> ServerPidsAsync(CancellationToken cancellationToken)
@@ -71,11 +77,16 @@ public sealed class ConsumerCpu
         var pids = new List<int>();
         await using (var source = await _source.OpenAsync(cancellationToken).ConfigureAwait(false))
         {
+            await using (var walsender = new NpgsqlCommand("SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1 AND active_pid IS NOT NULL", source))
+            {
+                walsender.Parameters.Add(new NpgsqlParameter<string> { TypedValue = _slot });
+                var before = pids.Count;
+                await ReadPidsAsync(walsender, pids, cancellationToken).ConfigureAwait(false);
+                _walsenders.UnionWith(pids.Skip(before));
+            }
+
             await using var command = new NpgsqlCommand(
-                "SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1 AND active_pid IS NOT NULL " +
-                "UNION SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'deltasync%'",
-                source);
-            command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = _slot });
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'deltasync%'", source);
             await ReadPidsAsync(command, pids, cancellationToken).ConfigureAwait(false);
         }
 

@@ -20,7 +20,7 @@ public static class PgStreamBenchmark
     private const string SourceVariable = "DELTASYNC_BENCH_PG_SOURCE";
     private const string DestinationVariable = "DELTASYNC_BENCH_PG_DESTINATION";
 
-    private sealed record ConsumerResult(string Consumer, CatchUpResult CatchUp, SteadyLoadResult Steady, double? ClientCpu, double? ServerCpu);
+    private sealed record ConsumerResult(string Consumer, CatchUpResult CatchUp, SteadyLoadResult Steady, double? ClientCpu, double? ServerCpu, double? WalsenderCpu);
 
     /// <returns>0 when every check passed, 1 when one failed.</returns>
     public static async Task<int> RunAsync(DeltaSyncCli cli, BenchmarkOptions options, CancellationToken cancellationToken)
@@ -138,22 +138,23 @@ public static class PgStreamBenchmark
         // Both consumers' slots are named after their destination database.
         var cpu = ConsumerCpu.Available ? await ConsumerCpu.StartAsync(source, destination, destination.Name, clientPid, cancellationToken).ConfigureAwait(false) : null;
         var catchUp = await PgStreamLoad.CatchUpAsync(source, destination, options.Rows, cancellationToken).ConfigureAwait(false);
-        double? clientCpu = null, serverCpu = null;
+        double? clientCpu = null, serverCpu = null, walsenderCpu = null;
         if (cpu is not null)
         {
-            (clientCpu, serverCpu) = await cpu.StopAsync(cancellationToken).ConfigureAwait(false);
+            (clientCpu, serverCpu, walsenderCpu) = await cpu.StopAsync(cancellationToken).ConfigureAwait(false);
         }
 
         Console.WriteLine(
             $"#   {catchUp.Transactions:N0} transactions written in {catchUp.Writing.TotalSeconds:0.000} s; destination caught up {catchUp.CaughtUp.TotalSeconds:0.000} s " +
-            $"after the first update; CPU: client {clientCpu?.ToString("0.00", CultureInfo.InvariantCulture) ?? "-"} s, server {serverCpu?.ToString("0.00", CultureInfo.InvariantCulture) ?? "-"} s; check: {catchUp.Check}");
+            $"after the first update; CPU: client {clientCpu?.ToString("0.00", CultureInfo.InvariantCulture) ?? "-"} s, server {serverCpu?.ToString("0.00", CultureInfo.InvariantCulture) ?? "-"} s " +
+            $"(walsender {walsenderCpu?.ToString("0.00", CultureInfo.InvariantCulture) ?? "-"} s); check: {catchUp.Check}");
         Console.WriteLine($"# {consumer}: (c) steady load; {MachineDescription.LoadAverage()}");
         var steady = await PgStreamLoad.SteadyLoadAsync(source, destination, options.Rows, SteadyRate, SteadyDuration, cancellationToken).ConfigureAwait(false);
         Console.WriteLine(
             $"#   {steady.Changes:N0} changes in {steady.Writing.TotalSeconds:0.0} s ({steady.Rate:N0}/s); lag p50 {steady.Percentile(50) * 1000:0} ms, " +
             $"p99 {steady.Percentile(99) * 1000:0} ms, max {steady.LagSeconds.Max() * 1000:0} ms over {steady.LagSeconds.Count} samples; " +
             $"equal {steady.DrainedAfter.TotalSeconds:0.000} s after the load; check: {steady.Check}");
-        return new ConsumerResult(consumer, catchUp, steady, clientCpu, serverCpu);
+        return new ConsumerResult(consumer, catchUp, steady, clientCpu, serverCpu, walsenderCpu);
     }
 
     /// <summary>DeltaSync's slot, once the follow process has let go of it (its walsender ends a moment after the client).</summary>
