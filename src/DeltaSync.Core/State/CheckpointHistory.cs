@@ -56,7 +56,8 @@ public sealed class CheckpointHistory
     public async Task<LoadedCheckpoint> LoadAsync(string stream, RecoveryOptions recovery, Func<Checkpoint, string?>? validate, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(recovery);
-        var history = await _store.ReadHistoryAsync(stream, recovery.ValidateOnStart ? ScanDepth : 1, cancellationToken).ConfigureAwait(false);
+        // The newest version alone: it is the one used unless it needs repair (every pass of run --follow loads it).
+        var history = await _store.ReadHistoryAsync(stream, 1, cancellationToken).ConfigureAwait(false);
         if (history.Count == 0)
         {
             return new LoadedCheckpoint(null, []);
@@ -83,7 +84,8 @@ public sealed class CheckpointHistory
 
         if (recovery.AutoRepair)
         {
-            foreach (var older in history.Skip(1))
+            history = await _store.ReadHistoryAsync(stream, ScanDepth, cancellationToken).ConfigureAwait(false);
+            foreach (var older in history.Where(h => h.Version < newest.Version))
             {
                 var candidate = CheckpointCodec.TryDeserialize(older.Payload, out _);
                 if (candidate is not null && candidate.Version == older.Version && validate?.Invoke(candidate) is null)

@@ -43,6 +43,22 @@ public sealed class CheckpointHistoryTests
     }
 
     [Fact]
+    public async Task Loading_reads_only_the_newest_version_unless_it_needs_repair()
+    {
+        // run --follow loads the checkpoint at every pass: a long history must not be read each time.
+        await AppendVersionsAsync(50);
+        var before = _store.VersionsRead;
+
+        Assert.Equal(Checkpoint(50), (await _history.LoadAsync(Stream, Repair, CancellationToken.None)).Checkpoint);
+        Assert.Equal(1, _store.VersionsRead - before);
+
+        _store.Damage(Stream, 50, payload => payload.Replace("position-50", "position-x", StringComparison.Ordinal));
+        var repaired = await _history.LoadAsync(Stream, Repair, CancellationToken.None);
+        Assert.Equal(new Position("cursor", "position-49"), repaired.Checkpoint!.Position);
+        Assert.Equal(51, repaired.Checkpoint.Version);
+    }
+
+    [Fact]
     public async Task Saving_a_version_already_stored_with_the_same_content_succeeds_and_other_content_is_a_conflict()
     {
         // The first save committed but its answer was lost; the retry finds it there.
@@ -241,9 +257,15 @@ public sealed class CheckpointHistoryTests
 
         public Task InitializeAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-        public Task<IReadOnlyList<StoredCheckpoint>> ReadHistoryAsync(string stream, int limit, CancellationToken cancellationToken) =>
-            Task.FromResult<IReadOnlyList<StoredCheckpoint>>(
-                _streams.TryGetValue(stream, out var versions) ? versions.Values.Reverse().Take(limit).ToList() : []);
+        /// <summary>How many stored versions reads have returned in all.</summary>
+        public int VersionsRead { get; private set; }
+
+        public Task<IReadOnlyList<StoredCheckpoint>> ReadHistoryAsync(string stream, int limit, CancellationToken cancellationToken)
+        {
+            IReadOnlyList<StoredCheckpoint> read = _streams.TryGetValue(stream, out var versions) ? versions.Values.Reverse().Take(limit).ToList() : [];
+            VersionsRead += read.Count;
+            return Task.FromResult(read);
+        }
 
         public Task AppendAsync(StoredCheckpoint checkpoint, CancellationToken cancellationToken)
         {
