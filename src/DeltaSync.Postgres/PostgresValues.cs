@@ -300,6 +300,13 @@ internal static class PostgresValues
             return PgDateTimes.EndOfDay;
         }
 
+        // Already what the column's writer takes (the usual case for a PostgreSQL source): the same box, not a new one.
+        if ((baseType, value) is ("int8", long) or ("float8", double) or ("numeric", decimal) or ("bool", bool) or ("uuid", Guid)
+            or ("bytea", byte[]) or ("timestamptz", DateTime { Kind: DateTimeKind.Utc }) or ("date", DateOnly) or ("time", TimeOnly))
+        {
+            return value;
+        }
+
         var c = CultureInfo.InvariantCulture;
         return baseType switch
         {
