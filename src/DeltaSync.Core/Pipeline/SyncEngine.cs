@@ -192,6 +192,11 @@ public sealed class SyncEngine
         var path = options.ReportPath is null ? DefaultReportPath(runId) : Path.GetFullPath(options.ReportPath);
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         await File.WriteAllTextAsync(path, report.ToJson(), CancellationToken.None).ConfigureAwait(false);
+        if (options.ReportPath is null)
+        {
+            PruneReports(Path.GetDirectoryName(path)!);
+        }
+
         Log.RunFinished(_logger, runId, report.Metadata.Status, report.Metadata.DurationSeconds);
         return new RunOutcome(report, path)
         {
@@ -239,6 +244,33 @@ public sealed class SyncEngine
     public IReadOnlyList<TablePlan> SelectTables(IReadOnlyList<string> tables) => TablePlan.Select(_config, tables);
 
     private string DefaultReportPath(string runId) => Path.Combine(StateStores.Folder(_config), "reports", runId + ".json");
+
+    /// <summary>
+    /// Keeps the report files of the newest <see cref="RunRecord.Kept"/> runs in the default folder, as the state store
+    /// keeps their summaries: <c>run --follow</c> writes one per pass, many thousands a day. Run ids sort by time;
+    /// files not named like one are left alone. Housekeeping: a file that cannot be removed stays for the next run.
+    /// </summary>
+    private static void PruneReports(string folder)
+    {
+        try
+        {
+            var reports = Directory.GetFiles(folder, "sync_*.json");
+            if (reports.Length <= RunRecord.Kept)
+            {
+                return;
+            }
+
+            Array.Sort(reports, StringComparer.Ordinal);
+            foreach (var old in reports.AsSpan(0, reports.Length - RunRecord.Kept))
+            {
+                File.Delete(old);
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Kept for the next run.
+        }
+    }
 
     private async Task<T> OpenAsync<T>(EndpointOptions endpoint, string role, Func<IConnector, EndpointOptions, Task<T>> open)
     {

@@ -137,6 +137,7 @@ public sealed class CheckpointHistory
                 await (lease is not null && _store is ILeaseStore leases
                     ? leases.AppendFencedAsync(stored, lease.Owner, lease.Epoch, cancellationToken)
                     : _store.AppendAsync(stored, cancellationToken)).ConfigureAwait(false);
+                await TrimAsync(checkpoint, cancellationToken).ConfigureAwait(false);
                 return;
             }
             catch (StateConflictException)
@@ -156,6 +157,33 @@ public sealed class CheckpointHistory
     }
 
     private const int SaveAttempts = 4;
+
+    /// <summary>
+    /// How many versions of a stream are kept: the newest, which rollbacks and repairs choose from. A table that
+    /// <c>run --follow</c> syncs saves a version per pass (several a second at times), so older ones are removed.
+    /// </summary>
+    public const int Kept = ScanDepth;
+
+    /// <summary>Every <see cref="TrimEvery"/>th version removes those more than <see cref="Kept"/> behind it.</summary>
+    private const int TrimEvery = 50;
+
+    /// <summary>Removes versions older than the newest <see cref="Kept"/> now and then; housekeeping, so a failure only waits for the next turn.</summary>
+    private async Task TrimAsync(Checkpoint saved, CancellationToken cancellationToken)
+    {
+        if (saved.Version <= Kept || saved.Version % TrimEvery != 0)
+        {
+            return;
+        }
+
+        try
+        {
+            await _store.TrimHistoryAsync(saved.Stream, saved.Version - Kept + 1, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException and not OperationCanceledException)
+        {
+            // Kept for the next turn: the history is only longer than it needs to be.
+        }
+    }
 
     private async Task<bool> IsStoredAsync(StoredCheckpoint checkpoint, CancellationToken cancellationToken)
     {

@@ -26,6 +26,12 @@ public interface IStateStore : IAsyncDisposable
     /// <summary>Removes a stream's whole history (state reset).</summary>
     Task DeleteStreamAsync(string stream, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Removes a stream's versions below <paramref name="version"/> (history retention: <see cref="CheckpointHistory"/>
+    /// keeps the newest <see cref="CheckpointHistory.Kept"/>); the versions from it on are untouched.
+    /// </summary>
+    Task TrimHistoryAsync(string stream, long version, CancellationToken cancellationToken);
+
     /// <summary>Adds dead letters; an entry equal to one already queued (same stream, record and raw record) increases its attempt count and takes the newer reason, error class and failure time.</summary>
     Task AddDeadLettersAsync(IReadOnlyList<DeadLetter> deadLetters, CancellationToken cancellationToken);
 

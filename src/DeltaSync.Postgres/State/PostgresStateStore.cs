@@ -168,6 +168,22 @@ public sealed partial class PostgresStateStore : IStateStore, ILeaseStore
     }
 
     /// <inheritdoc/>
+    public Task TrimHistoryAsync(string stream, long version, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        return WithConnectionAsync(
+            $"trim the history of '{stream}'",
+            async connection =>
+            {
+                await using var command = new NpgsqlCommand($"DELETE FROM {_checkpoints} WHERE stream = $1 AND version < $2", connection);
+                Add(command, stream);
+                command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = version });
+                await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            },
+            cancellationToken);
+    }
+
+    /// <inheritdoc/>
     public Task AddDeadLettersAsync(IReadOnlyList<DeadLetter> deadLetters, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(deadLetters);

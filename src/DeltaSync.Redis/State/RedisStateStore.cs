@@ -164,6 +164,17 @@ public sealed partial class RedisStateStore : IStateStore, ILeaseStore
     }
 
     /// <inheritdoc/>
+    public Task TrimHistoryAsync(string stream, long version, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        // Versions are the sorted set's scores.
+        return RunAsync(
+            $"trim the history of '{stream}'",
+            database => database.SortedSetRemoveRangeByScoreAsync(Checkpoints(stream), double.NegativeInfinity, version, Exclude.Stop),
+            cancellationToken);
+    }
+
+    /// <inheritdoc/>
     public Task AddDeadLettersAsync(IReadOnlyList<DeadLetter> deadLetters, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(deadLetters);

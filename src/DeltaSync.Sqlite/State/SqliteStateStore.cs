@@ -262,6 +262,20 @@ public sealed partial class SqliteStateStore : IStateStore, ILeaseStore
         }
     }
 
+    public async Task TrimHistoryAsync(string stream, long version, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using (connection.ConfigureAwait(false))
+        {
+            await using var command = connection.CreateCommand();
+            command.CommandText = "DELETE FROM checkpoints WHERE stream = $stream AND version < $version";
+            command.Parameters.AddWithValue("$stream", stream);
+            command.Parameters.AddWithValue("$version", version);
+            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
     public Task AddDeadLettersAsync(IReadOnlyList<DeadLetter> deadLetters, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(deadLetters);

@@ -152,6 +152,31 @@ public sealed class CliCommandTests : IDisposable
         Assert.Equal(2, (await CliProcess.RunAsync("state", "rollback", "--config", config, "--table", "customers")).ExitCode);
     }
 
+    [Fact]
+    public async Task The_default_reports_folder_keeps_the_newest_thousand_runs()
+    {
+        // run --follow writes a report per pass: without a limit the folder grows by many thousands of files a day.
+        var config = CreateShop(withBadRow: false);
+        var reports = Directory.CreateDirectory(Path.Combine(_dir, "reports")).FullName;
+        for (var i = 0; i < 1003; i++)
+        {
+            File.WriteAllText(Path.Combine(reports, $"sync_20200101T{i / 60 / 60:D2}{i / 60 % 60:D2}{i % 60:D2}_000000.json"), "{}");
+        }
+
+        File.WriteAllText(Path.Combine(reports, "notes.json"), "{}");
+
+        var run = await CliProcess.RunAsync("run", "--config", config, "--json");
+
+        Assert.True(run.ExitCode == 0, run.ToString());
+        using var json = JsonDocument.Parse(run.StandardOutput);
+        var runId = json.RootElement.GetProperty("metadata").GetProperty("sync_id").GetString();
+        var kept = Directory.GetFiles(reports, "sync_*.json").Select(Path.GetFileName).Order(StringComparer.Ordinal).ToList();
+        Assert.Equal(1000, kept.Count);
+        Assert.Equal($"{runId}.json", kept[^1]);
+        Assert.Equal("sync_20200101T000004_000000.json", kept[0]);
+        Assert.True(File.Exists(Path.Combine(reports, "notes.json")));
+    }
+
     public void Dispose()
     {
         SqliteConnection.ClearAllPools();

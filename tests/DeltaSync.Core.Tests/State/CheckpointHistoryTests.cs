@@ -59,6 +59,18 @@ public sealed class CheckpointHistoryTests
     }
 
     [Fact]
+    public async Task The_history_keeps_the_newest_versions_as_a_long_follow_adds_more()
+    {
+        // run --follow saves a version per pass: thousands an hour.
+        await AppendVersionsAsync(CheckpointHistory.Kept + 120);
+
+        var kept = await _store.ReadHistoryAsync(Stream, int.MaxValue, CancellationToken.None);
+        Assert.Equal(CheckpointHistory.Kept + 120, kept[0].Version);
+        Assert.InRange(kept.Count, CheckpointHistory.Kept, CheckpointHistory.Kept + 50);
+        Assert.Equal(Enumerable.Range(0, kept.Count).Select(i => (long)(CheckpointHistory.Kept + 120 - i)), kept.Select(k => k.Version));
+    }
+
+    [Fact]
     public async Task Saving_a_version_already_stored_with_the_same_content_succeeds_and_other_content_is_a_conflict()
     {
         // The first save committed but its answer was lost; the retry finds it there.
@@ -256,6 +268,19 @@ public sealed class CheckpointHistoryTests
         }
 
         public Task InitializeAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public Task TrimHistoryAsync(string stream, long version, CancellationToken cancellationToken)
+        {
+            if (_streams.TryGetValue(stream, out var versions))
+            {
+                foreach (var old in versions.Keys.Where(v => v < version).ToList())
+                {
+                    versions.Remove(old);
+                }
+            }
+
+            return Task.CompletedTask;
+        }
 
         /// <summary>How many stored versions reads have returned in all.</summary>
         public int VersionsRead { get; private set; }

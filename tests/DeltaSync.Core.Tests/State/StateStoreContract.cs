@@ -176,6 +176,27 @@ public abstract class StateStoreContract
     }
 
     [Fact]
+    public async Task Trimming_a_history_removes_the_versions_below_the_given_one_and_nothing_else()
+    {
+        await using var store = await CreateStoreAsync();
+        for (var version = 1; version <= 5; version++)
+        {
+            await store.AppendAsync(Stored("sync/orders", version, T0, $"v{version}"), Ct);
+        }
+
+        await store.AppendAsync(Stored("sync/customers", 1, T0), Ct);
+
+        await store.TrimHistoryAsync("sync/orders", 4, Ct);
+        await store.TrimHistoryAsync("sync/never", 4, Ct);
+
+        Assert.Equal([5L, 4L], (await store.ReadHistoryAsync("sync/orders", 10, Ct)).Select(h => h.Version));
+        Assert.Equal("v4", (await store.ReadHistoryAsync("sync/orders", 10, Ct))[1].Payload);
+        Assert.Single(await store.ReadHistoryAsync("sync/customers", 10, Ct));
+        await store.AppendAsync(Stored("sync/orders", 6, T0), Ct);
+        Assert.Equal(6, (await store.ReadHistoryAsync("sync/orders", 1, Ct))[0].Version);
+    }
+
+    [Fact]
     public async Task A_deleted_stream_starts_again_at_version_one()
     {
         await using var store = await CreateStoreAsync();
