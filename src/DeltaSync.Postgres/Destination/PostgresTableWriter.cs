@@ -108,6 +108,8 @@ internal sealed class PostgresTableWriter
             {
                 await WidenAsync(connection, existing, source, changes, refused, cancellationToken).ConfigureAwait(false);
             }
+
+            await RelaxDroppedAsync(connection, existing, source, changes, refused, cancellationToken).ConfigureAwait(false);
         }
 
         var prepared = await PostgresCatalog.ReadAsync(connection, table, cancellationToken).ConfigureAwait(false)
@@ -178,6 +180,33 @@ internal sealed class PostgresTableWriter
             catch (PostgresException e) when (PostgresConnectionFactory.Classify(e, "").ErrorClass != ErrorClass.Transient)
             {
                 refused.Add($"column '{current.Name}' stays {current.TypeName} (the source's is now {wider}): {e.MessageText} (SQLSTATE {e.SqlState}). Values that do not fit it are dead-lettered; widen it by hand, then run 'deltasync dlq replay'");
+            }
+        }
+    }
+
+    /// <summary>
+    /// Drops NOT NULL from a column the source no longer has (dropped or renamed there) and the destination fills from
+    /// nothing else (no default): rows written from now on carry no value for it, so without this every later row of
+    /// the table would be refused. The column and the values it holds stay; nothing is ever dropped at the destination.
+    /// </summary>
+    private static async Task RelaxDroppedAsync(NpgsqlConnection connection, PgTable existing, TableSchema source, List<string> changes, List<string> refused, CancellationToken cancellationToken)
+    {
+        foreach (var column in existing.Columns)
+        {
+            if (!column.NotNull || column.KeyOrdinal > 0 || column.DefaultSql is not null || column.IsGenerated || column.IsVirtual
+                || source.Columns.Any(c => string.Equals(c.Name, column.Name, StringComparison.OrdinalIgnoreCase)))
+            {
+                continue;
+            }
+
+            try
+            {
+                await ExecuteAsync(connection, $"ALTER TABLE {existing.QualifiedName} ALTER COLUMN {PostgresSql.Quote(column.Name)} DROP NOT NULL", cancellationToken).ConfigureAwait(false);
+                changes.Add($"column '{column.Name}' is no longer at the source: NOT NULL dropped at the destination (its values are kept; rows written from now on leave it NULL)");
+            }
+            catch (PostgresException e) when (PostgresConnectionFactory.Classify(e, "").ErrorClass != ErrorClass.Transient)
+            {
+                refused.Add($"column '{column.Name}' is no longer at the source but stays NOT NULL: {e.MessageText} (SQLSTATE {e.SqlState}). Rows are refused until it accepts NULL; run ALTER TABLE … ALTER COLUMN … DROP NOT NULL by hand, then 'deltasync dlq replay'");
             }
         }
     }

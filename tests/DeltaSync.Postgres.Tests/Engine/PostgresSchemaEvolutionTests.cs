@@ -145,6 +145,33 @@ public sealed class PostgresSchemaEvolutionTests
         await w.AssertSameAsync("SELECT id, v, n::text FROM t ORDER BY id");
     }
 
+    [Theory]
+    [InlineData("polling", "DROP COLUMN must")]
+    [InlineData("timestamp", "DROP COLUMN must")]
+    [InlineData("changelog", "DROP COLUMN must")]
+    [InlineData("changelog", "RENAME COLUMN must TO renamed")]
+    public async Task A_not_null_column_the_source_no_longer_has_does_not_refuse_later_rows(string method, string alter)
+    {
+        await using var w = await PgSyncWorkspace.CreateAsync();
+        await w.Source.ExecuteAsync("CREATE TABLE t (id int PRIMARY KEY, v text, must text NOT NULL, updated_at timestamptz NOT NULL DEFAULT now()); INSERT INTO t (id, v, must) VALUES (1, 'a', 'x'), (2, 'b', 'y');");
+        var config = Config(w, method);
+        await w.RunCompletedAsync(config);
+        Assert.Equal("NO", await w.Destination.ScalarAsync<string>("SELECT is_nullable FROM information_schema.columns WHERE table_name = 't' AND column_name = 'must'"));
+
+        // The column created NOT NULL from the source's DDL is gone from the source: rows written from now on carry no
+        // value for it, so the destination must stop requiring one instead of refusing every later row.
+        var insert = alter.StartsWith("RENAME", StringComparison.Ordinal) ? "INSERT INTO t (id, v, renamed) VALUES (3, 'new', 'z')" : "INSERT INTO t (id, v) VALUES (3, 'new')";
+        await w.Source.ExecuteAsync($"ALTER TABLE t {alter}; UPDATE t SET v = 'changed', updated_at = now() WHERE id = 1; {insert};");
+        var report = await w.RunCompletedAsync(config);
+
+        Assert.Equal(0, Table(report).RecordsDeadLettered);
+        Assert.Contains(report.Warnings, x => x.Contains("column 'must' is no longer at the source", StringComparison.Ordinal));
+        Assert.Equal("YES", await w.Destination.ScalarAsync<string>("SELECT is_nullable FROM information_schema.columns WHERE table_name = 't' AND column_name = 'must'"));
+        Assert.Equal(["1\tchanged", "2\tb", "3\tnew"], await w.Destination.RowsAsync("SELECT id, v FROM t ORDER BY id"));
+        // What the destination held for the column stays.
+        Assert.Equal(["1\tx", "2\ty"], await w.Destination.RowsAsync("SELECT id, must FROM t WHERE must IS NOT NULL ORDER BY id"));
+    }
+
     private const string Generated = """
         CREATE TABLE gen (id int PRIMARY KEY, price numeric(10,2), qty int, total numeric GENERATED ALWAYS AS (price * qty) STORED, updated_at timestamptz NOT NULL DEFAULT now());
         INSERT INTO gen (id, price, qty) SELECT g, g, g % 5 FROM generate_series(1, 50) g;
