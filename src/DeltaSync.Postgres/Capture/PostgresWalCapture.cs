@@ -92,6 +92,14 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
                 : $"The replication slot '{_slot}' of '{_request.Plan.Table}' lost WAL it still needed (max_slot_wal_keep_size?): the slot was recreated and the table re-snapshotted and compared with what was synced");
             resume = Position.None;
         }
+        else if (!resume.IsNone && slot?.Confirmed is { } confirmed && LogPosition(resume) is { } from && from < confirmed)
+        {
+            // The slot has acknowledged more than this checkpoint holds (the destination restored from an older backup, a
+            // checkpoint rolled back): PostgreSQL streams only from what the slot confirmed, so the log in between can
+            // no longer be read. Streaming on would skip it without a word; a re-snapshot compared with the ledger cannot.
+            warnings.Add($"The replication slot '{_slot}' of '{_request.Plan.Table}' has already confirmed {confirmed}, beyond the checkpoint's position {from} (the destination restored from an older backup, or a checkpoint rolled back?): the log in between can no longer be read, so the table was re-snapshotted and compared with what was synced");
+            resume = Position.None;
+        }
         else if (!resume.IsNone && republished is not null)
         {
             // The slot's log from its position on is decoded through the publications as they were then: a publication
@@ -332,9 +340,9 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
         return publication ? "no longer included the table" : "no longer existed";
     }
 
-    private async Task<(bool Lost, bool Active)?> SlotAsync(NpgsqlConnection sql, CancellationToken cancellationToken)
+    private async Task<(bool Lost, bool Active, NpgsqlLogSequenceNumber? Confirmed)?> SlotAsync(NpgsqlConnection sql, CancellationToken cancellationToken)
     {
-        await using var command = new NpgsqlCommand("SELECT coalesce(wal_status, '') = 'lost', active, plugin FROM pg_replication_slots WHERE slot_name = $1", sql);
+        await using var command = new NpgsqlCommand("SELECT coalesce(wal_status, '') = 'lost', active, plugin, confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = $1", sql);
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = _slot });
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
@@ -347,7 +355,14 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
             throw new SyncException(ErrorClass.Fatal, $"replication slot '{_slot}' exists but uses the '{reader.GetString(2)}' plugin; DeltaSync needs pgoutput (set cdc.changelog.slot_name to another name)");
         }
 
-        return (reader.GetBoolean(0), reader.GetBoolean(1));
+        return (reader.GetBoolean(0), reader.GetBoolean(1), reader.IsDBNull(3) ? null : reader.GetFieldValue<NpgsqlLogSequenceNumber>(3));
+    }
+
+    /// <summary>The log position a checkpoint resumes the stream from (a snapshot in progress: its continuation).</summary>
+    private static NpgsqlLogSequenceNumber? LogPosition(Position position)
+    {
+        var log = SnapshotPosition.TryParse(position, out _, out var continuation) ? continuation : position;
+        return log.Kind == Kind && NpgsqlLogSequenceNumber.TryParse(log.Value, out var lsn) ? lsn : null;
     }
 
     private async Task DropSlotAsync(NpgsqlConnection sql, CancellationToken cancellationToken)

@@ -110,6 +110,58 @@ public sealed class WalCaptureTests
     }
 
     /// <summary>
+    /// The destination restored from an older backup (its rows, ledger and committed checkpoint): the run resumes from
+    /// the destination's older checkpoint, but the slot has confirmed the newer one and PostgreSQL streams only from
+    /// there, so the changes in between would never arrive. The slot cannot go back: the table is re-snapshotted and
+    /// compared with the (restored) ledger instead, and the report says why.
+    /// </summary>
+    [Fact]
+    public async Task A_checkpoint_behind_what_the_slot_confirmed_resnapshots_instead_of_skipping_the_log_between()
+    {
+        await using var w = await PgSyncWorkspace.CreateAsync();
+        await w.Source.ExecuteAsync(Accounts);
+        var config = Config(w);
+        await w.RunCompletedAsync(config);
+        await w.Destination.ExecuteAsync(CopySchemas("public", "deltasync"));
+
+        await w.Source.ExecuteAsync("UPDATE accounts SET note = 'between' WHERE id BETWEEN 300 AND 320; DELETE FROM accounts WHERE id BETWEEN 400 AND 405; INSERT INTO accounts (id, owner) VALUES (7000, 'between')");
+        await w.RunCompletedAsync(config);
+        await w.AssertSameAsync(Dump);
+        await w.Destination.ExecuteAsync(RestoreSchemas("public", "deltasync"));
+
+        var report = await w.RunCompletedAsync(config);
+
+        Assert.Contains(report.Warnings, x => x.Contains("diverged", StringComparison.Ordinal));
+        Assert.Contains(report.Warnings, x => x.Contains("already confirmed", StringComparison.Ordinal) && x.Contains("re-snapshotted", StringComparison.Ordinal));
+        await w.AssertSameAsync(Dump);
+        await w.Source.ExecuteAsync("UPDATE accounts SET note = 'after' WHERE id = 1");
+        var next = await w.RunCompletedAsync(config);
+        Assert.DoesNotContain(next.Warnings, x => x.Contains("re-snapshotted", StringComparison.Ordinal));
+        Assert.Equal(1, next.Statistics.RecordsUpdated);
+        await w.AssertSameAsync(Dump);
+    }
+
+    /// <summary>Copies every table of the schemas into schema <c>backup_&lt;name&gt;</c> (a backup of the destination).</summary>
+    private static string CopySchemas(params string[] schemas) => string.Concat(schemas.Select(schema => $$"""
+        CREATE SCHEMA backup_{{schema}};
+        DO $$ DECLARE t text; BEGIN
+          FOR t IN SELECT tablename FROM pg_tables WHERE schemaname = '{{schema}}' LOOP
+            EXECUTE format('CREATE TABLE backup_{{schema}}.%I AS TABLE {{schema}}.%I', t, t);
+          END LOOP;
+        END $$;
+        """));
+
+    /// <summary>Puts back what <see cref="CopySchemas"/> kept, table by table (a restore of the destination).</summary>
+    private static string RestoreSchemas(params string[] schemas) => string.Concat(schemas.Select(schema => $$"""
+        DO $$ DECLARE t text; BEGIN
+          FOR t IN SELECT tablename FROM pg_tables WHERE schemaname = 'backup_{{schema}}' LOOP
+            EXECUTE format('TRUNCATE {{schema}}.%I', t);
+            EXECUTE format('INSERT INTO {{schema}}.%I SELECT * FROM backup_{{schema}}.%I', t, t);
+          END LOOP;
+        END $$;
+        """));
+
+    /// <summary>
     /// A publication dropped behind the engine's back (or the table taken out of it) is recreated, and since the slot's
     /// log from its position on cannot be read through it (pgoutput reads publications as of each change: "publication
     /// … does not exist", every run, for good) nor holds the changes made while the table was not published, the slot is
