@@ -49,6 +49,9 @@ internal static class PostgresTypes
             DataKind.Date => "date",
             DataKind.Json => "jsonb",
             DataKind.Uuid => "uuid",
+            // A SQLite column declared without a type holds numbers and text as they are (BLOB affinity converts
+            // nothing): as bytea, 42 would arrive as the bytes of "42". Text keeps every value readable.
+            DataKind.Blob when column.DeclaredType.Length == 0 => "text",
             DataKind.Blob => "bytea",
             _ => "text",
         };

@@ -126,6 +126,32 @@ public sealed class CrossSystemTests
     }
 
     /// <summary>
+    /// A SQLite column declared without a type (<c>CREATE TABLE kv (k, v)</c>, or an expression column of <c>CREATE TABLE
+    /// … AS SELECT</c>) holds numbers and text as they are. It became <c>bytea</c>, and 42 arrived as the bytes of the
+    /// text "42" (<c>\x3432</c>): it is created as <c>text</c> holding each value's text.
+    /// </summary>
+    [Fact]
+    public async Task A_sqlite_column_without_a_declared_type_reaches_postgres_as_the_values_text()
+    {
+        await using var w = await PgSyncWorkspace.CreateAsync();
+        var path = w.SqlitePath("source.db");
+        SqliteFile.Execute(path, """
+            CREATE TABLE kv (k TEXT PRIMARY KEY, v);
+            INSERT INTO kv VALUES ('int', 42), ('text', 'two'), ('real', 3.5), ('null', NULL);
+            """);
+        var config = w.Config("{name: kv, cdc_method: polling}", source: "sqlite:source.db");
+        await w.RunCompletedAsync(config);
+
+        Assert.Equal("text", await w.Destination.ScalarAsync<string>("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'kv'::regclass AND attname = 'v'"));
+        Assert.Equal(["int\t42", "null\tNULL", "real\t3.5", "text\ttwo"], await w.Destination.RowsAsync("SELECT k, v FROM kv ORDER BY k"));
+
+        SqliteFile.Execute(path, "UPDATE kv SET v = 7 WHERE k = 'text'");
+        var report = await w.RunCompletedAsync(config);
+        Assert.Equal(1, report.Statistics.RecordsUpdated);
+        Assert.Equal(["int\t42", "null\tNULL", "real\t3.5", "text\t7"], await w.Destination.RowsAsync("SELECT k, v FROM kv ORDER BY k"));
+    }
+
+    /// <summary>
     /// JSON arrays from SQLite (as a SQLite copy of a PostgreSQL table holds them), and array literals, into a PostgreSQL
     /// table whose columns are arrays: the text is read into the column's element type (every such row was dead-lettered:
     /// the text was sent to COPY as the array itself, "Writing values of 'System.String' is not supported for parameters having
