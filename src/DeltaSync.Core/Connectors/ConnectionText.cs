@@ -16,9 +16,10 @@ public static partial class ConnectionText
 
     /// <summary>
     /// <c>scheme://user:password@</c> up to the last '@' of the token: a password may hold an '@' that was not
-    /// percent-encoded, and showing what follows its first one would show part of it.
+    /// percent-encoded, and showing what follows its first one would show part of it. It may hold spaces too (the URI
+    /// still parses), so the password ends at the first '@' whose host part (no '@') runs to a space or the end.
     /// </summary>
-    [GeneratedRegex(@"(://[^:/@\s]*:)\S*@")]
+    [GeneratedRegex(@"(://[^:/@\s]*:)[^\r\n]*?@(?=[^@\s]*(?:\s|$))")]
     private static partial Regex UriPassword();
 
     [GeneratedRegex(@"((?:password|pwd|secret|token|api[_-]?key)\s*)=[^;]*", RegexOptions.IgnoreCase)]

@@ -10,6 +10,10 @@ public sealed class ConnectionTextTests
     [InlineData("Server=db;Pwd = s3cr3t", "Server=db;Pwd =***")]
     [InlineData("redis://:s3cr3t@127.0.0.1:6379", "redis://:***@127.0.0.1:6379")]
     [InlineData("sqlite:shop.db", "sqlite:shop.db")]
+    // A password with a space (from ${PGPASSWORD}, not percent-encoded): the URI still parses, and was printed whole.
+    [InlineData("postgresql://sync:s3cr3t and more@db.local:5432/shop", "postgresql://sync:***@db.local:5432/shop")]
+    [InlineData("postgresql://sync:a s3cr3t@b@db.local/shop → postgresql://sync:***@wh/db", "postgresql://sync:***@db.local/shop → postgresql://sync:***@wh/db")]
+    [InlineData("source postgresql://sync:x  s3cr3t@db.local/shop, destination sqlite:a.db", "source postgresql://sync:***@db.local/shop, destination sqlite:a.db")]
     public void Passwords_never_survive_redaction(string connection, string expected)
     {
         var redacted = ConnectionText.Redact(connection);
