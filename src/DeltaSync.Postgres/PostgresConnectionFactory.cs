@@ -57,7 +57,7 @@ public static class PostgresConnectionFactory
 
         if (!Uri.TryCreate(connection, UriKind.Absolute, out var uri) || string.IsNullOrEmpty(uri.Host))
         {
-            throw new SyncException(ErrorClass.Fatal, $"invalid PostgreSQL URI '{ConnectionText.Redact(connection)}': expected postgresql://user:password@host:port/database");
+            throw new SyncException(ErrorClass.Fatal, $"invalid PostgreSQL URI '{ConnectionText.Redact(connection)}': expected postgresql://user:password@host:port/database (percent-encode the characters @ : / ? # % in the user name and password, e.g. %23 for #, or use a connection string: Host=…;Username=…;Password=…)");
         }
 
         var builder = new NpgsqlConnectionStringBuilder

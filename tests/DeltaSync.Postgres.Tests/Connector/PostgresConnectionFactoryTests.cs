@@ -66,6 +66,23 @@ public sealed class PostgresConnectionFactoryTests
         Assert.Equal("postgresql://sync:***@db.example/shop", Core.Connectors.ConnectionText.Redact(uri.Replace(":5432", "", StringComparison.Ordinal)));
     }
 
+    /// <summary>
+    /// A password with a character the URI syntax reserves ('#', '/', '?', '@'), typically from an environment variable,
+    /// makes the URI unparseable; the error said only "expected postgresql://user:password@host:port/database", which the
+    /// text looks like. It now says what to do.
+    /// </summary>
+    [Theory]
+    [InlineData("postgresql://sync:hun#ter2@db.example:5432/shop")]
+    [InlineData("postgresql://sync:hun/ter2@db.example:5432/shop")]
+    [InlineData("postgresql://sync:hun?ter2@db.example:5432/shop")]
+    public void A_password_with_a_reserved_character_is_a_clear_error(string uri)
+    {
+        var error = Assert.Throws<SyncException>(() => PostgresConnectionFactory.Parse(uri));
+
+        Assert.Contains("percent-encode", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("ter2", error.Message, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("\"Sales\".\"Orders\"", "Sales", "Orders")]
     [InlineData("sales.orders", "sales", "orders")]
