@@ -356,7 +356,7 @@ public sealed class SyncEngine
                 results.Any(r => r.HighWaterMark is not null) ? Iso(highWaterMark) : null,
                 Checkpoint.CurrentStateVersion),
             results.SelectMany(r => r.Errors).ToList(),
-            results.SelectMany(r => r.Warnings).Concat(ConfigWarnings()).Append($"Checkpoints saved to {StateStores.Describe(_config)}").ToList());
+            results.SelectMany(r => r.Warnings).Concat(ConfigWarnings()).Append($"Checkpoints are kept in {StateStores.Describe(_config)}").ToList());
     }
 
     /// <summary>Settings that are valid but not used by this run, said once per report rather than silently ignored.</summary>
