@@ -70,6 +70,10 @@ public class OneTableSettings : ConfigSettings
     [Description("The table.")]
     public string? Table { get; init; }
 
+    [CommandOption("--source <SOURCE>")]
+    [Description("With several sources (sync.sources): the source whose stream of the table is meant.")]
+    public string? Source { get; init; }
+
     public string RequireTable() => Table ?? throw new UsageException("--table TABLE is required");
 }
 
@@ -81,7 +85,7 @@ public sealed class StateHistoryCommand : AsyncCommand<OneTableSettings>
         ArgumentNullException.ThrowIfNull(settings);
         var table = settings.RequireTable();
         await using var session = await StateSession.OpenAsync(settings, cancellationToken).ConfigureAwait(false);
-        var history = await session.Admin.HistoryAsync(table, cancellationToken).ConfigureAwait(false);
+        var history = await session.Admin.HistoryAsync(table, settings.Source, cancellationToken).ConfigureAwait(false);
         if (settings.Json)
         {
             Terminal.WriteJson(history.Select(h => new
@@ -128,14 +132,15 @@ public sealed class StateRollbackCommand : AsyncCommand<StateRollbackSettings>
         var table = settings.RequireTable();
         var to = settings.To ?? throw new UsageException("--to VERSION is required");
         await using var session = await StateSession.OpenAsync(settings, cancellationToken).ConfigureAwait(false);
-        var restored = await session.Admin.RollbackAsync(table, to, cancellationToken).ConfigureAwait(false);
+        var restored = await session.Admin.RollbackAsync(table, settings.Source, to, cancellationToken).ConfigureAwait(false);
         if (settings.Json)
         {
             Terminal.WriteJson(new { table, rolled_back_to = to, new_version = restored.Version, checkpoint = StateJson.Checkpoint(restored) });
         }
         else
         {
-            Terminal.Line($"{table}: version {to} restored as version {restored.Version} (position {restored.Position}); the next run resumes there");
+            var named = settings.Source is null ? table : $"{table} ({settings.Source})";
+            Terminal.Line($"{named}: version {to} restored as version {restored.Version} (position {restored.Position}); the next run resumes there");
         }
 
         return ExitCodes.Completed;

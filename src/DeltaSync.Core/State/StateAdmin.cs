@@ -96,11 +96,36 @@ public sealed class StateAdmin
         return result;
     }
 
-    public Task<IReadOnlyList<(StoredCheckpoint Stored, Checkpoint? Parsed, string? Problem)>> HistoryAsync(string table, CancellationToken cancellationToken) =>
-        _history.ListAsync(Plans([table])[0].Stream, int.MaxValue, cancellationToken);
+    public Task<IReadOnlyList<(StoredCheckpoint Stored, Checkpoint? Parsed, string? Problem)>> HistoryAsync(string table, string? source, CancellationToken cancellationToken) =>
+        _history.ListAsync(StreamOf(table, source), int.MaxValue, cancellationToken);
 
-    public Task<Checkpoint> RollbackAsync(string table, long version, CancellationToken cancellationToken) =>
-        _history.RollbackAsync(Plans([table])[0].Stream, version, cancellationToken);
+    public Task<Checkpoint> RollbackAsync(string table, string? source, long version, CancellationToken cancellationToken) =>
+        _history.RollbackAsync(StreamOf(table, source), version, cancellationToken);
+
+    /// <summary>
+    /// The one stream <paramref name="table"/> names: with several sources a table name may be read by more than one, and
+    /// acting on the first would roll back (or show) a stream the operator did not mean, so the source must then be named.
+    /// </summary>
+    private string StreamOf(string table, string? source)
+    {
+        var plans = Plans([table]);
+        var sources = string.Join(", ", plans.Select(p => p.SourceName).Order(StringComparer.Ordinal));
+        if (source is not null)
+        {
+            plans = plans.Where(p => string.Equals(p.SourceName, source, StringComparison.Ordinal)).ToList();
+            if (plans.Count == 0)
+            {
+                throw new ConfigException([new ConfigError(_config.ConfigPath, "--source", $"no source '{source}' reads table {table}; sources reading it: {sources}")]);
+            }
+        }
+
+        if (plans.Count > 1)
+        {
+            throw new ConfigException([new ConfigError(_config.ConfigPath, "--source", $"table {table} is read by several sources ({sources}); name one with --source")]);
+        }
+
+        return plans[0].Stream;
+    }
 
     /// <summary>
     /// Forgets tables: their checkpoint history, their ledger scope and committed checkpoint at the destination, and what

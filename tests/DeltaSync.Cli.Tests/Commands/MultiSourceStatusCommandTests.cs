@@ -60,6 +60,55 @@ public sealed class MultiSourceStatusCommandTests : IDisposable
         Assert.Contains(lines, l => l.TrimStart().StartsWith("shop", StringComparison.Ordinal) && l.Contains("partial", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public async Task State_history_and_rollback_of_a_shared_table_name_the_source_and_touch_only_its_stream()
+    {
+        Execute("crm.db", "CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT NOT NULL); INSERT INTO customers VALUES (1, 'Ann');");
+        Execute("shop.db", "CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT NOT NULL); INSERT INTO customers VALUES (2, 'Bob');");
+        var config = Path.Combine(_dir, "rollback.yaml");
+        File.WriteAllText(config, """
+            sync:
+              sources:
+                - {name: crm, connection: "sqlite:crm.db", tables: [customers]}
+                - {name: shop, connection: "sqlite:shop.db", tables: [customers]}
+              destination: {connection: "sqlite:dest.db"}
+              cdc_method: trigger
+            """);
+        for (var i = 0; i < 2; i++)
+        {
+            var run = await CliProcess.RunAsync("run", "--config", config);
+            Assert.True(run.ExitCode == 0, run.ToString());
+        }
+
+        var shopBefore = await VersionsAsync(config, "shop");
+        var crmBefore = await VersionsAsync(config, "crm");
+
+        // Two streams carry the name: without --source the command cannot know which one is meant.
+        var ambiguous = await CliProcess.RunAsync("state", "rollback", "--config", config, "--table", "customers", "--to", "1");
+        Assert.True(ambiguous.ExitCode == 2, ambiguous.ToString());
+        Assert.Contains("--source", ambiguous.StandardError, StringComparison.Ordinal);
+        Assert.Contains("crm, shop", ambiguous.StandardError, StringComparison.Ordinal);
+
+        var rollback = await CliProcess.RunAsync("state", "rollback", "--config", config, "--table", "customers", "--source", "shop", "--to", "1");
+        Assert.True(rollback.ExitCode == 0, rollback.ToString());
+
+        var shop = await VersionsAsync(config, "shop");
+        var crm = await VersionsAsync(config, "crm");
+        Assert.Equal([shopBefore[0] + 1, .. shopBefore], shop);
+        Assert.Equal(crmBefore, crm);
+
+        var unknown = await CliProcess.RunAsync("state", "history", "--config", config, "--table", "customers", "--source", "erp");
+        Assert.True(unknown.ExitCode == 2, unknown.ToString());
+    }
+
+    private static async Task<long[]> VersionsAsync(string config, string source)
+    {
+        var history = await CliProcess.RunAsync("state", "history", "--config", config, "--table", "customers", "--source", source, "--json");
+        Assert.True(history.ExitCode == 0, history.ToString());
+        using var json = JsonDocument.Parse(history.StandardOutput);
+        return json.RootElement.EnumerateArray().Select(e => e.GetProperty("version").GetInt64()).ToArray();
+    }
+
     private object? Execute(string database, string sql) => SqliteFile.Execute(_dir, database, sql);
 
     public void Dispose()
