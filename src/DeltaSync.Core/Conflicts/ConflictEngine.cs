@@ -188,10 +188,13 @@ public sealed class ConflictEngine
 
         foreach (var field in detection.ConflictingFields)
         {
+            // What the incumbent's source said: the merged value may be a rule's combination (a sum, a union, a maximum)
+            // stamped with that source's write, which the source itself never reported.
             var writer = before.Writers[field];
+            var value = before.PreviousValue(writer.Source, field);
             sides[writer.Source] = sides.TryGetValue(writer.Source, out var side)
-                ? side with { Values = new Dictionary<string, object?>(side.Values) { [field] = before.Values.GetValueOrDefault(field) } }
-                : new ConflictCandidate(writer, false, new Dictionary<string, object?> { [field] = before.Values.GetValueOrDefault(field) });
+                ? side with { Values = new Dictionary<string, object?>(side.Values) { [field] = value } }
+                : new ConflictCandidate(writer, false, new Dictionary<string, object?> { [field] = value });
         }
 
         sides[source] = new ConflictCandidate(version.Stamp, version.Operation == VersionOperation.Delete, Pick(version.Values, fieldList));

@@ -217,6 +217,24 @@ public sealed class ConflictScenarioTests
         Assert.Equal("custom:sum_deltas", Assert.Single(outcome.Conflicts).Resolution.Strategy);
     }
 
+    [Fact]
+    public void A_side_of_a_conflict_shows_what_its_source_wrote_not_a_value_a_rule_combined()
+    {
+        var options = Options("last_write_wins") with { Strategies = [Field("stock", "sum_deltas"), Field("tags", "concat_unique")] };
+
+        var outcome = Engine(options).Merge(
+            Synced(),
+            [Upsert("crm", 10, 1, ("stock", 12L), ("tags", "vip,a")), Upsert("shop", 20, 1, ("stock", 7L), ("tags", "vip,b")), Upsert("crm", 30, 2, ("stock", 13L), ("tags", "vip,a,c"))],
+            Now);
+
+        Assert.Equal((10L, "a,b,c,vip"), (outcome.Record.Values["stock"], outcome.Record.Values["tags"]));
+        Assert.Equal(2, outcome.Conflicts.Count);
+        // The second conflict's incumbent is shop's write, merged into 9 and "a,b,vip": shop itself said 7 and "vip,b".
+        var shop = outcome.Conflicts[1].Conflict.Sources.Single(s => s.Source == "shop");
+        Assert.Equal((7L, "vip,b"), (shop.Values["stock"], shop.Values["tags"]));
+        Assert.Equal((9L, "a,b,vip"), (outcome.Conflicts[0].Resolution.ResolvedValues["stock"], outcome.Conflicts[0].Resolution.ResolvedValues["tags"]));
+    }
+
     [Theory]
     [InlineData("max", 3L, 9L, 9L)]
     [InlineData("min", 3L, 9L, 3L)]
