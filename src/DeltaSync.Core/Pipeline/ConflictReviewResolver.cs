@@ -137,6 +137,7 @@ public sealed class ConflictReviewResolver(SyncConfig config, IStateStore store,
             var field = hold.Field;
             if (decision.Values.TryGetValue(field, out var value) && field != RecordBase.RecordHoldField)
             {
+                CheckKind(review.ConflictId, schema, field, value);
                 var normalized = RecordBaseCodec.Normalize(value);
                 // A value the reviewer typed is nobody's write: it becomes common ground, as if synced.
                 record = record with { Values = record.Values.SetItem(field, normalized), Writers = record.Writers.Remove(field), Holds = record.Holds.Remove(field) };
@@ -188,5 +189,31 @@ public sealed class ConflictReviewResolver(SyncConfig config, IStateStore store,
             cancellationToken).ConfigureAwait(false);
         await store.RemoveConflictReviewAsync(review.ConflictId, cancellationToken).ConfigureAwait(false);
         return new ReviewResolved(review, decided, written);
+    }
+
+    /// <summary>
+    /// A value the reviewer typed must be of the field's kind: the destination stores it by the column's type (SQLite's
+    /// affinity turns 7 into '7' in a TEXT column) while the record base keeps it as typed, so a mismatch would read as
+    /// an edit out-of-band — a conflict with the <c>destination</c> — the next time a source changes the field.
+    /// </summary>
+    private static void CheckKind(string conflictId, TableSchema schema, string field, object? value)
+    {
+        var index = schema.IndexOf(field);
+        if (index < 0 || value is null)
+        {
+            return;
+        }
+
+        var kind = schema.Columns[index].Kind;
+        var expected = kind switch
+        {
+            DataKind.Text when value is not string => "a JSON string",
+            DataKind.Integer or DataKind.Real or DataKind.Numeric when value is not (long or double) => "a JSON number",
+            _ => null,
+        };
+        if (expected is not null)
+        {
+            throw new ReviewDecisionException($"conflict {conflictId}: field '{field}' holds {kind.ToString().ToLowerInvariant()} values; give its --value as {expected}");
+        }
     }
 }

@@ -320,6 +320,34 @@ public sealed class MultiSourceConflictSyncTests : IDisposable
         Assert.Empty(await ReviewsAsync());
     }
 
+    [Fact]
+    public async Task A_value_typed_by_the_reviewer_must_be_of_the_fields_kind_or_a_later_change_would_conflict_with_it()
+    {
+        SeedSynced();
+        var yaml = Yaml("{default_strategy: manual_review}");
+        await RunAsync(yaml);
+        Upsert(_crm, 1, "Ann", "ann@crm", "111", 40);
+        Upsert(_shop, 1, "Ann", "ann@shop", "111", 30);
+        await RunAsync(yaml);
+        var conflictId = Assert.Single(await ReviewsAsync()).ConflictId;
+
+        // email is TEXT: the destination would store 7 as '7', and the record base would keep the number, so the next
+        // change of the field would read as an edit out-of-band and conflict with the "destination".
+        var wrongKind = await Assert.ThrowsAsync<ReviewDecisionException>(
+            () => ResolveAsync(yaml, conflictId, new ReviewDecision(null, new Dictionary<string, string>(), new Dictionary<string, object?> { ["email"] = 7L })));
+        Assert.Contains("email", wrongKind.Message, StringComparison.Ordinal);
+        Assert.Single(await ReviewsAsync());
+
+        Assert.NotNull(await ResolveAsync(yaml, conflictId, new ReviewDecision(null, new Dictionary<string, string>(), new Dictionary<string, object?> { ["email"] = "7" })));
+        Assert.Equal("7", Dest("email"));
+
+        // A value of the field's kind is common ground: a source changing it later writes it plainly.
+        Upsert(_crm, 1, "Ann", "ann@crm2", "111", 5);
+        var report = await RunAsync(yaml);
+        Assert.Equal(0, report.Statistics.ConflictsDetected);
+        Assert.Equal("ann@crm2", Dest("email"));
+    }
+
     private async Task<IReadOnlyList<DeltaSync.Core.State.ConflictReview>> ReviewsAsync()
     {
         await using var store = await _workspace.OpenStateAsync();
