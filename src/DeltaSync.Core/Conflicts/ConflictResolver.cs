@@ -173,7 +173,20 @@ public sealed class ConflictResolver(ConflictPolicy policy)
     {
         var plugin = Policy.Plugin ?? throw new InvalidOperationException("the custom rule 'plugin' needs an IConflictResolver");
         FieldCandidate[] candidates = string.CompareOrdinal(incumbent.Source, incoming.Source) <= 0 ? [incumbent, incoming] : [incoming, incumbent];
-        var answer = plugin.Resolve(new FieldConflictContext(recordId, field, candidates));
+        PluginDecision answer;
+        try
+        {
+            answer = plugin.Resolve(new FieldConflictContext(recordId, field, candidates));
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // The plug-in's own message ("Sequence contains no elements") says nothing about where it failed.
+            throw new Pipeline.SyncException(
+                Model.ErrorClass.Fatal,
+                $"the conflict plug-in {plugin.GetType().FullName} failed deciding field '{field}' of record {recordId} ({incumbent.Source} vs {incoming.Source}): {e.GetType().Name}: {e.Message}; fix the plug-in, or decide the field by another strategy",
+                e);
+        }
+
         var confidence = double.IsNaN(answer.Confidence) ? 0 : Math.Clamp(answer.Confidence, 0, 1);
         var resolverName = plugin.GetType().Name;
         if (answer.ManualReview)

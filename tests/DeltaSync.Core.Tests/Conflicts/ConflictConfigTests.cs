@@ -15,6 +15,12 @@ public sealed class PreferLongestResolver : IConflictResolver
     }
 }
 
+/// <summary>A plug-in with a bug.</summary>
+public sealed class ThrowingResolver : IConflictResolver
+{
+    public PluginDecision Resolve(FieldConflictContext context) => throw new InvalidOperationException("Sequence contains no elements");
+}
+
 public sealed class ConflictConfigTests
 {
     private static readonly string TestAssembly = typeof(ConflictConfigTests).Assembly.Location;
@@ -111,5 +117,20 @@ public sealed class ConflictConfigTests
         var resolution = Assert.Single(outcome.Conflicts).Resolution;
         Assert.Equal("a-much-longer@example.com", outcome.Record.Values["email"]);
         Assert.Equal(("custom:plugin", 0.9, "crm"), (resolution.Strategy, resolution.Confidence, resolution.Fields[0].Winner));
+    }
+
+    [Fact]
+    public void A_plugin_that_throws_fails_with_a_message_naming_the_plugin_the_record_and_the_field()
+    {
+        var options = Options("last_write_wins") with { Strategies = [Field("email", "plugin")] };
+
+        var error = Assert.Throws<DeltaSync.Core.Pipeline.SyncException>(
+            () => Engine(options, new ThrowingResolver()).Merge(Synced(), [Upsert("crm", 10, 1, ("email", "crm@x")), Upsert("shop", 20, 1, ("email", "shop@x"))], Now));
+
+        Assert.Contains(typeof(ThrowingResolver).FullName!, error.Message, StringComparison.Ordinal);
+        Assert.Contains(Key, error.Message, StringComparison.Ordinal);
+        Assert.Contains("'email'", error.Message, StringComparison.Ordinal);
+        Assert.Contains("Sequence contains no elements", error.Message, StringComparison.Ordinal);
+        Assert.IsType<InvalidOperationException>(error.InnerException);
     }
 }
