@@ -130,6 +130,13 @@ public sealed class ConflictReviewResolver(SyncConfig config, IStateStore store,
         }
 
         var holds = record.Holds.Values.Where(h => h.ConflictId == review.ConflictId).OrderBy(h => h.Field, StringComparer.Ordinal).ToList();
+        // Checked first: a misspelt field would otherwise surface as the held field it left without a decision.
+        var unknown = decision.FieldSources.Keys.Concat(decision.Values.Keys).Where(f => holds.All(h => h.Field != f)).ToList();
+        if (unknown.Count > 0)
+        {
+            throw new ReviewDecisionException($"conflict {review.ConflictId} holds no field {string.Join(", ", unknown)}; held: {string.Join(", ", holds.Select(h => h.Field))}");
+        }
+
         var fields = new List<FieldResolution>();
         var values = new Dictionary<string, object?>(StringComparer.Ordinal);
         foreach (var hold in holds)
@@ -159,12 +166,6 @@ public sealed class ConflictReviewResolver(SyncConfig config, IStateStore store,
             {
                 values[name] = resolved;
             }
-        }
-
-        var unknown = decision.FieldSources.Keys.Concat(decision.Values.Keys).Where(f => holds.All(h => h.Field != f)).ToList();
-        if (unknown.Count > 0)
-        {
-            throw new ReviewDecisionException($"conflict {review.ConflictId} holds no field {string.Join(", ", unknown)}; held: {string.Join(", ", holds.Select(h => h.Field))}");
         }
 
         var written = default(ApplyResult);

@@ -348,6 +348,25 @@ public sealed class MultiSourceConflictSyncTests : IDisposable
         Assert.Equal("ann@crm2", Dest("email"));
     }
 
+    [Fact]
+    public async Task A_decision_for_a_field_the_conflict_does_not_hold_is_refused_naming_that_field()
+    {
+        SeedSynced();
+        var yaml = Yaml("{default_strategy: manual_review}");
+        await RunAsync(yaml);
+        Upsert(_crm, 1, "Ann", "ann@crm", "111", 40);
+        Upsert(_shop, 1, "Ann", "ann@shop", "111", 30);
+        await RunAsync(yaml);
+        var conflictId = Assert.Single(await ReviewsAsync()).ConflictId;
+
+        // A typo in --field: the error is about the typo, not about the held field it left undecided.
+        var typo = await Assert.ThrowsAsync<ReviewDecisionException>(
+            () => ResolveAsync(yaml, conflictId, new ReviewDecision(null, new Dictionary<string, string> { ["emial"] = "crm" }, new Dictionary<string, object?>())));
+
+        Assert.Contains("holds no field emial", typo.Message, StringComparison.Ordinal);
+        Assert.Single(await ReviewsAsync());
+    }
+
     private async Task<IReadOnlyList<DeltaSync.Core.State.ConflictReview>> ReviewsAsync()
     {
         await using var store = await _workspace.OpenStateAsync();
