@@ -42,7 +42,7 @@ public sealed class RunCommand : AsyncCommand<RunSettings>
         using var logging = CliHost.Logging(settings.Verbose);
         var engine = new SyncEngine(config, CliHost.Connectors(), SystemClock.Instance, logging.CreateLogger("DeltaSync"));
         var options = new RunOptions(settings.Tables, settings.FullRefresh, settings.Report);
-        var tables = engine.SelectTables(settings.Tables).Select(p => p.Table).ToList();
+        var tables = engine.SelectTables(settings.Tables).Select(p => RunProgress.Label(p, config.Sync.IsMultiSource)).ToList();
         using var stop = new CancellationTokenSource();
 
         // Ctrl+C (SIGINT) and SIGTERM (service managers, containers) stop after the batch in flight; a second signal
@@ -60,7 +60,7 @@ public sealed class RunCommand : AsyncCommand<RunSettings>
         using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
         using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
         using var registration = cancellationToken.Register(stop.Cancel);
-        var progress = new RunProgress(settings.Json);
+        var progress = new RunProgress(settings.Json, config.Sync.IsMultiSource);
         if (!settings.Follow)
         {
             var outcome = await progress.ShowAsync(tables, () => engine.RunOnceAsync(options, progress, stop.Token)).ConfigureAwait(false);

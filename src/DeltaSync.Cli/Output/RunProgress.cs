@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using DeltaSync.Core.Connectors;
 using DeltaSync.Core.Pipeline;
 using Spectre.Console;
 
@@ -6,37 +7,47 @@ namespace DeltaSync.Cli.Output;
 
 /// <summary>
 /// Shows table progress: a live Spectre progress display on a terminal, one plain line per table and phase otherwise
-/// (batch-level lines would flood logs of large syncs).
+/// (batch-level lines would flood logs of large syncs). With several sources a table name can be read by more than one
+/// source, so each stream is shown as <c>table (source)</c>.
 /// </summary>
 internal sealed class RunProgress : IProgress<TableProgress>
 {
     private readonly ConcurrentDictionary<string, TableProgress> _latest = new();
     private readonly ConcurrentDictionary<string, string> _announced = new();
     private readonly bool _quiet;
+    private readonly bool _multiSource;
 
-    public RunProgress(bool quiet)
+    public RunProgress(bool quiet, bool multiSource = false)
     {
         _quiet = quiet;
+        _multiSource = multiSource;
     }
+
+    /// <summary>How a stream is named in the progress: its table, and with several sources its source too.</summary>
+    public static string Label(TablePlan plan, bool multiSource) => Label(plan.Table, plan.SourceName, multiSource);
+
+    private static string Label(string table, string? source, bool multiSource) =>
+        multiSource && source is not null ? $"{table} ({source})" : table;
 
     public void Report(TableProgress value)
     {
-        _latest[value.Table] = value;
+        var label = Label(value.Table, value.Source, _multiSource);
+        _latest[label] = value;
         if (_quiet || Terminal.IsInteractive)
         {
             return;
         }
 
         var key = value.Done ? "done" : value.Phase;
-        if (_announced.TryGetValue(value.Table, out var last) && last == key)
+        if (_announced.TryGetValue(label, out var last) && last == key)
         {
             return;
         }
 
-        _announced[value.Table] = key;
+        _announced[label] = key;
         Console.Out.WriteLine(value.Done
-            ? $"{value.Table}: done — {value.RecordsProcessed} processed, {value.Inserted} inserted, {value.Updated} updated, {value.Deleted} deleted, {value.Unchanged} unchanged"
-            : $"{value.Table}: {value.Phase}…");
+            ? $"{label}: done — {value.RecordsProcessed} processed, {value.Inserted} inserted, {value.Updated} updated, {value.Deleted} deleted, {value.Unchanged} unchanged"
+            : $"{label}: {value.Phase}…");
     }
 
     /// <summary>Runs <paramref name="work"/> under a live display when interactive.</summary>

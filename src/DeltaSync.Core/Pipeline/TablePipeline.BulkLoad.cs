@@ -87,7 +87,7 @@ public sealed partial class TablePipeline
                 state.Version = committed.Version;
                 state.Position = committed.Position;
                 saved = (stats, committed);
-                progress?.Report(state.Progress(_plan.Table, "snapshot", done: false) with { RecordsProcessed = state.Processed + stats.Rows, Inserted = state.Inserted + stats.Rows });
+                progress?.Report(state.Progress(_plan, "snapshot", done: false) with { RecordsProcessed = state.Processed + stats.Rows, Inserted = state.Inserted + stats.Rows });
                 if (lease is not null)
                 {
                     await lease.RenewIfDueAsync(cancellationToken).ConfigureAwait(false);
@@ -141,7 +141,7 @@ public sealed partial class TablePipeline
             return false;
         }
 
-        progress?.Report(state.Progress(_plan.Table, "snapshot", done: false));
+        progress?.Report(state.Progress(_plan, "snapshot", done: false));
         Log.TableTimings(services.Logger, _plan.Table, state.Timings.Capture.TotalSeconds, state.Timings.Resolve.TotalSeconds, state.Timings.Lock.TotalSeconds, state.Timings.Merge.TotalSeconds, state.Timings.Apply.TotalSeconds, state.Timings.Save.TotalSeconds);
         AddTimestampWarnings(state, stats.NullCursorRows);
         return true;

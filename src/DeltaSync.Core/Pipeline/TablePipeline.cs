@@ -79,7 +79,7 @@ public sealed partial class TablePipeline
         }
 
         var status = state.Error is not null ? TableStatus.Failed : state.DeadLettered > 0 || state.Stopped ? TableStatus.Partial : TableStatus.Completed;
-        progress?.Report(state.Progress(_plan.Table, "done", done: true));
+        progress?.Report(state.Progress(_plan, "done", done: true));
         Log.TableFinished(_services.Logger, _plan.Table, status.ToString().ToLowerInvariant(), state.Processed, state.Inserted, state.Updated, state.Deleted);
         return new TableRunResult(
             _plan,
@@ -562,7 +562,7 @@ public sealed partial class TablePipeline
                 }
 
                 state.Timings.Save += watch.Elapsed;
-                progress?.Report(state.Progress(_plan.Table, phase, done: false));
+                progress?.Report(state.Progress(_plan, phase, done: false));
                 drain.Applied();
                 waited.Restart();
                 if (stop.IsCancellationRequested)
@@ -920,7 +920,7 @@ public sealed partial class TablePipeline
             }
         }
 
-        public TableProgress Progress(string table, string phase, bool done) =>
-            new(table, phase, Processed, Inserted, Updated, Deleted, Unchanged, done);
+        public TableProgress Progress(TablePlan plan, string phase, bool done) =>
+            new(plan.Table, phase, Processed, Inserted, Updated, Deleted, Unchanged, done) { Source = plan.SourceName };
     }
 }

@@ -4,7 +4,11 @@ using NodaTime;
 namespace DeltaSync.Core.Pipeline;
 
 /// <summary>Progress of one table during a run, for progress bars and logs.</summary>
-public sealed record TableProgress(string Table, string Phase, long RecordsProcessed, long Inserted, long Updated, long Deleted, long Unchanged, bool Done);
+public sealed record TableProgress(string Table, string Phase, long RecordsProcessed, long Inserted, long Updated, long Deleted, long Unchanged, bool Done)
+{
+    /// <summary>The source whose stream of <see cref="Table"/> this is (with several sources, a table name can be read by more than one).</summary>
+    public string? Source { get; init; }
+}
 
 /// <summary>How one table's run ended.</summary>
 public enum TableStatus

@@ -101,6 +101,31 @@ public sealed class MultiSourceStatusCommandTests : IDisposable
         Assert.True(unknown.ExitCode == 2, unknown.ToString());
     }
 
+    [Fact]
+    public async Task Run_progress_names_the_source_of_each_stream_of_a_shared_table()
+    {
+        Execute("crm.db", "CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT NOT NULL); INSERT INTO customers VALUES (1, 'Ann');");
+        Execute("shop.db", "CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT NOT NULL); INSERT INTO customers VALUES (2, 'Bob'), (3, 'Cy');");
+        var config = Path.Combine(_dir, "progress.yaml");
+        File.WriteAllText(config, """
+            sync:
+              sources:
+                - {name: crm, connection: "sqlite:crm.db", tables: [customers]}
+                - {name: shop, connection: "sqlite:shop.db", tables: [customers]}
+              destination: {connection: "sqlite:dest.db"}
+              cdc_method: trigger
+            """);
+
+        var run = await CliProcess.RunAsync("run", "--config", config);
+
+        // One progress line per stream: keyed by the table name alone, the second source's lines were dropped as
+        // repeats of the first's (and the live display on a terminal failed on the duplicate name).
+        Assert.True(run.ExitCode == 0, run.ToString());
+        var lines = run.StandardOutput.Split('\n');
+        Assert.Contains(lines, l => l.StartsWith("customers (crm): done", StringComparison.Ordinal) && l.Contains("1 processed", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.StartsWith("customers (shop): done", StringComparison.Ordinal) && l.Contains("2 processed", StringComparison.Ordinal));
+    }
+
     private static async Task<long[]> VersionsAsync(string config, string source)
     {
         var history = await CliProcess.RunAsync("state", "history", "--config", config, "--table", "customers", "--source", source, "--json");
