@@ -51,7 +51,8 @@ public sealed class StateShowCommand : AsyncCommand<TableSettings>
             ["table", "version", "method", "position", "high-water mark", "written", "note"],
             tables.Select(t => new[]
             {
-                t.Table,
+                // With several sources a table has one stream per source.
+                t.Source is null ? t.Table : $"{t.Table} ({t.Source})",
                 t.Latest is null ? (t.Problem is null ? "none" : "corrupt") : "v" + t.Latest.Version,
                 t.Latest?.Method ?? "-",
                 t.Latest?.Position.ToString() ?? t.Problem ?? "-",

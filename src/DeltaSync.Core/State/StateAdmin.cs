@@ -162,7 +162,8 @@ public sealed class StateAdmin
                 await source.UninstallAsync(plan, cancellationToken).ConfigureAwait(false);
             }
 
-            done.Add(plan.Table);
+            // With several sources a table is one stream per source: "customers (crm)", not "customers" three times.
+            done.Add(_config.Sync.IsMultiSource ? $"{plan.Table} ({plan.SourceName})" : plan.Table);
         }
 
         return done;

@@ -99,6 +99,15 @@ public sealed class MultiSourceStatusCommandTests : IDisposable
 
         var unknown = await CliProcess.RunAsync("state", "history", "--config", config, "--table", "customers", "--source", "erp");
         Assert.True(unknown.ExitCode == 2, unknown.ToString());
+
+        // The text views name each stream's source too.
+        var show = await CliProcess.RunAsync("state", "show", "--config", config);
+        Assert.True(show.ExitCode == 0, show.ToString());
+        Assert.Contains("customers (crm)", show.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("customers (shop)", show.StandardOutput, StringComparison.Ordinal);
+        var reset = await CliProcess.RunAsync("state", "reset", "--config", config);
+        Assert.True(reset.ExitCode == 0, reset.ToString());
+        Assert.Contains("reset customers (crm), customers (shop):", reset.StandardOutput, StringComparison.Ordinal);
     }
 
     [Fact]
