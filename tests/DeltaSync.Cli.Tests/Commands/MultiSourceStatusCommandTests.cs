@@ -63,17 +63,7 @@ public sealed class MultiSourceStatusCommandTests : IDisposable
     [Fact]
     public async Task State_history_and_rollback_of_a_shared_table_name_the_source_and_touch_only_its_stream()
     {
-        Execute("crm.db", "CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT NOT NULL); INSERT INTO customers VALUES (1, 'Ann');");
-        Execute("shop.db", "CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT NOT NULL); INSERT INTO customers VALUES (2, 'Bob');");
-        var config = Path.Combine(_dir, "rollback.yaml");
-        File.WriteAllText(config, """
-            sync:
-              sources:
-                - {name: crm, connection: "sqlite:crm.db", tables: [customers]}
-                - {name: shop, connection: "sqlite:shop.db", tables: [customers]}
-              destination: {connection: "sqlite:dest.db"}
-              cdc_method: trigger
-            """);
+        var config = SharedCustomers("rollback", "(2, 'Bob')");
         for (var i = 0; i < 2; i++)
         {
             var run = await CliProcess.RunAsync("run", "--config", config);
@@ -113,17 +103,7 @@ public sealed class MultiSourceStatusCommandTests : IDisposable
     [Fact]
     public async Task Run_progress_names_the_source_of_each_stream_of_a_shared_table()
     {
-        Execute("crm.db", "CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT NOT NULL); INSERT INTO customers VALUES (1, 'Ann');");
-        Execute("shop.db", "CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT NOT NULL); INSERT INTO customers VALUES (2, 'Bob'), (3, 'Cy');");
-        var config = Path.Combine(_dir, "progress.yaml");
-        File.WriteAllText(config, """
-            sync:
-              sources:
-                - {name: crm, connection: "sqlite:crm.db", tables: [customers]}
-                - {name: shop, connection: "sqlite:shop.db", tables: [customers]}
-              destination: {connection: "sqlite:dest.db"}
-              cdc_method: trigger
-            """);
+        var config = SharedCustomers("progress", "(2, 'Bob'), (3, 'Cy')");
 
         var run = await CliProcess.RunAsync("run", "--config", config);
 
@@ -141,6 +121,23 @@ public sealed class MultiSourceStatusCommandTests : IDisposable
         Assert.True(history.ExitCode == 0, history.ToString());
         using var json = JsonDocument.Parse(history.StandardOutput);
         return json.RootElement.EnumerateArray().Select(e => e.GetProperty("version").GetInt64()).ToArray();
+    }
+
+    /// <summary>crm and shop both syncing their <c>customers</c> (trigger CDC) into one destination; the config's path.</summary>
+    private string SharedCustomers(string name, string shopRows)
+    {
+        Execute("crm.db", "CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT NOT NULL); INSERT INTO customers VALUES (1, 'Ann');");
+        Execute("shop.db", $"CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT NOT NULL); INSERT INTO customers VALUES {shopRows};");
+        var config = Path.Combine(_dir, name + ".yaml");
+        File.WriteAllText(config, """
+            sync:
+              sources:
+                - {name: crm, connection: "sqlite:crm.db", tables: [customers]}
+                - {name: shop, connection: "sqlite:shop.db", tables: [customers]}
+              destination: {connection: "sqlite:dest.db"}
+              cdc_method: trigger
+            """);
+        return config;
     }
 
     private object? Execute(string database, string sql) => SqliteFile.Execute(_dir, database, sql);
