@@ -179,9 +179,10 @@ public sealed class CheckpointHistory
         {
             await _store.TrimHistoryAsync(saved.Stream, saved.Version - Kept + 1, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is not OutOfMemoryException and not OperationCanceledException)
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
-            // Kept for the next turn: the history is only longer than it needs to be.
+            // Kept for the next turn: the history is only longer than it needs to be. (Cancelled too: the version is
+            // saved, and the caller must not read the save as failed.)
         }
     }
 
