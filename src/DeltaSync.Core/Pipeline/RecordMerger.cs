@@ -882,7 +882,6 @@ public static class RecordMerger
     private static Dictionary<string, object?> Normalized(IReadOnlyDictionary<string, object?> row) =>
         row.ToDictionary(p => p.Key, p => RecordBaseCodec.Normalize(p.Value), StringComparer.Ordinal);
 
-    /// <summary>Whether a field of the row that the base knows differs from the base (an out-of-band edit), without building the row's view.</summary>
     /// <summary>
     /// The destination's row as the <c>destination</c> pseudo-source's version when it was edited (or deleted)
     /// out-of-band since <paramref name="record"/> was merged; null when it still holds what was merged.
@@ -892,6 +891,7 @@ public static class RecordMerger
             ? RecordVersion.FromDestination(id, row is null ? null : Known(row, record, tracking), now)
             : null;
 
+    /// <summary>Whether a field of the row that the base knows differs from the base (an out-of-band edit), without building the row's view.</summary>
     private static bool EditedOutOfBand(IReadOnlyDictionary<string, object?> row, RecordBase record, IReadOnlyDictionary<string, int> tracking)
     {
         foreach (var (field, value) in row)
