@@ -115,14 +115,7 @@ public sealed class ConflictReviewResolver(SyncConfig config, IStateStore store,
         {
             // The destination edited (or deleted) the record out-of-band since its last merge: those edits are the
             // destination's writes, as a run would merge them, so the decision does not revert them.
-            var tracking = RecordMerger.TrackingFields(
-                plan,
-                schema,
-                plans.Where(p => string.Equals(p.DestinationTable, plan.DestinationTable, StringComparison.OrdinalIgnoreCase))
-                    .SelectMany(p => new[] { p.UpdatedAtField, p.VersionField, p.SequenceField })
-                    .OfType<string>()
-                    .Distinct(StringComparer.Ordinal)
-                    .ToList());
+            var tracking = RecordMerger.TrackingFields(plan, schema, ConflictSession.TrackingColumns(plans, plan));
             if (RecordMerger.DestinationVersion(review.RecordId, record, found.Row, tracking, now) is { } edited)
             {
                 record = engine.Apply(record, edited, now).Record;

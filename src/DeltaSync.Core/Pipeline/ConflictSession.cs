@@ -91,10 +91,14 @@ public sealed class ConflictSession
     /// The change-tracking columns (<c>updated_at_field</c>, <c>version_field</c>, <c>sequence_field</c>) of every
     /// source writing <paramref name="plan"/>'s destination table.
     /// </summary>
-    public IReadOnlyList<string> TrackingColumns(TablePlan plan)
+    public IReadOnlyList<string> TrackingColumns(TablePlan plan) => TrackingColumns(_plans, plan);
+
+    /// <inheritdoc cref="TrackingColumns(TablePlan)"/>
+    public static IReadOnlyList<string> TrackingColumns(IEnumerable<TablePlan> plans, TablePlan plan)
     {
+        ArgumentNullException.ThrowIfNull(plans);
         ArgumentNullException.ThrowIfNull(plan);
-        return _plans
+        return plans
             .Where(p => string.Equals(p.DestinationTable, plan.DestinationTable, StringComparison.OrdinalIgnoreCase))
             .SelectMany(p => new[] { p.UpdatedAtField, p.VersionField, p.SequenceField })
             .OfType<string>()
