@@ -29,7 +29,7 @@ public sealed class ReconcileCommand : AsyncCommand<ReconcileSettings>
         var config = CliHost.LoadConfig(settings.Config);
         using var logging = CliHost.Logging(settings.Verbose);
         var engine = new SyncEngine(config, CliHost.Connectors(), SystemClock.Instance, logging.CreateLogger("DeltaSync"));
-        var tables = engine.SelectTables(settings.Tables).Select(p => RunProgress.Label(p, config.Sync.IsMultiSource)).ToList();
+        var tables = engine.SelectTables(settings.Tables).Select(p => p.Label(config.Sync.IsMultiSource)).ToList();
         var progress = new RunProgress(settings.Json, config.Sync.IsMultiSource);
         var options = new RunOptions(settings.Tables, FullRefresh: false, settings.Report) { Reconcile = true };
         var outcome = await progress.ShowAsync(tables, () => engine.RunOnceAsync(options, progress, cancellationToken)).ConfigureAwait(false);

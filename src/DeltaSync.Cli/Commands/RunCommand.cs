@@ -42,7 +42,7 @@ public sealed class RunCommand : AsyncCommand<RunSettings>
         using var logging = CliHost.Logging(settings.Verbose);
         var engine = new SyncEngine(config, CliHost.Connectors(), SystemClock.Instance, logging.CreateLogger("DeltaSync"));
         var options = new RunOptions(settings.Tables, settings.FullRefresh, settings.Report);
-        var tables = engine.SelectTables(settings.Tables).Select(p => RunProgress.Label(p, config.Sync.IsMultiSource)).ToList();
+        var tables = engine.SelectTables(settings.Tables).Select(p => p.Label(config.Sync.IsMultiSource)).ToList();
         using var stop = new CancellationTokenSource();
 
         // Ctrl+C (SIGINT) and SIGTERM (service managers, containers) stop after the batch in flight; a second signal

@@ -52,7 +52,7 @@ public sealed class StateShowCommand : AsyncCommand<TableSettings>
             tables.Select(t => new[]
             {
                 // With several sources a table has one stream per source.
-                t.Source is null ? t.Table : $"{t.Table} ({t.Source})",
+                TablePlan.Label(t.Table, t.Source),
                 t.Latest is null ? (t.Problem is null ? "none" : "corrupt") : "v" + t.Latest.Version,
                 t.Latest?.Method ?? "-",
                 t.Latest?.Position.ToString() ?? t.Problem ?? "-",
@@ -140,8 +140,7 @@ public sealed class StateRollbackCommand : AsyncCommand<StateRollbackSettings>
         }
         else
         {
-            var named = settings.Source is null ? table : $"{table} ({settings.Source})";
-            Terminal.Line($"{named}: version {to} restored as version {restored.Version} (position {restored.Position}); the next run resumes there");
+            Terminal.Line($"{TablePlan.Label(table, settings.Source)}: version {to} restored as version {restored.Version} (position {restored.Position}); the next run resumes there");
         }
 
         return ExitCodes.Completed;

@@ -23,15 +23,9 @@ internal sealed class RunProgress : IProgress<TableProgress>
         _multiSource = multiSource;
     }
 
-    /// <summary>How a stream is named in the progress: its table, and with several sources its source too.</summary>
-    public static string Label(TablePlan plan, bool multiSource) => Label(plan.Table, plan.SourceName, multiSource);
-
-    private static string Label(string table, string? source, bool multiSource) =>
-        multiSource && source is not null ? $"{table} ({source})" : table;
-
     public void Report(TableProgress value)
     {
-        var label = Label(value.Table, value.Source, _multiSource);
+        var label = TablePlan.Label(value.Table, _multiSource ? value.Source : null);
         _latest[label] = value;
         if (_quiet || Terminal.IsInteractive)
         {

@@ -180,5 +180,14 @@ public sealed record TablePlan(
     /// <summary>The state key of a table within a sync.</summary>
     public static string StreamName(string syncName, string table) => $"{syncName}/{table}";
 
+    /// <summary>
+    /// How a table's stream is named to people: <c>customers</c>, or <c>customers (crm)</c> when a source is given — with
+    /// several sources a table name may be read by more than one.
+    /// </summary>
+    public static string Label(string table, string? source) => source is null ? table : $"{table} ({source})";
+
+    /// <summary><see cref="Label(string, string?)"/> of this plan: with its source when <paramref name="multiSource"/>.</summary>
+    public string Label(bool multiSource) => Label(Table, multiSource ? SourceName : null);
+
     public TableOptions ToTableOptions() => new(Table, PrimaryKey, Method, UpdatedAtField, CreatedAtField, VersionField, SequenceField, Priority);
 }

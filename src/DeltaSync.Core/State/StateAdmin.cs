@@ -163,7 +163,7 @@ public sealed class StateAdmin
             }
 
             // With several sources a table is one stream per source: "customers (crm)", not "customers" three times.
-            done.Add(_config.Sync.IsMultiSource ? $"{plan.Table} ({plan.SourceName})" : plan.Table);
+            done.Add(plan.Label(_config.Sync.IsMultiSource));
         }
 
         return done;
