@@ -76,21 +76,12 @@ public sealed partial class FileStateStore : IStateStore
     {
         ArgumentNullException.ThrowIfNull(stream);
         ArgumentOutOfRangeException.ThrowIfNegative(limit);
-        var folder = Path.Combine(Checkpoints, Escape(stream));
-        if (limit == 0 || !Directory.Exists(folder))
+        if (limit == 0)
         {
             return [];
         }
 
-        var versions = new List<(long Version, string Path)>();
-        foreach (var path in Directory.EnumerateFiles(folder, "*.json"))
-        {
-            if (TryParseVersion(Path.GetFileNameWithoutExtension(path), out var version))
-            {
-                versions.Add((version, path));
-            }
-        }
-
+        var versions = StoredVersions(stream);
         var result = new List<StoredCheckpoint>(Math.Min(limit, versions.Count));
         foreach (var (version, path) in versions.OrderByDescending(v => v.Version).Take(limit))
         {
@@ -196,23 +187,34 @@ public sealed partial class FileStateStore : IStateStore
     {
         ArgumentNullException.ThrowIfNull(stream);
         cancellationToken.ThrowIfCancellationRequested();
-        var folder = Path.Combine(Checkpoints, Escape(stream));
-        if (!Directory.Exists(folder))
-        {
-            return Task.CompletedTask;
-        }
-
         // Oldest first, file by file: a crash half-way leaves some old versions, never a gap below a kept one.
-        foreach (var (_, path) in Directory.EnumerateFiles(folder, "*.json")
-                     .Select(p => (Ok: TryParseVersion(Path.GetFileNameWithoutExtension(p), out var v), Version: v, Path: p))
-                     .Where(f => f.Ok && f.Version < version)
-                     .Select(f => (f.Version, f.Path))
-                     .OrderBy(f => f.Version))
+        foreach (var (_, path) in StoredVersions(stream).Where(v => v.Version < version).OrderBy(v => v.Version))
         {
             File.Delete(path);
         }
 
         return Task.CompletedTask;
+    }
+
+    /// <summary>A stream's version files, unordered (none when the stream has no folder).</summary>
+    private List<(long Version, string Path)> StoredVersions(string stream)
+    {
+        var versions = new List<(long Version, string Path)>();
+        var folder = Path.Combine(Checkpoints, Escape(stream));
+        if (!Directory.Exists(folder))
+        {
+            return versions;
+        }
+
+        foreach (var path in Directory.EnumerateFiles(folder, "*.json"))
+        {
+            if (TryParseVersion(Path.GetFileNameWithoutExtension(path), out var version))
+            {
+                versions.Add((version, path));
+            }
+        }
+
+        return versions;
     }
 
     public async Task AddDeadLettersAsync(IReadOnlyList<DeadLetter> deadLetters, CancellationToken cancellationToken)

@@ -150,29 +150,21 @@ public sealed partial class PostgresStateStore : IStateStore, ILeaseStore
             cancellationToken);
 
     /// <inheritdoc/>
-    public Task DeleteStreamAsync(string stream, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(stream);
-
-        // The lease row stays: its epoch must keep growing across a reset, or a writer fenced off before the reset
-        // could match a later epoch.
-        return WithConnectionAsync(
-            $"delete the history of '{stream}'",
-            async connection =>
-            {
-                await using var command = new NpgsqlCommand($"DELETE FROM {_checkpoints} WHERE stream = $1", connection);
-                Add(command, stream);
-                await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-            },
-            cancellationToken);
-    }
+    // The lease row stays: its epoch must keep growing across a reset, or a writer fenced off before the reset could
+    // match a later epoch.
+    public Task DeleteStreamAsync(string stream, CancellationToken cancellationToken) =>
+        DeleteVersionsAsync(stream, long.MaxValue, $"delete the history of '{stream}'", cancellationToken);
 
     /// <inheritdoc/>
-    public Task TrimHistoryAsync(string stream, long version, CancellationToken cancellationToken)
+    public Task TrimHistoryAsync(string stream, long version, CancellationToken cancellationToken) =>
+        DeleteVersionsAsync(stream, version, $"trim the history of '{stream}'", cancellationToken);
+
+    /// <summary>Deletes the stream's versions below <paramref name="version"/>; <paramref name="action"/> names it in errors.</summary>
+    private Task DeleteVersionsAsync(string stream, long version, string action, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(stream);
         return WithConnectionAsync(
-            $"trim the history of '{stream}'",
+            action,
             async connection =>
             {
                 await using var command = new NpgsqlCommand($"DELETE FROM {_checkpoints} WHERE stream = $1 AND version < $2", connection);

@@ -249,18 +249,7 @@ public sealed partial class SqliteStateStore : IStateStore, ILeaseStore
         }
     }
 
-    public async Task DeleteStreamAsync(string stream, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(stream);
-        var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using (connection.ConfigureAwait(false))
-        {
-            await using var command = connection.CreateCommand();
-            command.CommandText = "DELETE FROM checkpoints WHERE stream = $stream";
-            command.Parameters.AddWithValue("$stream", stream);
-            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-        }
-    }
+    public Task DeleteStreamAsync(string stream, CancellationToken cancellationToken) => TrimHistoryAsync(stream, long.MaxValue, cancellationToken);
 
     public async Task TrimHistoryAsync(string stream, long version, CancellationToken cancellationToken)
     {
