@@ -98,7 +98,19 @@ internal static class PgNumeric
     }
 
     /// <summary>10^0 … 10^28.</summary>
-    private static readonly UInt128[] Powers = [.. Enumerable.Range(0, 29).Select(e => Enumerable.Repeat((UInt128)10, e).Aggregate((UInt128)1, (a, b) => a * b))];
+    private static readonly UInt128[] Powers = PowersOfTen(29);
+
+    private static UInt128[] PowersOfTen(int count)
+    {
+        var powers = new UInt128[count];
+        powers[0] = 1;
+        for (var i = 1; i < count; i++)
+        {
+            powers[i] = powers[i - 1] * 10;
+        }
+
+        return powers;
+    }
 
     /// <summary>The text <c>numeric_out</c> prints for a value in <c>numeric_send</c>'s binary form.</summary>
     public static string Decode(ReadOnlySpan<byte> binary)

@@ -1050,6 +1050,7 @@ internal sealed partial class PostgresWalCapture : IChangeCapture
         public ChangeEvent ToEvent(PostgresRowMapper mapper, Position position, Instant commitTime) =>
             Operation == ChangeOperation.Delete
                 ? mapper.Delete(Key, position, commitTime)
-                : mapper.Upsert(Values, position, commitTime, key: Unchanged is { Count: > 0 } ? null : Key); // (completed values: key again)
+                // Values completed from the source (unchanged TOAST) are keyed again; otherwise the key read with them stands.
+                : mapper.Upsert(Values, position, commitTime, key: Unchanged is { Count: > 0 } ? null : Key);
     }
 }
