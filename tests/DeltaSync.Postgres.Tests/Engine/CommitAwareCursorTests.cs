@@ -8,6 +8,14 @@ namespace DeltaSync.Postgres.Tests.Engine;
 /// </summary>
 public sealed class CommitAwareCursorTests
 {
+    /// <summary>A tolerance window far shorter than the slow writer's transaction: only commit-awareness can save its row.</summary>
+    private const string TightWindow = """
+        cdc:
+          timestamp:
+            tolerance_window: "1 second"
+            safety_margin: "0s"
+        """;
+
     private const string Items = """
         CREATE TABLE items (
           id bigint PRIMARY KEY,
@@ -24,12 +32,7 @@ public sealed class CommitAwareCursorTests
     {
         await using var w = await PgSyncWorkspace.CreateAsync();
         await w.Source.ExecuteAsync(Items);
-        var config = w.Config(table, blocks: """
-            cdc:
-              timestamp:
-                tolerance_window: "1 second"
-                safety_margin: "0s"
-            """);
+        var config = w.Config(table, blocks: TightWindow);
         await w.RunCompletedAsync(config);
 
         // The slow writer: its row gets updated_at = now() (its start) and a sequence value now, commits much later.
@@ -74,12 +77,7 @@ public sealed class CommitAwareCursorTests
         try
         {
             var source = new UriBuilder(w.Source.Uri) { UserName = role, Password = "reader-pw" }.Uri.ToString();
-            var config = w.Config(table, source: source, blocks: """
-                cdc:
-                  timestamp:
-                    tolerance_window: "1 second"
-                    safety_margin: "0s"
-                """);
+            var config = w.Config(table, source: source, blocks: TightWindow);
             await w.RunCompletedAsync(config);
 
             await using var slow = await w.Source.OpenAsync();
